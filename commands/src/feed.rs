@@ -1,0 +1,156 @@
+//! The global feed of the event store: every event exactly once, in an order that never changes.
+//!
+//! This is the only module that reads the `events` table by position.
+//!
+//! Why not simply `ORDER BY global_position`: an identity value is taken at INSERT, but the row
+//! becomes visible at COMMIT. A reader can see position 2 while position 1's transaction is still
+//! open, advance past it, and lose 1 forever when it commits. Serialising writers would fix that
+//! at a large cost in throughput, so instead the feed orders by the writing transaction's id and
+//! reads only transactions older than every transaction still running
+//! (`pg_snapshot_xmin(pg_current_snapshot())`). Those can no longer change: nothing can ever
+//! appear behind the cursor. The price is that one long-open write transaction holds the feed
+//! back; [`held_by_horizon`] reports how many committed events wait behind it, and the pool's
+//! `statement_timeout`/`idle_in_transaction_session_timeout` bound how long that can last.
+//!
+//! Within one aggregate the order is the stream order: the transaction appending sequence n+1
+//! read sequence n after it committed, so it was given a larger transaction id.
+
+use chrono::{DateTime, Utc};
+use domain::event::{EventMetadata, RecordedEvent};
+use sqlx::postgres::PgRow;
+use sqlx::{PgExecutor, Row};
+use uuid::Uuid;
+
+/// A position in the global feed: the last event read. `FeedCursor::default()` is the start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FeedCursor {
+    /// The writing transaction of the last event read.
+    pub transaction_id: u64,
+    /// Its global position.
+    pub global_position: i64,
+}
+
+impl FeedCursor {
+    /// The cursor just after `event`.
+    pub fn after(event: &RecordedEvent) -> Self {
+        Self {
+            transaction_id: event.transaction_id,
+            global_position: event.global_position,
+        }
+    }
+}
+
+/// Why a feed read failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// The database failed.
+    #[error("reading the event feed failed")]
+    Database(#[from] sqlx::Error),
+    /// A stored row does not decode: the store holds something the code does not expect.
+    #[error("event at global position {global_position} does not decode")]
+    Corrupt {
+        /// Where.
+        global_position: i64,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+const SELECT_EVENT: &str = "
+SELECT event_id, global_position, transaction_id::text AS transaction_id, tenant_id,
+       aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
+       recorded_at
+  FROM events";
+
+/// Reads up to `limit` events after `cursor`, among transactions that can no longer change.
+///
+/// # Errors
+/// [`FeedError`] when the database fails or a row does not decode.
+pub async fn read<'e>(
+    executor: impl PgExecutor<'e>,
+    cursor: FeedCursor,
+    limit: i64,
+) -> Result<Vec<RecordedEvent>, FeedError> {
+    let sql = format!(
+        "{SELECT_EVENT}
+  WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+    AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+  ORDER BY transaction_id, global_position
+  LIMIT $3"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(cursor.transaction_id.to_string())
+        .bind(cursor.global_position)
+        .bind(limit)
+        .fetch_all(executor)
+        .await?;
+    rows.iter().map(decode).collect()
+}
+
+/// Committed events after `cursor` that the feed may not pass yet because an older
+/// transaction is still open.
+///
+/// # Errors
+/// When the database fails.
+pub async fn held_by_horizon<'e>(
+    executor: impl PgExecutor<'e>,
+    cursor: FeedCursor,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM events
+          WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+            AND transaction_id >= pg_snapshot_xmin(pg_current_snapshot())",
+    )
+    .bind(cursor.transaction_id.to_string())
+    .bind(cursor.global_position)
+    .fetch_one(executor)
+    .await
+}
+
+/// Every event of one stream, in sequence order (for replays and audits).
+///
+/// # Errors
+/// [`FeedError`] when the database fails or a row does not decode.
+pub async fn read_stream<'e>(
+    executor: impl PgExecutor<'e>,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<Vec<RecordedEvent>, FeedError> {
+    let sql =
+        format!("{SELECT_EVENT} WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence");
+    let rows = sqlx::query(&sql)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .fetch_all(executor)
+        .await?;
+    rows.iter().map(decode).collect()
+}
+
+fn decode(row: &PgRow) -> Result<RecordedEvent, FeedError> {
+    let global_position: i64 = row.try_get("global_position")?;
+    let corrupt = |source: Box<dyn std::error::Error + Send + Sync>| FeedError::Corrupt {
+        global_position,
+        source,
+    };
+    let transaction_id: String = row.try_get("transaction_id")?;
+    let metadata: serde_json::Value = row.try_get("metadata")?;
+    Ok(RecordedEvent {
+        event_id: row.try_get::<Uuid, _>("event_id")?,
+        global_position,
+        transaction_id: transaction_id.parse().map_err(|e| corrupt(Box::new(e)))?,
+        tenant_id: row.try_get("tenant_id")?,
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get("sequence")?,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        payload: row.try_get("payload")?,
+        metadata: decode_metadata(metadata).map_err(|e| corrupt(Box::new(e)))?,
+        recorded_at: row.try_get::<DateTime<Utc>, _>("recorded_at")?,
+    })
+}
+
+fn decode_metadata(value: serde_json::Value) -> Result<EventMetadata, serde_json::Error> {
+    serde_json::from_value(value)
+}

@@ -1,0 +1,80 @@
+//! User commands: the bus plus the one rule no single aggregate can decide, email uniqueness.
+
+use chrono::{DateTime, Utc};
+use domain::aggregate::{Guarded, Rejection};
+use domain::users::{Email, User, UserCommand, UserError, UserId};
+use sqlx::PgPool;
+
+use crate::bus::{CommandBus, CommandError, CommandOutcome};
+use crate::metadata::CommandContext;
+
+/// The constraint the event store raises when a registration claims a taken address.
+const EMAIL_CLAIM: &str = "user_email_claims_pkey";
+
+/// Issues user commands.
+#[derive(Debug)]
+pub struct UserCommands {
+    bus: CommandBus<User>,
+    pool: PgPool,
+}
+
+impl UserCommands {
+    /// User commands over `bus`; `pool` reads the email claims.
+    pub fn new(bus: CommandBus<User>, pool: PgPool) -> Self {
+        Self { bus, pool }
+    }
+
+    /// Runs a user command.
+    ///
+    /// Registration first looks the address up so the common case answers `email_taken`
+    /// before touching the aggregate; the claim written with the event closes the race.
+    ///
+    /// # Errors
+    /// See [`CommandBus::execute`]; a taken address is `UserError::EmailTaken`.
+    pub async fn execute(
+        &self,
+        context: &CommandContext,
+        user: UserId,
+        expected_version: Option<u64>,
+        command: UserCommand,
+        now: DateTime<Utc>,
+    ) -> Result<CommandOutcome, CommandError<UserError>> {
+        let taken = || CommandError::Rejected(Rejection::Domain(UserError::EmailTaken));
+        if let UserCommand::Register { email, .. } = &command {
+            if self.email_claimed_by_other(context, email, user).await? {
+                return Err(taken());
+            }
+        }
+        let name = command.name();
+        let guarded = Guarded::expecting(expected_version, command);
+        match self
+            .bus
+            .execute(context, &user.to_string(), guarded, name, now)
+            .await
+        {
+            Err(CommandError::Constraint { constraint }) if constraint == EMAIL_CLAIM => {
+                Err(taken())
+            }
+            other => other,
+        }
+    }
+
+    async fn email_claimed_by_other(
+        &self,
+        context: &CommandContext,
+        email: &Email,
+        user: UserId,
+    ) -> Result<bool, CommandError<UserError>> {
+        let owner: Option<String> = sqlx::query_scalar(
+            "SELECT user_id FROM user_email_claims WHERE tenant_id = $1 AND email = $2",
+        )
+        .bind(&context.tenant_id)
+        .bind(email.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|error| CommandError::Store(Box::new(error)))?;
+        // The user's own claim is not "taken": registering twice on one id is the aggregate's
+        // `AlreadyRegistered`, a clearer answer.
+        Ok(owner.is_some_and(|owner| owner != user.to_string()))
+    }
+}

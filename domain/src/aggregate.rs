@@ -1,0 +1,172 @@
+//! One adapter from pure decide/evolve functions to a cqrs-es [`Aggregate`].
+//!
+//! Every aggregate in this crate is written as a [`Decider`]: `decide(state, command)` returns the
+//! events (or a typed error) and `evolve(state, event)` folds one event into the state. The
+//! adapter [`Versioned`] adds what every aggregate needs and none should re-implement: the stream
+//! version, and the optimistic-concurrency check a client asks for with an expected version.
+
+use std::fmt;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DomainError, ErrorKind};
+
+/// A pure aggregate: state plus the two functions that define its behaviour.
+pub trait Decider: Default + Serialize + DeserializeOwned + Send + Sync {
+    /// The aggregate type stored with every event. Part of the stored data: never change it.
+    const TYPE: &'static str;
+    /// What a client asks the aggregate to do.
+    type Command: Send;
+    /// What happened, as stored forever.
+    type Event: DomainEvent;
+    /// Why a command was refused.
+    type Error: DomainError + Send + Sync;
+
+    /// Decides which events a command produces against the current state.
+    ///
+    /// # Errors
+    /// A typed domain error when the command breaks a rule; nothing is appended then.
+    fn decide(&self, command: Self::Command) -> Result<Vec<Self::Event>, Self::Error>;
+
+    /// Folds one event into the state. Must accept every event `decide` ever produced.
+    fn evolve(&mut self, event: &Self::Event);
+}
+
+/// A command together with the stream version the client based it on, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Guarded<C> {
+    /// When set, the command is refused unless the aggregate is at exactly this version.
+    pub expected_version: Option<u64>,
+    /// The command itself.
+    pub command: C,
+}
+
+impl<C> Guarded<C> {
+    /// A command without a version expectation (last writer wins between commands that
+    /// are each valid on their own; concurrent appends still conflict in the store).
+    pub fn new(command: C) -> Self {
+        Self {
+            expected_version: None,
+            command,
+        }
+    }
+
+    /// A command valid only against the given stream version.
+    pub fn expecting(expected_version: Option<u64>, command: C) -> Self {
+        Self {
+            expected_version,
+            command,
+        }
+    }
+}
+
+/// Why a guarded command was refused.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum Rejection<E> {
+    /// The client expected another version than the stream has.
+    #[error("expected version {expected}, but the stream is at version {actual}")]
+    VersionMismatch {
+        /// The version the client based its command on.
+        expected: u64,
+        /// The stream's version when the command was decided.
+        actual: u64,
+    },
+    /// The aggregate refused the command.
+    #[error(transparent)]
+    Domain(E),
+}
+
+impl<E: DomainError> DomainError for Rejection<E> {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::VersionMismatch { .. } => ErrorKind::Conflict,
+            Self::Domain(error) => error.kind(),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::VersionMismatch { .. } => "version_mismatch",
+            Self::Domain(error) => error.code(),
+        }
+    }
+}
+
+/// A [`Decider`] with its stream version: the cqrs-es aggregate the write side runs.
+#[derive(Default, Serialize, Deserialize, PartialEq)]
+pub struct Versioned<D> {
+    version: u64,
+    state: D,
+}
+
+impl<D> Versioned<D> {
+    /// The number of events applied so far (the sequence of the last one).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The domain state.
+    pub fn state(&self) -> &D {
+        &self.state
+    }
+}
+
+impl<D: fmt::Debug> fmt::Debug for Versioned<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Versioned")
+            .field("version", &self.version)
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+impl<D: Decider> Aggregate for Versioned<D> {
+    const TYPE: &'static str = D::TYPE;
+    type Command = Guarded<D::Command>;
+    type Event = D::Event;
+    type Error = Rejection<D::Error>;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        if let Some(expected) = command.expected_version {
+            if expected != self.version {
+                return Err(Rejection::VersionMismatch {
+                    expected,
+                    actual: self.version,
+                });
+            }
+        }
+        let events = self
+            .state
+            .decide(command.command)
+            .map_err(Rejection::Domain)?;
+        for event in events {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        self.state.evolve(&event);
+        self.version += 1;
+    }
+}
+
+/// Rebuilds a state from its full history: what an auditor's replay and a test's
+/// "replay equals live state" check both need.
+pub fn replay<'a, D: Decider + 'a>(events: impl IntoIterator<Item = &'a D::Event>) -> Versioned<D> {
+    let mut aggregate = Versioned::<D>::default();
+    for event in events {
+        aggregate.state.evolve(event);
+        aggregate.version += 1;
+    }
+    aggregate
+}

@@ -1,0 +1,199 @@
+//! The stored form of an event, as the relay publishes it and projections and auditors read it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Who asked for a change, on whose behalf, and as part of what: stored with every event.
+///
+/// Travels as the event's metadata in the store and as headers on the bus, so a projection or an
+/// auditor can follow a correlation id across aggregates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMetadata {
+    /// The HTTP request (or job run) that issued the command.
+    pub request_id: String,
+    /// Shared by every command and event of one business operation.
+    pub correlation_id: String,
+    /// The command or event that caused this one.
+    pub causation_id: String,
+    /// The principal that issued the command (user id, API key id, or `system:…`).
+    pub actor: String,
+    /// The tenant the aggregate belongs to.
+    pub tenant_id: String,
+    /// The command's name, e.g. `RegisterUser`.
+    pub command: String,
+    /// When the command was accepted (the write side's clock).
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// One event as stored in the event store, with its global position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedEvent {
+    /// Unique id of this event (stable across re-publishing).
+    pub event_id: Uuid,
+    /// Position in the global feed; increases with commit order only within one transaction.
+    pub global_position: i64,
+    /// The writing transaction's id; the feed is ordered by (transaction_id, global_position).
+    pub transaction_id: u64,
+    /// The tenant the aggregate belongs to.
+    pub tenant_id: String,
+    /// e.g. `User`.
+    pub aggregate_type: String,
+    /// The aggregate instance.
+    pub aggregate_id: String,
+    /// 1-based position in the aggregate's own stream.
+    pub sequence: i64,
+    /// e.g. `UserRegistered`.
+    pub event_type: String,
+    /// The payload's schema version.
+    pub event_version: String,
+    /// The event as serialized by its aggregate.
+    pub payload: serde_json::Value,
+    /// Who, why and when.
+    pub metadata: EventMetadata,
+    /// The database's commit-side clock when the row was written.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl RecordedEvent {
+    /// The id the bus uses to drop re-published copies: one per stored event, forever.
+    pub fn message_id(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.aggregate_type, self.aggregate_id, self.sequence
+        )
+    }
+}
+
+/// Proof of a write that a client hands back to queries: "show me at least this".
+///
+/// It names one stream and a version in it, which stays meaningful however projections are
+/// partitioned or rebuilt: a projection has applied the write exactly when its guard for that
+/// stream has reached the version. Clients treat the text form as opaque.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsistencyToken {
+    /// The aggregate type of the stream written.
+    pub aggregate_type: String,
+    /// The stream written.
+    pub aggregate_id: String,
+    /// The stream's version after the write.
+    pub version: u64,
+}
+
+/// A consistency token that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed consistency token: expected the value returned by a command")]
+pub struct MalformedToken;
+
+impl std::fmt::Display for ConsistencyToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}",
+            self.aggregate_type, self.aggregate_id, self.version
+        )
+    }
+}
+
+impl std::str::FromStr for ConsistencyToken {
+    type Err = MalformedToken;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let mut parts = raw.splitn(3, ':');
+        let (Some(aggregate_type), Some(aggregate_id), Some(version)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(MalformedToken);
+        };
+        let version = version.parse().map_err(|_| MalformedToken)?;
+        if aggregate_type.is_empty() || aggregate_id.is_empty() || version == 0 {
+            return Err(MalformedToken);
+        }
+        Ok(Self {
+            aggregate_type: aggregate_type.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            version,
+        })
+    }
+}
+
+/// How events are named on the bus: `{prefix}.{tenant}.{aggregate_type}.{aggregate_id}`.
+///
+/// Every part must be a valid subject token (no `.`, `*`, `>` or whitespace); the API validates
+/// ids and tenants before they can reach an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subjects {
+    prefix: String,
+}
+
+impl Subjects {
+    /// Subjects under the given prefix (e.g. `events`).
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    /// Everything the stream captures.
+    pub fn all(&self) -> String {
+        format!("{}.>", self.prefix)
+    }
+
+    /// The subject one event is published on.
+    pub fn for_event(&self, event: &RecordedEvent) -> String {
+        format!(
+            "{}.{}.{}.{}",
+            self.prefix, event.tenant_id, event.aggregate_type, event.aggregate_id
+        )
+    }
+
+    /// Every event of one aggregate type, in all tenants.
+    pub fn for_aggregate_type(&self, aggregate_type: &str) -> String {
+        format!("{}.*.{aggregate_type}.*", self.prefix)
+    }
+}
+
+/// Whether `token` can be used as one NATS subject token.
+pub fn is_subject_token(token: &str) -> bool {
+    !token.is_empty()
+        && token.len() <= 128
+        && token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_round_trips() {
+        let token = ConsistencyToken {
+            aggregate_type: "User".into(),
+            aggregate_id: "0192f0c4-0000-7000-8000-000000000000".into(),
+            version: 3,
+        };
+        assert_eq!(token.to_string().parse(), Ok(token));
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused() {
+        for raw in [
+            "", "User", "User:x", "User:x:y", "User:x:0", ":x:1", "User::1",
+        ] {
+            assert_eq!(
+                raw.parse::<ConsistencyToken>(),
+                Err(MalformedToken),
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn subject_tokens() {
+        assert!(is_subject_token("tenant-1_a"));
+        for bad in ["", "a.b", "a*", ">", "a b", "ü"] {
+            assert!(!is_subject_token(bad), "{bad:?}");
+        }
+    }
+}

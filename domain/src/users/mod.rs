@@ -1,0 +1,16 @@
+//! Users: people who submit work, moderate, or administer a tenant.
+//!
+//! Email uniqueness across users is not decidable inside one aggregate; the event store enforces
+//! it in the same transaction as the append (see `eventstore-migrations`, `user_email_claims`).
+
+mod aggregate;
+mod commands;
+mod error;
+mod events;
+mod values;
+
+pub use aggregate::{User, UserStatus};
+pub use commands::UserCommand;
+pub use error::UserError;
+pub use events::UserEvent;
+pub use values::{DisplayName, Email, UserId};
