@@ -1,0 +1,310 @@
+//! The projection engine: consume, guard, apply, checkpoint, acknowledge.
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+use async_nats::jetstream::{self, AckKind, Message};
+use domain::event::{RecordedEvent, Subjects};
+use futures::StreamExt;
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, warn};
+
+/// Why applying an event failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The event's payload is not what this projection understands. Retrying will not help.
+    #[error("event {event_type} v{event_version} cannot be decoded")]
+    Decode {
+        /// The stored event type.
+        event_type: String,
+        /// The stored event version.
+        event_version: String,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The event contradicts the read model (e.g. an update for a row that does not exist).
+    #[error("event does not fit the read model: {0}")]
+    Inconsistent(String),
+    /// The database failed; retrying may help.
+    #[error("read model database failure")]
+    Database(#[from] sqlx::Error),
+}
+
+impl ApplyError {
+    /// Decodes an event's payload into the aggregate's event type.
+    ///
+    /// # Errors
+    /// [`ApplyError::Decode`].
+    pub fn decode<E: serde::de::DeserializeOwned>(event: &RecordedEvent) -> Result<E, Self> {
+        serde_json::from_value(event.payload.clone()).map_err(|source| Self::Decode {
+            event_type: event.event_type.clone(),
+            event_version: event.event_version.clone(),
+            source,
+        })
+    }
+}
+
+/// A read model: what it is called, which streams it reads, and how one event changes it.
+///
+/// Everything else (consuming, the guard, checkpoints, acknowledgements, retries) is the
+/// engine's job; a projection never sees the bus.
+pub trait Projection: Send + Sync + 'static {
+    /// Stable name: the durable consumer's name and the guard's key. Never reuse one.
+    fn name(&self) -> &'static str;
+
+    /// The aggregate types whose events this projection reads.
+    fn aggregate_types(&self) -> &'static [&'static str];
+
+    /// Applies one event inside the engine's transaction. Called exactly once per event, in
+    /// stream order; the engine has already checked the sequence.
+    fn apply(
+        &self,
+        connection: &mut PgConnection,
+        event: &RecordedEvent,
+    ) -> impl Future<Output = Result<(), ApplyError>> + Send;
+}
+
+/// What the per-stream guard decided for one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The next event of its stream: applied.
+    Applied,
+    /// Already applied (a redelivery or a re-publish): acknowledged, not applied.
+    Duplicate,
+    /// An earlier event of its stream has not been applied yet: retried later.
+    Gap,
+}
+
+/// Settings of one projection runner.
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    /// The JetStream stream to consume.
+    pub stream: String,
+    /// The subject naming scheme of that stream.
+    pub subjects: Subjects,
+    /// Most events applied in one transaction.
+    pub batch_size: usize,
+    /// How long a gap waits before redelivery.
+    pub gap_retry: Duration,
+    /// How long a failed batch waits before redelivery.
+    pub failure_retry: Duration,
+}
+
+/// Drives one projection from JetStream into its read model.
+#[derive(Debug)]
+pub struct ProjectionRunner<P> {
+    projection: P,
+    pool: PgPool,
+    settings: RunnerSettings,
+}
+
+impl<P: Projection> ProjectionRunner<P> {
+    /// A runner applying `projection` to the database behind `pool`.
+    pub fn new(projection: P, pool: PgPool, settings: RunnerSettings) -> Self {
+        Self {
+            projection,
+            pool,
+            settings,
+        }
+    }
+
+    /// One step, without the bus: applies `events` in one transaction, guarded, and
+    /// checkpoints. Returns one verdict per event, in order.
+    ///
+    /// # Errors
+    /// When an event cannot be applied; nothing of the batch is then committed.
+    pub async fn apply_batch(
+        &self,
+        events: &[(u64, RecordedEvent)],
+    ) -> Result<Vec<Verdict>, ApplyError> {
+        let name = self.projection.name();
+        let mut tx = self.pool.begin().await?;
+        let mut verdicts = Vec::with_capacity(events.len());
+        for (_, event) in events {
+            let last: Option<i64> = sqlx::query_scalar(
+                "SELECT last_sequence FROM projection.stream_positions
+                  WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3
+                  FOR UPDATE",
+            )
+            .bind(name)
+            .bind(&event.aggregate_type)
+            .bind(&event.aggregate_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let next = last.unwrap_or(0) + 1;
+            let verdict = match event.sequence {
+                sequence if sequence < next => Verdict::Duplicate,
+                sequence if sequence > next => Verdict::Gap,
+                _ => {
+                    self.projection.apply(&mut tx, event).await?;
+                    sqlx::query(
+                        "INSERT INTO projection.stream_positions
+                                (projection, aggregate_type, aggregate_id, last_sequence)
+                         VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (projection, aggregate_type, aggregate_id)
+                         DO UPDATE SET last_sequence = EXCLUDED.last_sequence",
+                    )
+                    .bind(name)
+                    .bind(&event.aggregate_type)
+                    .bind(&event.aggregate_id)
+                    .bind(event.sequence)
+                    .execute(&mut *tx)
+                    .await?;
+                    Verdict::Applied
+                }
+            };
+            verdicts.push(verdict);
+        }
+        let count = |wanted: Verdict| verdicts.iter().filter(|v| **v == wanted).count() as i64;
+        let last_stream_sequence = events.iter().map(|(seq, _)| *seq).max().unwrap_or(0) as i64;
+        let last_global_position = events
+            .iter()
+            .zip(&verdicts)
+            .filter(|(_, verdict)| **verdict == Verdict::Applied)
+            .map(|((_, event), _)| event.global_position)
+            .max()
+            .unwrap_or(0);
+        sqlx::query(
+            "INSERT INTO projection.checkpoints AS c
+                    (projection, last_stream_sequence, last_global_position,
+                     events_applied, duplicates_skipped)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (projection) DO UPDATE SET
+                 last_stream_sequence = greatest(c.last_stream_sequence, EXCLUDED.last_stream_sequence),
+                 last_global_position = greatest(c.last_global_position, EXCLUDED.last_global_position),
+                 events_applied = c.events_applied + EXCLUDED.events_applied,
+                 duplicates_skipped = c.duplicates_skipped + EXCLUDED.duplicates_skipped,
+                 updated_at = clock_timestamp()",
+        )
+        .bind(name)
+        .bind(last_stream_sequence)
+        .bind(last_global_position)
+        .bind(count(Verdict::Applied))
+        .bind(count(Verdict::Duplicate))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(verdicts)
+    }
+
+    /// Consumes until `shutdown`, recreating the consumer after bus failures.
+    pub async fn run(self, jetstream: jetstream::Context, shutdown: CancellationToken) {
+        let name = self.projection.name();
+        let mut wait = Duration::from_millis(50);
+        while !shutdown.is_cancelled() {
+            match self.consume(&jetstream, &shutdown).await {
+                Ok(()) => wait = Duration::from_millis(50),
+                Err(error) => {
+                    warn!(projection = name, error = %error, "projection consumer failed; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = shutdown.cancelled() => {}
+                    }
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    async fn consume(
+        &self,
+        jetstream: &jetstream::Context,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let name = self.projection.name();
+        let stream = jetstream.get_stream(&self.settings.stream).await?;
+        let config = pull::Config {
+            durable_name: Some(name.to_owned()),
+            filter_subjects: self
+                .projection
+                .aggregate_types()
+                .iter()
+                .map(|aggregate_type| self.settings.subjects.for_aggregate_type(aggregate_type))
+                .collect(),
+            ack_policy: AckPolicy::Explicit,
+            deliver_policy: DeliverPolicy::All,
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 10_000,
+            ..Default::default()
+        };
+        let consumer = stream.get_or_create_consumer(name, config).await?;
+        let mut batches = consumer
+            .messages()
+            .await?
+            .ready_chunks(self.settings.batch_size);
+        loop {
+            let batch = tokio::select! {
+                batch = batches.next() => batch,
+                () = shutdown.cancelled() => return Ok(()),
+            };
+            let Some(batch) = batch else {
+                return Err("consumer message stream ended".into());
+            };
+            let mut messages = Vec::with_capacity(batch.len());
+            for message in batch {
+                match message {
+                    Ok(message) => messages.push(message),
+                    Err(error) => warn!(projection = name, error = %error, "consumer error"),
+                }
+            }
+            self.handle(messages).await;
+        }
+    }
+
+    /// Applies one batch of messages and acknowledges them according to their verdicts.
+    async fn handle(&self, messages: Vec<Message>) {
+        let name = self.projection.name();
+        let mut events = Vec::with_capacity(messages.len());
+        let mut decoded = Vec::with_capacity(messages.len());
+        for message in messages {
+            let stream_sequence = message.info().map(|info| info.stream_sequence).unwrap_or(0);
+            match serde_json::from_slice::<RecordedEvent>(&message.payload) {
+                Ok(event) => {
+                    events.push((stream_sequence, event));
+                    decoded.push(message);
+                }
+                Err(error) => {
+                    error!(projection = name, subject = %message.subject, error = %error,
+                        "message is not a recorded event; holding it for redelivery");
+                    nak(&message, self.settings.failure_retry).await;
+                }
+            }
+        }
+        if events.is_empty() {
+            return;
+        }
+        match self.apply_batch(&events).await {
+            Ok(verdicts) => {
+                for (message, verdict) in decoded.iter().zip(verdicts) {
+                    match verdict {
+                        Verdict::Applied | Verdict::Duplicate => ack(message).await,
+                        Verdict::Gap => nak(message, self.settings.gap_retry).await,
+                    }
+                }
+            }
+            Err(error) => {
+                error!(projection = name, error = %error, source = ?std::error::Error::source(&error),
+                    "applying a batch failed; it will be redelivered");
+                for message in &decoded {
+                    nak(message, self.settings.failure_retry).await;
+                }
+            }
+        }
+    }
+}
+
+async fn ack(message: &Message) {
+    // A lost ack only means a redelivery, which the guard absorbs.
+    if let Err(error) = message.ack().await {
+        warn!(error = %error, "ack failed; the message will be redelivered and skipped");
+    }
+}
+
+async fn nak(message: &Message, delay: Duration) {
+    if let Err(error) = message.ack_with(AckKind::Nak(Some(delay))).await {
+        warn!(error = %error, "nak failed; the message will be redelivered after ack_wait");
+    }
+}
