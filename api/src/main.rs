@@ -1,1 +1,112 @@
-fn main() {}
+//! The backend binary: `serve` (default) or `migrate`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use api::config::Settings;
+use api::startup::{self, Application};
+use clap::{Parser, Subcommand};
+use tracing::{error, info};
+
+/// Event-sourced CQRS backend.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Optional TOML configuration file (environment variables override it).
+    #[arg(long, env = "APP_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP API, the relay and the projection builders (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            // Telemetry is not configured yet: a plain line on stderr is the clearest answer.
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("{error}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    api::telemetry::init(&settings.log);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => migrate(settings).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let mut chain = error.to_string();
+            let mut source = error.source();
+            while let Some(cause) = source {
+                chain.push_str(": ");
+                chain.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            error!(error = %chain, "backend stopped with an error");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+    let pool = startup::connect_database(&settings).await?;
+    startup::migrate(&pool).await?;
+    info!(
+        migrations = eventstore_migrations::MIGRATOR.iter().count(),
+        "database is up to date"
+    );
+    Ok(())
+}
+
+async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+    let host = settings.http.host;
+    let app = Application::build(settings).await?;
+    let base = format!("http://{host}:{}", app.port());
+    info!(
+        api = %format!("{base}/api/v1"),
+        docs = %format!("{base}/api/v1/openapi.json"),
+        health = %format!("{base}/health/ready"),
+        "backend ready"
+    );
+    app.run_until_stopped(shutdown_signal()).await?;
+    info!("backend stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

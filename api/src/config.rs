@@ -1,0 +1,384 @@
+//! Configuration: defaults < optional TOML file < environment, validated before anything starts.
+//!
+//! Environment variables: `APP_<SECTION>__<KEY>` (e.g. `APP_HTTP__PORT=8080`), plus the
+//! conventional `DATABASE_URL` and `NATS_URL`. The file is named by `--config` or `APP_CONFIG`.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// A value that must never appear in logs or error messages (URLs with passwords).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; use only where it is needed, never to print.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "\"<redacted>\""
+        })
+    }
+}
+
+/// All settings of the backend.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// The HTTP listener.
+    pub http: HttpSettings,
+    /// The Postgres event store and read models.
+    pub database: DatabaseSettings,
+    /// NATS JetStream.
+    pub nats: NatsSettings,
+    /// The relay from the event store to JetStream.
+    pub relay: WorkerSettings,
+    /// The projection builders.
+    pub projections: WorkerSettings,
+    /// Queries.
+    pub queries: QuerySettings,
+    /// Tenancy (until authentication supplies the tenant).
+    pub tenant: TenantSettings,
+    /// Logging.
+    pub log: LogSettings,
+}
+
+/// The HTTP listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Address to bind; `127.0.0.1` unless deliberately exposed.
+    pub host: IpAddr,
+    /// Port to bind; 0 picks a free one (tests).
+    pub port: u16,
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+}
+
+/// The Postgres connection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `postgres://…` (env `DATABASE_URL`).
+    pub url: Secret,
+    /// Pool size.
+    pub max_connections: u32,
+    /// Upper bound of any statement; also bounds how long a writer can hold the feed's horizon.
+    pub statement_timeout_ms: u64,
+    /// Upper bound of an idle open transaction (same reason).
+    pub idle_in_transaction_timeout_ms: u64,
+    /// Apply pending migrations at start-up.
+    pub migrate_on_start: bool,
+}
+
+/// The NATS connection and the events stream.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NatsSettings {
+    /// `nats://host:port` (env `NATS_URL`).
+    pub url: Secret,
+    /// The JetStream stream holding all events.
+    pub stream: String,
+    /// Subject prefix of that stream.
+    pub subject_prefix: String,
+    /// Re-publishes of the same event within this window are dropped by JetStream.
+    pub duplicate_window_secs: u64,
+    /// How long JetStream keeps events (Postgres keeps them forever); 0 = forever.
+    pub max_age_secs: u64,
+}
+
+/// A background worker (relay or projection builder).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerSettings {
+    /// Run it in this process.
+    pub enabled: bool,
+    /// Events per batch.
+    pub batch_size: usize,
+    /// Fallback polling interval (the relay is also woken on every local commit).
+    pub poll_interval_ms: u64,
+}
+
+/// Query behaviour.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuerySettings {
+    /// Longest a query waits for its consistency token before answering "behind".
+    pub consistency_wait_ms: u64,
+    /// Largest page size.
+    pub max_page_size: u32,
+}
+
+/// Tenancy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TenantSettings {
+    /// The tenant every request acts in until credentials carry one.
+    pub default: String,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON when stdout is not a terminal, text otherwise.
+    Auto,
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// Output format.
+    pub format: LogFormat,
+    /// `tracing` filter directives (`RUST_LOG` wins when set).
+    pub filter: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            http: HttpSettings {
+                host: IpAddr::from([127, 0, 0, 1]),
+                port: 8080,
+                body_limit_bytes: 64 * 1024,
+            },
+            database: DatabaseSettings {
+                url: Secret::default(),
+                max_connections: 16,
+                statement_timeout_ms: 30_000,
+                idle_in_transaction_timeout_ms: 60_000,
+                migrate_on_start: true,
+            },
+            nats: NatsSettings {
+                url: Secret::default(),
+                stream: "EVENTS".to_owned(),
+                subject_prefix: "events".to_owned(),
+                duplicate_window_secs: 120,
+                max_age_secs: 30 * 24 * 3600,
+            },
+            relay: WorkerSettings {
+                enabled: true,
+                batch_size: 500,
+                poll_interval_ms: 250,
+            },
+            projections: WorkerSettings {
+                enabled: true,
+                batch_size: 256,
+                poll_interval_ms: 250,
+            },
+            queries: QuerySettings {
+                consistency_wait_ms: 5_000,
+                max_page_size: 100,
+            },
+            tenant: TenantSettings {
+                default: "default".to_owned(),
+            },
+            log: LogSettings {
+                format: LogFormat::Auto,
+                filter: "info".to_owned(),
+            },
+        }
+    }
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Settings::default().http
+    }
+}
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Settings::default().database
+    }
+}
+impl Default for NatsSettings {
+    fn default() -> Self {
+        Settings::default().nats
+    }
+}
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Settings::default().relay
+    }
+}
+impl Default for QuerySettings {
+    fn default() -> Self {
+        Settings::default().queries
+    }
+}
+impl Default for TenantSettings {
+    fn default() -> Self {
+        Settings::default().tenant
+    }
+}
+impl Default for LogSettings {
+    fn default() -> Self {
+        Settings::default().log
+    }
+}
+
+/// Invalid configuration; the message names the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value could not be read (wrong type, unknown key, unreadable file).
+    #[error("configuration error: {0}")]
+    Load(#[from] Box<figment::Error>),
+    /// A value was read but is not acceptable.
+    #[error("configuration error: {setting}: {problem}")]
+    Invalid {
+        /// The setting, as `section.key` (and its environment variable).
+        setting: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl Settings {
+    /// Loads settings from defaults, then `file` (if given), then the environment, and
+    /// validates them.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the offending setting.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Invalid {
+                    setting: "--config / APP_CONFIG",
+                    problem: format!("file {} does not exist", file.display()),
+                });
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let settings: Settings =
+            figment
+                .merge(Env::prefixed("APP_").split("__").ignore(&["CONFIG"]))
+                .merge(Env::raw().only(&["DATABASE_URL", "NATS_URL"]).map(
+                    |key| match key.as_str() {
+                        "DATABASE_URL" => "database.url".into(),
+                        _ => "nats.url".into(),
+                    },
+                ))
+                .extract()
+                .map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what types alone cannot.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |setting, problem: &str| {
+            Err(ConfigError::Invalid {
+                setting,
+                problem: problem.to_owned(),
+            })
+        };
+        let url = self.database.url.expose();
+        if url.is_empty() {
+            return invalid("database.url (DATABASE_URL)", "is required");
+        }
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return invalid(
+                "database.url (DATABASE_URL)",
+                "must start with postgres:// or postgresql://",
+            );
+        }
+        let nats = self.nats.url.expose();
+        if nats.is_empty() {
+            return invalid("nats.url (NATS_URL)", "is required");
+        }
+        if !(nats.starts_with("nats://") || nats.starts_with("tls://")) {
+            return invalid("nats.url (NATS_URL)", "must start with nats:// or tls://");
+        }
+        if self.database.max_connections < 2 {
+            return invalid("database.max_connections", "must be at least 2");
+        }
+        let token = domain::event::is_subject_token;
+        if !token(&self.nats.stream) {
+            return invalid("nats.stream", "must be letters, digits, '-' or '_'");
+        }
+        if !token(&self.nats.subject_prefix) {
+            return invalid("nats.subject_prefix", "must be letters, digits, '-' or '_'");
+        }
+        if !token(&self.tenant.default) {
+            return invalid("tenant.default", "must be letters, digits, '-' or '_'");
+        }
+        if self.relay.batch_size == 0 || self.projections.batch_size == 0 {
+            return invalid(
+                "relay.batch_size / projections.batch_size",
+                "must be positive",
+            );
+        }
+        if self.queries.max_page_size == 0 {
+            return invalid("queries.max_page_size", "must be positive");
+        }
+        Ok(())
+    }
+
+    /// The consistency wait as a duration.
+    pub fn consistency_wait(&self) -> Duration {
+        Duration::from_millis(self.queries.consistency_wait_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> Settings {
+        let mut settings = Settings::default();
+        settings.database.url = Secret::new("postgres://app:hunter2@127.0.0.1:5432/app");
+        settings.nats.url = Secret::new("nats://127.0.0.1:4222");
+        settings
+    }
+
+    #[test]
+    fn defaults_with_urls_are_valid() {
+        assert!(valid().validate().is_ok());
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let mut settings = valid();
+        settings.database.url = Secret::default();
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("DATABASE_URL"), "{error}");
+
+        let mut settings = valid();
+        settings.nats.stream = "bad.name".into();
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("nats.stream"), "{error}");
+    }
+
+    #[test]
+    fn secrets_are_never_printed() {
+        let printed = format!("{:?}", valid());
+        assert!(!printed.contains("hunter2"), "{printed}");
+    }
+}

@@ -1,0 +1,99 @@
+//! Liveness and readiness.
+
+use std::collections::BTreeSet;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+
+/// The health routes (public).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+}
+
+/// A health answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` or `unavailable`.
+    pub status: &'static str,
+    /// Each dependency checked: `ok` or what is wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Checks>,
+}
+
+/// Readiness checks.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Checks {
+    /// Postgres answers.
+    pub postgres: String,
+    /// The NATS connection is up.
+    pub nats: String,
+    /// Every embedded migration is applied.
+    pub migrations: String,
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/health/live", tag = "health",
+    responses((status = 200, description = "Alive", body = Health)))]
+pub async fn live() -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        checks: None,
+    })
+}
+
+/// The process can serve: Postgres and NATS reachable, migrations applied.
+#[utoipa::path(get, path = "/health/ready", tag = "health",
+    responses((status = 200, description = "Ready", body = Health),
+              (status = 503, description = "Not ready", body = Health)))]
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let ok = || "ok".to_owned();
+    let postgres = match sqlx::query("SELECT 1").execute(&state.pool).await {
+        Ok(_) => ok(),
+        Err(_) => "unreachable".to_owned(),
+    };
+    let nats = match state.nats.connection_state() {
+        async_nats::connection::State::Connected => ok(),
+        other => format!("{other:?}").to_lowercase(),
+    };
+    let migrations = match pending_migrations(&state).await {
+        Ok(0) => ok(),
+        Ok(pending) => format!("{pending} pending"),
+        Err(_) => "unknown".to_owned(),
+    };
+    let ready = [&postgres, &nats, &migrations].iter().all(|c| *c == "ok");
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let health = Health {
+        status: if ready { "ok" } else { "unavailable" },
+        checks: Some(Checks {
+            postgres,
+            nats,
+            migrations,
+        }),
+    };
+    (status, Json(health))
+}
+
+async fn pending_migrations(state: &AppState) -> Result<usize, sqlx::Error> {
+    let applied: BTreeSet<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&state.pool)
+            .await?
+            .into_iter()
+            .collect();
+    Ok(eventstore_migrations::MIGRATOR
+        .iter()
+        .filter(|migration| !applied.contains(&migration.version))
+        .count())
+}

@@ -1,0 +1,224 @@
+//! Building and running the whole backend: the seam `main` and the tests both use.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use commands::bus::CommandBus;
+use commands::jetstream::{BusError, StreamSettings};
+use commands::relay::{Relay, RelaySettings};
+use commands::users::UserCommands;
+use domain::event::Subjects;
+use projections::engine::{ProjectionRunner, RunnerSettings};
+use projections::users::UsersProjection;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::config::Settings;
+use crate::routes::{self, AppState};
+
+/// Why the backend could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database URL is malformed or Postgres is unreachable.
+    #[error("cannot connect to Postgres (database.url)")]
+    Database(#[source] sqlx::Error),
+    /// Migrations failed.
+    #[error("migrations failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// NATS failed.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// The listener could not be bound.
+    #[error("cannot listen on {address}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Connects the pool with the timeouts that keep the feed's horizon moving.
+///
+/// # Errors
+/// When the URL is malformed or Postgres is unreachable.
+pub async fn connect_database(settings: &Settings) -> Result<PgPool, StartupError> {
+    let database = &settings.database;
+    let options: PgConnectOptions = database
+        .url
+        .expose()
+        .parse()
+        .map_err(StartupError::Database)?;
+    // A write transaction left open holds every later event back from the relay, so bound it.
+    let options = options.options([
+        (
+            "statement_timeout",
+            format!("{}ms", database.statement_timeout_ms),
+        ),
+        (
+            "idle_in_transaction_session_timeout",
+            format!("{}ms", database.idle_in_transaction_timeout_ms),
+        ),
+    ]);
+    PgPoolOptions::new()
+        .max_connections(database.max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .map_err(StartupError::Database)
+}
+
+/// Applies every pending migration.
+///
+/// # Errors
+/// When a migration fails.
+pub async fn migrate(pool: &PgPool) -> Result<(), StartupError> {
+    eventstore_migrations::MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// The events stream as configured.
+pub fn stream_settings(settings: &Settings) -> StreamSettings {
+    StreamSettings {
+        name: settings.nats.stream.clone(),
+        subjects: Subjects::new(settings.nats.subject_prefix.clone()),
+        duplicate_window: Duration::from_secs(settings.nats.duplicate_window_secs),
+        max_age: Duration::from_secs(settings.nats.max_age_secs),
+    }
+}
+
+/// A built backend: listener bound, stores connected, workers ready to start.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    jetstream: jetstream::Context,
+    relay: Relay,
+    relay_wakeup: Arc<Notify>,
+}
+
+impl Application {
+    /// Connects to Postgres and NATS, migrates (unless disabled), declares the stream and binds
+    /// the listener.
+    ///
+    /// # Errors
+    /// [`StartupError`] naming what failed.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let pool = connect_database(&settings).await?;
+        if settings.database.migrate_on_start {
+            migrate(&pool).await?;
+        }
+        let nats = commands::jetstream::connect(settings.nats.url.expose()).await?;
+        let jetstream = jetstream::new(nats.clone());
+        let stream = stream_settings(&settings);
+        commands::jetstream::ensure_stream(&jetstream, &stream).await?;
+
+        let relay_wakeup = Arc::new(Notify::new());
+        let relay = Relay::new(
+            pool.clone(),
+            jetstream.clone(),
+            stream,
+            RelaySettings {
+                batch_size: settings.relay.batch_size as i64,
+                poll_interval: Duration::from_millis(settings.relay.poll_interval_ms),
+                ..RelaySettings::default()
+            },
+        );
+        let users = UserCommands::new(
+            CommandBus::new(pool.clone(), relay_wakeup.clone()),
+            pool.clone(),
+        );
+
+        let address = SocketAddr::new(settings.http.host, settings.http.port);
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| StartupError::Bind { address, source })?;
+        let state = AppState {
+            pool,
+            users: Arc::new(users),
+            nats,
+            settings: Arc::new(settings),
+        };
+        Ok(Self {
+            listener,
+            state,
+            jetstream,
+            relay,
+            relay_wakeup,
+        })
+    }
+
+    /// The bound port (useful when configured as 0).
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
+    }
+
+    /// The database pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.state.pool
+    }
+
+    /// The relay, for driving it step by step.
+    pub fn relay(&self) -> &Relay {
+        &self.relay
+    }
+
+    /// Serves HTTP and runs the enabled workers until `shutdown` completes, then drains
+    /// in-flight requests and stops the workers.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let settings = self.state.settings.clone();
+        let stop = CancellationToken::new();
+        let mut workers = JoinSet::new();
+        if settings.relay.enabled {
+            workers.spawn(
+                self.relay
+                    .clone()
+                    .run(self.relay_wakeup.clone(), stop.child_token()),
+            );
+        }
+        if settings.projections.enabled {
+            let runner = ProjectionRunner::new(
+                UsersProjection,
+                self.state.pool.clone(),
+                RunnerSettings {
+                    stream: settings.nats.stream.clone(),
+                    subjects: Subjects::new(settings.nats.subject_prefix.clone()),
+                    batch_size: settings.projections.batch_size,
+                    gap_retry: Duration::from_millis(100),
+                    failure_retry: Duration::from_secs(1),
+                },
+            );
+            workers.spawn(runner.run(self.jetstream.clone(), stop.child_token()));
+        }
+        let router = routes::router(self.state);
+        let stop_serving = stop.clone();
+        let served = axum::serve(self.listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                info!("shutting down: draining requests and stopping workers");
+                stop_serving.cancel();
+            })
+            .await;
+        stop.cancel();
+        while workers.join_next().await.is_some() {}
+        served
+    }
+}
