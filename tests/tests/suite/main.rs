@@ -1,0 +1,15 @@
+//! End-to-end and fault tests against real Postgres and NATS.
+//!
+//! One test binary; every test gets a fresh database cloned from a migrated template and its own
+//! JetStream stream and subject prefix, so tests run in parallel. The services themselves are
+//! started once per run by `just test` (or given as `DATABASE_URL`/`NATS_URL`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
+
+mod faults;
+mod feed;
+mod helpers;
+mod users_api;
