@@ -348,6 +348,8 @@ impl Settings {
 }
 
 #[cfg(test)]
+// figment's Jail closures return figment's own (large) error type; nothing to shrink here.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
@@ -374,6 +376,43 @@ mod tests {
         settings.nats.stream = "bad.name".into();
         let error = settings.validate().unwrap_err().to_string();
         assert!(error.contains("nats.stream"), "{error}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file_which_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "backend.toml",
+                "[http]\nport = 9000\nbody_limit_bytes = 1024\n",
+            )?;
+            jail.set_env("APP_HTTP__PORT", "9100");
+            jail.set_env("DATABASE_URL", "postgres://app@127.0.0.1:5432/app");
+            jail.set_env("NATS_URL", "nats://127.0.0.1:4222");
+            let settings = Settings::load(Some(Path::new("backend.toml"))).expect("loads");
+            assert_eq!(settings.http.port, 9100, "environment wins");
+            assert_eq!(settings.http.body_limit_bytes, 1024, "file beats default");
+            assert_eq!(settings.nats.stream, "EVENTS", "default stays");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_mistyped_or_unknown_setting_is_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("DATABASE_URL", "postgres://app@127.0.0.1:5432/app");
+            jail.set_env("NATS_URL", "nats://127.0.0.1:4222");
+            jail.set_env("APP_HTTP__PORT", "eighty");
+            let error = Settings::load(None).unwrap_err().to_string();
+            assert!(error.to_lowercase().contains("http.port"), "{error}");
+
+            jail.set_env("APP_HTTP__PORT", "8080");
+            jail.create_file("typo.toml", "[relay]\nbatch_sise = 10\n")?;
+            let error = Settings::load(Some(Path::new("typo.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("batch_sise"), "{error}");
+            Ok(())
+        });
     }
 
     #[test]

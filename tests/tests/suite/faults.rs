@@ -146,3 +146,55 @@ async fn commands_are_accepted_while_nats_is_down_and_the_read_model_converges()
         .unwrap();
     assert_eq!(user["display_name"], "Ada, offline");
 }
+
+#[tokio::test]
+async fn two_backends_share_one_store_with_one_active_relay_and_take_over() {
+    let settings = test_settings().await;
+    let first = spawn_with_settings(settings.clone()).await;
+    let (ada, token) = first.registered_user("ada@example.org", "Ada").await;
+    // Only `first` runs, so it leads the relay.
+    assert_eq!(
+        first.get_user_with_token(&ada, &token).await.status(),
+        StatusCode::OK
+    );
+
+    let second = spawn_with_settings(settings).await;
+    for n in 0..6 {
+        let app = if n % 2 == 0 { &first } else { &second };
+        app.registered_user(&format!("both{n}@example.org"), "Both")
+            .await;
+    }
+    second.wait_for_users_projection().await;
+    let leaders: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_locks
+          WHERE locktype = 'advisory' AND granted
+            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_one(&second.pool)
+    .await
+    .unwrap();
+    assert_eq!(leaders, 1, "exactly one relay is active");
+
+    // The leader goes away; the standby takes over without any manual step.
+    first.stop().await;
+    let (grace, token) = second.registered_user("grace@example.org", "Grace").await;
+    assert_eq!(
+        second.get_user_with_token(&grace, &token).await.status(),
+        StatusCode::OK
+    );
+
+    let total = second.event_count().await;
+    assert_eq!(total, 8);
+    let relayed: i64 =
+        sqlx::query_scalar("SELECT events_relayed FROM projection.relay_checkpoints")
+            .fetch_one(&second.pool)
+            .await
+            .unwrap();
+    assert_eq!(relayed, total, "every event relayed once");
+    second.wait_for_users_projection().await;
+    assert_eq!(second.projection_counts("users").await.0, total);
+    assert_eq!(
+        second.users_read_model().await,
+        second.users_replayed().await
+    );
+}
