@@ -125,17 +125,10 @@ async fn concurrent_writers_and_held_transactions_lose_nothing() {
     let total = app.event_count().await;
     assert_eq!(total, 20 * 20 * 12 + 4 * 20 * 3);
 
-    app.wait_for_users_projection().await;
-    let (applied, _) = app.projection_counts("users").await;
-    assert_eq!(applied, total, "every event applied exactly once");
-    assert_eq!(app.users_read_model().await, app.users_replayed().await);
+    app.assert_users_read_model_is_a_replay().await;
 
     // The stream holds every event exactly once, each aggregate's events in sequence order.
-    let stream = app
-        .jetstream
-        .get_stream(&app.settings.nats.stream)
-        .await
-        .unwrap();
+    let stream = app.stream().await;
     let consumer = stream
         .create_consumer(OrderedConfig::default())
         .await

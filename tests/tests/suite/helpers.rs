@@ -269,6 +269,51 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The user as a query with `token` shows it (asserting 200).
+    pub async fn user_seen_with(&self, id: &str, token: &str) -> Value {
+        let response = self.get_user_with_token(id, token).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "GET user {id} with token {token}"
+        );
+        response.json().await.unwrap()
+    }
+
+    /// The user a command's response body points at, read with its consistency token.
+    pub async fn user_after(&self, command_response: Response) -> Value {
+        assert!(
+            command_response.status().is_success(),
+            "command failed: {}",
+            command_response.status()
+        );
+        let body: Value = command_response.json().await.unwrap();
+        let id = body["aggregate_id"].as_str().unwrap();
+        self.user_seen_with(id, body["consistency_token"].as_str().unwrap())
+            .await
+    }
+
+    /// This test's JetStream stream.
+    pub async fn stream(&self) -> jetstream::stream::Stream {
+        self.jetstream
+            .get_stream(&self.settings.nats.stream)
+            .await
+            .unwrap()
+    }
+
+    /// Waits for the users projection, then proves it applied every event exactly once and
+    /// equals a from-scratch replay of the store.
+    pub async fn assert_users_read_model_is_a_replay(&self) {
+        self.wait_for_users_projection().await;
+        let total = self.event_count().await;
+        assert_eq!(
+            self.projection_counts("users").await.0,
+            total,
+            "every event applied exactly once"
+        );
+        assert_eq!(self.users_read_model().await, self.users_replayed().await);
+    }
+
     pub async fn event_count(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM events")
             .fetch_one(&self.pool)

@@ -35,32 +35,18 @@ async fn every_command_changes_what_queries_show() {
     let app = spawn_app().await;
     let (id, _) = app.registered_user("grace@example.org", "Grace").await;
 
-    let renamed: Value = app
-        .rename_user(&id, "Grace Hopper")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(renamed["version"], 2);
-    let user: Value = app
-        .get_user_with_token(&id, renamed["consistency_token"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(user["display_name"], "Grace Hopper");
+    let user = app
+        .user_after(app.rename_user(&id, "Grace Hopper").await)
+        .await;
+    assert_eq!(
+        (&user["display_name"], &user["version"]),
+        (&json!("Grace Hopper"), &json!(2))
+    );
 
-    let deactivated = app
+    let deactivate = app
         .post_json(&format!("/api/v1/users/{id}/deactivate"), &json!({}))
         .await;
-    assert_eq!(deactivated.status(), StatusCode::OK);
-    let deactivated: Value = deactivated.json().await.unwrap();
-    let user: Value = app
-        .get_user_with_token(&id, deactivated["consistency_token"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let user = app.user_after(deactivate).await;
     assert_eq!(user["status"], "deactivated");
 
     // Acting on a deactivated user is refused by the aggregate.
@@ -72,21 +58,14 @@ async fn every_command_changes_what_queries_show() {
     )
     .await;
 
-    let reactivated: Value = app
+    let reactivate = app
         .post_json(&format!("/api/v1/users/{id}/reactivate"), &json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(reactivated["version"], 4);
-    let user: Value = app
-        .get_user_with_token(&id, reactivated["consistency_token"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(user["status"], "active");
-    assert_eq!(user["version"], 4);
+        .await;
+    let user = app.user_after(reactivate).await;
+    assert_eq!(
+        (&user["status"], &user["version"]),
+        (&json!("active"), &json!(4))
+    );
     assert_eq!(app.event_count().await, 4);
 }
 
