@@ -20,7 +20,7 @@ up: services
     set -euo pipefail
     if [[ -z "${DATABASE_URL:-}" || -z "${NATS_URL:-}" ]]; then source "{{local}}/services.env"; fi
     cargo build --release -p api --bin backend
-    echo "Starting the backend. API http://127.0.0.1:${APP_HTTP__PORT:-8080}/api/v1  docs http://127.0.0.1:${APP_HTTP__PORT:-8080}/api/v1/openapi.json  health http://127.0.0.1:${APP_HTTP__PORT:-8080}/health/ready"
+    echo "Starting the backend. API http://127.0.0.1:${APP_HTTP__PORT:-8080}/api/v1  docs http://127.0.0.1:${APP_HTTP__PORT:-8080}/docs/  health http://127.0.0.1:${APP_HTTP__PORT:-8080}/health/ready"
     exec target/release/backend serve
 
 # Apply database migrations (the backend also applies them at start).

@@ -78,7 +78,8 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let base = format!("http://{host}:{}", app.port());
     info!(
         api = %format!("{base}/api/v1"),
-        docs = %format!("{base}/api/v1/openapi.json"),
+        docs = %format!("{base}/docs/"),
+        openapi = %format!("{base}/api/v1/openapi.json"),
         health = %format!("{base}/health/ready"),
         "backend ready"
     );

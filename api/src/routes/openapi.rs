@@ -1,8 +1,9 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+//! The OpenAPI 3.1 document, generated from the handlers' annotations, and the interactive
+//! docs UI (Swagger UI, vendored into the binary so it works offline).
 
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
 
 use super::AppState;
 
@@ -28,10 +29,7 @@ use super::AppState;
 )]
 pub struct ApiDoc;
 
-/// Serves the document.
+/// Serves the document at `/api/v1/openapi.json` and the UI at `/docs`.
 pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/api/v1/openapi.json",
-        get(|| async { Json(ApiDoc::openapi()) }),
-    )
+    Router::new().merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", ApiDoc::openapi()))
 }

@@ -454,6 +454,20 @@ async fn health_and_openapi_are_served() {
             "{path} missing from the OpenAPI document"
         );
     }
+    // The interactive docs are served by the backend itself (no CDN), so they work offline.
+    let docs = app.get("/docs/").await;
+    assert_eq!(docs.status(), StatusCode::OK);
+    let html = docs.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(
+        !html.contains("https://"),
+        "the docs page loads nothing from the network"
+    );
+    assert_eq!(
+        app.get("/docs/swagger-ui-bundle.js").await.status(),
+        StatusCode::OK
+    );
+
     // Shutting down drains requests and stops the workers cleanly.
     app.stop().await;
 }
