@@ -55,7 +55,14 @@ check-domain-deps:
         echo "domain depends on forbidden crates:" $bad >&2
         exit 1
     fi
-    echo "domain dependency tree is pure ($(wc -l <<<"$deps") crates, none of sqlx/axum/async-nats/hyper/mio)"
+    # cqrs-es brings tokio for its sync primitives; none of tokio's I/O may come with it.
+    io=$(cargo tree -p domain -e normal,features -i tokio --prefix none \
+        | grep -oE 'tokio feature "(net|io-util|io-std|fs|process|signal|full)"' | sort -u || true)
+    if [[ -n "$io" ]]; then
+        echo "domain pulls tokio I/O:" $io >&2
+        exit 1
+    fi
+    echo "domain dependency tree is pure ($(wc -l <<<"$deps") crates; no sqlx/axum/async-nats/hyper/mio, no tokio I/O)"
 
 # Install (if missing) and start the project-local Postgres and NATS; skipped when DATABASE_URL
 # and NATS_URL are both set.
