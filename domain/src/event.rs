@@ -99,12 +99,9 @@ impl std::str::FromStr for ConsistencyToken {
     type Err = MalformedToken;
 
     fn from_str(raw: &str) -> Result<Self, Self::Err> {
-        let mut parts = raw.splitn(3, ':');
-        let (Some(aggregate_type), Some(aggregate_id), Some(version)) =
-            (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(MalformedToken);
-        };
+        // `{type}:{aggregate_id}:{version}`; the aggregate id may itself contain ':'.
+        let (aggregate_type, rest) = raw.split_once(':').ok_or(MalformedToken)?;
+        let (aggregate_id, version) = rest.rsplit_once(':').ok_or(MalformedToken)?;
         let version = version.parse().map_err(|_| MalformedToken)?;
         if aggregate_type.is_empty() || aggregate_id.is_empty() || version == 0 {
             return Err(MalformedToken);
@@ -170,7 +167,7 @@ mod tests {
     fn token_round_trips() {
         let token = ConsistencyToken {
             aggregate_type: "User".into(),
-            aggregate_id: "0192f0c4-0000-7000-8000-000000000000".into(),
+            aggregate_id: "acme:0192f0c4-0000-7000-8000-000000000000".into(),
             version: 3,
         };
         assert_eq!(token.to_string().parse(), Ok(token));

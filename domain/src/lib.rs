@@ -10,9 +10,15 @@
 //!   with optimistic concurrency (`expected_version`) handled once for every aggregate.
 //! - [`error`]: the classification every domain error exposes to the layers above.
 //! - [`event`]: the stored-event record shared by the relay, projections and auditors.
+//! - [`identity`]: tenants, roles, principals, and tenant-scoped stream ids.
+//! - [`policy`]: the authorization table every route goes through.
+//! - [`api_keys`]: the `ApiKey` aggregate (issue, revoke; only a hash of the secret is stored).
 //! - [`users`]: the `User` aggregate (register, rename, deactivate, reactivate).
 
 pub mod aggregate;
+pub mod api_keys;
 pub mod error;
 pub mod event;
+pub mod identity;
+pub mod policy;
 pub mod users;

@@ -2,6 +2,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{DisplayName, Email, UserCommand, UserError, UserEvent};
 use crate::aggregate::Decider;
+use crate::identity::Roles;
 
 /// Whether a registered user may act.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +35,8 @@ pub enum User {
         email: Email,
         /// Current display name.
         display_name: DisplayName,
+        /// What the user may do.
+        roles: Roles,
         /// Whether the user may act.
         status: UserStatus,
     },
@@ -52,11 +55,13 @@ impl Decider for User {
                 UserCommand::Register {
                     email,
                     display_name,
+                    roles,
                     at,
                 },
             ) => UserEvent::UserRegistered {
                 email,
                 display_name,
+                roles,
                 at,
             },
             (Self::Registered { .. }, UserCommand::Register { .. }) => {
@@ -96,6 +101,12 @@ impl Decider for User {
                 }
                 UserEvent::DisplayNameChanged { display_name, at }
             }
+            (Self::Registered { roles: current, .. }, UserCommand::ChangeRoles { roles, at }) => {
+                if *current == roles {
+                    return Err(UserError::RolesUnchanged);
+                }
+                UserEvent::RolesChanged { roles, at }
+            }
             (Self::Registered { .. }, UserCommand::Deactivate { at }) => {
                 UserEvent::UserDeactivated { at }
             }
@@ -110,14 +121,19 @@ impl Decider for User {
                 UserEvent::UserRegistered {
                     email,
                     display_name,
+                    roles,
                     ..
                 },
             ) => {
                 *this = Self::Registered {
                     email: email.clone(),
                     display_name: display_name.clone(),
+                    roles: roles.clone(),
                     status: UserStatus::Active,
                 };
+            }
+            (Self::Registered { roles, .. }, UserEvent::RolesChanged { roles: new, .. }) => {
+                *roles = new.clone();
             }
             (
                 Self::Registered { display_name, .. },
@@ -147,6 +163,7 @@ mod tests {
 
     use super::*;
     use crate::aggregate::{replay, Guarded, Rejection, Versioned};
+    use crate::identity::Role;
 
     type Given = TestFramework<Versioned<User>>;
 
@@ -163,8 +180,12 @@ mod tests {
         UserEvent::UserRegistered {
             email: email(),
             display_name: name("Ada"),
+            roles: roles(),
             at: at(),
         }
+    }
+    fn roles() -> Roles {
+        Roles::from([Role::User])
     }
     fn when(command: UserCommand) -> Guarded<UserCommand> {
         Guarded::new(command)
@@ -180,6 +201,7 @@ mod tests {
             .when(when(UserCommand::Register {
                 email: email(),
                 display_name: name("Ada"),
+                roles: roles(),
                 at: at(),
             }))
             .then_expect_events(vec![registered()]);
@@ -192,6 +214,7 @@ mod tests {
             .when(when(UserCommand::Register {
                 email: email(),
                 display_name: name("Ada"),
+                roles: roles(),
                 at: at(),
             }))
             .then_expect_error(domain(UserError::AlreadyRegistered));
@@ -237,6 +260,32 @@ mod tests {
                 .when(when(command))
                 .then_expect_error(domain(UserError::NotFound));
         }
+    }
+
+    #[test]
+    fn change_roles() {
+        let admin = Roles::from([Role::Admin, Role::User]);
+        Given::with(())
+            .given(vec![registered()])
+            .when(when(UserCommand::ChangeRoles {
+                roles: admin.clone(),
+                at: at(),
+            }))
+            .then_expect_events(vec![UserEvent::RolesChanged {
+                roles: admin,
+                at: at(),
+            }]);
+    }
+
+    #[test]
+    fn setting_the_same_roles_is_refused() {
+        Given::with(())
+            .given(vec![registered()])
+            .when(when(UserCommand::ChangeRoles {
+                roles: roles(),
+                at: at(),
+            }))
+            .then_expect_error(domain(UserError::RolesUnchanged));
     }
 
     #[test]
@@ -310,10 +359,15 @@ mod tests {
             Just(UserCommand::Register {
                 email: email(),
                 display_name: name("Ada"),
+                roles: roles(),
                 at: at()
             }),
             names.prop_map(|n| UserCommand::ChangeDisplayName {
                 display_name: name(n),
+                at: at()
+            }),
+            Just(UserCommand::ChangeRoles {
+                roles: Roles::from([Role::Admin]),
                 at: at()
             }),
             Just(UserCommand::Deactivate { at: at() }),

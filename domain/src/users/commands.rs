@@ -1,6 +1,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{DisplayName, Email};
+use crate::identity::Roles;
 
 /// What a client can ask of a user. Times are supplied by the caller: the domain reads no clock.
 #[derive(Debug, Clone, PartialEq)]
@@ -11,6 +12,8 @@ pub enum UserCommand {
         email: Email,
         /// How the user is shown.
         display_name: DisplayName,
+        /// What the user may do.
+        roles: Roles,
         /// When the registration was accepted.
         at: DateTime<Utc>,
     },
@@ -18,6 +21,13 @@ pub enum UserCommand {
     ChangeDisplayName {
         /// The new name.
         display_name: DisplayName,
+        /// When the change was accepted.
+        at: DateTime<Utc>,
+    },
+    /// Replace a user's roles.
+    ChangeRoles {
+        /// The new roles.
+        roles: Roles,
         /// When the change was accepted.
         at: DateTime<Utc>,
     },
@@ -39,6 +49,7 @@ impl UserCommand {
         match self {
             Self::Register { .. } => "RegisterUser",
             Self::ChangeDisplayName { .. } => "ChangeDisplayName",
+            Self::ChangeRoles { .. } => "ChangeUserRoles",
             Self::Deactivate { .. } => "DeactivateUser",
             Self::Reactivate { .. } => "ReactivateUser",
         }

@@ -37,6 +37,9 @@ pub enum UserError {
     /// Reactivating a user who is active.
     #[error("the user is already active")]
     AlreadyActive,
+    /// Setting the roles the user already has.
+    #[error("the roles are unchanged")]
+    RolesUnchanged,
     /// Changing the display name to the one it already has.
     #[error("the display name is unchanged")]
     DisplayNameUnchanged,
@@ -50,9 +53,10 @@ impl DomainError for UserError {
             | Self::DisplayNameCharacters => ErrorKind::Invalid,
             Self::NotFound => ErrorKind::NotFound,
             Self::AlreadyRegistered | Self::EmailTaken => ErrorKind::Conflict,
-            Self::Deactivated | Self::AlreadyActive | Self::DisplayNameUnchanged => {
-                ErrorKind::Rejected
-            }
+            Self::Deactivated
+            | Self::AlreadyActive
+            | Self::DisplayNameUnchanged
+            | Self::RolesUnchanged => ErrorKind::Rejected,
         }
     }
 
@@ -67,6 +71,7 @@ impl DomainError for UserError {
             Self::Deactivated => "user_deactivated",
             Self::AlreadyActive => "user_already_active",
             Self::DisplayNameUnchanged => "display_name_unchanged",
+            Self::RolesUnchanged => "roles_unchanged",
         }
     }
 }

@@ -3,6 +3,7 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
 use super::{DisplayName, Email};
+use crate::identity::Roles;
 
 /// What happened to a user. Stored forever: add variants, never change existing ones without an
 /// upcaster and a new `event_version`.
@@ -14,6 +15,9 @@ pub enum UserEvent {
         email: Email,
         /// Initial display name.
         display_name: DisplayName,
+        /// Initial roles.
+        #[serde(default)]
+        roles: Roles,
         /// When the registration was accepted.
         at: DateTime<Utc>,
     },
@@ -21,6 +25,13 @@ pub enum UserEvent {
     DisplayNameChanged {
         /// The new name.
         display_name: DisplayName,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A user's roles were replaced.
+    RolesChanged {
+        /// The new roles.
+        roles: Roles,
         /// When.
         at: DateTime<Utc>,
     },
@@ -42,6 +53,7 @@ impl UserEvent {
         match self {
             Self::UserRegistered { at, .. }
             | Self::DisplayNameChanged { at, .. }
+            | Self::RolesChanged { at, .. }
             | Self::UserDeactivated { at }
             | Self::UserReactivated { at } => *at,
         }
@@ -54,6 +66,7 @@ impl DomainEvent for UserEvent {
         match self {
             Self::UserRegistered { .. } => "UserRegistered",
             Self::DisplayNameChanged { .. } => "DisplayNameChanged",
+            Self::RolesChanged { .. } => "UserRolesChanged",
             Self::UserDeactivated { .. } => "UserDeactivated",
             Self::UserReactivated { .. } => "UserReactivated",
         }
