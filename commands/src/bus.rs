@@ -3,16 +3,20 @@
 use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use cqrs_es::persist::PersistedEventRepository;
 use cqrs_es::{AggregateError, EventEnvelope, Query};
-use domain::aggregate::{Decider, Guarded, Rejection, Versioned};
+use domain::aggregate::{replay, Decider, Guarded, Rejection, Versioned};
 use domain::event::ConsistencyToken;
-use postgres_es::{postgres_cqrs, PostgresCqrs};
+use domain::identity::StreamId;
+use postgres_es::{postgres_cqrs, PostgresCqrs, PostgresEventRepository};
 use sqlx::PgPool;
 use tokio::sync::Notify;
 
+use crate::idempotency::{self, Recorded};
 use crate::metadata::{to_map, CommandContext};
 
 tokio::task_local! {
@@ -47,10 +51,15 @@ impl<D: Decider> Query<Versioned<D>> for AfterCommit {
 /// What a successful command changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandOutcome {
+    /// The stream written.
+    pub stream: StreamId,
     /// The stream's version after the command.
     pub version: u64,
     /// Hand this to queries to read your own write.
     pub token: ConsistencyToken,
+    /// True when this is the stored result of an earlier request with the same idempotency
+    /// key; nothing was appended this time.
+    pub replayed: bool,
 }
 
 /// Why a command did not append.
@@ -62,6 +71,9 @@ pub enum CommandError<E: std::error::Error> {
     /// Another command appended to the same stream first; retrying may succeed.
     #[error("a concurrent command changed the same aggregate")]
     Conflict,
+    /// The idempotency key was used before for a different request.
+    #[error("this Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
     /// A uniqueness rule enforced by the store refused the append.
     #[error("the store refused the append: constraint {constraint}")]
     Constraint {
@@ -71,6 +83,12 @@ pub enum CommandError<E: std::error::Error> {
     /// The store failed; details are for the logs, never for the client.
     #[error("event store failure")]
     Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl<E: std::error::Error> CommandError<E> {
+    fn store(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Store(Box::new(error))
+    }
 }
 
 impl<E: std::error::Error> From<AggregateError<Rejection<E>>> for CommandError<E> {
@@ -100,6 +118,9 @@ impl<E: std::error::Error> From<AggregateError<Rejection<E>>> for CommandError<E
 /// Dispatches commands of one aggregate type through cqrs-es in plain event-store mode.
 pub struct CommandBus<D: Decider> {
     cqrs: PostgresCqrs<Versioned<D>>,
+    repository: PostgresEventRepository,
+    pool: PgPool,
+    idempotency_ttl: Duration,
 }
 
 impl<D: Decider> fmt::Debug for CommandBus<D> {
@@ -112,34 +133,124 @@ impl<D: Decider> fmt::Debug for CommandBus<D> {
 
 impl<D: Decider + 'static> CommandBus<D> {
     /// A bus appending to the event store behind `pool`; `relay_wakeup` is notified after
-    /// every commit.
+    /// every commit. Idempotency keys are honoured for 24 hours unless changed.
     pub fn new(pool: PgPool, relay_wakeup: Arc<Notify>) -> Self {
         // Plain event-store mode: cqrs-es 0.5's snapshot and aggregate-store modes apply new
         // events twice.
-        let cqrs = postgres_cqrs(pool, vec![Box::new(AfterCommit { relay_wakeup })], ());
-        Self { cqrs }
+        let cqrs = postgres_cqrs(
+            pool.clone(),
+            vec![Box::new(AfterCommit { relay_wakeup })],
+            (),
+        );
+        Self {
+            cqrs,
+            repository: PostgresEventRepository::new(pool.clone()),
+            pool,
+            idempotency_ttl: Duration::from_secs(24 * 3600),
+        }
     }
 
-    /// Runs one command against the aggregate `aggregate_id`.
+    /// How long an idempotency key is remembered.
+    pub fn with_idempotency_ttl(mut self, ttl: Duration) -> Self {
+        self.idempotency_ttl = ttl;
+        self
+    }
+
+    /// The aggregate's current state, replayed from its stream (empty streams give the
+    /// default state at version 0).
     ///
     /// # Errors
-    /// [`CommandError`]: refused by the domain, a concurrent writer won, a store constraint, or
-    /// a store failure. Nothing is appended in any of these cases.
+    /// When the store fails or an event does not decode.
+    pub async fn load(&self, stream: &StreamId) -> Result<Versioned<D>, CommandError<D::Error>> {
+        let stored = self
+            .repository
+            .get_events::<Versioned<D>>(&stream.to_string())
+            .await
+            .map_err(CommandError::store)?;
+        let events = stored
+            .into_iter()
+            .map(|event| serde_json::from_value::<D::Event>(event.payload))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(CommandError::store)?;
+        Ok(replay::<D>(&events))
+    }
+
+    /// Runs one command against the aggregate at `stream`.
+    ///
+    /// With an idempotency key in the context, a retry of the same request answers with the
+    /// original outcome and appends nothing, and the same key with a different request is
+    /// refused.
+    ///
+    /// # Errors
+    /// [`CommandError`]: refused by the domain, a concurrent writer won, a reused idempotency
+    /// key, a store constraint, or a store failure. Nothing is appended in any of these cases.
     pub async fn execute(
         &self,
         context: &CommandContext,
-        aggregate_id: &str,
+        stream: &StreamId,
+        command: Guarded<D::Command>,
+        command_name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CommandOutcome, CommandError<D::Error>> {
+        if let Some(outcome) = self.replay_idempotent(context).await? {
+            return Ok(outcome);
+        }
+        match self
+            .append(context, stream, command, command_name, now)
+            .await
+        {
+            Ok(outcome) => Ok(outcome),
+            // A concurrent twin with the same key may have won; then its outcome is ours.
+            Err(error) => match self.replay_idempotent(context).await? {
+                Some(outcome) => Ok(outcome),
+                None => Err(error),
+            },
+        }
+    }
+
+    async fn replay_idempotent(
+        &self,
+        context: &CommandContext,
+    ) -> Result<Option<CommandOutcome>, CommandError<D::Error>> {
+        let Some(claim) = &context.idempotency else {
+            return Ok(None);
+        };
+        let recorded = idempotency::lookup(&self.pool, context, claim, self.idempotency_ttl)
+            .await
+            .map_err(CommandError::store)?;
+        match recorded {
+            None => Ok(None),
+            Some(Recorded { request_hash, .. }) if request_hash != claim.request_hash => {
+                Err(CommandError::IdempotencyKeyReused)
+            }
+            Some(Recorded {
+                aggregate_id,
+                version,
+                ..
+            }) => {
+                let stream = aggregate_id
+                    .parse::<StreamId>()
+                    .map_err(CommandError::store)?;
+                Ok(Some(outcome::<D>(stream, version, true)))
+            }
+        }
+    }
+
+    async fn append(
+        &self,
+        context: &CommandContext,
+        stream: &StreamId,
         command: Guarded<D::Command>,
         command_name: &str,
         now: DateTime<Utc>,
     ) -> Result<CommandOutcome, CommandError<D::Error>> {
         let metadata = to_map(&context.metadata(command_name, now));
-        let committed = Cell::new(None);
+        let aggregate_id = stream.to_string();
         let (result, committed) = COMMITTED_VERSION
-            .scope(committed, async {
+            .scope(Cell::new(None), async {
                 let result = self
                     .cqrs
-                    .execute_with_metadata(aggregate_id, command, metadata)
+                    .execute_with_metadata(&aggregate_id, command, metadata)
                     .await;
                 (result, COMMITTED_VERSION.with(Cell::get))
             })
@@ -149,13 +260,19 @@ impl<D: Decider + 'static> CommandBus<D> {
         let version = committed.ok_or_else(|| {
             CommandError::Store("command succeeded without appending an event".into())
         })?;
-        Ok(CommandOutcome {
+        Ok(outcome::<D>(stream.clone(), version, false))
+    }
+}
+
+fn outcome<D: Decider>(stream: StreamId, version: u64, replayed: bool) -> CommandOutcome {
+    CommandOutcome {
+        token: ConsistencyToken {
+            aggregate_type: D::TYPE.to_owned(),
+            aggregate_id: stream.to_string(),
             version,
-            token: ConsistencyToken {
-                aggregate_type: D::TYPE.to_owned(),
-                aggregate_id: aggregate_id.to_owned(),
-                version,
-            },
-        })
+        },
+        stream,
+        version,
+        replayed,
     }
 }

@@ -9,6 +9,7 @@
 //! - [`bus`]: the generic command bus every aggregate is dispatched through.
 //! - [`metadata`]: who and why, attached to every event.
 //! - [`users`]: user commands, including the email-uniqueness rule.
+//! - [`idempotency`]: reading back what an idempotency key already produced.
 //! - [`feed`]: the only reader of the `events` table by global position.
 //! - [`jetstream`]: connecting to NATS, checking its version, declaring the stream.
 //! - [`relay`]: feed → JetStream with acknowledged publishes and a checkpoint, one active
@@ -16,10 +17,11 @@
 
 pub mod bus;
 pub mod feed;
+pub mod idempotency;
 pub mod jetstream;
 pub mod metadata;
 pub mod relay;
 pub mod users;
 
 pub use bus::{CommandBus, CommandError, CommandOutcome};
-pub use metadata::CommandContext;
+pub use metadata::{CommandContext, IdempotencyClaim};

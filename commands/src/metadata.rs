@@ -4,9 +4,19 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use domain::event::EventMetadata;
+use domain::identity::TenantId;
 
-/// Who issues a command and as part of which operation. Built by the API from the request
-/// (and, later, from the authenticated principal), never from the request body.
+/// A client's idempotency key with the fingerprint of the request that carried it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    /// The `Idempotency-Key` header.
+    pub key: String,
+    /// Hash of the request (method, path, expected version, body).
+    pub request_hash: String,
+}
+
+/// Who issues a command and as part of which operation. Built by the API from the request and
+/// the authenticated principal, never from the request body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandContext {
     /// The request that carries the command.
@@ -15,10 +25,12 @@ pub struct CommandContext {
     pub correlation_id: String,
     /// What caused it: the request id for a client command, an event id for a process manager.
     pub causation_id: String,
-    /// The acting principal.
+    /// The acting principal (`user:<uuid>`, `key:<uuid>` or `system:<name>`).
     pub actor: String,
-    /// The tenant acted in.
-    pub tenant_id: String,
+    /// The tenant acted in: every stream written is scoped by it.
+    pub tenant: TenantId,
+    /// The client's idempotency key, if any.
+    pub idempotency: Option<IdempotencyClaim>,
 }
 
 impl CommandContext {
@@ -29,16 +41,21 @@ impl CommandContext {
             correlation_id: self.correlation_id.clone(),
             causation_id: self.causation_id.clone(),
             actor: self.actor.clone(),
-            tenant_id: self.tenant_id.clone(),
+            tenant_id: self.tenant.to_string(),
             command: command.to_owned(),
             recorded_at,
+            idempotency_key: self.idempotency.as_ref().map(|claim| claim.key.clone()),
+            request_hash: self
+                .idempotency
+                .as_ref()
+                .map(|claim| claim.request_hash.clone()),
         }
     }
 }
 
 /// cqrs-es carries metadata as a string map; this is the one place that flattens it.
 pub(crate) fn to_map(metadata: &EventMetadata) -> HashMap<String, String> {
-    HashMap::from([
+    let mut map = HashMap::from([
         ("request_id".to_owned(), metadata.request_id.clone()),
         ("correlation_id".to_owned(), metadata.correlation_id.clone()),
         ("causation_id".to_owned(), metadata.causation_id.clone()),
@@ -51,5 +68,10 @@ pub(crate) fn to_map(metadata: &EventMetadata) -> HashMap<String, String> {
                 .recorded_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         ),
-    ])
+    ]);
+    if let (Some(key), Some(hash)) = (&metadata.idempotency_key, &metadata.request_hash) {
+        map.insert("idempotency_key".to_owned(), key.clone());
+        map.insert("request_hash".to_owned(), hash.clone());
+    }
+    map
 }

@@ -1,9 +1,11 @@
 //! User commands: the bus plus the one rule no single aggregate can decide, email uniqueness.
 
 use chrono::{DateTime, Utc};
-use domain::aggregate::{Guarded, Rejection};
-use domain::users::{Email, User, UserCommand, UserError, UserId};
+use domain::aggregate::{Guarded, Rejection, Versioned};
+use domain::identity::StreamId;
+use domain::users::{Email, User, UserCommand, UserError};
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::bus::{CommandBus, CommandError, CommandOutcome};
 use crate::metadata::CommandContext;
@@ -24,7 +26,7 @@ impl UserCommands {
         Self { bus, pool }
     }
 
-    /// Runs a user command.
+    /// Runs a user command on user `user` of the context's tenant.
     ///
     /// Registration first looks the address up so the common case answers `email_taken`
     /// before touching the aggregate; the claim written with the event closes the race.
@@ -34,24 +36,21 @@ impl UserCommands {
     pub async fn execute(
         &self,
         context: &CommandContext,
-        user: UserId,
+        user: Uuid,
         expected_version: Option<u64>,
         command: UserCommand,
         now: DateTime<Utc>,
     ) -> Result<CommandOutcome, CommandError<UserError>> {
+        let stream = StreamId::new(context.tenant.clone(), user);
         let taken = || CommandError::Rejected(Rejection::Domain(UserError::EmailTaken));
         if let UserCommand::Register { email, .. } = &command {
-            if self.email_claimed_by_other(context, email, user).await? {
+            if self.email_claimed_by_other(context, email, &stream).await? {
                 return Err(taken());
             }
         }
         let name = command.name();
         let guarded = Guarded::expecting(expected_version, command);
-        match self
-            .bus
-            .execute(context, &user.to_string(), guarded, name, now)
-            .await
-        {
+        match self.bus.execute(context, &stream, guarded, name, now).await {
             Err(CommandError::Constraint { constraint }) if constraint == EMAIL_CLAIM => {
                 Err(taken())
             }
@@ -59,22 +58,33 @@ impl UserCommands {
         }
     }
 
+    /// The user's current state in `stream` (for authentication).
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn load(
+        &self,
+        stream: &StreamId,
+    ) -> Result<Versioned<User>, CommandError<UserError>> {
+        self.bus.load(stream).await
+    }
+
     async fn email_claimed_by_other(
         &self,
         context: &CommandContext,
         email: &Email,
-        user: UserId,
+        stream: &StreamId,
     ) -> Result<bool, CommandError<UserError>> {
         let owner: Option<String> = sqlx::query_scalar(
             "SELECT user_id FROM user_email_claims WHERE tenant_id = $1 AND email = $2",
         )
-        .bind(&context.tenant_id)
+        .bind(context.tenant.as_str())
         .bind(email.as_str())
         .fetch_optional(&self.pool)
         .await
         .map_err(|error| CommandError::Store(Box::new(error)))?;
         // The user's own claim is not "taken": registering twice on one id is the aggregate's
         // `AlreadyRegistered`, a clearer answer.
-        Ok(owner.is_some_and(|owner| owner != user.to_string()))
+        Ok(owner.is_some_and(|owner| owner != stream.to_string()))
     }
 }

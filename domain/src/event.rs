@@ -24,6 +24,12 @@ pub struct EventMetadata {
     pub command: String,
     /// When the command was accepted (the write side's clock).
     pub recorded_at: DateTime<Utc>,
+    /// The client's `Idempotency-Key`, if it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// Hash of the request that carried the idempotency key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_hash: Option<String>,
 }
 
 /// One event as stored in the event store, with its global position.

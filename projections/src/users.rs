@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::event::RecordedEvent;
+use domain::identity::{Roles, StreamId};
 use domain::users::{UserEvent, UserStatus};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
@@ -32,41 +33,48 @@ impl Projection for UsersProjection {
         connection: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ApplyError> {
-        let user_id = Uuid::parse_str(&event.aggregate_id)
-            .map_err(|_| ApplyError::Inconsistent(format!("user id {:?}", event.aggregate_id)))?;
+        let stream: StreamId = event
+            .aggregate_id
+            .parse()
+            .map_err(|_| ApplyError::Inconsistent(format!("stream id {:?}", event.aggregate_id)))?;
+        let user_id = stream.id;
         let payload: UserEvent = ApplyError::decode(event)?;
         let at = payload.at();
-        let (display_name, status) = match payload {
+        let (display_name, status, roles) = match payload {
             UserEvent::UserRegistered {
                 email,
                 display_name,
+                roles,
                 at,
             } => {
                 sqlx::query(
                     "INSERT INTO read_models.users
-                        (tenant_id, user_id, email, display_name, status, version,
+                        (tenant_id, user_id, email, display_name, status, roles, version,
                          registered_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
                 )
                 .bind(&event.tenant_id)
                 .bind(user_id)
                 .bind(email.as_str())
                 .bind(display_name.as_str())
                 .bind(UserStatus::Active.as_str())
+                .bind(role_names(&roles))
                 .bind(event.sequence)
                 .bind(at)
                 .execute(connection)
                 .await?;
                 return Ok(());
             }
-            UserEvent::DisplayNameChanged { display_name, .. } => (Some(display_name), None),
-            UserEvent::UserDeactivated { .. } => (None, Some(UserStatus::Deactivated)),
-            UserEvent::UserReactivated { .. } => (None, Some(UserStatus::Active)),
+            UserEvent::DisplayNameChanged { display_name, .. } => (Some(display_name), None, None),
+            UserEvent::RolesChanged { roles, .. } => (None, None, Some(role_names(&roles))),
+            UserEvent::UserDeactivated { .. } => (None, Some(UserStatus::Deactivated), None),
+            UserEvent::UserReactivated { .. } => (None, Some(UserStatus::Active), None),
         };
         let updated = sqlx::query(
             "UPDATE read_models.users
                 SET display_name = coalesce($3, display_name),
                     status = coalesce($4, status),
+                    roles = coalesce($7, roles),
                     version = $5,
                     updated_at = $6
               WHERE tenant_id = $1 AND user_id = $2",
@@ -77,6 +85,7 @@ impl Projection for UsersProjection {
         .bind(status.map(UserStatus::as_str))
         .bind(event.sequence)
         .bind(at)
+        .bind(roles)
         .execute(connection)
         .await?;
         if updated.rows_affected() != 1 {
@@ -87,6 +96,10 @@ impl Projection for UsersProjection {
         }
         Ok(())
     }
+}
+
+fn role_names(roles: &Roles) -> Vec<&'static str> {
+    roles.iter().map(|role| role.as_str()).collect()
 }
 
 /// One user as dashboards see it.
@@ -100,6 +113,8 @@ pub struct UserView {
     pub display_name: String,
     /// `active` or `deactivated`.
     pub status: String,
+    /// Role names.
+    pub roles: Vec<String>,
     /// The stream version this row reflects.
     pub version: i64,
     /// When the user registered.
@@ -108,7 +123,8 @@ pub struct UserView {
     pub updated_at: DateTime<Utc>,
 }
 
-const SELECT_USER: &str = "SELECT user_id, email, display_name, status, version, registered_at,
+const SELECT_USER: &str =
+    "SELECT user_id, email, display_name, status, roles, version, registered_at,
                                   updated_at
                              FROM read_models.users";
 
