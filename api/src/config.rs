@@ -55,8 +55,10 @@ pub struct Settings {
     pub projections: WorkerSettings,
     /// Queries.
     pub queries: QuerySettings,
-    /// Tenancy (until authentication supplies the tenant).
-    pub tenant: TenantSettings,
+    /// Authentication.
+    pub auth: AuthSettings,
+    /// Rate limits.
+    pub rate_limit: RateLimitSettings,
     /// Logging.
     pub log: LogSettings,
 }
@@ -71,6 +73,12 @@ pub struct HttpSettings {
     pub port: u16,
     /// Largest accepted request body, in bytes.
     pub body_limit_bytes: usize,
+    /// Longest a request may take before it is answered with a timeout.
+    pub request_timeout_ms: u64,
+    /// Browser origins allowed by CORS (exact matches; never `*`).
+    pub cors_allowed_origins: Vec<String>,
+    /// Send `Strict-Transport-Security`: set when clients reach the API over TLS (at a proxy).
+    pub hsts: bool,
 }
 
 /// The Postgres connection.
@@ -127,12 +135,34 @@ pub struct QuerySettings {
     pub max_page_size: u32,
 }
 
-/// Tenancy.
+/// Authentication: JWTs (HS256 and/or RS256) and API keys.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct TenantSettings {
-    /// The tenant every request acts in until credentials carry one.
-    pub default: String,
+pub struct AuthSettings {
+    /// Shared secret for HS256 tokens; empty disables HS256.
+    pub jwt_hs256_secret: Secret,
+    /// PEM public key for RS256 tokens; empty disables RS256.
+    pub jwt_rs256_public_key_pem: Secret,
+    /// Required `iss` claim.
+    pub jwt_issuer: String,
+    /// Required `aud` claim.
+    pub jwt_audience: String,
+    /// How long an `Idempotency-Key` is remembered.
+    pub idempotency_ttl_secs: u64,
+}
+
+/// Rate limits per principal (per client IP for anonymous requests), per minute.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    /// Switch off for load tests.
+    pub enabled: bool,
+    /// Command requests (POST, PUT, PATCH, DELETE) per principal per minute.
+    pub commands_per_minute: u32,
+    /// Query requests (GET) per principal per minute.
+    pub queries_per_minute: u32,
+    /// Requests without credentials per client IP per minute.
+    pub anonymous_per_minute: u32,
 }
 
 /// Log output format.
@@ -164,6 +194,9 @@ impl Default for Settings {
                 host: IpAddr::from([127, 0, 0, 1]),
                 port: 8080,
                 body_limit_bytes: 64 * 1024,
+                request_timeout_ms: 30_000,
+                cors_allowed_origins: Vec::new(),
+                hsts: false,
             },
             database: DatabaseSettings {
                 url: Secret::default(),
@@ -193,8 +226,18 @@ impl Default for Settings {
                 consistency_wait_ms: 5_000,
                 max_page_size: 100,
             },
-            tenant: TenantSettings {
-                default: "default".to_owned(),
+            auth: AuthSettings {
+                jwt_hs256_secret: Secret::default(),
+                jwt_rs256_public_key_pem: Secret::default(),
+                jwt_issuer: "cqrs-backend".to_owned(),
+                jwt_audience: "cqrs-backend".to_owned(),
+                idempotency_ttl_secs: 24 * 3600,
+            },
+            rate_limit: RateLimitSettings {
+                enabled: true,
+                commands_per_minute: 600,
+                queries_per_minute: 3_000,
+                anonymous_per_minute: 120,
             },
             log: LogSettings {
                 format: LogFormat::Auto,
@@ -229,9 +272,14 @@ impl Default for QuerySettings {
         Settings::default().queries
     }
 }
-impl Default for TenantSettings {
+impl Default for AuthSettings {
     fn default() -> Self {
-        Settings::default().tenant
+        Settings::default().auth
+    }
+}
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Settings::default().rate_limit
     }
 }
 impl Default for LogSettings {
@@ -326,8 +374,37 @@ impl Settings {
         if !token(&self.nats.subject_prefix) {
             return invalid("nats.subject_prefix", "must be letters, digits, '-' or '_'");
         }
-        if !token(&self.tenant.default) {
-            return invalid("tenant.default", "must be letters, digits, '-' or '_'");
+        let secret = self.auth.jwt_hs256_secret.expose();
+        if !secret.is_empty() && secret.len() < 32 {
+            return invalid("auth.jwt_hs256_secret", "must be at least 32 bytes");
+        }
+        let pem = self.auth.jwt_rs256_public_key_pem.expose();
+        if !pem.is_empty() && jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).is_err() {
+            return invalid(
+                "auth.jwt_rs256_public_key_pem",
+                "is not a PEM RSA public key",
+            );
+        }
+        if self
+            .http
+            .cors_allowed_origins
+            .iter()
+            .any(|origin| origin == "*" || origin.parse::<http::HeaderValue>().is_err())
+        {
+            return invalid(
+                "http.cors_allowed_origins",
+                "must list exact origins, never '*'",
+            );
+        }
+        let limits = &self.rate_limit;
+        if limits.commands_per_minute == 0
+            || limits.queries_per_minute == 0
+            || limits.anonymous_per_minute == 0
+        {
+            return invalid(
+                "rate_limit.*_per_minute",
+                "must be positive (set rate_limit.enabled = false to switch limits off)",
+            );
         }
         if self.relay.batch_size == 0 || self.projections.batch_size == 0 {
             return invalid(

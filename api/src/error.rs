@@ -57,6 +57,12 @@ pub enum ApiError {
         /// What is wrong.
         detail: String,
     },
+    /// 401: no valid credentials.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// 403: authenticated, but the policy refuses the action.
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: no such resource.
     #[error("{detail}")]
     NotFound {
@@ -92,6 +98,15 @@ pub enum ApiError {
         /// Per-field problems.
         errors: Vec<FieldError>,
     },
+    /// 429: the caller's rate limit is exhausted.
+    #[error("rate limit exceeded; retry after {retry_after_secs} s")]
+    TooManyRequests {
+        /// Seconds until a request will be accepted again.
+        retry_after_secs: u64,
+    },
+    /// 503: the request took longer than the configured timeout.
+    #[error("the request took too long and was abandoned")]
+    Timeout,
     /// 503: the projection has not caught up with the given consistency token in time.
     #[error("{0}")]
     ProjectionBehind(String),
@@ -122,6 +137,11 @@ impl ApiError {
         }
     }
 
+    /// A policy refusal.
+    pub fn forbidden(denied: domain::policy::Denied) -> Self {
+        Self::Forbidden(denied.to_string())
+    }
+
     /// An unexpected failure.
     pub fn internal(error: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Internal(Box::new(error))
@@ -130,6 +150,22 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
             Self::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code, "Bad request"),
+            Self::Unauthenticated(_) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Unauthenticated",
+            ),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            Self::TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+            ),
+            Self::Timeout => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "Request timed out",
+            ),
             Self::NotFound { code, .. } => (StatusCode::NOT_FOUND, code, "Not found"),
             Self::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -197,8 +233,20 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if matches!(self, Self::ProjectionBehind(_) | Self::Unavailable(_)) {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        match &self {
+            Self::ProjectionBehind(_) | Self::Unavailable(_) | Self::Timeout => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::TooManyRequests { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            Self::Unauthenticated(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer, ApiKey"),
+                );
+            }
+            _ => {}
         }
         response
     }
@@ -231,6 +279,11 @@ impl<E: DomainError + Send + Sync + 'static> From<CommandError<E>> for ApiError 
                 code: "concurrent_modification",
                 detail: "another command changed this resource at the same time; reload and retry"
                     .to_owned(),
+            },
+            CommandError::IdempotencyKeyReused => Self::Unprocessable {
+                code: "idempotency_key_reused",
+                detail: error.to_string(),
+                errors: Vec::new(),
             },
             CommandError::Constraint { .. } => Self::internal(error),
             CommandError::Store(_) => Self::Unavailable(Box::new(error)),

@@ -4,11 +4,17 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
-use commands::CommandContext;
+use chrono::Utc;
+use commands::{CommandContext, IdempotencyClaim};
 use domain::event::ConsistencyToken;
+use domain::identity::{Principal, TenantId};
+use domain::policy::{authorize, Action};
 use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::auth::{hex, AuthError};
 use crate::error::ApiError;
 use crate::routes::{AppState, RequestId};
 
@@ -82,17 +88,43 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     }
 }
 
-/// The command's context: request, correlation and causation ids, actor and tenant.
+/// The authenticated caller of a protected route, with the request's ids.
+///
+/// A handler gets what it needs to act only through [`Caller::may`] (a command context) or
+/// [`Caller::may_read`] (the tenant to query), both of which run the policy first: a route
+/// cannot reach the command bus or a read model without having been authorized.
 #[derive(Debug, Clone)]
-pub struct Context(pub CommandContext);
+pub struct Caller {
+    /// Who is calling.
+    pub principal: Principal,
+    request_id: String,
+    correlation_id: String,
+    idempotency_key: Option<String>,
+    fingerprint_prefix: String,
+}
 
-impl FromRequestParts<AppState> for Context {
+impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        let principal = match state.auth.authenticate(&parts.headers, Utc::now()).await {
+            Ok(principal) => principal,
+            Err(AuthError::Missing) => {
+                return Err(ApiError::Unauthenticated(
+                    "this route requires credentials".to_owned(),
+                ))
+            }
+            Err(AuthError::Store(source)) => return Err(ApiError::Unavailable(source)),
+            Err(refused) => {
+                tracing::info!(reason = %refused, "credentials refused");
+                return Err(ApiError::Unauthenticated(
+                    "the credentials are invalid, expired or revoked".to_owned(),
+                ));
+            }
+        };
         let request_id = parts
             .extensions
             .get::<RequestId>()
@@ -108,14 +140,72 @@ impl FromRequestParts<AppState> for Context {
             }
             None => request_id.clone(),
         };
-        Ok(Self(CommandContext {
-            causation_id: request_id.clone(),
+        let idempotency_key = match header(&parts.headers, "idempotency-key")? {
+            Some(key)
+                if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                Some(key.to_owned())
+            }
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "invalid_idempotency_key",
+                    "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                ))
+            }
+            None => None,
+        };
+        let if_match = header(&parts.headers, "if-match")?.unwrap_or_default();
+        Ok(Self {
+            principal,
             request_id,
             correlation_id,
-            // Until authentication lands, every request acts anonymously in the default tenant.
-            actor: "anonymous".to_owned(),
-            tenant_id: state.settings.tenant.default.clone(),
-        }))
+            idempotency_key,
+            fingerprint_prefix: format!("{} {}\n{if_match}\n", parts.method, parts.uri.path()),
+        })
+    }
+}
+
+impl Caller {
+    /// Authorizes a command; returns the context to run it in. `body` is the parsed request
+    /// body (`&()` for none): with an idempotency key, its fingerprint tells a retry from a
+    /// different request.
+    ///
+    /// # Errors
+    /// 403 when the policy refuses.
+    pub fn may(
+        &self,
+        action: Action,
+        subject: Option<Uuid>,
+        body: &impl Serialize,
+    ) -> Result<CommandContext, ApiError> {
+        authorize(&self.principal, action, subject).map_err(ApiError::forbidden)?;
+        let idempotency = self.idempotency_key.as_ref().map(|key| {
+            let body = serde_json::to_string(body).unwrap_or_default();
+            IdempotencyClaim {
+                key: key.clone(),
+                request_hash: hex(&Sha256::digest(format!(
+                    "{}{body}",
+                    self.fingerprint_prefix
+                ))),
+            }
+        });
+        Ok(CommandContext {
+            request_id: self.request_id.clone(),
+            correlation_id: self.correlation_id.clone(),
+            causation_id: self.request_id.clone(),
+            actor: self.principal.id.clone(),
+            tenant: self.principal.tenant.clone(),
+            idempotency,
+        })
+    }
+
+    /// Authorizes a query; returns the tenant every read must be scoped by.
+    ///
+    /// # Errors
+    /// 403 when the policy refuses.
+    pub fn may_read(&self, action: Action, subject: Option<Uuid>) -> Result<&TenantId, ApiError> {
+        authorize(&self.principal, action, subject).map_err(ApiError::forbidden)?;
+        Ok(&self.principal.tenant)
     }
 }
 

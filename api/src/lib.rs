@@ -7,6 +7,9 @@
 //! writes go through `commands`, reads through `projections`.
 //!
 //! Map:
+//! - [`auth`]: who is calling (JWT or API key), checked against current state.
+//! - [`bootstrap`]: the first admin API key of a tenant, from the command line.
+//! - [`security`]: security headers, CORS, timeouts, rate limits.
 //! - [`config`]: settings from defaults < optional file < environment, validated.
 //! - [`telemetry`]: tracing set-up (JSON off a terminal, text on one).
 //! - [`startup`]: builds the application (pools, bus, workers, listener) and runs it.
@@ -14,9 +17,12 @@
 //! - [`extract`]: extractors that turn bad input into clear problems.
 //! - [`routes`]: command, query, health and OpenAPI routes.
 
+pub mod auth;
+pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod extract;
 pub mod routes;
+pub mod security;
 pub mod startup;
 pub mod telemetry;

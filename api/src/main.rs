@@ -25,6 +25,15 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Create an admin API key for a tenant and print it (once; only its hash is stored).
+    CreateAdminKey {
+        /// The tenant (letters, digits, '-', '_').
+        #[arg(long)]
+        tenant: String,
+        /// A name for the key.
+        #[arg(long, default_value = "bootstrap admin")]
+        name: String,
+    },
 }
 
 #[tokio::main]
@@ -45,6 +54,9 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
+        Command::CreateAdminKey { tenant, name } => {
+            create_admin_key(settings, &tenant, &name).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -69,6 +81,21 @@ async fn migrate(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         migrations = eventstore_migrations::MIGRATOR.iter().count(),
         "database is up to date"
     );
+    Ok(())
+}
+
+async fn create_admin_key(
+    settings: Settings,
+    tenant: &str,
+    name: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (key_id, key) = api::bootstrap::create_admin_key(&settings, tenant, name).await?;
+    // The key is this command's output: printed once, to stdout, for the operator to keep.
+    #[allow(clippy::print_stdout)]
+    {
+        println!("Admin API key for tenant {tenant} (id {key_id}). It is shown only now; store it safely:");
+        println!("{key}");
+    }
     Ok(())
 }
 

@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::routes::{self, AppState};
 
@@ -133,10 +134,18 @@ impl Application {
                 ..RelaySettings::default()
             },
         );
-        let users = UserCommands::new(
-            CommandBus::new(pool.clone(), relay_wakeup.clone()),
+        let ttl = Duration::from_secs(settings.auth.idempotency_ttl_secs);
+        let users = Arc::new(UserCommands::new(
+            CommandBus::new(pool.clone(), relay_wakeup.clone()).with_idempotency_ttl(ttl),
             pool.clone(),
-        );
+        ));
+        let api_keys =
+            Arc::new(CommandBus::new(pool.clone(), relay_wakeup.clone()).with_idempotency_ttl(ttl));
+        let auth = Arc::new(Authenticator::new(
+            &settings.auth,
+            users.clone(),
+            api_keys.clone(),
+        ));
 
         let address = SocketAddr::new(settings.http.host, settings.http.port);
         let listener = TcpListener::bind(address)
@@ -144,7 +153,9 @@ impl Application {
             .map_err(|source| StartupError::Bind { address, source })?;
         let state = AppState {
             pool,
-            users: Arc::new(users),
+            users,
+            api_keys,
+            auth,
             nats,
             settings: Arc::new(settings),
         };
@@ -210,7 +221,8 @@ impl Application {
         }
         let router = routes::router(self.state);
         let stop_serving = stop.clone();
-        let served = axum::serve(self.listener, router)
+        let app = router.into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 info!("shutting down: draining requests and stopping workers");

@@ -2,20 +2,25 @@
 //! processes; [`router`] merges them with health and the OpenAPI document.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use ::commands::bus::CommandBus;
 use ::commands::users::UserCommands;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
+use domain::api_keys::ApiKey;
 use sqlx::PgPool;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::error::{ApiError, REQUEST_ID};
 use crate::extract::is_valid_id;
+use crate::security::{self, RateLimits};
 
 pub mod commands;
 pub mod health;
@@ -29,6 +34,10 @@ pub struct AppState {
     pub pool: PgPool,
     /// User commands.
     pub users: Arc<UserCommands>,
+    /// API key commands.
+    pub api_keys: Arc<CommandBus<ApiKey>>,
+    /// Credentials checks.
+    pub auth: Arc<Authenticator>,
     /// NATS, for readiness.
     pub nats: async_nats::Client,
     /// Validated settings.
@@ -41,9 +50,10 @@ pub struct RequestId(pub String);
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Every route of the API.
+/// Every route of the API, behind the hardening layers.
 pub fn router(state: AppState) -> Router {
-    let body_limit = state.settings.http.body_limit_bytes;
+    let http = state.settings.http.clone();
+    let limits = RateLimits::new(&state.settings.rate_limit);
     Router::new()
         .merge(commands::router())
         .merge(queries::router())
@@ -56,7 +66,14 @@ pub fn router(state: AppState) -> Router {
             }
         })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(axum::extract::DefaultBodyLimit::max(http.body_limit_bytes))
+        .layer(middleware::from_fn_with_state(limits, security::rate_limit))
+        .layer(middleware::from_fn_with_state(
+            Duration::from_millis(http.request_timeout_ms),
+            security::timeout,
+        ))
+        .layer(security::cors(&http))
+        .layer(middleware::from_fn_with_state(http.hsts, security::headers))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }

@@ -2,7 +2,8 @@
 //! docs UI (Swagger UI, vendored into the binary so it works offline).
 
 use axum::Router;
-use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::AppState;
@@ -15,19 +16,46 @@ use super::AppState;
     paths(
         super::commands::register_user,
         super::commands::change_display_name,
+        super::commands::change_user_roles,
         super::commands::deactivate_user,
         super::commands::reactivate_user,
+        super::commands::issue_api_key,
+        super::commands::revoke_api_key,
         super::queries::get_user,
         super::queries::list_users,
         super::health::live,
         super::health::ready,
     ),
+    modifiers(&SecuritySchemes),
     tags(
-        (name = "users", description = "Users: register, rename, deactivate, reactivate"),
+        (name = "users", description = "Users: register, rename, roles, deactivate, reactivate"),
+        (name = "api-keys", description = "API keys: issue (shown once), revoke"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
 pub struct ApiDoc;
+
+/// Declares the two ways to authenticate.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+    }
+}
 
 /// Serves the document at `/api/v1/openapi.json` and the UI at `/docs`.
 pub fn router() -> Router<AppState> {

@@ -6,6 +6,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use domain::identity::{StreamId, TenantId};
+use domain::policy::Action;
 use projections::consistency;
 use projections::users::{self as users_model, UserView, UsersProjection};
 use serde::{Deserialize, Serialize};
@@ -14,7 +16,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use crate::error::ApiError;
-use crate::extract::{Consistency, IdPath, QueryParams};
+use crate::extract::{Caller, Consistency, IdPath, QueryParams};
 
 /// The query routes.
 pub fn router() -> Router<AppState> {
@@ -34,6 +36,8 @@ pub struct UserDto {
     pub display_name: String,
     /// `active` or `deactivated`.
     pub status: String,
+    /// Role names.
+    pub roles: Vec<String>,
     /// The stream version this reflects (use as `If-Match` for commands).
     pub version: i64,
     /// When the user registered.
@@ -49,6 +53,7 @@ impl From<UserView> for UserDto {
             email: view.email,
             display_name: view.display_name,
             status: view.status,
+            roles: view.roles,
             version: view.version,
             registered_at: view.registered_at,
             updated_at: view.updated_at,
@@ -77,12 +82,21 @@ pub struct ListUsers {
     pub consistency_token: Option<String>,
 }
 
-/// Waits for the token, if any, on the users projection.
-async fn consistent(state: &AppState, token: Consistency) -> Result<(), ApiError> {
+/// Waits for the token, if any, on the users projection. A token must name a user stream of
+/// the caller's tenant.
+async fn consistent(
+    state: &AppState,
+    tenant: &TenantId,
+    token: Consistency,
+) -> Result<(), ApiError> {
     let Some(token) = token.0 else {
         return Ok(());
     };
-    if token.aggregate_type != "User" {
+    let own_stream = token
+        .aggregate_id
+        .parse::<StreamId>()
+        .is_ok_and(|stream| stream.tenant == *tenant);
+    if token.aggregate_type != "User" || !own_stream {
         return Err(ApiError::bad_request(
             "invalid_consistency_token",
             "this token was not issued by a user command",
@@ -108,16 +122,18 @@ async fn consistent(state: &AppState, token: Consistency) -> Result<(), ApiError
         (status = 200, description = "The user", body = UserDto),
         (status = 404, description = "No such user", body = crate::error::Problem),
         (status = 503, description = "Projection behind the token", body = crate::error::Problem),
-    )
+    ),
+    security(("bearer" = []), ("api_key" = []))
 )]
 pub async fn get_user(
     State(state): State<AppState>,
     IdPath(id): IdPath,
+    caller: Caller,
     token: Consistency,
 ) -> Result<Response, ApiError> {
-    consistent(&state, token).await?;
-    let Some(user) = users_model::get(&state.pool, &state.settings.tenant.default, id).await?
-    else {
+    let tenant = caller.may_read(Action::ReadUser, Some(id))?;
+    consistent(&state, tenant, token).await?;
+    let Some(user) = users_model::get(&state.pool, tenant.as_str(), id).await? else {
         return Err(ApiError::NotFound {
             code: "user_not_found",
             detail: format!("no user with id {id}"),
@@ -140,13 +156,16 @@ pub async fn get_user(
         (status = 200, description = "A page of users", body = UserPage),
         (status = 400, description = "Invalid parameters", body = crate::error::Problem),
         (status = 503, description = "Projection behind the token", body = crate::error::Problem),
-    )
+    ),
+    security(("bearer" = []), ("api_key" = []))
 )]
 pub async fn list_users(
     State(state): State<AppState>,
+    caller: Caller,
     QueryParams(params): QueryParams<ListUsers>,
     token: Consistency,
 ) -> Result<Json<UserPage>, ApiError> {
+    let tenant = caller.may_read(Action::ListUsers, None)?;
     let max = state.settings.queries.max_page_size;
     let limit = params.limit.unwrap_or(20.min(max));
     if !(1..=max).contains(&limit) {
@@ -155,10 +174,10 @@ pub async fn list_users(
             format!("limit must be between 1 and {max}"),
         ));
     }
-    consistent(&state, token).await?;
+    consistent(&state, tenant, token).await?;
     let users = users_model::list(
         &state.pool,
-        &state.settings.tenant.default,
+        tenant.as_str(),
         params.after,
         i64::from(limit) + 1,
     )
