@@ -160,7 +160,11 @@ impl FromRequestParts<AppState> for Caller {
             request_id,
             correlation_id,
             idempotency_key,
-            fingerprint_prefix: format!("{} {}\n{if_match}\n", parts.method, parts.uri.path()),
+            fingerprint_prefix: fingerprint_prefix(
+                parts.method.as_str(),
+                parts.uri.path(),
+                if_match,
+            ),
         })
     }
 }
@@ -179,15 +183,9 @@ impl Caller {
         body: &impl Serialize,
     ) -> Result<CommandContext, ApiError> {
         authorize(&self.principal, action, subject).map_err(ApiError::forbidden)?;
-        let idempotency = self.idempotency_key.as_ref().map(|key| {
-            let body = serde_json::to_string(body).unwrap_or_default();
-            IdempotencyClaim {
-                key: key.clone(),
-                request_hash: hex(&Sha256::digest(format!(
-                    "{}{body}",
-                    self.fingerprint_prefix
-                ))),
-            }
+        let idempotency = self.idempotency_key.as_ref().map(|key| IdempotencyClaim {
+            key: key.clone(),
+            request_hash: fingerprint_with(&self.fingerprint_prefix, body),
         });
         Ok(CommandContext {
             request_id: self.request_id.clone(),
@@ -254,6 +252,26 @@ impl<S: Send + Sync> FromRequestParts<S> for Consistency {
             .map(Self)
             .map_err(|error| ApiError::bad_request("invalid_consistency_token", error.to_string()))
     }
+}
+
+fn fingerprint_prefix(method: &str, path: &str, if_match: &str) -> String {
+    format!("{method} {path}\n{if_match}\n")
+}
+
+fn fingerprint_with(prefix: &str, body: &impl Serialize) -> String {
+    let body = serde_json::to_string(body).unwrap_or_default();
+    hex(&Sha256::digest(format!("{prefix}{body}")))
+}
+
+/// The fingerprint that tells a retry (same method, path, `If-Match` and body) from a different
+/// request under the same idempotency key.
+pub fn request_fingerprint(
+    method: &str,
+    path: &str,
+    if_match: &str,
+    body: &impl Serialize,
+) -> String {
+    fingerprint_with(&fingerprint_prefix(method, path, if_match), body)
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {

@@ -208,7 +208,11 @@ impl<D: Decider + 'static> CommandBus<D> {
         }
     }
 
-    async fn replay_idempotent(
+    /// The stored outcome of an earlier request with the context's idempotency key, if any.
+    ///
+    /// # Errors
+    /// [`CommandError::IdempotencyKeyReused`] when the key was used for a different request.
+    pub async fn replay_idempotent(
         &self,
         context: &CommandContext,
     ) -> Result<Option<CommandOutcome>, CommandError<D::Error>> {

@@ -41,6 +41,10 @@ impl UserCommands {
         command: UserCommand,
         now: DateTime<Utc>,
     ) -> Result<CommandOutcome, CommandError<UserError>> {
+        // A retry answers with its original outcome before any rule is checked again.
+        if let Some(outcome) = self.bus.replay_idempotent(context).await? {
+            return Ok(outcome);
+        }
         let stream = StreamId::new(context.tenant.clone(), user);
         let taken = || CommandError::Rejected(Rejection::Domain(UserError::EmailTaken));
         if let UserCommand::Register { email, .. } = &command {

@@ -155,13 +155,28 @@ pub async fn test_settings() -> Settings {
     settings.relay.poll_interval_ms = 50;
     settings.queries.consistency_wait_ms = 10_000;
     settings.log.format = LogFormat::Text;
+    // Tests that exercise limits switch them back on.
+    settings.rate_limit.enabled = false;
+    settings.auth.jwt_hs256_secret = Secret::new(JWT_HS256_SECRET);
+    settings.auth.jwt_rs256_public_key_pem = Secret::new(fixture("jwt-test-rs256.pub.pem"));
     settings.log.filter = "warn".to_owned();
     settings
 }
 
-/// A running backend and what a test needs to poke at it.
+/// The HS256 secret configured in tests.
+pub const JWT_HS256_SECRET: &str = "test-only-hs256-secret-of-at-least-32-bytes";
+
+/// A test fixture file's content.
+pub fn fixture(name: &str) -> String {
+    std::fs::read_to_string(workspace_root().join("tests/fixtures").join(name)).unwrap()
+}
+
+/// A running backend and what a test needs to poke at it. Requests made through its helpers
+/// carry the admin API key of `tenant`, bootstrapped at spawn.
 pub struct TestApp {
     pub address: String,
+    pub tenant: String,
+    pub admin_key: String,
     pub client: reqwest::Client,
     pub pool: PgPool,
     pub jetstream: jetstream::Context,
@@ -183,7 +198,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     spawn_with_settings(settings).await
 }
 
-/// The whole backend with exactly these settings.
+/// The whole backend with exactly these settings, and an admin key for tenant `acme`.
 pub async fn spawn_with_settings(settings: Settings) -> TestApp {
     api::telemetry::init(&settings.log);
     let application = Application::build(settings.clone())
@@ -199,12 +214,18 @@ pub async fn spawn_with_settings(settings: Settings) -> TestApp {
     let nats = async_nats::connect(settings.nats.url.expose())
         .await
         .unwrap();
+    let tenant = "acme".to_owned();
+    let (_, admin_key) = api::bootstrap::create_admin_key(&settings, &tenant, "test admin")
+        .await
+        .expect("bootstrap an admin key");
     let stop = CancellationToken::new();
     let stopped = stop.clone();
     let server =
         tokio::spawn(application.run_until_stopped(async move { stopped.cancelled().await }));
     TestApp {
         address,
+        tenant,
+        admin_key,
         client: reqwest::Client::new(),
         pool,
         jetstream: jetstream::new(nats),
@@ -220,17 +241,39 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
-    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+    /// A request carrying the admin key.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client
-            .post(self.url(path))
-            .json(body)
+            .request(method, self.url(path))
+            .header("x-api-key", &self.admin_key)
+    }
+
+    /// A request without credentials.
+    pub fn anonymous(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::POST, path)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.post(path).json(body).send().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(reqwest::Method::GET, path)
             .send()
             .await
             .unwrap()
     }
 
-    pub async fn get(&self, path: &str) -> Response {
-        self.client.get(self.url(path)).send().await.unwrap()
+    /// An admin key of another tenant (bootstrapped on demand).
+    pub async fn admin_key_of(&self, tenant: &str) -> String {
+        api::bootstrap::create_admin_key(&self.settings, tenant, "other tenant admin")
+            .await
+            .unwrap()
+            .1
     }
 
     pub async fn register_user(&self, email: &str, display_name: &str) -> Response {
@@ -252,6 +295,38 @@ impl TestApp {
         )
     }
 
+    /// Registers a user with `roles` and returns its id once the read model shows it.
+    pub async fn user_with_roles(&self, email: &str, roles: &[&str]) -> String {
+        let response = self
+            .post_json(
+                "/api/v1/users",
+                &serde_json::json!({ "email": email, "display_name": "Someone", "roles": roles }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        let id = body["aggregate_id"].as_str().unwrap().to_owned();
+        self.user_seen_with(&id, body["consistency_token"].as_str().unwrap())
+            .await;
+        id
+    }
+
+    /// Issues an API key with `roles` and returns `(key id, key)`.
+    pub async fn api_key_with_roles(&self, roles: &[&str]) -> (String, String) {
+        let response = self
+            .post_json(
+                "/api/v1/api-keys",
+                &serde_json::json!({ "name": "test key", "roles": roles }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        (
+            body["aggregate_id"].as_str().unwrap().to_owned(),
+            body["api_key"].as_str().unwrap().to_owned(),
+        )
+    }
+
     pub async fn rename_user(&self, id: &str, display_name: &str) -> Response {
         self.post_json(
             &format!("/api/v1/users/{id}/display-name"),
@@ -261,8 +336,7 @@ impl TestApp {
     }
 
     pub async fn get_user_with_token(&self, id: &str, token: &str) -> Response {
-        self.client
-            .get(self.url(&format!("/api/v1/users/{id}")))
+        self.request(reqwest::Method::GET, &format!("/api/v1/users/{id}"))
             .header("x-consistency-token", token)
             .send()
             .await
@@ -301,11 +375,11 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Waits for the users projection, then proves it applied every event exactly once and
+    /// Waits for the users projection, then proves it applied every user event exactly once and
     /// equals a from-scratch replay of the store.
     pub async fn assert_users_read_model_is_a_replay(&self) {
         self.wait_for_users_projection().await;
-        let total = self.event_count().await;
+        let total = self.user_events().await;
         assert_eq!(
             self.projection_counts("users").await.0,
             total,
@@ -314,7 +388,16 @@ impl TestApp {
         assert_eq!(self.users_read_model().await, self.users_replayed().await);
     }
 
-    pub async fn event_count(&self) -> i64 {
+    /// Events of users in the store (the bootstrap key's event is not one).
+    pub async fn user_events(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'User'")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Every event in the store.
+    pub async fn all_events(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM events")
             .fetch_one(&self.pool)
             .await
@@ -333,9 +416,9 @@ impl TestApp {
         .unwrap_or((0, 0))
     }
 
-    /// Waits until the users projection has applied every stored event.
+    /// Waits until the users projection has applied every stored user event.
     pub async fn wait_for_users_projection(&self) {
-        let total = self.event_count().await;
+        let total = self.user_events().await;
         wait_until(
             &format!("users projection applies all {total} events"),
             Duration::from_secs(60),
@@ -358,7 +441,7 @@ impl TestApp {
     /// The same rows, computed from scratch by replaying the event store through the domain.
     pub async fn users_replayed(&self) -> Vec<(String, String, String, String, i64)> {
         let rows: Vec<(String, Value)> = sqlx::query_as(
-            "SELECT aggregate_id, payload::jsonb::json FROM events
+            "SELECT split_part(aggregate_id, ':', 2), payload::jsonb::json FROM events
               WHERE aggregate_type = 'User' ORDER BY aggregate_id, sequence",
         )
         .fetch_all(&self.pool)
@@ -380,6 +463,7 @@ impl TestApp {
                         email,
                         display_name,
                         status,
+                        ..
                     } => Some((
                         id,
                         email.as_str().to_owned(),

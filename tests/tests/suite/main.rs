@@ -12,4 +12,5 @@
 mod faults;
 mod feed;
 mod helpers;
+mod security;
 mod users_api;
