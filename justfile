@@ -30,6 +30,20 @@ migrate: services
     if [[ -z "${DATABASE_URL:-}" || -z "${NATS_URL:-}" ]]; then source "{{local}}/services.env"; fi
     cargo run --quiet -p api --bin backend -- migrate
 
+# Create an admin API key for TENANT and print it once (the first credential of a tenant).
+admin-key tenant: services
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [[ -z "${DATABASE_URL:-}" || -z "${NATS_URL:-}" ]]; then source "{{local}}/services.env"; fi
+    cargo run --release --quiet -p api --bin backend -- create-admin-key --tenant "{{tenant}}"
+
+# Mint a one-hour JWT for USER of TENANT, signed with the local development secret.
+token tenant user: services
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [[ -z "${DATABASE_URL:-}" || -z "${NATS_URL:-}" ]]; then source "{{local}}/services.env"; fi
+    cargo run --release --quiet -p api --bin backend -- mint-token --tenant "{{tenant}}" --user "{{user}}"
+
 # Run every check and test: formatting, clippy, the domain's dependency rule, all tests.
 test: services
     #!/usr/bin/env bash
@@ -102,9 +116,15 @@ services: install
         curl -sf "http://127.0.0.1:{{nats_monitor_port}}/healthz?js-enabled-only=true" >/dev/null \
             || { echo "NATS failed to start; see $local/nats/nats.log" >&2; tail -n 20 "$local/nats/nats.log" >&2; exit 1; }
     fi
+    # A random JWT signing secret for local development, made once (there are no default
+    # credentials); `just token` signs with it.
+    if [[ ! -s "$local/jwt-hs256-secret" ]]; then
+        (umask 077; python3 -c 'import secrets; print(secrets.token_urlsafe(48))' >"$local/jwt-hs256-secret")
+    fi
     {
         echo "export DATABASE_URL=postgres://postgres@127.0.0.1:{{pg_port}}/app"
         echo "export NATS_URL=nats://127.0.0.1:{{nats_port}}"
+        echo "export APP_AUTH__JWT_HS256_SECRET=$(cat "$local/jwt-hs256-secret")"
     } >"$local/services.env"
     echo "Postgres on 127.0.0.1:{{pg_port}}, NATS on 127.0.0.1:{{nats_port}} (data in .local/)."
 

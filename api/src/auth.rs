@@ -220,6 +220,47 @@ pub fn new_api_key(tenant: &TenantId, key: Uuid) -> (String, SecretHash) {
     (format!("{tenant}.{key}.{secret}"), hash)
 }
 
+/// Signs an HS256 token for `user` of `tenant` with the configured secret, valid for `ttl`.
+///
+/// # Errors
+/// When no HS256 secret is configured or the tenant is invalid.
+pub fn mint_hs256_token(
+    settings: &AuthSettings,
+    tenant: &str,
+    user: Uuid,
+    ttl: chrono::Duration,
+) -> Result<String, Box<dyn std::error::Error>> {
+    #[derive(serde::Serialize)]
+    struct Minted<'a> {
+        sub: String,
+        tenant: &'a str,
+        iss: &'a str,
+        aud: &'a str,
+        iat: i64,
+        exp: i64,
+    }
+    let secret = settings.jwt_hs256_secret.expose();
+    if secret.is_empty() {
+        return Err("auth.jwt_hs256_secret (APP_AUTH__JWT_HS256_SECRET) is not configured".into());
+    }
+    TenantId::parse(tenant)?;
+    let now = Utc::now();
+    let claims = Minted {
+        sub: user.to_string(),
+        tenant,
+        iss: &settings.jwt_issuer,
+        aud: &settings.jwt_audience,
+        iat: now.timestamp(),
+        exp: (now + ttl).timestamp(),
+    };
+    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
+    Ok(jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(Algorithm::HS256),
+        &claims,
+        &key,
+    )?)
+}
+
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()

@@ -25,6 +25,20 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Mint a short-lived HS256 JWT for a user, signed with the configured
+    /// `auth.jwt_hs256_secret` (for local development; production tokens come from your
+    /// identity provider).
+    MintToken {
+        /// The user's tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The user's id.
+        #[arg(long)]
+        user: uuid::Uuid,
+        /// Lifetime in minutes.
+        #[arg(long, default_value_t = 60)]
+        minutes: i64,
+    },
     /// Create an admin API key for a tenant and print it (once; only its hash is stored).
     CreateAdminKey {
         /// The tenant (letters, digits, '-', '_').
@@ -57,6 +71,11 @@ async fn main() -> ExitCode {
         Command::CreateAdminKey { tenant, name } => {
             create_admin_key(settings, &tenant, &name).await
         }
+        Command::MintToken {
+            tenant,
+            user,
+            minutes,
+        } => mint_token(&settings, &tenant, user, minutes),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -95,6 +114,26 @@ async fn create_admin_key(
     {
         println!("Admin API key for tenant {tenant} (id {key_id}). It is shown only now; store it safely:");
         println!("{key}");
+    }
+    Ok(())
+}
+
+fn mint_token(
+    settings: &Settings,
+    tenant: &str,
+    user: uuid::Uuid,
+    minutes: i64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let token = api::auth::mint_hs256_token(
+        &settings.auth,
+        tenant,
+        user,
+        chrono::Duration::minutes(minutes),
+    )?;
+    // The token is this command's output.
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{token}");
     }
     Ok(())
 }

@@ -401,6 +401,16 @@ async fn users_act_on_themselves_and_get_403_beyond_their_role() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    // `backend mint-token` signs the same way.
+    let minted = api::auth::mint_hs256_token(
+        &app.settings.auth,
+        "acme",
+        Uuid::parse_str(&me).unwrap(),
+        chrono::Duration::minutes(5),
+    )
+    .unwrap();
+    let response = get_with_bearer(&app, &format!("/api/v1/users/{me}"), &minted).await;
+    assert_eq!(response.status(), StatusCode::OK);
     let response = as_me(Method::POST, format!("/api/v1/users/{me}/display-name"))
         .json(&json!({ "display_name": "Me, renamed" }))
         .send()
