@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,6 +90,24 @@ pub struct RateLimits {
     commands: DefaultKeyedRateLimiter<String>,
     queries: DefaultKeyedRateLimiter<String>,
     anonymous: DefaultKeyedRateLimiter<String>,
+    requests: AtomicU64,
+}
+
+impl RateLimits {
+    /// Every this many requests, buckets that are full again are dropped, so that a flood of
+    /// distinct (say, random invalid) credentials cannot grow memory without bound.
+    const SWEEP_EVERY: u64 = 10_000;
+
+    fn sweep_now_and_then(&self) {
+        if self.requests.fetch_add(1, Ordering::Relaxed) % Self::SWEEP_EVERY
+            == Self::SWEEP_EVERY - 1
+        {
+            for limiter in [&self.commands, &self.queries, &self.anonymous] {
+                limiter.retain_recent();
+                limiter.shrink_to_fit();
+            }
+        }
+    }
 }
 
 impl RateLimits {
@@ -100,6 +119,7 @@ impl RateLimits {
                 commands: RateLimiter::keyed(per_minute(settings.commands_per_minute)),
                 queries: RateLimiter::keyed(per_minute(settings.queries_per_minute)),
                 anonymous: RateLimiter::keyed(per_minute(settings.anonymous_per_minute)),
+                requests: AtomicU64::new(0),
             })
         })
     }
@@ -114,6 +134,7 @@ pub async fn rate_limit(
     let Some(limits) = limits else {
         return next.run(request).await;
     };
+    limits.sweep_now_and_then();
     let (limiter, key) = match credential_fingerprint(request.headers()) {
         Some(principal) if request.method() == Method::GET || request.method() == Method::HEAD => {
             (&limits.queries, principal)
