@@ -45,6 +45,28 @@ impl UserCommands {
         if let Some(outcome) = self.bus.replay_idempotent(context).await? {
             return Ok(outcome);
         }
+        match self
+            .checked_execute(context, user, expected_version, command, now)
+            .await
+        {
+            Ok(outcome) => Ok(outcome),
+            // A concurrent twin with the same idempotency key may have won the race (its email
+            // claim is then "taken"); its outcome is ours.
+            Err(error) => match self.bus.replay_idempotent(context).await? {
+                Some(outcome) => Ok(outcome),
+                None => Err(error),
+            },
+        }
+    }
+
+    async fn checked_execute(
+        &self,
+        context: &CommandContext,
+        user: Uuid,
+        expected_version: Option<u64>,
+        command: UserCommand,
+        now: DateTime<Utc>,
+    ) -> Result<CommandOutcome, CommandError<UserError>> {
         let stream = StreamId::new(context.tenant.clone(), user);
         let taken = || CommandError::Rejected(Rejection::Domain(UserError::EmailTaken));
         if let UserCommand::Register { email, .. } = &command {
