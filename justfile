@@ -44,6 +44,13 @@ token tenant user: services
     if [[ -z "${DATABASE_URL:-}" || -z "${NATS_URL:-}" ]]; then source "{{local}}/services.env"; fi
     cargo run --release --quiet -p api --bin backend -- mint-token --tenant "{{tenant}}" --user "{{user}}"
 
+# Operate projections: `status`, `parked NAME`, `retry NAME STREAM`, `verify NAME`.
+projections *args: services
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [[ -z "${DATABASE_URL:-}" || -z "${NATS_URL:-}" ]]; then source "{{local}}/services.env"; fi
+    cargo run --release --quiet -p api --bin backend -- projections {{args}}
+
 # Run every check and test: formatting, clippy, the domain's dependency rule, all tests.
 test: services
     #!/usr/bin/env bash

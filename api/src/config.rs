@@ -52,7 +52,7 @@ pub struct Settings {
     /// The relay from the event store to JetStream.
     pub relay: WorkerSettings,
     /// The projection builders.
-    pub projections: WorkerSettings,
+    pub projections: ProjectionSettings,
     /// Queries.
     pub queries: QuerySettings,
     /// Authentication.
@@ -123,6 +123,18 @@ pub struct WorkerSettings {
     pub batch_size: usize,
     /// Fallback polling interval (the relay is also woken on every local commit).
     pub poll_interval_ms: u64,
+}
+
+/// The projection builders.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProjectionSettings {
+    /// Run projection builders in this process.
+    pub enabled: bool,
+    /// Events applied per transaction.
+    pub batch_size: usize,
+    /// Readiness fails when a projection is further behind than this many events.
+    pub max_lag_events: i64,
 }
 
 /// Query behaviour.
@@ -217,10 +229,10 @@ impl Default for Settings {
                 batch_size: 500,
                 poll_interval_ms: 250,
             },
-            projections: WorkerSettings {
+            projections: ProjectionSettings {
                 enabled: true,
                 batch_size: 256,
-                poll_interval_ms: 250,
+                max_lag_events: 10_000,
             },
             queries: QuerySettings {
                 consistency_wait_ms: 5_000,
@@ -265,6 +277,11 @@ impl Default for NatsSettings {
 impl Default for WorkerSettings {
     fn default() -> Self {
         Settings::default().relay
+    }
+}
+impl Default for ProjectionSettings {
+    fn default() -> Self {
+        Settings::default().projections
     }
 }
 impl Default for QuerySettings {

@@ -15,6 +15,7 @@
 //! - [`startup`]: builds the application (pools, bus, workers, listener) and runs it.
 //! - [`error`]: `ApiError` and problem+json.
 //! - [`extract`]: extractors that turn bad input into clear problems.
+//! - [`operate`]: the operator's command line for projections (status, parked, retry, verify).
 //! - [`routes`]: command, query, health and OpenAPI routes.
 
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod operate;
 pub mod routes;
 pub mod security;
 pub mod startup;

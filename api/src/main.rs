@@ -25,6 +25,11 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Inspect and operate projections.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
     /// Mint a short-lived HS256 JWT for a user, signed with the configured
     /// `auth.jwt_hs256_secret` (for local development; production tokens come from your
     /// identity provider).
@@ -50,6 +55,30 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum ProjectionsCommand {
+    /// Lag, parked streams and last error of every projection.
+    Status,
+    /// The parked streams of a projection.
+    Parked {
+        /// Projection name, e.g. `users`.
+        name: String,
+    },
+    /// Retry a parked stream with the current code.
+    Retry {
+        /// Projection name.
+        name: String,
+        /// The stream id, as listed by `parked` (e.g. `acme:0192…`).
+        stream: String,
+    },
+    /// Compare what a projection applied with the event store, stream by stream; exits 1 when
+    /// anything is missing or extra.
+    Verify {
+        /// Projection name.
+        name: String,
+    },
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -71,6 +100,7 @@ async fn main() -> ExitCode {
         Command::CreateAdminKey { tenant, name } => {
             create_admin_key(settings, &tenant, &name).await
         }
+        Command::Projections { command } => projections(settings, command).await,
         Command::MintToken {
             tenant,
             user,
@@ -116,6 +146,32 @@ async fn create_admin_key(
         println!("{key}");
     }
     Ok(())
+}
+
+async fn projections(
+    settings: Settings,
+    command: ProjectionsCommand,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use api::operate;
+    let pool = startup::connect_database(&settings).await?;
+    let (report, complete) = match command {
+        ProjectionsCommand::Status => (operate::status_report(&pool).await?, true),
+        ProjectionsCommand::Parked { name } => (operate::parked_report(&pool, &name).await?, true),
+        ProjectionsCommand::Retry { name, stream } => {
+            (operate::retry_report(&pool, &name, &stream).await?, true)
+        }
+        ProjectionsCommand::Verify { name } => operate::verify_report(&pool, &name).await?,
+    };
+    // The report is this command's output.
+    #[allow(clippy::print_stdout)]
+    {
+        print!("{report}");
+    }
+    if complete {
+        Ok(())
+    } else {
+        Err("the projection differs from the event store".into())
+    }
 }
 
 fn mint_token(

@@ -11,8 +11,8 @@ use commands::jetstream::{BusError, StreamSettings};
 use commands::relay::{Relay, RelaySettings};
 use commands::users::UserCommands;
 use domain::event::Subjects;
-use projections::engine::{ProjectionRunner, RunnerSettings};
-use projections::users::UsersProjection;
+use projections::engine::RunnerSettings;
+use projections::registry::Registered;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -156,6 +156,7 @@ impl Application {
             users,
             api_keys,
             auth,
+            relay: relay.clone(),
             nats,
             settings: Arc::new(settings),
         };
@@ -206,18 +207,22 @@ impl Application {
             );
         }
         if settings.projections.enabled {
-            let runner = ProjectionRunner::new(
-                UsersProjection,
-                self.state.pool.clone(),
-                RunnerSettings {
+            for projection in Registered::ALL {
+                let runner = RunnerSettings {
                     stream: settings.nats.stream.clone(),
                     subjects: Subjects::new(settings.nats.subject_prefix.clone()),
                     batch_size: settings.projections.batch_size,
                     gap_retry: Duration::from_millis(100),
                     failure_retry: Duration::from_secs(1),
-                },
-            );
-            workers.spawn(runner.run(self.jetstream.clone(), stop.child_token()));
+                };
+                let pool = self.state.pool.clone();
+                workers.spawn(projection.run(
+                    pool,
+                    runner,
+                    self.jetstream.clone(),
+                    stop.child_token(),
+                ));
+            }
         }
         let router = routes::router(self.state);
         let stop_serving = stop.clone();

@@ -29,11 +29,15 @@ pub enum Action {
     IssueApiKey,
     /// Revoke an API key.
     RevokeApiKey,
+    /// Read projection lag and parked streams.
+    ReadProjectionStatus,
+    /// Retry a parked stream.
+    RetryParked,
 }
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 11] = [
         Self::RegisterUser,
         Self::ChangeDisplayName,
         Self::ChangeUserRoles,
@@ -43,6 +47,8 @@ impl Action {
         Self::ListUsers,
         Self::IssueApiKey,
         Self::RevokeApiKey,
+        Self::ReadProjectionStatus,
+        Self::RetryParked,
     ];
 }
 
@@ -72,7 +78,9 @@ pub fn authorize(
         | Action::DeactivateUser
         | Action::ReactivateUser
         | Action::IssueApiKey
-        | Action::RevokeApiKey => any(&[Role::Admin]),
+        | Action::RevokeApiKey
+        | Action::RetryParked => any(&[Role::Admin]),
+        Action::ReadProjectionStatus => any(&[Role::Admin, Role::Auditor]),
         Action::ChangeDisplayName => is_self || any(&[Role::Admin]),
         Action::ReadUser => is_self || any(&[Role::Admin, Role::Moderator, Role::Auditor]),
         Action::ListUsers => any(&[Role::Admin, Role::Moderator, Role::Auditor]),
@@ -114,10 +122,12 @@ mod tests {
                     ListUsers,
                     IssueApiKey,
                     RevokeApiKey,
+                    ReadProjectionStatus,
+                    RetryParked,
                 ],
             ),
             (Role::Moderator, &[ReadUser, ListUsers]),
-            (Role::Auditor, &[ReadUser, ListUsers]),
+            (Role::Auditor, &[ReadUser, ListUsers, ReadProjectionStatus]),
             (Role::User, &[]),
             (Role::Worker, &[]),
         ];

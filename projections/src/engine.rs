@@ -34,6 +34,28 @@ pub enum ApplyError {
 }
 
 impl ApplyError {
+    /// Whether retrying the same event later may succeed (the database was unreachable or
+    /// overloaded), as opposed to a failure that will repeat for this event every time.
+    pub fn is_transient(&self) -> bool {
+        let Self::Database(error) = self else {
+            return false;
+        };
+        match error {
+            sqlx::Error::Database(db) => {
+                // Connection exceptions, rollbacks (serialization, deadlock), resources,
+                // operator intervention, system errors.
+                let code = db.code().unwrap_or_default();
+                ["08", "40", "53", "57", "58"]
+                    .iter()
+                    .any(|class| code.starts_with(class))
+            }
+            sqlx::Error::Decode(_)
+            | sqlx::Error::ColumnDecode { .. }
+            | sqlx::Error::TypeNotFound { .. } => false,
+            _ => true,
+        }
+    }
+
     /// Decodes an event's payload into the aggregate's event type.
     ///
     /// # Errors
@@ -76,6 +98,9 @@ pub enum Verdict {
     Duplicate,
     /// An earlier event of its stream has not been applied yet: retried later.
     Gap,
+    /// Its stream is parked (by this event, or by an earlier one it now waits behind): kept in
+    /// `projection.parked` until a retry, and acknowledged.
+    Parked,
 }
 
 /// Settings of one projection runner.
@@ -111,11 +136,20 @@ impl<P: Projection> ProjectionRunner<P> {
         }
     }
 
+    /// The projection being run.
+    pub fn projection(&self) -> &P {
+        &self.projection
+    }
+
     /// One step, without the bus: applies `events` in one transaction, guarded, and
     /// checkpoints. Returns one verdict per event, in order.
     ///
+    /// An event whose apply fails deterministically parks its stream (inside the same
+    /// transaction, behind a savepoint), and the stream's later events wait behind it; every
+    /// other stream keeps flowing.
+    ///
     /// # Errors
-    /// When an event cannot be applied; nothing of the batch is then committed.
+    /// On transient failures (database unavailable); nothing of the batch is then committed.
     pub async fn apply_batch(
         &self,
         events: &[(u64, RecordedEvent)],
@@ -124,36 +158,23 @@ impl<P: Projection> ProjectionRunner<P> {
         let mut tx = self.pool.begin().await?;
         let mut verdicts = Vec::with_capacity(events.len());
         for (_, event) in events {
-            let last: Option<i64> = sqlx::query_scalar(
-                "SELECT last_sequence FROM projection.stream_positions
-                  WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3
-                  FOR UPDATE",
-            )
-            .bind(name)
-            .bind(&event.aggregate_type)
-            .bind(&event.aggregate_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let next = last.unwrap_or(0) + 1;
-            let verdict = match event.sequence {
-                sequence if sequence < next => Verdict::Duplicate,
-                sequence if sequence > next => Verdict::Gap,
-                _ => {
-                    self.projection.apply(&mut tx, event).await?;
-                    sqlx::query(
-                        "INSERT INTO projection.stream_positions
-                                (projection, aggregate_type, aggregate_id, last_sequence)
-                         VALUES ($1, $2, $3, $4)
-                         ON CONFLICT (projection, aggregate_type, aggregate_id)
-                         DO UPDATE SET last_sequence = EXCLUDED.last_sequence",
-                    )
-                    .bind(name)
-                    .bind(&event.aggregate_type)
-                    .bind(&event.aggregate_id)
-                    .bind(event.sequence)
-                    .execute(&mut *tx)
-                    .await?;
-                    Verdict::Applied
+            let next = last_applied(&mut tx, name, event).await? + 1;
+            let verdict = if event.sequence < next {
+                Verdict::Duplicate
+            } else if is_parked(&mut tx, name, event).await? {
+                park(&mut tx, name, event, None).await?;
+                Verdict::Parked
+            } else if event.sequence > next {
+                Verdict::Gap
+            } else {
+                match apply_guarded(&self.projection, &mut tx, event).await? {
+                    Applied::Yes => Verdict::Applied,
+                    Applied::No(error) => {
+                        warn!(projection = name, stream = %event.aggregate_id, sequence = event.sequence,
+                            error = %error, "event cannot be applied; parking its stream");
+                        park(&mut tx, name, event, Some(&error)).await?;
+                        Verdict::Parked
+                    }
                 }
             };
             verdicts.push(verdict);
@@ -167,24 +188,14 @@ impl<P: Projection> ProjectionRunner<P> {
             .map(|((_, event), _)| event.global_position)
             .max()
             .unwrap_or(0);
-        sqlx::query(
-            "INSERT INTO projection.checkpoints AS c
-                    (projection, last_stream_sequence, last_global_position,
-                     events_applied, duplicates_skipped)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (projection) DO UPDATE SET
-                 last_stream_sequence = greatest(c.last_stream_sequence, EXCLUDED.last_stream_sequence),
-                 last_global_position = greatest(c.last_global_position, EXCLUDED.last_global_position),
-                 events_applied = c.events_applied + EXCLUDED.events_applied,
-                 duplicates_skipped = c.duplicates_skipped + EXCLUDED.duplicates_skipped,
-                 updated_at = clock_timestamp()",
+        record_checkpoint(
+            &mut tx,
+            name,
+            last_stream_sequence,
+            last_global_position,
+            count(Verdict::Applied),
+            count(Verdict::Duplicate),
         )
-        .bind(name)
-        .bind(last_stream_sequence)
-        .bind(last_global_position)
-        .bind(count(Verdict::Applied))
-        .bind(count(Verdict::Duplicate))
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(verdicts)
@@ -280,7 +291,9 @@ impl<P: Projection> ProjectionRunner<P> {
             Ok(verdicts) => {
                 for (message, verdict) in decoded.iter().zip(verdicts) {
                     match verdict {
-                        Verdict::Applied | Verdict::Duplicate => ack(message).await,
+                        Verdict::Applied | Verdict::Duplicate | Verdict::Parked => {
+                            ack(message).await;
+                        }
                         Verdict::Gap => nak(message, self.settings.gap_retry).await,
                     }
                 }
@@ -294,6 +307,237 @@ impl<P: Projection> ProjectionRunner<P> {
             }
         }
     }
+}
+
+/// Whether an event was applied, or why it could not be (deterministically).
+enum Applied {
+    Yes,
+    No(String),
+}
+
+async fn last_applied(
+    connection: &mut PgConnection,
+    projection: &str,
+    event: &RecordedEvent,
+) -> Result<i64, sqlx::Error> {
+    let last: Option<i64> = sqlx::query_scalar(
+        "SELECT last_sequence FROM projection.stream_positions
+          WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3
+          FOR UPDATE",
+    )
+    .bind(projection)
+    .bind(&event.aggregate_type)
+    .bind(&event.aggregate_id)
+    .fetch_optional(connection)
+    .await?;
+    Ok(last.unwrap_or(0))
+}
+
+async fn is_parked(
+    connection: &mut PgConnection,
+    projection: &str,
+    event: &RecordedEvent,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM projection.parked
+                         WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3)",
+    )
+    .bind(projection)
+    .bind(&event.aggregate_type)
+    .bind(&event.aggregate_id)
+    .fetch_one(connection)
+    .await
+}
+
+/// Applies the next event of a stream behind a savepoint and advances the guard. A
+/// deterministic failure rolls back to the savepoint and is returned as `Applied::No`.
+async fn apply_guarded<P: Projection>(
+    projection: &P,
+    connection: &mut PgConnection,
+    event: &RecordedEvent,
+) -> Result<Applied, ApplyError> {
+    sqlx::query("SAVEPOINT apply_event")
+        .execute(&mut *connection)
+        .await?;
+    match projection.apply(connection, event).await {
+        Ok(()) => {}
+        Err(error) if error.is_transient() => return Err(error),
+        Err(error) => {
+            sqlx::query("ROLLBACK TO SAVEPOINT apply_event")
+                .execute(&mut *connection)
+                .await?;
+            let mut reason = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                reason.push_str(": ");
+                reason.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            return Ok(Applied::No(reason));
+        }
+    }
+    sqlx::query("RELEASE SAVEPOINT apply_event")
+        .execute(&mut *connection)
+        .await?;
+    sqlx::query(
+        "INSERT INTO projection.stream_positions
+                (projection, aggregate_type, aggregate_id, last_sequence)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (projection, aggregate_type, aggregate_id)
+         DO UPDATE SET last_sequence = EXCLUDED.last_sequence",
+    )
+    .bind(projection.name())
+    .bind(&event.aggregate_type)
+    .bind(&event.aggregate_id)
+    .bind(event.sequence)
+    .execute(connection)
+    .await?;
+    Ok(Applied::Yes)
+}
+
+/// Keeps `event` in the parked table: with the error when it parks its stream, without when it
+/// waits behind an earlier parked event.
+async fn park(
+    connection: &mut PgConnection,
+    projection: &str,
+    event: &RecordedEvent,
+    error: Option<&str>,
+) -> Result<(), ApplyError> {
+    let stored =
+        serde_json::to_value(event).map_err(|e| ApplyError::Inconsistent(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO projection.parked (projection, aggregate_type, aggregate_id, sequence, event, error)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (projection, aggregate_type, aggregate_id, sequence) DO NOTHING",
+    )
+    .bind(projection)
+    .bind(&event.aggregate_type)
+    .bind(&event.aggregate_id)
+    .bind(event.sequence)
+    .bind(stored)
+    .bind(error)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+async fn record_checkpoint(
+    connection: &mut PgConnection,
+    projection: &str,
+    last_stream_sequence: i64,
+    last_global_position: i64,
+    applied: i64,
+    duplicates: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO projection.checkpoints AS c
+                (projection, last_stream_sequence, last_global_position,
+                 events_applied, duplicates_skipped)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (projection) DO UPDATE SET
+             last_stream_sequence = greatest(c.last_stream_sequence, EXCLUDED.last_stream_sequence),
+             last_global_position = greatest(c.last_global_position, EXCLUDED.last_global_position),
+             events_applied = c.events_applied + EXCLUDED.events_applied,
+             duplicates_skipped = c.duplicates_skipped + EXCLUDED.duplicates_skipped,
+             updated_at = clock_timestamp()",
+    )
+    .bind(projection)
+    .bind(last_stream_sequence)
+    .bind(last_global_position)
+    .bind(applied)
+    .bind(duplicates)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// What a retry of a parked stream did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetryOutcome {
+    /// Parked events now applied.
+    pub applied: usize,
+    /// Events still parked (the first failed again, or a gap remains).
+    pub still_parked: usize,
+}
+
+/// Retries a parked stream of `projection`: applies its parked events in sequence order until
+/// one fails again (it stays parked with the new error) or a gap remains.
+///
+/// # Errors
+/// On transient failures; nothing is committed then.
+pub async fn retry_parked<P: Projection>(
+    projection: &P,
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<RetryOutcome, ApplyError> {
+    let name = projection.name();
+    let mut tx = pool.begin().await?;
+    let rows: Vec<(i64, serde_json::Value)> = sqlx::query_as(
+        "SELECT sequence, event FROM projection.parked
+          WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3
+          ORDER BY sequence FOR UPDATE",
+    )
+    .bind(name)
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut outcome = RetryOutcome {
+        applied: 0,
+        still_parked: rows.len(),
+    };
+    let mut last_global_position = 0;
+    for (sequence, stored) in rows {
+        let event: RecordedEvent =
+            serde_json::from_value(stored).map_err(|e| ApplyError::Inconsistent(e.to_string()))?;
+        let next = last_applied(&mut tx, name, &event).await? + 1;
+        if sequence > next {
+            break;
+        }
+        if sequence == next {
+            if let Applied::No(error) = apply_guarded(projection, &mut tx, &event).await? {
+                sqlx::query(
+                    "UPDATE projection.parked
+                        SET error = $5, attempts = attempts + 1, last_failed_at = clock_timestamp()
+                      WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3
+                        AND sequence = $4",
+                )
+                .bind(name)
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .bind(sequence)
+                .bind(error)
+                .execute(&mut *tx)
+                .await?;
+                break;
+            }
+            outcome.applied += 1;
+            last_global_position = last_global_position.max(event.global_position);
+        }
+        sqlx::query(
+            "DELETE FROM projection.parked
+              WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3 AND sequence = $4",
+        )
+        .bind(name)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(sequence)
+        .execute(&mut *tx)
+        .await?;
+        outcome.still_parked -= 1;
+    }
+    record_checkpoint(
+        &mut tx,
+        name,
+        0,
+        last_global_position,
+        outcome.applied as i64,
+        0,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(outcome)
 }
 
 async fn ack(message: &Message) {

@@ -9,6 +9,9 @@ use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use projections::registry::Registered;
+use projections::status;
+
 use super::AppState;
 
 /// The health routes (public).
@@ -37,6 +40,8 @@ pub struct Checks {
     pub nats: String,
     /// Every embedded migration is applied.
     pub migrations: String,
+    /// No projection is parked or further behind than `projections.max_lag_events`.
+    pub projections: String,
 }
 
 /// The process is up.
@@ -68,7 +73,14 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) 
         Ok(pending) => format!("{pending} pending"),
         Err(_) => "unknown".to_owned(),
     };
-    let ready = [&postgres, &nats, &migrations].iter().all(|c| *c == "ok");
+    let projections = match projection_problems(&state).await {
+        Ok(problems) if problems.is_empty() => ok(),
+        Ok(problems) => problems.join("; "),
+        Err(_) => "unknown".to_owned(),
+    };
+    let ready = [&postgres, &nats, &migrations, &projections]
+        .iter()
+        .all(|c| *c == "ok");
     let status = if ready {
         StatusCode::OK
     } else {
@@ -80,9 +92,31 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) 
             postgres,
             nats,
             migrations,
+            projections,
         }),
     };
     (status, Json(health))
+}
+
+async fn projection_problems(state: &AppState) -> Result<Vec<String>, sqlx::Error> {
+    let mut problems = Vec::new();
+    for projection in Registered::ALL {
+        let status =
+            status::status(&state.pool, projection.name(), projection.aggregate_types()).await?;
+        if status.parked_streams > 0 {
+            problems.push(format!(
+                "{}: {} parked streams",
+                status.name, status.parked_streams
+            ));
+        }
+        if status.events_behind > state.settings.projections.max_lag_events {
+            problems.push(format!(
+                "{}: {} events behind",
+                status.name, status.events_behind
+            ));
+        }
+    }
+    Ok(problems)
 }
 
 async fn pending_migrations(state: &AppState) -> Result<usize, sqlx::Error> {

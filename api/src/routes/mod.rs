@@ -22,6 +22,7 @@ use crate::error::{ApiError, REQUEST_ID};
 use crate::extract::is_valid_id;
 use crate::security::{self, RateLimits};
 
+pub mod admin;
 pub mod commands;
 pub mod health;
 pub mod openapi;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub api_keys: Arc<CommandBus<ApiKey>>,
     /// Credentials checks.
     pub auth: Arc<Authenticator>,
+    /// The relay (for its checkpoint in lag reports).
+    pub relay: ::commands::relay::Relay,
     /// NATS, for readiness.
     pub nats: async_nats::Client,
     /// Validated settings.
@@ -57,6 +60,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(commands::router())
         .merge(queries::router())
+        .merge(admin::router())
         .merge(health::router())
         .merge(openapi::router())
         .fallback(|| async {

@@ -23,6 +23,9 @@ use super::AppState;
         super::commands::revoke_api_key,
         super::queries::get_user,
         super::queries::list_users,
+        super::admin::list_projections,
+        super::admin::list_parked,
+        super::admin::retry_parked,
         super::health::live,
         super::health::ready,
     ),
@@ -30,6 +33,7 @@ use super::AppState;
     tags(
         (name = "users", description = "Users: register, rename, roles, deactivate, reactivate"),
         (name = "api-keys", description = "API keys: issue (shown once), revoke"),
+        (name = "admin", description = "Operations: projection lag, parked streams, retries"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]

@@ -12,5 +12,6 @@
 mod faults;
 mod feed;
 mod helpers;
+mod projections;
 mod security;
 mod users_api;

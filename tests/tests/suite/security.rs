@@ -38,6 +38,21 @@ const OPERATIONS: &[(&str, &str, Action)] = &[
     ("GET", "/api/v1/users", Action::ListUsers),
     ("POST", "/api/v1/api-keys", Action::IssueApiKey),
     ("POST", "/api/v1/api-keys/{id}/revoke", Action::RevokeApiKey),
+    (
+        "GET",
+        "/api/v1/admin/projections",
+        Action::ReadProjectionStatus,
+    ),
+    (
+        "GET",
+        "/api/v1/admin/projections/{name}/parked",
+        Action::ReadProjectionStatus,
+    ),
+    (
+        "POST",
+        "/api/v1/admin/projections/{name}/parked/{id}/retry",
+        Action::RetryParked,
+    ),
 ];
 
 /// Routes anyone may call.
@@ -68,7 +83,7 @@ async fn call(
     n: usize,
 ) -> reqwest::Response {
     let method = Method::from_bytes(method.as_bytes()).unwrap();
-    let mut request = app.anonymous(method, &path.replace("{id}", id));
+    let mut request = app.anonymous(method, &path.replace("{id}", id).replace("{name}", "users"));
     if let Some(key) = credential {
         request = request.header("x-api-key", key);
     }
@@ -161,6 +176,8 @@ async fn another_tenant_sees_404_on_every_route_and_learns_nothing() {
         }
         let (id, code) = if path.starts_with("/api/v1/api-keys/") {
             (&key_id, "api_key_not_found")
+        } else if path.starts_with("/api/v1/admin/") {
+            (&user, "stream_not_parked")
         } else {
             (&user, "user_not_found")
         };

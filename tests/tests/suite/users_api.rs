@@ -443,7 +443,7 @@ async fn health_and_openapi_are_served() {
     let ready: Value = response.json().await.unwrap();
     assert_eq!(
         ready["checks"],
-        json!({ "postgres": "ok", "nats": "ok", "migrations": "ok" })
+        json!({ "postgres": "ok", "nats": "ok", "migrations": "ok", "projections": "ok" })
     );
 
     let document: Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();

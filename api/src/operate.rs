@@ -1,0 +1,162 @@
+//! The operator's command line for projections: status, parked streams, retries and the
+//! completeness check. Each returns the text to print, so tests read what a person reads.
+
+use std::fmt::Write;
+
+use projections::registry::Registered;
+use projections::status;
+use sqlx::PgPool;
+
+/// Why an operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OperateError {
+    /// The projection name is unknown.
+    #[error("no projection named {0:?}; known: {1}")]
+    UnknownProjection(String, String),
+    /// The database failed.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    /// A retry failed transiently.
+    #[error("retry failed: {0}")]
+    Retry(String),
+}
+
+fn projection(name: &str) -> Result<Registered, OperateError> {
+    Registered::by_name(name).ok_or_else(|| {
+        let known: Vec<&str> = Registered::ALL.iter().map(|p| p.name()).collect();
+        OperateError::UnknownProjection(name.to_owned(), known.join(", "))
+    })
+}
+
+/// A table of every projection's lag.
+///
+/// # Errors
+/// [`OperateError`].
+pub async fn status_report(pool: &PgPool) -> Result<String, OperateError> {
+    let mut out = format!(
+        "{:<16} {:>10} {:>14} {:>12} {:>8}  {}\n",
+        "PROJECTION", "APPLIED", "EVENTS BEHIND", "SECS BEHIND", "PARKED", "LAST ERROR"
+    );
+    for projection in Registered::ALL {
+        let s = status::status(pool, projection.name(), projection.aggregate_types()).await?;
+        let _ = writeln!(
+            out,
+            "{:<16} {:>10} {:>14} {:>12.1} {:>8}  {}",
+            s.name,
+            s.events_applied,
+            s.events_behind,
+            s.seconds_behind,
+            s.parked_streams,
+            s.last_error.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(out)
+}
+
+/// The parked streams of one projection.
+///
+/// # Errors
+/// [`OperateError`].
+pub async fn parked_report(pool: &PgPool, name: &str) -> Result<String, OperateError> {
+    let projection = projection(name)?;
+    let parked = status::parked(pool, projection.name(), "").await?;
+    if parked.is_empty() {
+        return Ok(format!("{name}: no parked streams\n"));
+    }
+    let mut out = format!("{name}: {} parked streams\n", parked.len());
+    for stream in parked {
+        let _ = writeln!(
+            out,
+            "  {} {} at sequence {} ({} waiting, {} attempts, since {}): {}",
+            stream.aggregate_type,
+            stream.aggregate_id,
+            stream.sequence,
+            stream.waiting_events,
+            stream.attempts,
+            stream.first_failed_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            stream.error
+        );
+    }
+    Ok(out)
+}
+
+/// Retries one parked stream (`stream` is its id, e.g. `acme:0192…`).
+///
+/// # Errors
+/// [`OperateError`].
+pub async fn retry_report(pool: &PgPool, name: &str, stream: &str) -> Result<String, OperateError> {
+    let projection = projection(name)?;
+    let parked = status::parked(pool, projection.name(), stream).await?;
+    let parked: Vec<_> = parked
+        .into_iter()
+        .filter(|p| p.aggregate_id == stream)
+        .collect();
+    if parked.is_empty() {
+        return Ok(format!("{name}: stream {stream} is not parked\n"));
+    }
+    let mut out = String::new();
+    for p in parked {
+        let outcome = projection
+            .retry(pool, &p.aggregate_type, &p.aggregate_id)
+            .await
+            .map_err(|e| OperateError::Retry(e.to_string()))?;
+        let _ = writeln!(
+            out,
+            "{name}: {} {}: applied {}, still parked {}",
+            p.aggregate_type, p.aggregate_id, outcome.applied, outcome.still_parked
+        );
+    }
+    Ok(out)
+}
+
+/// The completeness check; the flag is true when nothing is missing or extra.
+///
+/// # Errors
+/// [`OperateError`].
+pub async fn verify_report(pool: &PgPool, name: &str) -> Result<(String, bool), OperateError> {
+    let projection = projection(name)?;
+    let discrepancies =
+        status::verify(pool, projection.name(), projection.aggregate_types()).await?;
+    let (streams, events): (i64, i64) = sqlx::query_as(
+        "SELECT count(DISTINCT (aggregate_type, aggregate_id)), count(*) FROM events
+          WHERE aggregate_type = ANY($1)",
+    )
+    .bind(projection.aggregate_types())
+    .fetch_one(pool)
+    .await?;
+    if discrepancies.is_empty() {
+        let report = format!(
+            "{name}: complete. {streams} streams, {events} events, nothing missing or extra\n"
+        );
+        return Ok((report, true));
+    }
+    let mut out = format!(
+        "{name}: {} of {streams} streams differ from the event store\n",
+        discrepancies.len()
+    );
+    for d in &discrepancies {
+        let parked = if d.parked { " (parked)" } else { "" };
+        if d.stored > d.applied {
+            let missing = d.missing();
+            let _ = writeln!(
+                out,
+                "  missing {} {} sequences {}..={}{parked}",
+                d.aggregate_type,
+                d.aggregate_id,
+                missing.start(),
+                missing.end()
+            );
+        } else {
+            let extra = d.extra();
+            let _ = writeln!(
+                out,
+                "  extra   {} {} sequences {}..={} (applied, but not in the store){parked}",
+                d.aggregate_type,
+                d.aggregate_id,
+                extra.start(),
+                extra.end()
+            );
+        }
+    }
+    Ok((out, false))
+}

@@ -1,0 +1,200 @@
+//! What a projection has done and what it still owes: lag, parked streams, and the
+//! completeness check against the event store.
+//!
+//! These queries read the event store by stream (never by global position, which is the feed's
+//! business) and compare it with the per-stream guard, which records exactly what was applied.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+
+/// Lag and health of one projection.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProjectionStatus {
+    /// The projection.
+    pub name: String,
+    /// Events applied since it started (rebuilds start again).
+    pub events_applied: i64,
+    /// Redeliveries and re-publishes the guard dropped.
+    pub duplicates_skipped: i64,
+    /// Stored events of its streams not applied yet (parked ones included).
+    pub events_behind: i64,
+    /// Age of the oldest stored event not applied yet; 0 when caught up.
+    pub seconds_behind: f64,
+    /// Streams parked by a poison event.
+    pub parked_streams: i64,
+    /// Events waiting in parked streams.
+    pub parked_events: i64,
+    /// The most recent parking error, if any stream is parked.
+    pub last_error: Option<String>,
+    /// When the projection last committed a batch.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// The status of `projection`, which reads streams of `aggregate_types`.
+///
+/// # Errors
+/// When the database fails.
+pub async fn status(
+    pool: &PgPool,
+    projection: &str,
+    aggregate_types: &[&str],
+) -> Result<ProjectionStatus, sqlx::Error> {
+    let (events_applied, duplicates_skipped, updated_at): (i64, i64, Option<DateTime<Utc>>) = sqlx::query_as(
+        "SELECT coalesce(max(events_applied), 0), coalesce(max(duplicates_skipped), 0), max(updated_at)
+           FROM projection.checkpoints WHERE projection = $1",
+    )
+    .bind(projection)
+    .fetch_one(pool)
+    .await?;
+    let (events_behind, oldest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
+        "WITH store AS (
+             SELECT aggregate_type, aggregate_id, max(sequence) AS head
+               FROM events WHERE aggregate_type = ANY($2) GROUP BY aggregate_type, aggregate_id),
+         applied AS (
+             SELECT aggregate_type, aggregate_id, last_sequence
+               FROM projection.stream_positions WHERE projection = $1),
+         behind AS (
+             SELECT s.aggregate_type, s.aggregate_id, s.head, coalesce(a.last_sequence, 0) AS done
+               FROM store s LEFT JOIN applied a USING (aggregate_type, aggregate_id)
+              WHERE s.head > coalesce(a.last_sequence, 0))
+         SELECT coalesce(sum(b.head - b.done), 0)::bigint, min(e.recorded_at)
+           FROM behind b
+           LEFT JOIN events e ON e.aggregate_type = b.aggregate_type
+                             AND e.aggregate_id = b.aggregate_id AND e.sequence = b.done + 1",
+    )
+    .bind(projection)
+    .bind(aggregate_types)
+    .fetch_one(pool)
+    .await?;
+    let (parked_streams, parked_events, last_error): (i64, i64, Option<String>) = sqlx::query_as(
+        "SELECT count(DISTINCT (aggregate_type, aggregate_id)), count(*),
+                (array_agg(error ORDER BY last_failed_at DESC) FILTER (WHERE error IS NOT NULL))[1]
+           FROM projection.parked WHERE projection = $1",
+    )
+    .bind(projection)
+    .fetch_one(pool)
+    .await?;
+    Ok(ProjectionStatus {
+        name: projection.to_owned(),
+        events_applied,
+        duplicates_skipped,
+        events_behind,
+        seconds_behind: oldest.map_or(0.0, |oldest| {
+            (Utc::now() - oldest).num_milliseconds().max(0) as f64 / 1000.0
+        }),
+        parked_streams,
+        parked_events,
+        last_error,
+        updated_at,
+    })
+}
+
+/// One parked stream.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
+pub struct ParkedStream {
+    /// Its aggregate type.
+    pub aggregate_type: String,
+    /// Its stream id.
+    pub aggregate_id: String,
+    /// The sequence of the event that failed.
+    pub sequence: i64,
+    /// Why it failed (last attempt).
+    pub error: String,
+    /// How many times it was tried.
+    pub attempts: i32,
+    /// When it first failed.
+    pub first_failed_at: DateTime<Utc>,
+    /// When it last failed.
+    pub last_failed_at: DateTime<Utc>,
+    /// Events of the stream waiting (the failed one included).
+    pub waiting_events: i64,
+}
+
+/// Parked streams of `projection` whose stream ids start with `prefix` (a tenant's `acme:`, or
+/// empty for all), oldest first.
+///
+/// # Errors
+/// When the database fails.
+pub async fn parked(
+    pool: &PgPool,
+    projection: &str,
+    prefix: &str,
+) -> Result<Vec<ParkedStream>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT p.aggregate_type, p.aggregate_id, p.sequence, coalesce(p.error, '') AS error, p.attempts,
+                p.first_failed_at, p.last_failed_at,
+                (SELECT count(*) FROM projection.parked w
+                  WHERE w.projection = p.projection AND w.aggregate_type = p.aggregate_type
+                    AND w.aggregate_id = p.aggregate_id) AS waiting_events
+           FROM projection.parked p
+          WHERE p.projection = $1 AND p.error IS NOT NULL AND starts_with(p.aggregate_id, $2)
+          ORDER BY p.first_failed_at",
+    )
+    .bind(projection)
+    .bind(prefix)
+    .fetch_all(pool)
+    .await
+}
+
+/// A stream whose applied events differ from the store's.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
+pub struct Discrepancy {
+    /// Its aggregate type.
+    pub aggregate_type: String,
+    /// Its stream id.
+    pub aggregate_id: String,
+    /// The store's last sequence (0: the store has no such stream).
+    pub stored: i64,
+    /// The projection's last applied sequence (0: never applied).
+    pub applied: i64,
+    /// Whether the stream is parked (its missing events are known and waiting).
+    pub parked: bool,
+}
+
+impl Discrepancy {
+    /// Sequences the store holds and the projection has not applied.
+    pub fn missing(&self) -> std::ops::RangeInclusive<i64> {
+        (self.applied + 1)..=self.stored
+    }
+
+    /// Sequences the projection applied that the store does not hold.
+    pub fn extra(&self) -> std::ops::RangeInclusive<i64> {
+        (self.stored + 1)..=self.applied
+    }
+}
+
+/// Compares, stream by stream, what `projection` applied with what the store holds. Empty when
+/// the projection is complete.
+///
+/// # Errors
+/// When the database fails.
+pub async fn verify(
+    pool: &PgPool,
+    projection: &str,
+    aggregate_types: &[&str],
+) -> Result<Vec<Discrepancy>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH store AS (
+             SELECT aggregate_type, aggregate_id, max(sequence) AS head
+               FROM events WHERE aggregate_type = ANY($2) GROUP BY aggregate_type, aggregate_id),
+         applied AS (
+             SELECT aggregate_type, aggregate_id, last_sequence
+               FROM projection.stream_positions WHERE projection = $1),
+         diff AS (
+             SELECT aggregate_type AS t, aggregate_id AS i,
+                    coalesce(s.head, 0) AS stored, coalesce(a.last_sequence, 0) AS applied
+               FROM store s FULL JOIN applied a USING (aggregate_type, aggregate_id)
+              WHERE coalesce(s.head, 0) <> coalesce(a.last_sequence, 0))
+         SELECT d.t AS aggregate_type, d.i AS aggregate_id, d.stored, d.applied,
+                EXISTS (SELECT 1 FROM projection.parked p
+                         WHERE p.projection = $1 AND p.aggregate_type = d.t
+                           AND p.aggregate_id = d.i) AS parked
+           FROM diff d
+          ORDER BY d.t, d.i",
+    )
+    .bind(projection)
+    .bind(aggregate_types)
+    .fetch_all(pool)
+    .await
+}
