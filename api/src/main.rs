@@ -154,6 +154,8 @@ async fn projections(
 ) -> Result<(), Box<dyn std::error::Error>> {
     use api::operate;
     let pool = startup::connect_database(&settings).await?;
+    // The tables these commands read may be newer than the last start of the backend.
+    startup::migrate(&pool).await?;
     let (report, complete) = match command {
         ProjectionsCommand::Status => (operate::status_report(&pool).await?, true),
         ProjectionsCommand::Parked { name } => (operate::parked_report(&pool, &name).await?, true),

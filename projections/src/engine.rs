@@ -77,16 +77,81 @@ pub trait Projection: Send + Sync + 'static {
     /// Stable name: the durable consumer's name and the guard's key. Never reuse one.
     fn name(&self) -> &'static str;
 
+    /// The version of its logic and tables. Changing it rebuilds the projection at start-up.
+    fn version(&self) -> u32;
+
     /// The aggregate types whose events this projection reads.
     fn aggregate_types(&self) -> &'static [&'static str];
 
-    /// Applies one event inside the engine's transaction. Called exactly once per event, in
-    /// stream order; the engine has already checked the sequence.
+    /// Its tables, unqualified. They live in the `read_models` schema (created by a migration);
+    /// `apply` must name them unqualified, because a rebuild builds copies in another schema.
+    fn tables(&self) -> &'static [&'static str];
+
+    /// Applies one event inside the engine's transaction, whose `search_path` points at the
+    /// schema being written. Called exactly once per event, in stream order; the engine has
+    /// already checked the sequence.
     fn apply(
         &self,
         connection: &mut PgConnection,
         event: &RecordedEvent,
     ) -> impl Future<Output = Result<(), ApplyError>> + Send;
+}
+
+/// Where a projection writes: the key of its guard, checkpoint and parked rows, and the schema
+/// its tables are in. The live target is the projection itself in `read_models`; a rebuild
+/// writes to a target of its own until it swaps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Guard, checkpoint and parking key.
+    pub name: String,
+    /// Schema of the tables written.
+    pub schema: String,
+}
+
+impl Target {
+    /// The schema every live read model lives in.
+    pub const LIVE_SCHEMA: &'static str = "read_models";
+
+    /// Where `projection` writes normally.
+    pub fn live(projection: &impl Projection) -> Self {
+        Self {
+            name: projection.name().to_owned(),
+            schema: Self::LIVE_SCHEMA.to_owned(),
+        }
+    }
+
+    /// Where a rebuild of `projection` writes before it swaps.
+    pub fn rebuild(projection: &impl Projection) -> Self {
+        Self {
+            name: format!("{}@rebuild", projection.name()),
+            schema: format!("rebuild_{}", projection.name()),
+        }
+    }
+
+    /// The advisory lock key shared by live batches and taken exclusively by a rebuild's swap.
+    pub fn swap_lock(projection_name: &str) -> String {
+        format!("projection-swap:{projection_name}")
+    }
+
+    /// Points the transaction at this target's tables. Live batches also hold the projection's
+    /// swap lock in shared mode, so a rebuild's swap never interleaves with them.
+    pub async fn enter(
+        &self,
+        connection: &mut PgConnection,
+        projection_name: &str,
+    ) -> Result<(), sqlx::Error> {
+        // Schema names are derived from projection names in code, never from input.
+        sqlx::query(&format!("SET LOCAL search_path TO \"{}\"", self.schema))
+            .execute(&mut *connection)
+            .await?;
+        if self.schema == Self::LIVE_SCHEMA {
+            sqlx::query("SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))")
+                .bind(Self::swap_lock(projection_name))
+                .execute(connection)
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 /// What the per-stream guard decided for one event.
@@ -154,51 +219,13 @@ impl<P: Projection> ProjectionRunner<P> {
         &self,
         events: &[(u64, RecordedEvent)],
     ) -> Result<Vec<Verdict>, ApplyError> {
-        let name = self.projection.name();
-        let mut tx = self.pool.begin().await?;
-        let mut verdicts = Vec::with_capacity(events.len());
-        for (_, event) in events {
-            let next = last_applied(&mut tx, name, event).await? + 1;
-            let verdict = if event.sequence < next {
-                Verdict::Duplicate
-            } else if is_parked(&mut tx, name, event).await? {
-                park(&mut tx, name, event, None).await?;
-                Verdict::Parked
-            } else if event.sequence > next {
-                Verdict::Gap
-            } else {
-                match apply_guarded(&self.projection, &mut tx, event).await? {
-                    Applied::Yes => Verdict::Applied,
-                    Applied::No(error) => {
-                        warn!(projection = name, stream = %event.aggregate_id, sequence = event.sequence,
-                            error = %error, "event cannot be applied; parking its stream");
-                        park(&mut tx, name, event, Some(&error)).await?;
-                        Verdict::Parked
-                    }
-                }
-            };
-            verdicts.push(verdict);
-        }
-        let count = |wanted: Verdict| verdicts.iter().filter(|v| **v == wanted).count() as i64;
-        let last_stream_sequence = events.iter().map(|(seq, _)| *seq).max().unwrap_or(0) as i64;
-        let last_global_position = events
-            .iter()
-            .zip(&verdicts)
-            .filter(|(_, verdict)| **verdict == Verdict::Applied)
-            .map(|((_, event), _)| event.global_position)
-            .max()
-            .unwrap_or(0);
-        record_checkpoint(
-            &mut tx,
-            name,
-            last_stream_sequence,
-            last_global_position,
-            count(Verdict::Applied),
-            count(Verdict::Duplicate),
+        apply_to(
+            &self.projection,
+            &Target::live(&self.projection),
+            &self.pool,
+            events,
         )
-        .await?;
-        tx.commit().await?;
-        Ok(verdicts)
+        .await
     }
 
     /// Consumes until `shutdown`, recreating the consumer after bus failures.
@@ -309,6 +336,66 @@ impl<P: Projection> ProjectionRunner<P> {
     }
 }
 
+/// Applies `events` to `target` in one transaction, guarded, parking poison streams, and
+/// checkpoints. Returns one verdict per event, in order.
+///
+/// # Errors
+/// On transient failures; nothing of the batch is then committed.
+pub async fn apply_to<P: Projection>(
+    projection: &P,
+    target: &Target,
+    pool: &PgPool,
+    events: &[(u64, RecordedEvent)],
+) -> Result<Vec<Verdict>, ApplyError> {
+    let name = target.name.as_str();
+    let mut tx = pool.begin().await?;
+    target.enter(&mut tx, projection.name()).await?;
+
+    let mut verdicts = Vec::with_capacity(events.len());
+    for (_, event) in events {
+        let next = last_applied(&mut tx, name, event).await? + 1;
+        let verdict = if event.sequence < next {
+            Verdict::Duplicate
+        } else if is_parked(&mut tx, name, event).await? {
+            park(&mut tx, name, event, None).await?;
+            Verdict::Parked
+        } else if event.sequence > next {
+            Verdict::Gap
+        } else {
+            match apply_guarded(projection, name, &mut tx, event).await? {
+                Applied::Yes => Verdict::Applied,
+                Applied::No(error) => {
+                    warn!(projection = name, stream = %event.aggregate_id, sequence = event.sequence,
+                        error = %error, "event cannot be applied; parking its stream");
+                    park(&mut tx, name, event, Some(&error)).await?;
+                    Verdict::Parked
+                }
+            }
+        };
+        verdicts.push(verdict);
+    }
+    let count = |wanted: Verdict| verdicts.iter().filter(|v| **v == wanted).count() as i64;
+    let last_stream_sequence = events.iter().map(|(seq, _)| *seq).max().unwrap_or(0) as i64;
+    let last_global_position = events
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, verdict)| **verdict == Verdict::Applied)
+        .map(|((_, event), _)| event.global_position)
+        .max()
+        .unwrap_or(0);
+    record_checkpoint(
+        &mut tx,
+        name,
+        last_stream_sequence,
+        last_global_position,
+        count(Verdict::Applied),
+        count(Verdict::Duplicate),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(verdicts)
+}
+
 /// Whether an event was applied, or why it could not be (deterministically).
 enum Applied {
     Yes,
@@ -353,6 +440,7 @@ async fn is_parked(
 /// deterministic failure rolls back to the savepoint and is returned as `Applied::No`.
 async fn apply_guarded<P: Projection>(
     projection: &P,
+    target_name: &str,
     connection: &mut PgConnection,
     event: &RecordedEvent,
 ) -> Result<Applied, ApplyError> {
@@ -386,7 +474,7 @@ async fn apply_guarded<P: Projection>(
          ON CONFLICT (projection, aggregate_type, aggregate_id)
          DO UPDATE SET last_sequence = EXCLUDED.last_sequence",
     )
-    .bind(projection.name())
+    .bind(target_name)
     .bind(&event.aggregate_type)
     .bind(&event.aggregate_id)
     .bind(event.sequence)
@@ -471,8 +559,10 @@ pub async fn retry_parked<P: Projection>(
     aggregate_type: &str,
     aggregate_id: &str,
 ) -> Result<RetryOutcome, ApplyError> {
-    let name = projection.name();
+    let target = Target::live(projection);
+    let name = target.name.as_str();
     let mut tx = pool.begin().await?;
+    target.enter(&mut tx, projection.name()).await?;
     let rows: Vec<(i64, serde_json::Value)> = sqlx::query_as(
         "SELECT sequence, event FROM projection.parked
           WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3
@@ -496,7 +586,7 @@ pub async fn retry_parked<P: Projection>(
             break;
         }
         if sequence == next {
-            if let Applied::No(error) = apply_guarded(projection, &mut tx, &event).await? {
+            if let Applied::No(error) = apply_guarded(projection, name, &mut tx, &event).await? {
                 sqlx::query(
                     "UPDATE projection.parked
                         SET error = $5, attempts = attempts + 1, last_failed_at = clock_timestamp()

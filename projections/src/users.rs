@@ -24,8 +24,16 @@ impl Projection for UsersProjection {
         Self::NAME
     }
 
+    fn version(&self) -> u32 {
+        1
+    }
+
     fn aggregate_types(&self) -> &'static [&'static str] {
         &["User"]
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["users"]
     }
 
     async fn apply(
@@ -48,7 +56,7 @@ impl Projection for UsersProjection {
                 at,
             } => {
                 sqlx::query(
-                    "INSERT INTO read_models.users
+                    "INSERT INTO users
                         (tenant_id, user_id, email, display_name, status, roles, version,
                          registered_at, updated_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
@@ -71,7 +79,7 @@ impl Projection for UsersProjection {
             UserEvent::UserReactivated { .. } => (None, Some(UserStatus::Active), None),
         };
         let updated = sqlx::query(
-            "UPDATE read_models.users
+            "UPDATE users
                 SET display_name = coalesce($3, display_name),
                     status = coalesce($4, status),
                     roles = coalesce($7, roles),

@@ -35,8 +35,16 @@ impl Projection for Poisonable {
         UsersProjection.name()
     }
 
+    fn version(&self) -> u32 {
+        UsersProjection.version()
+    }
+
     fn aggregate_types(&self) -> &'static [&'static str] {
         UsersProjection.aggregate_types()
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        UsersProjection.tables()
     }
 
     async fn apply(
