@@ -16,6 +16,7 @@
 //! - [`error`]: `ApiError` and problem+json.
 //! - [`extract`]: extractors that turn bad input into clear problems.
 //! - [`operate`]: the operator's command line for projections (status, parked, retry, verify).
+//! - [`rebuild`]: rebuilds from the event store (start-up version changes, admin, CLI).
 //! - [`routes`]: command, query, health and OpenAPI routes.
 
 pub mod auth;
@@ -24,6 +25,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod operate;
+pub mod rebuild;
 pub mod routes;
 pub mod security;
 pub mod startup;

@@ -71,6 +71,11 @@ enum ProjectionsCommand {
         /// The stream id, as listed by `parked` (e.g. `acme:0192…`).
         stream: String,
     },
+    /// Rebuild a projection from the event store without downtime, with a progress bar.
+    Rebuild {
+        /// Projection name.
+        name: String,
+    },
     /// Compare what a projection applied with the event store, stream by stream; exits 1 when
     /// anything is missing or extra.
     Verify {
@@ -163,6 +168,10 @@ async fn projections(
             (operate::retry_report(&pool, &name, &stream).await?, true)
         }
         ProjectionsCommand::Verify { name } => operate::verify_report(&pool, &name).await?,
+        ProjectionsCommand::Rebuild { name } => (
+            operate::rebuild_report(&pool, &name, &mut std::io::stderr()).await?,
+            true,
+        ),
     };
     // The report is this command's output.
     #[allow(clippy::print_stdout)]

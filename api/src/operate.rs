@@ -1,7 +1,7 @@
 //! The operator's command line for projections: status, parked streams, retries and the
 //! completeness check. Each returns the text to print, so tests read what a person reads.
 
-use std::fmt::Write;
+use std::fmt::Write as _;
 
 use projections::registry::Registered;
 use projections::status;
@@ -16,8 +16,8 @@ pub enum OperateError {
     /// The database failed.
     #[error("database error")]
     Database(#[from] sqlx::Error),
-    /// A retry failed transiently.
-    #[error("retry failed: {0}")]
+    /// A retry or rebuild failed.
+    #[error("{0}")]
     Retry(String),
 }
 
@@ -107,6 +107,57 @@ pub async fn retry_report(pool: &PgPool, name: &str, stream: &str) -> Result<Str
         );
     }
     Ok(out)
+}
+
+/// One line of the rebuild progress bar: `[#####.....]  52%  1234/2345 events  8210 ev/s  ETA 3s`.
+pub fn progress_line(done: i64, total: i64, elapsed: std::time::Duration) -> String {
+    let total = total.max(done).max(1);
+    let fraction = done as f64 / total as f64;
+    let filled = (fraction * 30.0).round() as usize;
+    let rate = done as f64 / elapsed.as_secs_f64().max(0.001);
+    let eta = if rate > 0.0 {
+        (total - done) as f64 / rate
+    } else {
+        0.0
+    };
+    format!(
+        "[{}{}] {:>3.0}%  {done}/{total} events  {rate:.0} ev/s  ETA {eta:.0}s",
+        "#".repeat(filled),
+        ".".repeat(30 - filled.min(30)),
+        fraction * 100.0
+    )
+}
+
+/// Rebuilds a projection from the event store, drawing a progress bar on `bar` (a terminal's
+/// stderr) as it goes; returns the summary line.
+///
+/// # Errors
+/// [`OperateError`].
+pub async fn rebuild_report(
+    pool: &PgPool,
+    name: &str,
+    bar: &mut (dyn std::io::Write + Send),
+) -> Result<String, OperateError> {
+    let projection = projection(name)?;
+    let source = crate::rebuild::FeedSource::new(pool.clone());
+    let started = std::time::Instant::now();
+    let mut draw = |p: projections::rebuild::Progress| {
+        let _ = write!(
+            bar,
+            "\r{}",
+            progress_line(p.done, p.total, started.elapsed())
+        );
+        let _ = bar.flush();
+    };
+    let rebuilt = projection
+        .rebuild(pool, &source, crate::rebuild::BATCH, &mut draw)
+        .await
+        .map_err(|e| OperateError::Retry(e.to_string()))?;
+    let _ = writeln!(bar);
+    Ok(format!(
+        "{name}: rebuilt in {:.1}s: {rebuilt}\n",
+        started.elapsed().as_secs_f64()
+    ))
 }
 
 /// The completeness check; the flag is true when nothing is missing or extra.

@@ -207,6 +207,9 @@ impl Application {
             );
         }
         if settings.projections.enabled {
+            if let Err(error) = crate::rebuild::rebuild_outdated(&self.state.pool).await {
+                tracing::error!(error = %error, "checking projection versions failed");
+            }
             for projection in Registered::ALL {
                 let runner = RunnerSettings {
                     stream: settings.nats.stream.clone(),

@@ -33,11 +33,13 @@ pub enum Action {
     ReadProjectionStatus,
     /// Retry a parked stream.
     RetryParked,
+    /// Rebuild a projection from the event store.
+    RebuildProjection,
 }
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 12] = [
         Self::RegisterUser,
         Self::ChangeDisplayName,
         Self::ChangeUserRoles,
@@ -49,6 +51,7 @@ impl Action {
         Self::RevokeApiKey,
         Self::ReadProjectionStatus,
         Self::RetryParked,
+        Self::RebuildProjection,
     ];
 }
 
@@ -79,7 +82,8 @@ pub fn authorize(
         | Action::ReactivateUser
         | Action::IssueApiKey
         | Action::RevokeApiKey
-        | Action::RetryParked => any(&[Role::Admin]),
+        | Action::RetryParked
+        | Action::RebuildProjection => any(&[Role::Admin]),
         Action::ReadProjectionStatus => any(&[Role::Admin, Role::Auditor]),
         Action::ChangeDisplayName => is_self || any(&[Role::Admin]),
         Action::ReadUser => is_self || any(&[Role::Admin, Role::Moderator, Role::Auditor]),
@@ -124,6 +128,7 @@ mod tests {
                     RevokeApiKey,
                     ReadProjectionStatus,
                     RetryParked,
+                    RebuildProjection,
                 ],
             ),
             (Role::Moderator, &[ReadUser, ListUsers]),

@@ -350,30 +350,8 @@ pub async fn apply_to<P: Projection>(
     let name = target.name.as_str();
     let mut tx = pool.begin().await?;
     target.enter(&mut tx, projection.name()).await?;
-
-    let mut verdicts = Vec::with_capacity(events.len());
-    for (_, event) in events {
-        let next = last_applied(&mut tx, name, event).await? + 1;
-        let verdict = if event.sequence < next {
-            Verdict::Duplicate
-        } else if is_parked(&mut tx, name, event).await? {
-            park(&mut tx, name, event, None).await?;
-            Verdict::Parked
-        } else if event.sequence > next {
-            Verdict::Gap
-        } else {
-            match apply_guarded(projection, name, &mut tx, event).await? {
-                Applied::Yes => Verdict::Applied,
-                Applied::No(error) => {
-                    warn!(projection = name, stream = %event.aggregate_id, sequence = event.sequence,
-                        error = %error, "event cannot be applied; parking its stream");
-                    park(&mut tx, name, event, Some(&error)).await?;
-                    Verdict::Parked
-                }
-            }
-        };
-        verdicts.push(verdict);
-    }
+    let refs: Vec<&RecordedEvent> = events.iter().map(|(_, event)| event).collect();
+    let verdicts = apply_events(projection, name, &mut tx, &refs).await?;
     let count = |wanted: Verdict| verdicts.iter().filter(|v| **v == wanted).count() as i64;
     let last_stream_sequence = events.iter().map(|(seq, _)| *seq).max().unwrap_or(0) as i64;
     let last_global_position = events
@@ -393,6 +371,44 @@ pub async fn apply_to<P: Projection>(
     )
     .await?;
     tx.commit().await?;
+    Ok(verdicts)
+}
+
+/// Applies `events` in order on `connection` (inside the caller's transaction) against the
+/// guard of `name`, parking poison streams. Returns one verdict per event.
+///
+/// # Errors
+/// On transient failures.
+pub async fn apply_events<P: Projection>(
+    projection: &P,
+    name: &str,
+    connection: &mut PgConnection,
+    events: &[&RecordedEvent],
+) -> Result<Vec<Verdict>, ApplyError> {
+    let tx = connection;
+    let mut verdicts = Vec::with_capacity(events.len());
+    for &event in events {
+        let next = last_applied(&mut *tx, name, event).await? + 1;
+        let verdict = if event.sequence < next {
+            Verdict::Duplicate
+        } else if is_parked(&mut *tx, name, event).await? {
+            park(&mut *tx, name, event, None).await?;
+            Verdict::Parked
+        } else if event.sequence > next {
+            Verdict::Gap
+        } else {
+            match apply_guarded(projection, name, &mut *tx, event).await? {
+                Applied::Yes => Verdict::Applied,
+                Applied::No(error) => {
+                    warn!(projection = name, stream = %event.aggregate_id, sequence = event.sequence,
+                        error = %error, "event cannot be applied; parking its stream");
+                    park(&mut *tx, name, event, Some(&error)).await?;
+                    Verdict::Parked
+                }
+            }
+        };
+        verdicts.push(verdict);
+    }
     Ok(verdicts)
 }
 
@@ -509,7 +525,7 @@ async fn park(
     Ok(())
 }
 
-async fn record_checkpoint(
+pub(crate) async fn record_checkpoint(
     connection: &mut PgConnection,
     projection: &str,
     last_stream_sequence: i64,

@@ -9,12 +9,14 @@
 //! Map:
 //! - [`engine`]: the [`engine::Projection`] trait and the runner that drives one.
 //! - [`consistency`]: read-your-writes, waiting for a command's consistency token.
+//! - [`rebuild`]: rebuilding a projection from the event store without downtime.
 //! - [`registry`]: every projection of this build, by name.
 //! - [`status`]: lag, parked streams, and the completeness check against the event store.
 //! - [`users`]: the users read model and its queries.
 
 pub mod consistency;
 pub mod engine;
+pub mod rebuild;
 pub mod registry;
 pub mod status;
 pub mod users;

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::{
     retry_parked, ApplyError, Projection, ProjectionRunner, RetryOutcome, RunnerSettings,
 };
+use crate::rebuild::{rebuild, EventSource, Progress, RebuildError, Rebuilt};
 use crate::users::UsersProjection;
 
 /// A registered projection.
@@ -33,6 +34,42 @@ impl Registered {
         match self {
             Self::Users => UsersProjection.name(),
         }
+    }
+
+    /// Its declared version.
+    pub fn version(self) -> u32 {
+        match self {
+            Self::Users => UsersProjection.version(),
+        }
+    }
+
+    /// Rebuilds it from `source` without downtime (see [`crate::rebuild`]).
+    ///
+    /// # Errors
+    /// [`RebuildError`].
+    pub async fn rebuild(
+        self,
+        pool: &PgPool,
+        source: &dyn EventSource,
+        batch: i64,
+        progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<Rebuilt, RebuildError> {
+        match self {
+            Self::Users => rebuild(&UsersProjection, pool, source, batch, progress).await,
+        }
+    }
+
+    /// The version whose tables are live (0 when never recorded), if the projection ever ran.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn live_version(self, pool: &PgPool) -> Result<Option<u32>, sqlx::Error> {
+        let version: Option<i32> =
+            sqlx::query_scalar("SELECT version FROM projection.checkpoints WHERE projection = $1")
+                .bind(self.name())
+                .fetch_optional(pool)
+                .await?;
+        Ok(version.map(|v| v.max(0) as u32))
     }
 
     /// The aggregate types it reads.

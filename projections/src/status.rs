@@ -29,6 +29,27 @@ pub struct ProjectionStatus {
     pub last_error: Option<String>,
     /// When the projection last committed a batch.
     pub updated_at: Option<DateTime<Utc>>,
+    /// The live tables' version.
+    pub version: i32,
+    /// The latest rebuild, running or done.
+    pub rebuild: Option<RebuildStatus>,
+}
+
+/// A projection's latest rebuild.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
+pub struct RebuildStatus {
+    /// The version being built.
+    pub version: i32,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it finished (swapped in, or failed); absent while running.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Events applied so far.
+    pub events_done: i64,
+    /// Events in the store when it started.
+    pub events_total: i64,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
 }
 
 /// The status of `projection`, which reads streams of `aggregate_types`.
@@ -40,8 +61,9 @@ pub async fn status(
     projection: &str,
     aggregate_types: &[&str],
 ) -> Result<ProjectionStatus, sqlx::Error> {
-    let (events_applied, duplicates_skipped, updated_at): (i64, i64, Option<DateTime<Utc>>) = sqlx::query_as(
-        "SELECT coalesce(max(events_applied), 0), coalesce(max(duplicates_skipped), 0), max(updated_at)
+    let (events_applied, duplicates_skipped, updated_at, version): (i64, i64, Option<DateTime<Utc>>, i32) = sqlx::query_as(
+        "SELECT coalesce(max(events_applied), 0), coalesce(max(duplicates_skipped), 0), max(updated_at),
+                coalesce(max(version), 0)
            FROM projection.checkpoints WHERE projection = $1",
     )
     .bind(projection)
@@ -75,7 +97,16 @@ pub async fn status(
     .bind(projection)
     .fetch_one(pool)
     .await?;
+    let rebuild = sqlx::query_as(
+        "SELECT version, started_at, finished_at, events_done, events_total, error
+           FROM projection.rebuilds WHERE projection = $1",
+    )
+    .bind(projection)
+    .fetch_optional(pool)
+    .await?;
     Ok(ProjectionStatus {
+        version,
+        rebuild,
         name: projection.to_owned(),
         events_applied,
         duplicates_skipped,
@@ -88,6 +119,17 @@ pub async fn status(
         last_error,
         updated_at,
     })
+}
+
+/// Stored events of `aggregate_types` (a rebuild's total).
+///
+/// # Errors
+/// When the database fails.
+pub async fn stored_events(pool: &PgPool, aggregate_types: &[&str]) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = ANY($1)")
+        .bind(aggregate_types)
+        .fetch_one(pool)
+        .await
 }
 
 /// One parked stream.

@@ -27,6 +27,10 @@ pub fn router() -> Router<AppState> {
             "/api/v1/admin/projections/{name}/parked/{id}/retry",
             post(retry_parked),
         )
+        .route(
+            "/api/v1/admin/projections/{name}/rebuild",
+            post(rebuild_projection),
+        )
 }
 
 /// Lag of every projection, and what the relay holds back.
@@ -104,6 +108,43 @@ pub async fn list_parked(
     let projection = projection(&name)?;
     Ok(Json(
         status::parked(&state.pool, projection.name(), &format!("{tenant}:")).await?,
+    ))
+}
+
+/// A rebuild was started.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RebuildStarted {
+    /// The projection being rebuilt.
+    pub projection: String,
+    /// Follow its progress in `GET /api/v1/admin/projections` (`rebuild`).
+    pub status: String,
+}
+
+/// Starts a rebuild of a projection from the event store, in the background and without
+/// downtime: queries keep reading the current tables until the atomic swap.
+#[utoipa::path(
+    post, path = "/api/v1/admin/projections/{name}/rebuild", tag = "admin",
+    params(("name" = String, Path, description = "Projection name")),
+    responses(
+        (status = 202, description = "Rebuild started", body = RebuildStarted),
+        (status = 404, description = "No such projection", body = crate::error::Problem),
+    ),
+    security(("bearer" = []), ("api_key" = []))
+)]
+pub async fn rebuild_projection(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    caller: Caller,
+) -> Result<(axum::http::StatusCode, Json<RebuildStarted>), ApiError> {
+    caller.may(Action::RebuildProjection, None, &())?;
+    let projection = projection(&name)?;
+    crate::rebuild::spawn_rebuild(projection, state.pool.clone());
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(RebuildStarted {
+            projection: name,
+            status: "started".to_owned(),
+        }),
     ))
 }
 

@@ -26,6 +26,7 @@ use super::AppState;
         super::admin::list_projections,
         super::admin::list_parked,
         super::admin::retry_parked,
+        super::admin::rebuild_projection,
         super::health::live,
         super::health::ready,
     ),

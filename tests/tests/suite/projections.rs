@@ -304,3 +304,158 @@ async fn the_completeness_check_reports_extra_events() {
         "{report}"
     );
 }
+
+async fn rebuild_finished(app: &TestApp) -> bool {
+    let status = overview(app).await;
+    let rebuild = &status["rebuild"];
+    assert!(rebuild["error"].is_null(), "the rebuild failed: {rebuild}");
+    !rebuild["finished_at"].is_null()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rebuild_under_write_load_keeps_every_query_answering() {
+    let app = Arc::new(spawn_app_with(|_| {}).await);
+    let (known, token) = app.registered_user("known@example.org", "Known").await;
+    app.user_seen_with(&known, &token).await;
+    register_many(&app, 2_000).await;
+    app.wait_for_users_projection().await;
+
+    let stop = CancellationToken::new();
+    let writer = {
+        let (app, stop) = (app.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.is_cancelled() {
+                let response = app
+                    .register_user(&format!("during{n}@example.org"), "During")
+                    .await;
+                assert_eq!(response.status(), StatusCode::CREATED);
+                n += 1;
+            }
+            n
+        })
+    };
+    let reader = {
+        let (app, stop, known) = (app.clone(), stop.clone(), known.clone());
+        tokio::spawn(async move {
+            let mut answered = 0;
+            while !stop.is_cancelled() {
+                let one = app.get(&format!("/api/v1/users/{known}")).await;
+                assert_eq!(
+                    one.status(),
+                    StatusCode::OK,
+                    "a query failed during the rebuild"
+                );
+                let page = app.get("/api/v1/users?limit=10").await;
+                assert_eq!(
+                    page.status(),
+                    StatusCode::OK,
+                    "a query failed during the rebuild"
+                );
+                let page: Value = page.json().await.unwrap();
+                assert_eq!(
+                    page["items"].as_array().unwrap().len(),
+                    10,
+                    "an empty page during the rebuild"
+                );
+                answered += 2;
+            }
+            answered
+        })
+    };
+
+    let started = app
+        .post("/api/v1/admin/projections/users/rebuild")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), StatusCode::ACCEPTED);
+    wait_until("the rebuild swaps in", Duration::from_secs(120), || {
+        rebuild_finished(&app)
+    })
+    .await;
+    stop.cancel();
+    let written = writer.await.unwrap();
+    let answered = reader.await.unwrap();
+    assert!(
+        written > 0 && answered > 0,
+        "load ran during the rebuild: {written} writes, {answered} queries"
+    );
+
+    app.assert_users_read_model_is_a_replay().await;
+    let (report, complete) = api::operate::verify_report(&app.pool, "users")
+        .await
+        .unwrap();
+    assert!(complete, "{report}");
+    let status = overview(&app).await;
+    assert_eq!(status["version"], UsersProjection.version());
+    assert!(
+        status["rebuild"]["events_done"].as_i64().unwrap() >= 2_001,
+        "{status}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bumping_the_version_rebuilds_at_start_up() {
+    let app = spawn_app_with(|_| {}).await;
+    for n in 0..5 {
+        app.registered_user(&format!("version{n}@example.org"), "Versioned")
+            .await;
+    }
+    app.wait_for_users_projection().await;
+    // The live tables were built by an older version of the projection (and show it).
+    sqlx::query("UPDATE projection.checkpoints SET version = 0 WHERE projection = 'users'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE read_models.users SET display_name = 'built by version 0'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    // A process of the new version starts against the same store.
+    let upgraded = crate::helpers::spawn_with_settings(app.settings.clone()).await;
+    wait_until(
+        "the new version's tables are live",
+        Duration::from_secs(60),
+        || async { overview(&upgraded).await["version"] == UsersProjection.version() },
+    )
+    .await;
+    assert!(rebuild_finished(&upgraded).await);
+    upgraded.assert_users_read_model_is_a_replay().await;
+    let stale: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM read_models.users WHERE display_name = 'built by version 0'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(stale, 0);
+}
+
+#[tokio::test]
+async fn the_rebuild_cli_draws_progress_and_reports() {
+    let app = spawn_app_with(|_| {}).await;
+    for n in 0..3 {
+        app.registered_user(&format!("cli{n}@example.org"), "Cli")
+            .await;
+    }
+    app.wait_for_users_projection().await;
+    let mut bar = Vec::new();
+    let report = api::operate::rebuild_report(&app.pool, "users", &mut bar)
+        .await
+        .unwrap();
+    let bar = String::from_utf8(bar).unwrap();
+    assert!(
+        bar.contains("100%")
+            && bar.contains("3/3 events")
+            && bar.contains("ev/s")
+            && bar.contains("ETA"),
+        "{bar:?}"
+    );
+    assert!(
+        report.starts_with("users: rebuilt in ")
+            && report.contains("3 events applied, version 1 live"),
+        "{report}"
+    );
+    app.assert_users_read_model_is_a_replay().await;
+}

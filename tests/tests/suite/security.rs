@@ -53,6 +53,11 @@ const OPERATIONS: &[(&str, &str, Action)] = &[
         "/api/v1/admin/projections/{name}/parked/{id}/retry",
         Action::RetryParked,
     ),
+    (
+        "POST",
+        "/api/v1/admin/projections/{name}/rebuild",
+        Action::RebuildProjection,
+    ),
 ];
 
 /// Routes anyone may call.
