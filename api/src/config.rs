@@ -135,6 +135,8 @@ pub struct ProjectionSettings {
     pub batch_size: usize,
     /// Readiness fails when a projection is further behind than this many events.
     pub max_lag_events: i64,
+    /// Partitions per projection; each has one active worker across all processes.
+    pub partitions: u32,
 }
 
 /// Query behaviour.
@@ -233,6 +235,7 @@ impl Default for Settings {
                 enabled: true,
                 batch_size: 256,
                 max_lag_events: 10_000,
+                partitions: 4,
             },
             queries: QuerySettings {
                 consistency_wait_ms: 5_000,
@@ -428,6 +431,9 @@ impl Settings {
                 "relay.batch_size / projections.batch_size",
                 "must be positive",
             );
+        }
+        if !(1..=256).contains(&self.projections.partitions) {
+            return invalid("projections.partitions", "must be 1 to 256");
         }
         if self.queries.max_page_size == 0 {
             return invalid("queries.max_page_size", "must be positive");

@@ -206,6 +206,11 @@ impl Application {
                     .run(self.relay_wakeup.clone(), stop.child_token()),
             );
         }
+        let worker_id = format!(
+            "pid{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         if settings.projections.enabled {
             if let Err(error) = crate::rebuild::rebuild_outdated(&self.state.pool).await {
                 tracing::error!(error = %error, "checking projection versions failed");
@@ -217,6 +222,8 @@ impl Application {
                     batch_size: settings.projections.batch_size,
                     gap_retry: Duration::from_millis(100),
                     failure_retry: Duration::from_secs(1),
+                    partitions: settings.projections.partitions,
+                    worker_id: worker_id.clone(),
                 };
                 let pool = self.state.pool.clone();
                 workers.spawn(projection.run(

@@ -181,6 +181,21 @@ pub struct RunnerSettings {
     pub gap_retry: Duration,
     /// How long a failed batch waits before redelivery.
     pub failure_retry: Duration,
+    /// Partitions of every projection (streams are split by a stable hash of their id).
+    pub partitions: u32,
+    /// This process's id, recorded as the owner of the partitions it builds.
+    pub worker_id: String,
+}
+
+/// The partition a stream belongs to: FNV-1a of its id, modulo `partitions`. Stable across
+/// processes, builds and restarts.
+pub fn partition_of(stream_id: &str, partitions: u32) -> u32 {
+    let hash = stream_id
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+    (hash % u64::from(partitions.max(1))) as u32
 }
 
 /// Drives one projection from JetStream into its read model.
@@ -229,14 +244,47 @@ impl<P: Projection> ProjectionRunner<P> {
     }
 
     /// Consumes until `shutdown`, recreating the consumer after bus failures.
+    ///
+    /// Every partition gets a worker here; each worker first wins the partition's advisory lock,
+    /// so across all processes exactly one builds a partition at a time, and when its process
+    /// (or connection) dies the lock is released and another process takes over.
     pub async fn run(self, jetstream: jetstream::Context, shutdown: CancellationToken) {
+        let runner = std::sync::Arc::new(self);
+        let mut partitions = tokio::task::JoinSet::new();
+        for partition in 0..runner.settings.partitions.max(1) {
+            let (runner, jetstream, shutdown) =
+                (runner.clone(), jetstream.clone(), shutdown.clone());
+            partitions
+                .spawn(async move { runner.run_partition(partition, &jetstream, &shutdown).await });
+        }
+        while partitions.join_next().await.is_some() {}
+    }
+
+    async fn run_partition(
+        &self,
+        partition: u32,
+        jetstream: &jetstream::Context,
+        shutdown: &CancellationToken,
+    ) {
         let name = self.projection.name();
         let mut wait = Duration::from_millis(50);
         while !shutdown.is_cancelled() {
-            match self.consume(&jetstream, &shutdown).await {
+            let result = match self.own(partition).await {
+                Ok(Some(lock)) => self.consume(partition, lock, jetstream, shutdown).await,
+                // Another process builds this partition; stand by to take over.
+                Ok(None) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        () = shutdown.cancelled() => {}
+                    }
+                    continue;
+                }
+                Err(error) => Err(error.into()),
+            };
+            match result {
                 Ok(()) => wait = Duration::from_millis(50),
                 Err(error) => {
-                    warn!(projection = name, error = %error, "projection consumer failed; retrying");
+                    warn!(projection = name, partition, error = %error, "projection partition failed; retrying");
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}
                         () = shutdown.cancelled() => {}
@@ -247,15 +295,62 @@ impl<P: Projection> ProjectionRunner<P> {
         }
     }
 
+    /// Tries to become the one worker of `partition`; the returned connection holds the lock.
+    async fn own(&self, partition: u32) -> Result<Option<PgConnection>, sqlx::Error> {
+        let mut connection = self.pool.acquire().await?.detach();
+        let partitions = self.settings.partitions.max(1);
+        let key = format!(
+            "projection:{}:{partition}/{partitions}",
+            self.projection.name()
+        );
+        let owned: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                .bind(key)
+                .fetch_one(&mut connection)
+                .await?;
+        if !owned {
+            return Ok(None);
+        }
+        self.heartbeat(&mut connection, partition, true).await?;
+        Ok(Some(connection))
+    }
+
+    async fn heartbeat(
+        &self,
+        connection: &mut PgConnection,
+        partition: u32,
+        new_owner: bool,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO projection.partition_owners (projection, partitions, partition, owner)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (projection, partitions, partition) DO UPDATE
+                SET owner = EXCLUDED.owner, heartbeat_at = clock_timestamp(),
+                    since = CASE WHEN $5 THEN clock_timestamp() ELSE projection.partition_owners.since END",
+        )
+        .bind(self.projection.name())
+        .bind(self.settings.partitions.max(1) as i32)
+        .bind(partition as i32)
+        .bind(&self.settings.worker_id)
+        .bind(new_owner)
+        .execute(connection)
+        .await?;
+        Ok(())
+    }
+
     async fn consume(
         &self,
+        partition: u32,
+        mut lock: PgConnection,
         jetstream: &jetstream::Context,
         shutdown: &CancellationToken,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let name = self.projection.name();
+        let partitions = self.settings.partitions.max(1);
+        let consumer_name = format!("{name}-{partition}of{partitions}");
         let stream = jetstream.get_stream(&self.settings.stream).await?;
         let config = pull::Config {
-            durable_name: Some(name.to_owned()),
+            durable_name: Some(consumer_name.clone()),
             filter_subjects: self
                 .projection
                 .aggregate_types()
@@ -268,14 +363,22 @@ impl<P: Projection> ProjectionRunner<P> {
             max_ack_pending: 10_000,
             ..Default::default()
         };
-        let consumer = stream.get_or_create_consumer(name, config).await?;
+        let consumer = stream
+            .get_or_create_consumer(&consumer_name, config)
+            .await?;
         let mut batches = consumer
             .messages()
             .await?
             .ready_chunks(self.settings.batch_size);
+        let mut heartbeat = tokio::time::interval(Duration::from_secs(5));
         loop {
             let batch = tokio::select! {
                 batch = batches.next() => batch,
+                _ = heartbeat.tick() => {
+                    // The lock lives as long as this connection; if it died, so did ownership.
+                    self.heartbeat(&mut lock, partition, false).await?;
+                    continue;
+                }
                 () = shutdown.cancelled() => return Ok(()),
             };
             let Some(batch) = batch else {
@@ -288,18 +391,24 @@ impl<P: Projection> ProjectionRunner<P> {
                     Err(error) => warn!(projection = name, error = %error, "consumer error"),
                 }
             }
-            self.handle(messages).await;
+            self.handle(partition, messages).await;
         }
     }
 
     /// Applies one batch of messages and acknowledges them according to their verdicts.
-    async fn handle(&self, messages: Vec<Message>) {
+    async fn handle(&self, partition: u32, messages: Vec<Message>) {
         let name = self.projection.name();
         let mut events = Vec::with_capacity(messages.len());
         let mut decoded = Vec::with_capacity(messages.len());
         for message in messages {
             let stream_sequence = message.info().map(|info| info.stream_sequence).unwrap_or(0);
             match serde_json::from_slice::<RecordedEvent>(&message.payload) {
+                // Another partition's stream: this partition's consumer has nothing to do.
+                Ok(event)
+                    if partition_of(&event.aggregate_id, self.settings.partitions) != partition =>
+                {
+                    ack(&message).await;
+                }
                 Ok(event) => {
                     events.push((stream_sequence, event));
                     decoded.push(message);

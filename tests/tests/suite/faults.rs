@@ -160,15 +160,35 @@ async fn two_backends_share_one_store_with_one_active_relay_and_take_over() {
             .await;
     }
     second.wait_for_users_projection().await;
-    let leaders: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_locks
-          WHERE locktype = 'advisory' AND granted
-            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-    )
-    .fetch_one(&second.pool)
-    .await
-    .unwrap();
-    assert_eq!(leaders, 1, "exactly one relay is active");
+    // Held advisory locks of this database, by key: the relay's and one per projection partition.
+    let held = |key: String| {
+        let pool = second.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_locks
+                  WHERE locktype = 'advisory' AND granted AND objsubid = 1
+                    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                    AND ((classid::bigint << 32) | objid::bigint) = hashtextextended($1, 0)",
+            )
+            .bind(key)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(
+        held(format!("relay:{}", second.settings.nats.stream)).await,
+        1,
+        "exactly one relay is active"
+    );
+    for partition in 0..4 {
+        let key = format!("projection:users:{partition}/4");
+        assert_eq!(
+            held(key).await,
+            1,
+            "partition {partition} has exactly one worker"
+        );
+    }
 
     // The leader goes away; the standby takes over without any manual step.
     first.stop().await;

@@ -69,6 +69,8 @@ fn runner_settings(app: &TestApp) -> RunnerSettings {
         batch_size: 256,
         gap_retry: Duration::from_millis(100),
         failure_retry: Duration::from_millis(200),
+        partitions: app.settings.projections.partitions,
+        worker_id: format!("test-{}", Uuid::new_v4().simple()),
     }
 }
 
