@@ -479,6 +479,14 @@ impl TestApp {
         expected
     }
 
+    /// Ends the process abruptly: its tasks are dropped mid-flight and its connections close
+    /// without any goodbye, as when a process is killed.
+    pub fn kill(mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+
     pub async fn stop(mut self) {
         self.stop.cancel();
         if let Some(server) = self.server.take() {

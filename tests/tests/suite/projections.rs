@@ -461,3 +461,78 @@ async fn the_rebuild_cli_draws_progress_and_reports() {
     );
     app.assert_users_read_model_is_a_replay().await;
 }
+
+/// Two processes share the projections on 4 partitions; one is killed mid-way; the other takes
+/// its partitions over and nothing is lost or applied twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_share_partitions_and_survive_a_kill() {
+    let first = spawn_app_with(|settings| settings.projections.partitions = 4).await;
+    let second = crate::helpers::spawn_with_settings(first.settings.clone()).await;
+    let users = Arc::new(UserCommands::new(
+        CommandBus::new(first.pool.clone(), Default::default()),
+        first.pool.clone(),
+    ));
+    let mut writers = Vec::new();
+    for writer in 0..20 {
+        let users = users.clone();
+        writers.push(tokio::spawn(async move {
+            for n in 0..500 {
+                let id = Uuid::now_v7();
+                let register = UserCommand::Register {
+                    email: Email::parse(&format!("w{writer}n{n}@example.org")).unwrap(),
+                    display_name: DisplayName::parse("Writer").unwrap(),
+                    roles: Roles::new(),
+                    at: Utc::now(),
+                };
+                users
+                    .execute(&context(), id, None, register, Utc::now())
+                    .await
+                    .unwrap();
+                for rename in 0..4 {
+                    let command = UserCommand::ChangeDisplayName {
+                        display_name: DisplayName::parse(&format!("Writer {rename}")).unwrap(),
+                        at: Utc::now(),
+                    };
+                    users
+                        .execute(&context(), id, None, command, Utc::now())
+                        .await
+                        .unwrap();
+                }
+            }
+        }));
+    }
+    wait_until(
+        "a fifth of the events are applied",
+        Duration::from_secs(300),
+        || async { second.projection_counts("users").await.0 >= 10_000 },
+    )
+    .await;
+    first.kill();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert_eq!(second.user_events().await, 50_000);
+    wait_until(
+        "every event is applied",
+        Duration::from_secs(300),
+        || async { second.projection_counts("users").await.0 >= 50_000 },
+    )
+    .await;
+    let owners: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT owner FROM projection.partition_owners WHERE projection = 'users' AND partitions = 4",
+    )
+    .fetch_all(&second.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        owners.len(),
+        1,
+        "the surviving process owns every partition: {owners:?}"
+    );
+    second.assert_users_read_model_is_a_replay().await;
+    let (report, complete) = api::operate::verify_report(&second.pool, "users")
+        .await
+        .unwrap();
+    assert!(complete, "{report}");
+    assert!(report.contains("10000 streams, 50000 events"), "{report}");
+}
