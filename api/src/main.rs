@@ -162,7 +162,10 @@ async fn projections(
     // The tables these commands read may be newer than the last start of the backend.
     startup::migrate(&pool).await?;
     let (report, complete) = match command {
-        ProjectionsCommand::Status => (operate::status_report(&pool).await?, true),
+        ProjectionsCommand::Status => (
+            operate::status_report(&pool, settings.projections.partitions).await?,
+            true,
+        ),
         ProjectionsCommand::Parked { name } => (operate::parked_report(&pool, &name).await?, true),
         ProjectionsCommand::Retry { name, stream } => {
             (operate::retry_report(&pool, &name, &stream).await?, true)

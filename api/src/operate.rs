@@ -32,13 +32,19 @@ fn projection(name: &str) -> Result<Registered, OperateError> {
 ///
 /// # Errors
 /// [`OperateError`].
-pub async fn status_report(pool: &PgPool) -> Result<String, OperateError> {
+pub async fn status_report(pool: &PgPool, partitions: u32) -> Result<String, OperateError> {
     let mut out = format!(
         "{:<16} {:>10} {:>14} {:>12} {:>8}  {}\n",
         "PROJECTION", "APPLIED", "EVENTS BEHIND", "SECS BEHIND", "PARKED", "LAST ERROR"
     );
     for projection in Registered::ALL {
-        let s = status::status(pool, projection.name(), projection.aggregate_types()).await?;
+        let s = status::status(
+            pool,
+            projection.name(),
+            projection.aggregate_types(),
+            partitions,
+        )
+        .await?;
         let _ = writeln!(
             out,
             "{:<16} {:>10} {:>14} {:>12.1} {:>8}  {}",
@@ -49,6 +55,18 @@ pub async fn status_report(pool: &PgPool) -> Result<String, OperateError> {
             s.parked_streams,
             s.last_error.as_deref().unwrap_or("-")
         );
+        let count = s.partitions.len();
+        for p in &s.partitions {
+            let _ = writeln!(
+                out,
+                "  partition {}/{count:<4} {:>21} {:>12.1} {:>8}  owner {}",
+                p.partition,
+                p.events_behind,
+                p.seconds_behind,
+                p.parked_streams,
+                p.owner.as_deref().unwrap_or("(none yet)")
+            );
+        }
     }
     Ok(out)
 }

@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
+use crate::engine::partition_of;
+
 /// Lag and health of one projection.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ProjectionStatus {
@@ -31,8 +33,27 @@ pub struct ProjectionStatus {
     pub updated_at: Option<DateTime<Utc>>,
     /// The live tables' version.
     pub version: i32,
+    /// The same per partition, with the process building it.
+    pub partitions: Vec<PartitionStatus>,
     /// The latest rebuild, running or done.
     pub rebuild: Option<RebuildStatus>,
+}
+
+/// Lag of one partition of a projection.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PartitionStatus {
+    /// The partition.
+    pub partition: u32,
+    /// The process building it (absent until one took it).
+    pub owner: Option<String>,
+    /// When its owner last showed it is alive.
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    /// Stored events of its streams not applied yet.
+    pub events_behind: i64,
+    /// Age of its oldest stored event not applied yet.
+    pub seconds_behind: f64,
+    /// Its parked streams.
+    pub parked_streams: i64,
 }
 
 /// A projection's latest rebuild.
@@ -60,6 +81,7 @@ pub async fn status(
     pool: &PgPool,
     projection: &str,
     aggregate_types: &[&str],
+    partitions: u32,
 ) -> Result<ProjectionStatus, sqlx::Error> {
     let (events_applied, duplicates_skipped, updated_at, version): (i64, i64, Option<DateTime<Utc>>, i32) = sqlx::query_as(
         "SELECT coalesce(max(events_applied), 0), coalesce(max(duplicates_skipped), 0), max(updated_at),
@@ -69,7 +91,8 @@ pub async fn status(
     .bind(projection)
     .fetch_one(pool)
     .await?;
-    let (events_behind, oldest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
+    // Only streams that are behind come back, so this stays small when the projection keeps up.
+    let behind: Vec<(String, i64, Option<DateTime<Utc>>)> = sqlx::query_as(
         "WITH store AS (
              SELECT aggregate_type, aggregate_id, max(sequence) AS head
                FROM events WHERE aggregate_type = ANY($2) GROUP BY aggregate_type, aggregate_id),
@@ -80,23 +103,71 @@ pub async fn status(
              SELECT s.aggregate_type, s.aggregate_id, s.head, coalesce(a.last_sequence, 0) AS done
                FROM store s LEFT JOIN applied a USING (aggregate_type, aggregate_id)
               WHERE s.head > coalesce(a.last_sequence, 0))
-         SELECT coalesce(sum(b.head - b.done), 0)::bigint, min(e.recorded_at)
+         SELECT b.aggregate_id, (b.head - b.done)::bigint, e.recorded_at
            FROM behind b
            LEFT JOIN events e ON e.aggregate_type = b.aggregate_type
                              AND e.aggregate_id = b.aggregate_id AND e.sequence = b.done + 1",
     )
     .bind(projection)
     .bind(aggregate_types)
-    .fetch_one(pool)
+    .fetch_all(pool)
     .await?;
-    let (parked_streams, parked_events, last_error): (i64, i64, Option<String>) = sqlx::query_as(
-        "SELECT count(DISTINCT (aggregate_type, aggregate_id)), count(*),
+    let parked: Vec<(String, i64, Option<String>)> = sqlx::query_as(
+        "SELECT aggregate_id, count(*),
                 (array_agg(error ORDER BY last_failed_at DESC) FILTER (WHERE error IS NOT NULL))[1]
-           FROM projection.parked WHERE projection = $1",
+           FROM projection.parked WHERE projection = $1
+          GROUP BY aggregate_type, aggregate_id",
     )
     .bind(projection)
-    .fetch_one(pool)
+    .fetch_all(pool)
     .await?;
+    let owners: Vec<(i32, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT partition, owner, heartbeat_at FROM projection.partition_owners
+          WHERE projection = $1 AND partitions = $2",
+    )
+    .bind(projection)
+    .bind(partitions as i32)
+    .fetch_all(pool)
+    .await?;
+    let now = Utc::now();
+    let seconds_since = |oldest: Option<DateTime<Utc>>| {
+        oldest.map_or(0.0, |oldest| {
+            (now - oldest).num_milliseconds().max(0) as f64 / 1000.0
+        })
+    };
+    let mut per_partition: Vec<PartitionStatus> = (0..partitions.max(1))
+        .map(|partition| PartitionStatus {
+            partition,
+            owner: None,
+            heartbeat_at: None,
+            events_behind: 0,
+            seconds_behind: 0.0,
+            parked_streams: 0,
+        })
+        .collect();
+    for (partition, owner, heartbeat_at) in owners {
+        if let Some(status) = per_partition.get_mut(partition.max(0) as usize) {
+            status.owner = Some(owner);
+            status.heartbeat_at = Some(heartbeat_at);
+        }
+    }
+    let mut oldest: Option<DateTime<Utc>> = None;
+    for (stream, count, recorded_at) in &behind {
+        let status = &mut per_partition[partition_of(stream, partitions) as usize];
+        status.events_behind += count;
+        status.seconds_behind = status.seconds_behind.max(seconds_since(*recorded_at));
+        oldest = match (oldest, *recorded_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    for (stream, _, _) in &parked {
+        per_partition[partition_of(stream, partitions) as usize].parked_streams += 1;
+    }
+    let events_behind = behind.iter().map(|(_, count, _)| count).sum();
+    let parked_streams = parked.len() as i64;
+    let parked_events = parked.iter().map(|(_, count, _)| count).sum();
+    let last_error = parked.iter().find_map(|(_, _, error)| error.clone());
     let rebuild = sqlx::query_as(
         "SELECT version, started_at, finished_at, events_done, events_total, error
            FROM projection.rebuilds WHERE projection = $1",
@@ -111,9 +182,8 @@ pub async fn status(
         events_applied,
         duplicates_skipped,
         events_behind,
-        seconds_behind: oldest.map_or(0.0, |oldest| {
-            (Utc::now() - oldest).num_milliseconds().max(0) as f64 / 1000.0
-        }),
+        seconds_behind: seconds_since(oldest),
+        partitions: per_partition,
         parked_streams,
         parked_events,
         last_error,

@@ -74,7 +74,13 @@ pub async fn list_projections(
     let mut projections = Vec::new();
     for projection in Registered::ALL {
         projections.push(
-            status::status(&state.pool, projection.name(), projection.aggregate_types()).await?,
+            status::status(
+                &state.pool,
+                projection.name(),
+                projection.aggregate_types(),
+                state.settings.projections.partitions,
+            )
+            .await?,
         );
     }
     let cursor = state

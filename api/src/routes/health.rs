@@ -101,8 +101,13 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) 
 async fn projection_problems(state: &AppState) -> Result<Vec<String>, sqlx::Error> {
     let mut problems = Vec::new();
     for projection in Registered::ALL {
-        let status =
-            status::status(&state.pool, projection.name(), projection.aggregate_types()).await?;
+        let status = status::status(
+            &state.pool,
+            projection.name(),
+            projection.aggregate_types(),
+            state.settings.projections.partitions,
+        )
+        .await?;
         if status.parked_streams > 0 {
             problems.push(format!(
                 "{}: {} parked streams",

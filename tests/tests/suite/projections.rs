@@ -250,8 +250,17 @@ async fn lag_is_visible_while_a_projection_is_stopped_and_zero_once_it_caught_up
     }
     let status = overview(&app).await;
     assert_eq!(status["events_behind"], 3);
+    let per_partition: i64 = status["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["events_behind"].as_i64().unwrap())
+        .sum();
+    assert_eq!(per_partition, 3, "{status}");
     assert!(status["seconds_behind"].as_f64().unwrap() > 0.0, "{status}");
-    let report = api::operate::status_report(&app.pool).await.unwrap();
+    let report = api::operate::status_report(&app.pool, app.settings.projections.partitions)
+        .await
+        .unwrap();
     assert!(
         report.contains("EVENTS BEHIND") && report.lines().any(|l| l.starts_with("users")),
         "{report}"
@@ -278,6 +287,14 @@ async fn lag_is_visible_while_a_projection_is_stopped_and_zero_once_it_caught_up
     let status = overview(&app).await;
     assert_eq!(status["seconds_behind"], 0.0);
     assert_eq!(status["events_applied"], 3);
+    let partitions = status["partitions"].as_array().unwrap();
+    assert_eq!(partitions.len(), 4);
+    assert!(
+        partitions
+            .iter()
+            .all(|p| p["events_behind"] == 0 && p["owner"].is_string()),
+        "{status}"
+    );
     let (report, complete) = api::operate::verify_report(&app.pool, "users")
         .await
         .unwrap();
