@@ -25,6 +25,7 @@ use crate::security::{self, RateLimits};
 pub mod admin;
 pub mod commands;
 pub mod health;
+pub mod metrics;
 pub mod openapi;
 pub mod queries;
 
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .merge(queries::router())
         .merge(admin::router())
         .merge(health::router())
+        .merge(metrics::router())
         .merge(openapi::router())
         .fallback(|| async {
             ApiError::NotFound {

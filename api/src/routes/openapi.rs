@@ -29,6 +29,7 @@ use super::AppState;
         super::admin::rebuild_projection,
         super::health::live,
         super::health::ready,
+        super::metrics::metrics,
     ),
     modifiers(&SecuritySchemes),
     tags(

@@ -258,6 +258,21 @@ async fn lag_is_visible_while_a_projection_is_stopped_and_zero_once_it_caught_up
         .sum();
     assert_eq!(per_partition, 3, "{status}");
     assert!(status["seconds_behind"].as_f64().unwrap() > 0.0, "{status}");
+    let metrics = app
+        .anonymous(reqwest::Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let behind: i64 = metrics
+        .lines()
+        .filter(|line| line.starts_with("projection_events_behind{projection=\"users\""))
+        .map(|line| line.rsplit(' ').next().unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(behind, 3, "{metrics}");
+    assert!(metrics.contains("relay_held_by_horizon "), "{metrics}");
     let report = api::operate::status_report(&app.pool, app.settings.projections.partitions)
         .await
         .unwrap();

@@ -61,7 +61,7 @@ const OPERATIONS: &[(&str, &str, Action)] = &[
 ];
 
 /// Routes anyone may call.
-const PUBLIC: &[&str] = &["/health/live", "/health/ready"];
+const PUBLIC: &[&str] = &["/health/live", "/health/ready", "/metrics"];
 
 /// A valid body for an operation (`n` keeps emails and names unique).
 fn body(path: &str, n: usize) -> Option<Value> {
