@@ -8,7 +8,12 @@ use uuid::Uuid;
 ///
 /// Travels as the event's metadata in the store and as headers on the bus, so a projection or an
 /// auditor can follow a correlation id across aggregates.
+///
+/// Every field reads with a default when absent: history is append-only and cannot be repaired,
+/// so a row written without some of them (by hand, or by an older version) must still flow to
+/// the bus rather than stop the relay for every event behind it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct EventMetadata {
     /// The HTTP request (or job run) that issued the command.
     pub request_id: String,
@@ -30,6 +35,22 @@ pub struct EventMetadata {
     /// Hash of the request that carried the idempotency key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_hash: Option<String>,
+}
+
+impl Default for EventMetadata {
+    fn default() -> Self {
+        Self {
+            request_id: String::new(),
+            correlation_id: String::new(),
+            causation_id: String::new(),
+            actor: String::new(),
+            tenant_id: String::new(),
+            command: String::new(),
+            recorded_at: DateTime::<Utc>::UNIX_EPOCH,
+            idempotency_key: None,
+            request_hash: None,
+        }
+    }
 }
 
 /// One event as stored in the event store, with its global position.
@@ -168,6 +189,14 @@ pub fn is_subject_token(token: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_with_missing_fields_still_reads() {
+        let metadata: EventMetadata = serde_json::from_str(r#"{"tenant_id":"acme"}"#).unwrap();
+        assert_eq!(metadata.tenant_id, "acme");
+        assert_eq!(metadata.request_id, "");
+        assert_eq!(metadata.recorded_at, DateTime::<Utc>::UNIX_EPOCH);
+    }
 
     #[test]
     fn token_round_trips() {

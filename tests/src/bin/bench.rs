@@ -336,7 +336,8 @@ fn pgbench(database_url: &str, clients: usize, out: &Path) -> Row {
          BEGIN;\n\
          SELECT sequence, payload FROM events WHERE aggregate_type = 'PgBench' AND aggregate_id = 'pgbench:' || :id ORDER BY sequence;\n\
          INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-         VALUES ('PgBench', 'pgbench:' || :id, 1, 'Appended', '1', '{\"Appended\":{}}', '{\"tenant_id\":\"pgbench\"}');\n\
+         VALUES ('PgBench', 'pgbench:' || :id, 1, 'Appended', '1', '{\"Appended\":{}}', \
+         '{\"request_id\":\"pgbench\",\"correlation_id\":\"pgbench\",\"causation_id\":\"pgbench\",\"actor\":\"system:pgbench\",\"tenant_id\":\"pgbench\",\"command\":\"Append\",\"recorded_at\":\"2026-01-01T00:00:00Z\"}');\n\
          COMMIT;\n",
     )
     .unwrap();
@@ -428,6 +429,7 @@ async fn main() {
     );
     let out = PathBuf::from("target/bench");
     std::fs::create_dir_all(&out).unwrap();
+    let out = out.canonicalize().unwrap();
     let run = format!("b{}", Uuid::new_v4().simple().to_string().get(..8).unwrap());
 
     // A fresh database for this run (earlier bench databases are dropped).

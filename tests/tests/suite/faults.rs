@@ -208,3 +208,24 @@ async fn two_backends_share_one_store_with_one_active_relay_and_take_over() {
     assert_eq!(relayed, total, "every event relayed once");
     second.assert_users_read_model_is_a_replay().await;
 }
+
+/// History cannot be repaired (it is append-only), so a row written without the usual metadata
+/// must not stop the relay for every event behind it.
+#[tokio::test]
+async fn a_row_with_sparse_metadata_does_not_stall_the_relay() {
+    let app = crate::helpers::spawn_app().await;
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('Manual', 'acme:manual', 1, 'Noted', '1', '{}', '{\"tenant_id\": \"acme\"}')",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let (id, token) = app
+        .registered_user("after-manual@example.org", "After")
+        .await;
+    assert_eq!(
+        app.get_user_with_token(&id, &token).await.status(),
+        StatusCode::OK
+    );
+}
