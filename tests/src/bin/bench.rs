@@ -97,7 +97,9 @@ struct Target {
     base: String,
     key: String,
     client: reqwest::Client,
-    database_url: String,
+    /// Watches the read model for the latency scenario (a small pool: watching must not load
+    /// Postgres more than the system under test does).
+    watcher: sqlx::PgPool,
     pid: u32,
 }
 
@@ -283,13 +285,12 @@ async fn command_to_projection(target: &Arc<Target>, rate: f64) -> Row {
             let token = response["consistency_token"].as_str()?.to_owned();
             let (_, rest) = token.split_once(':')?;
             let (stream, _) = rest.rsplit_once(':')?;
-            let mut db = PgConnection::connect(&target.database_url).await.ok()?;
             loop {
                 let applied: Option<i64> = sqlx::query_scalar(
                     "SELECT last_sequence FROM projection.stream_positions WHERE projection = 'users' AND aggregate_id = $1",
                 )
                 .bind(stream)
-                .fetch_optional(&mut db)
+                .fetch_optional(&target.watcher)
                 .await
                 .ok()?;
                 if applied.is_some() {
@@ -298,7 +299,7 @@ async fn command_to_projection(target: &Arc<Target>, rate: f64) -> Row {
                 if answered.elapsed() > Duration::from_secs(10) {
                     return None;
                 }
-                tokio::time::sleep(Duration::from_micros(500)).await;
+                tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }));
         n += 1;
