@@ -505,11 +505,16 @@ async fn main() {
         .unwrap()
         .trim()
         .to_owned();
+    let watcher = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect(&bench_url)
+        .await
+        .unwrap();
     let target = Arc::new(Target {
         base,
         key,
         client,
-        database_url: bench_url.clone(),
+        watcher,
         pid,
     });
 
