@@ -438,7 +438,13 @@ impl<P: Projection> ProjectionRunner<P> {
                 error!(projection = name, error = %error, source = ?std::error::Error::source(&error),
                     "applying a batch failed; it will be redelivered");
                 for message in &decoded {
-                    nak(message, self.settings.failure_retry).await;
+                    // Back off exponentially with the number of deliveries, up to a minute.
+                    let deliveries = message.info().map_or(1, |info| info.delivered).clamp(1, 16);
+                    let delay = self
+                        .settings
+                        .failure_retry
+                        .saturating_mul(1 << (deliveries - 1) as u32);
+                    nak(message, delay.min(Duration::from_secs(60))).await;
                 }
             }
         }
