@@ -192,15 +192,33 @@ impl<D: Decider + 'static> CommandBus<D> {
         command_name: &str,
         now: DateTime<Utc>,
     ) -> Result<CommandOutcome, CommandError<D::Error>> {
+        self.idempotent(
+            context,
+            self.append(context, stream, command, command_name, now),
+        )
+        .await
+    }
+
+    /// Runs `attempt` (which appends through [`CommandBus::append`], after whatever checks a
+    /// caller adds) under the context's idempotency key: a retry answers with the original
+    /// outcome before anything is checked again, and when the attempt fails because a
+    /// concurrent twin with the same key won, the twin's outcome is ours.
+    ///
+    /// # Errors
+    /// The attempt's error, or [`CommandError::IdempotencyKeyReused`].
+    pub async fn idempotent(
+        &self,
+        context: &CommandContext,
+        attempt: impl std::future::Future<Output = Result<CommandOutcome, CommandError<D::Error>>>,
+    ) -> Result<CommandOutcome, CommandError<D::Error>> {
+        if context.idempotency.is_none() {
+            return attempt.await;
+        }
         if let Some(outcome) = self.replay_idempotent(context).await? {
             return Ok(outcome);
         }
-        match self
-            .append(context, stream, command, command_name, now)
-            .await
-        {
+        match attempt.await {
             Ok(outcome) => Ok(outcome),
-            // A concurrent twin with the same key may have won; then its outcome is ours.
             Err(error) => match self.replay_idempotent(context).await? {
                 Some(outcome) => Ok(outcome),
                 None => Err(error),
@@ -212,7 +230,7 @@ impl<D: Decider + 'static> CommandBus<D> {
     ///
     /// # Errors
     /// [`CommandError::IdempotencyKeyReused`] when the key was used for a different request.
-    pub async fn replay_idempotent(
+    async fn replay_idempotent(
         &self,
         context: &CommandContext,
     ) -> Result<Option<CommandOutcome>, CommandError<D::Error>> {
@@ -240,7 +258,12 @@ impl<D: Decider + 'static> CommandBus<D> {
         }
     }
 
-    async fn append(
+    /// Appends one command's events, without the idempotency replay (see
+    /// [`CommandBus::idempotent`]); the key, if any, is still recorded with the events.
+    ///
+    /// # Errors
+    /// See [`CommandBus::execute`].
+    pub async fn append(
         &self,
         context: &CommandContext,
         stream: &StreamId,

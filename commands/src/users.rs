@@ -41,22 +41,10 @@ impl UserCommands {
         command: UserCommand,
         now: DateTime<Utc>,
     ) -> Result<CommandOutcome, CommandError<UserError>> {
-        // A retry answers with its original outcome before any rule is checked again.
-        if let Some(outcome) = self.bus.replay_idempotent(context).await? {
-            return Ok(outcome);
-        }
-        match self
-            .checked_execute(context, user, expected_version, command, now)
-            .await
-        {
-            Ok(outcome) => Ok(outcome),
-            // A concurrent twin with the same idempotency key may have won the race (its email
-            // claim is then "taken"); its outcome is ours.
-            Err(error) => match self.bus.replay_idempotent(context).await? {
-                Some(outcome) => Ok(outcome),
-                None => Err(error),
-            },
-        }
+        // The email check runs inside the idempotent attempt: a retry answers before it, and a
+        // twin that won the race (so the email is "taken") hands us its outcome.
+        let attempt = self.checked_execute(context, user, expected_version, command, now);
+        self.bus.idempotent(context, attempt).await
     }
 
     async fn checked_execute(
@@ -76,7 +64,7 @@ impl UserCommands {
         }
         let name = command.name();
         let guarded = Guarded::expecting(expected_version, command);
-        match self.bus.execute(context, &stream, guarded, name, now).await {
+        match self.bus.append(context, &stream, guarded, name, now).await {
             Err(CommandError::Constraint { constraint }) if constraint == EMAIL_CLAIM => {
                 Err(taken())
             }
