@@ -87,21 +87,40 @@ fn context() -> CommandContext {
 
 /// Registers `count` users directly through the command side (faster than HTTP).
 async fn register_many(app: &TestApp, count: usize) {
-    let users = UserCommands::new(
+    write_users(&user_commands(app), "many", count, 0).await;
+}
+
+fn user_commands(app: &TestApp) -> UserCommands {
+    UserCommands::new(
         CommandBus::new(app.pool.clone(), Default::default()),
         app.pool.clone(),
-    );
+    )
+}
+
+/// Registers `count` users (emails `{prefix}{n}@example.org`), each renamed `renames` times.
+async fn write_users(users: &UserCommands, prefix: &str, count: usize, renames: usize) {
     for n in 0..count {
-        let command = UserCommand::Register {
-            email: Email::parse(&format!("many{n}@example.org")).unwrap(),
-            display_name: DisplayName::parse("Many").unwrap(),
+        let id = Uuid::now_v7();
+        let register = UserCommand::Register {
+            email: Email::parse(&format!("{prefix}{n}@example.org")).unwrap(),
+            display_name: DisplayName::parse("Writer").unwrap(),
             roles: Roles::new(),
             at: Utc::now(),
         };
         users
-            .execute(&context(), Uuid::now_v7(), None, command, Utc::now())
+            .execute(&context(), id, None, register, Utc::now())
             .await
             .unwrap();
+        for rename in 0..renames {
+            let command = UserCommand::ChangeDisplayName {
+                display_name: DisplayName::parse(&format!("Writer {rename}")).unwrap(),
+                at: Utc::now(),
+            };
+            users
+                .execute(&context(), id, None, command, Utc::now())
+                .await
+                .unwrap();
+        }
     }
 }
 
@@ -500,37 +519,12 @@ async fn the_rebuild_cli_draws_progress_and_reports() {
 async fn two_processes_share_partitions_and_survive_a_kill() {
     let first = spawn_app_with(|settings| settings.projections.partitions = 4).await;
     let second = crate::helpers::spawn_with_settings(first.settings.clone()).await;
-    let users = Arc::new(UserCommands::new(
-        CommandBus::new(first.pool.clone(), Default::default()),
-        first.pool.clone(),
-    ));
+    let users = Arc::new(user_commands(&first));
     let mut writers = Vec::new();
     for writer in 0..20 {
         let users = users.clone();
         writers.push(tokio::spawn(async move {
-            for n in 0..500 {
-                let id = Uuid::now_v7();
-                let register = UserCommand::Register {
-                    email: Email::parse(&format!("w{writer}n{n}@example.org")).unwrap(),
-                    display_name: DisplayName::parse("Writer").unwrap(),
-                    roles: Roles::new(),
-                    at: Utc::now(),
-                };
-                users
-                    .execute(&context(), id, None, register, Utc::now())
-                    .await
-                    .unwrap();
-                for rename in 0..4 {
-                    let command = UserCommand::ChangeDisplayName {
-                        display_name: DisplayName::parse(&format!("Writer {rename}")).unwrap(),
-                        at: Utc::now(),
-                    };
-                    users
-                        .execute(&context(), id, None, command, Utc::now())
-                        .await
-                        .unwrap();
-                }
-            }
+            write_users(&users, &format!("w{writer}n"), 500, 4).await;
         }));
     }
     wait_until(
