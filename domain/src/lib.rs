@@ -12,13 +12,17 @@
 //! - [`event`]: the stored-event record shared by the relay, projections and auditors.
 //! - [`identity`]: tenants, roles, principals, and tenant-scoped stream ids.
 //! - [`policy`]: the authorization table every route goes through.
+//! - [`documents`]: the `Document` aggregate and recognising content by its first bytes.
+//! - [`jobs`]: the `TranslationJob` aggregate: lifecycle, leases, progress, retries.
 //! - [`api_keys`]: the `ApiKey` aggregate (issue, revoke; only a hash of the secret is stored).
 //! - [`users`]: the `User` aggregate (register, rename, deactivate, reactivate).
 
 pub mod aggregate;
 pub mod api_keys;
+pub mod documents;
 pub mod error;
 pub mod event;
 pub mod identity;
+pub mod jobs;
 pub mod policy;
 pub mod users;

@@ -35,11 +35,33 @@ pub enum Action {
     RetryParked,
     /// Rebuild a projection from the event store.
     RebuildProjection,
+    /// Submit a translation job.
+    SubmitJob,
+    /// Cancel a job (its owner, or an admin).
+    CancelJob,
+    /// Give a dead-lettered job a new chain of attempts.
+    ResubmitJob,
+    /// Claim jobs and report on them (the worker protocol).
+    WorkJobs,
+    /// Read one job (its owner, or staff).
+    ReadJob,
+    /// List jobs (one's own, or everyone's for staff).
+    ListJobs,
+    /// Read the dashboard statistics.
+    ReadJobStats,
+    /// Read a user's usage (oneself, or staff).
+    ReadUsage,
+    /// Subscribe to live job updates (one's own, or everyone's for staff).
+    WatchJobs,
+    /// Upload a document.
+    UploadDocument,
+    /// Download a document (its uploader, an admin, or a worker that needs it).
+    DownloadDocument,
 }
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 23] = [
         Self::RegisterUser,
         Self::ChangeDisplayName,
         Self::ChangeUserRoles,
@@ -52,6 +74,17 @@ impl Action {
         Self::ReadProjectionStatus,
         Self::RetryParked,
         Self::RebuildProjection,
+        Self::SubmitJob,
+        Self::CancelJob,
+        Self::ResubmitJob,
+        Self::WorkJobs,
+        Self::ReadJob,
+        Self::ListJobs,
+        Self::ReadJobStats,
+        Self::ReadUsage,
+        Self::WatchJobs,
+        Self::UploadDocument,
+        Self::DownloadDocument,
     ];
 }
 
@@ -83,7 +116,18 @@ pub fn authorize(
         | Action::IssueApiKey
         | Action::RevokeApiKey
         | Action::RetryParked
-        | Action::RebuildProjection => any(&[Role::Admin]),
+        | Action::RebuildProjection
+        | Action::ResubmitJob => any(&[Role::Admin]),
+        Action::SubmitJob => any(&[Role::Admin, Role::User]),
+        Action::CancelJob => is_self || any(&[Role::Admin]),
+        Action::WorkJobs => any(&[Role::Worker]),
+        Action::ReadJob | Action::ListJobs | Action::ReadUsage | Action::WatchJobs => {
+            is_self || any(&[Role::Admin, Role::Auditor])
+        }
+        Action::ReadJobStats => any(&[Role::Admin, Role::Moderator, Role::Auditor]),
+        Action::UploadDocument => any(&[Role::Admin, Role::User, Role::Worker]),
+        // Workers read the documents of the jobs they claim, and upload their results.
+        Action::DownloadDocument => is_self || any(&[Role::Admin, Role::Worker]),
         Action::ReadProjectionStatus => any(&[Role::Admin, Role::Auditor]),
         Action::ChangeDisplayName => is_self || any(&[Role::Admin]),
         Action::ReadUser => is_self || any(&[Role::Admin, Role::Moderator, Role::Auditor]),
@@ -129,12 +173,34 @@ mod tests {
                     ReadProjectionStatus,
                     RetryParked,
                     RebuildProjection,
+                    SubmitJob,
+                    CancelJob,
+                    ResubmitJob,
+                    ReadJob,
+                    ListJobs,
+                    ReadJobStats,
+                    ReadUsage,
+                    WatchJobs,
+                    UploadDocument,
+                    DownloadDocument,
                 ],
             ),
-            (Role::Moderator, &[ReadUser, ListUsers]),
-            (Role::Auditor, &[ReadUser, ListUsers, ReadProjectionStatus]),
-            (Role::User, &[]),
-            (Role::Worker, &[]),
+            (Role::Moderator, &[ReadUser, ListUsers, ReadJobStats]),
+            (
+                Role::Auditor,
+                &[
+                    ReadUser,
+                    ListUsers,
+                    ReadProjectionStatus,
+                    ReadJob,
+                    ListJobs,
+                    ReadJobStats,
+                    ReadUsage,
+                    WatchJobs,
+                ],
+            ),
+            (Role::User, &[SubmitJob, UploadDocument]),
+            (Role::Worker, &[WorkJobs, UploadDocument, DownloadDocument]),
         ];
         let someone_else = Some(Uuid::from_u128(2));
         for (role, actions) in allowed {
@@ -153,6 +219,16 @@ mod tests {
         let myself = me.user;
         assert_eq!(authorize(&me, Action::ReadUser, myself), Ok(()));
         assert_eq!(authorize(&me, Action::ChangeDisplayName, myself), Ok(()));
+        for action in [
+            Action::CancelJob,
+            Action::ReadJob,
+            Action::ListJobs,
+            Action::ReadUsage,
+            Action::WatchJobs,
+            Action::DownloadDocument,
+        ] {
+            assert_eq!(authorize(&me, action, myself), Ok(()), "{action:?}");
+        }
         for action in [
             Action::DeactivateUser,
             Action::ChangeUserRoles,
