@@ -9,6 +9,8 @@
 //! - [`bus`]: the generic command bus every aggregate is dispatched through.
 //! - [`metadata`]: who and why, attached to every event.
 //! - [`users`]: user commands, including the email-uniqueness rule.
+//! - [`jobs`]: job commands, with the checks that span documents and parent jobs.
+//! - [`scheduler`]: the job process manager (durable lease-expiry and retry timers).
 //! - [`idempotency`]: reading back what an idempotency key already produced.
 //! - [`feed`]: the only reader of the `events` table by global position.
 //! - [`jetstream`]: connecting to NATS, checking its version, declaring the stream.
@@ -19,8 +21,10 @@ pub mod bus;
 pub mod feed;
 pub mod idempotency;
 pub mod jetstream;
+pub mod jobs;
 pub mod metadata;
 pub mod relay;
+pub mod scheduler;
 pub mod users;
 
 pub use bus::{CommandBus, CommandError, CommandOutcome};

@@ -306,7 +306,7 @@ fn headers(event: &RecordedEvent) -> HeaderMap {
     headers
 }
 
-async fn sleep_or_cancel(duration: Duration, shutdown: &CancellationToken) {
+pub(crate) async fn sleep_or_cancel(duration: Duration, shutdown: &CancellationToken) {
     tokio::select! {
         () = tokio::time::sleep(duration) => {}
         () = shutdown.cancelled() => {}

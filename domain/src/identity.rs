@@ -139,6 +139,8 @@ pub struct Principal {
     pub roles: Roles,
     /// The user this principal is, if it is a user (for "own resource" rules).
     pub user: Option<Uuid>,
+    /// The user or the API key: who owns what the principal creates (jobs, documents).
+    pub account: Uuid,
 }
 
 impl Principal {
@@ -149,6 +151,7 @@ impl Principal {
             tenant,
             roles,
             user: Some(user),
+            account: user,
         }
     }
 
@@ -159,6 +162,7 @@ impl Principal {
             tenant,
             roles,
             user: None,
+            account: key,
         }
     }
 

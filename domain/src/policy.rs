@@ -106,7 +106,8 @@ pub fn authorize(
     action: Action,
     subject: Option<Uuid>,
 ) -> Result<(), Denied> {
-    let is_self = subject.is_some() && principal.user == subject;
+    // The user itself, or for resources a principal owns (jobs, documents) its account.
+    let is_self = subject == Some(principal.account);
     let any = |roles: &[Role]| roles.iter().any(|role| principal.has(*role));
     let allowed = match action {
         Action::RegisterUser

@@ -9,6 +9,7 @@
 //! Map:
 //! - [`engine`]: the [`engine::Projection`] trait and the runner that drives one.
 //! - [`consistency`]: read-your-writes, waiting for a command's consistency token.
+//! - [`jobs`]: the jobs read models (detail, lists, worker queue, usage) and dashboard statistics.
 //! - [`rebuild`]: rebuilding a projection from the event store without downtime.
 //! - [`registry`]: every projection of this build, by name.
 //! - [`status`]: lag, parked streams, and the completeness check against the event store.
@@ -16,6 +17,7 @@
 
 pub mod consistency;
 pub mod engine;
+pub mod jobs;
 pub mod rebuild;
 pub mod registry;
 pub mod status;

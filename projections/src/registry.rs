@@ -9,18 +9,38 @@ use crate::engine::{
     retry_parked, ApplyError, Projection, ProjectionRunner, RetryOutcome, RunnerSettings,
 };
 use crate::rebuild::{rebuild, EventSource, Progress, RebuildError, Rebuilt};
+use crate::jobs::JobsProjection;
 use crate::users::UsersProjection;
+
+/// Runs `$body` with `$p` bound to the projection behind a [`Registered`] value: the one place
+/// that maps names to types.
+macro_rules! with_projection {
+    ($registered:expr, $p:ident => $body:expr) => {
+        match $registered {
+            Registered::Users => {
+                let $p = UsersProjection;
+                $body
+            }
+            Registered::Jobs => {
+                let $p = JobsProjection;
+                $body
+            }
+        }
+    };
+}
 
 /// A registered projection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Registered {
     /// `read_models.users`.
     Users,
+    /// `read_models.jobs` and the tables around it.
+    Jobs,
 }
 
 impl Registered {
     /// All of them.
-    pub const ALL: [Registered; 1] = [Self::Users];
+    pub const ALL: [Registered; 2] = [Self::Users, Self::Jobs];
 
     /// Looks one up by its stable name.
     pub fn by_name(name: &str) -> Option<Self> {
@@ -31,16 +51,12 @@ impl Registered {
 
     /// Its stable name.
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Users => UsersProjection.name(),
-        }
+        with_projection!(self, p => p.name())
     }
 
     /// Its declared version.
     pub fn version(self) -> u32 {
-        match self {
-            Self::Users => UsersProjection.version(),
-        }
+        with_projection!(self, p => p.version())
     }
 
     /// Rebuilds it from `source` without downtime (see [`crate::rebuild`]).
@@ -54,9 +70,7 @@ impl Registered {
         batch: i64,
         progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<Rebuilt, RebuildError> {
-        match self {
-            Self::Users => rebuild(&UsersProjection, pool, source, batch, progress).await,
-        }
+        with_projection!(self, p => rebuild(&p, pool, source, batch, progress).await)
     }
 
     /// The version whose tables are live (0 when never recorded), if the projection ever ran.
@@ -74,9 +88,7 @@ impl Registered {
 
     /// The aggregate types it reads.
     pub fn aggregate_types(self) -> &'static [&'static str] {
-        match self {
-            Self::Users => UsersProjection.aggregate_types(),
-        }
+        with_projection!(self, p => p.aggregate_types())
     }
 
     /// Runs the projection's builder from JetStream until `shutdown`.
@@ -87,13 +99,11 @@ impl Registered {
         jetstream: jetstream::Context,
         shutdown: CancellationToken,
     ) {
-        match self {
-            Self::Users => {
-                ProjectionRunner::new(UsersProjection, pool, settings)
-                    .run(jetstream, shutdown)
-                    .await
-            }
-        }
+        with_projection!(self, p => {
+            ProjectionRunner::new(p, pool, settings)
+                .run(jetstream, shutdown)
+                .await
+        })
     }
 
     /// Retries one parked stream with the projection's current code.
@@ -106,8 +116,8 @@ impl Registered {
         aggregate_type: &str,
         aggregate_id: &str,
     ) -> Result<RetryOutcome, ApplyError> {
-        match self {
-            Self::Users => retry_parked(&UsersProjection, pool, aggregate_type, aggregate_id).await,
-        }
+        with_projection!(self, p => {
+            retry_parked(&p, pool, aggregate_type, aggregate_id).await
+        })
     }
 }

@@ -206,8 +206,8 @@ impl DomainError for DocumentError {
 /// A stored document, as recorded at upload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredDocument {
-    /// The uploading principal's user, if a user uploaded it (keys have none).
-    pub owner: Option<Uuid>,
+    /// The uploading account (a user, or an API key): who may download it besides staff.
+    pub owner: Uuid,
     /// The uploading principal.
     pub uploaded_by: String,
     /// The detected type.

@@ -1,0 +1,347 @@
+//! The job process manager: turns job events into durable timers, and due timers into commands.
+//!
+//! Two halves, each restartable at any point:
+//! - [`JobScheduler::track`] derives a job's one timer (lease expiry while claimed or running,
+//!   the retry while a retry is scheduled, none otherwise) from the job's stream in the event
+//!   store and upserts it into `scheduler.job_timers`, keyed by the stream version so an older
+//!   derivation never overwrites a newer one. It is driven by a durable JetStream consumer, but
+//!   a message is only a "this job changed" signal: the timer comes from the stored history,
+//!   so redelivered, reordered or missed-then-redelivered messages all converge.
+//! - [`JobScheduler::fire_due`] locks due timers (`FOR UPDATE SKIP LOCKED`, so several
+//!   processes share the work), issues `ExpireLease` or `Requeue` with the triggering event as
+//!   causation, and clears the timer. A stale timer (the worker sent a heartbeat after all) is
+//!   refused by the aggregate, which decides with the same clock rule the timer was set by.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+use async_nats::jetstream::{self, AckKind};
+use chrono::{DateTime, Utc};
+use domain::aggregate::{replay, Decider};
+use domain::event::{RecordedEvent, Subjects};
+use domain::identity::StreamId;
+use domain::jobs::{JobCommand, JobEvent, JobStatus, TranslationJob};
+use futures::StreamExt;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use crate::bus::CommandError;
+use crate::feed::{self, FeedError};
+use crate::jobs::JobCommands;
+use crate::metadata::CommandContext;
+use crate::relay::{sleep_or_cancel, Backoff};
+
+/// Tuning of the process manager.
+#[derive(Debug, Clone)]
+pub struct SchedulerSettings {
+    /// The JetStream stream of events.
+    pub stream: String,
+    /// How its subjects are named.
+    pub subjects: Subjects,
+    /// How often due timers are looked for.
+    pub tick: Duration,
+    /// Timers fired per look.
+    pub batch: i64,
+}
+
+/// Why a scheduler step failed (it is retried).
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    /// The database failed.
+    #[error("scheduler database failure")]
+    Database(#[from] sqlx::Error),
+    /// The job's stream could not be read.
+    #[error("reading a job stream failed")]
+    Feed(#[from] FeedError),
+    /// A stored job event does not decode.
+    #[error("job event {0} does not decode")]
+    Decode(Uuid),
+}
+
+/// One timer as derived from a job's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Timer {
+    kind: &'static str,
+    due_at: DateTime<Utc>,
+    lease_id: Option<Uuid>,
+    cause: Uuid,
+    correlation_id: String,
+}
+
+/// The actor recorded on the commands the process manager issues.
+pub const ACTOR: &str = "system:job-scheduler";
+
+/// The job process manager.
+#[derive(Debug, Clone)]
+pub struct JobScheduler {
+    pool: PgPool,
+    jobs: Arc<JobCommands>,
+    settings: SchedulerSettings,
+}
+
+impl JobScheduler {
+    /// A scheduler issuing commands through `jobs`.
+    pub fn new(pool: PgPool, jobs: Arc<JobCommands>, settings: SchedulerSettings) -> Self {
+        Self {
+            pool,
+            jobs,
+            settings,
+        }
+    }
+
+    /// Re-derives the timer of the job stream `aggregate_id` from its stored history.
+    ///
+    /// # Errors
+    /// [`SchedulerError`]; nothing is changed then.
+    pub async fn track(&self, aggregate_id: &str) -> Result<(), SchedulerError> {
+        let stored = feed::read_stream(&self.pool, TranslationJob::TYPE, aggregate_id).await?;
+        let Some(last) = stored.last() else {
+            return Ok(());
+        };
+        let events = stored
+            .iter()
+            .map(|event| {
+                serde_json::from_value::<JobEvent>(event.payload.clone())
+                    .map_err(|_| SchedulerError::Decode(event.event_id))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let state = replay::<TranslationJob>(&events);
+        let timer = state
+            .state()
+            .job()
+            .and_then(|job| timer_of(job.status, job.lease.as_ref(), &stored, &events));
+        sqlx::query(
+            "INSERT INTO scheduler.job_timers
+                (aggregate_id, tenant_id, version, kind, due_at, lease_id, cause_event_id,
+                 correlation_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (aggregate_id) DO UPDATE
+                SET version = excluded.version, kind = excluded.kind, due_at = excluded.due_at,
+                    lease_id = excluded.lease_id, cause_event_id = excluded.cause_event_id,
+                    correlation_id = excluded.correlation_id
+              WHERE job_timers.version < excluded.version",
+        )
+        .bind(aggregate_id)
+        .bind(&last.tenant_id)
+        .bind(last.sequence)
+        .bind(timer.as_ref().map(|timer| timer.kind))
+        .bind(timer.as_ref().map(|timer| timer.due_at))
+        .bind(timer.as_ref().and_then(|timer| timer.lease_id))
+        .bind(timer.as_ref().map(|timer| timer.cause))
+        .bind(timer.as_ref().map(|timer| timer.correlation_id.clone()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Fires every timer due at `now` (up to the batch size): issues the command and clears
+    /// the timer. Returns how many fired.
+    ///
+    /// # Errors
+    /// When the database fails; timers not yet cleared fire again on the next call.
+    pub async fn fire_due(&self, now: DateTime<Utc>) -> Result<usize, SchedulerError> {
+        let mut tx = self.pool.begin().await?;
+        let due: Vec<(String, i64, String, Option<Uuid>, Uuid, Option<String>)> =
+            sqlx::query_as(
+                "SELECT aggregate_id, version, kind, lease_id, cause_event_id, correlation_id
+                   FROM scheduler.job_timers
+                  WHERE due_at <= $1
+                  ORDER BY due_at
+                  LIMIT $2
+                  FOR UPDATE SKIP LOCKED",
+            )
+            .bind(now)
+            .bind(self.settings.batch)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut fired = 0;
+        for (aggregate_id, version, kind, lease_id, cause, correlation_id) in due {
+            let Ok(stream) = aggregate_id.parse::<StreamId>() else {
+                warn!(job.stream = %aggregate_id, "timer for a malformed stream id; dropping it");
+                clear(&mut tx, &aggregate_id, version).await?;
+                continue;
+            };
+            let command = match (kind.as_str(), lease_id) {
+                ("lease_expiry", Some(lease_id)) => JobCommand::ExpireLease { lease_id, at: now },
+                _ => JobCommand::Requeue { at: now },
+            };
+            let context = CommandContext {
+                request_id: Uuid::now_v7().to_string(),
+                correlation_id: correlation_id.unwrap_or_else(|| cause.to_string()),
+                causation_id: cause.to_string(),
+                actor: ACTOR.to_owned(),
+                tenant: stream.tenant.clone(),
+                idempotency: None,
+            };
+            let result = self
+                .jobs
+                .execute(&context, stream.id, None, command, now)
+                .await;
+            match result {
+                Ok(_) => fired += 1,
+                // Stale: the job moved on (a heartbeat, a cancel); its next event re-derives.
+                Err(CommandError::Rejected(_)) => {}
+                // A concurrent command on the job: its event re-derives the timer, or we retry.
+                Err(CommandError::Conflict) => continue,
+                Err(error) => {
+                    warn!(job.stream = %aggregate_id, error = %error, "firing a job timer failed; it stays due");
+                    continue;
+                }
+            }
+            clear(&mut tx, &aggregate_id, version).await?;
+        }
+        tx.commit().await?;
+        Ok(fired)
+    }
+
+    /// Runs both halves until `shutdown`: the consumer of job events, and the timer loop.
+    pub async fn run(self, jetstream: jetstream::Context, shutdown: CancellationToken) {
+        let consumer = {
+            let this = self.clone();
+            let shutdown = shutdown.clone();
+            async move {
+                let mut backoff = Backoff::new(Duration::from_secs(5));
+                while !shutdown.is_cancelled() {
+                    match this.consume(&jetstream, &shutdown).await {
+                        Ok(()) => return,
+                        Err(error) => {
+                            warn!(error = %error, "job scheduler consumer failed; restarting");
+                            sleep_or_cancel(backoff.next_wait(), &shutdown).await;
+                        }
+                    }
+                }
+            }
+        };
+        let timers = async {
+            while !shutdown.is_cancelled() {
+                if let Err(error) = self.fire_due(Utc::now()).await {
+                    warn!(error = %error, "firing job timers failed; retrying");
+                }
+                sleep_or_cancel(self.settings.tick, &shutdown).await;
+            }
+        };
+        tokio::join!(consumer, timers);
+    }
+
+    async fn consume(
+        &self,
+        jetstream: &jetstream::Context,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let name = "job-scheduler";
+        let stream = jetstream.get_stream(&self.settings.stream).await?;
+        let config = pull::Config {
+            durable_name: Some(name.to_owned()),
+            filter_subject: self
+                .settings
+                .subjects
+                .for_aggregate_type(TranslationJob::TYPE),
+            ack_policy: AckPolicy::Explicit,
+            deliver_policy: DeliverPolicy::All,
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 10_000,
+            ..Default::default()
+        };
+        let consumer = stream.get_or_create_consumer(name, config).await?;
+        let mut batches = consumer.messages().await?.ready_chunks(256);
+        info!("job scheduler consuming job events");
+        loop {
+            let batch = tokio::select! {
+                batch = batches.next() => batch,
+                () = shutdown.cancelled() => return Ok(()),
+            };
+            let Some(batch) = batch else {
+                return Err("consumer message stream ended".into());
+            };
+            let messages: Vec<_> = batch.into_iter().filter_map(Result::ok).collect();
+            // Many events of one job in a batch need one derivation.
+            let streams: BTreeSet<String> = messages
+                .iter()
+                .filter_map(|message| serde_json::from_slice::<RecordedEvent>(&message.payload).ok())
+                .map(|event| event.aggregate_id)
+                .collect();
+            let mut failed = false;
+            for stream in &streams {
+                if let Err(error) = self.track(stream).await {
+                    warn!(job.stream = %stream, error = %error, "deriving a job timer failed");
+                    failed = true;
+                    break;
+                }
+            }
+            for message in &messages {
+                let kind = if failed {
+                    AckKind::Nak(Some(Duration::from_secs(1)))
+                } else {
+                    AckKind::Ack
+                };
+                if let Err(error) = message.ack_with(kind).await {
+                    warn!(error = %error, "acknowledging a job event failed; it will be redelivered");
+                }
+            }
+        }
+    }
+}
+
+/// The timer a job in `status` needs, with the event that set it.
+fn timer_of(
+    status: JobStatus,
+    lease: Option<&domain::jobs::Lease>,
+    stored: &[RecordedEvent],
+    events: &[JobEvent],
+) -> Option<Timer> {
+    let cause_of = |wanted: fn(&JobEvent) -> bool| {
+        stored
+            .iter()
+            .zip(events)
+            .rev()
+            .find(|(_, event)| wanted(event))
+            .map(|(stored, _)| stored)
+    };
+    let (kind, due_at, lease_id, cause) = match (status, lease) {
+        (JobStatus::Claimed | JobStatus::Running, Some(lease)) => (
+            "lease_expiry",
+            lease.expires_at,
+            Some(lease.lease_id),
+            cause_of(|event| {
+                matches!(
+                    event,
+                    JobEvent::JobClaimed { .. } | JobEvent::LeaseExtended { .. }
+                )
+            })?,
+        ),
+        (JobStatus::RetryScheduled { due_at }, _) => (
+            "retry",
+            due_at,
+            None,
+            cause_of(|event| matches!(event, JobEvent::RetryScheduled { .. }))?,
+        ),
+        _ => return None,
+    };
+    Some(Timer {
+        kind,
+        due_at,
+        lease_id,
+        cause: cause.event_id,
+        correlation_id: cause.metadata.correlation_id.clone(),
+    })
+}
+
+async fn clear(
+    tx: &mut sqlx::PgConnection,
+    aggregate_id: &str,
+    version: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE scheduler.job_timers SET kind = NULL, due_at = NULL
+          WHERE aggregate_id = $1 AND version = $2",
+    )
+    .bind(aggregate_id)
+    .bind(version)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
