@@ -61,6 +61,64 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     /// Logging.
     pub log: LogSettings,
+    /// Translation jobs: leases, retries, the process manager.
+    pub jobs: JobSettings,
+    /// Document uploads and their storage.
+    pub documents: DocumentSettings,
+}
+
+/// Translation jobs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobSettings {
+    /// How long a claim (and each heartbeat) holds a job.
+    pub lease_secs: u64,
+    /// Attempts per chain before a job is dead-lettered (1 to 100).
+    pub max_attempts: u32,
+    /// Wait before the first retry; doubled per attempt, with jitter.
+    pub retry_base_delay_ms: u64,
+    /// Longest wait between attempts.
+    pub retry_max_delay_ms: u64,
+    /// Run the process manager (lease expiry and retry timers) in this process.
+    pub scheduler_enabled: bool,
+    /// How often the process manager looks for due timers.
+    pub scheduler_tick_ms: u64,
+}
+
+/// Where uploaded documents are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentStoreKind {
+    /// A directory on the local filesystem (`documents.local_path`).
+    Local,
+    /// An S3-compatible bucket (`documents.s3_*`).
+    S3,
+}
+
+/// Document uploads and their storage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DocumentSettings {
+    /// Largest accepted document, in bytes.
+    pub max_bytes: u64,
+    /// Accepted types by short name: plain_text, markdown, srt, webvtt, json, docx, pdf.
+    pub allowed_types: Vec<String>,
+    /// Which store.
+    pub store: DocumentStoreKind,
+    /// The directory of the local store (created when missing).
+    pub local_path: String,
+    /// The bucket of the S3 store.
+    pub s3_bucket: String,
+    /// The S3 endpoint (for S3-compatible services); AWS when empty.
+    pub s3_endpoint: String,
+    /// The S3 region.
+    pub s3_region: String,
+    /// The S3 access key id.
+    pub s3_access_key_id: Secret,
+    /// The S3 secret access key.
+    pub s3_secret_access_key: Secret,
+    /// Allow a plain-HTTP endpoint (local S3-compatible services only).
+    pub s3_allow_http: bool,
 }
 
 /// The HTTP listener.
@@ -258,6 +316,29 @@ impl Default for Settings {
                 format: LogFormat::Auto,
                 filter: "info".to_owned(),
             },
+            jobs: JobSettings {
+                lease_secs: 60,
+                max_attempts: 5,
+                retry_base_delay_ms: 5_000,
+                retry_max_delay_ms: 300_000,
+                scheduler_enabled: true,
+                scheduler_tick_ms: 500,
+            },
+            documents: DocumentSettings {
+                max_bytes: 20 * 1024 * 1024,
+                allowed_types: domain::documents::ContentType::ALL
+                    .iter()
+                    .map(|kind| kind.as_str().to_owned())
+                    .collect(),
+                store: DocumentStoreKind::Local,
+                local_path: ".local/documents".to_owned(),
+                s3_bucket: String::new(),
+                s3_endpoint: String::new(),
+                s3_region: "us-east-1".to_owned(),
+                s3_access_key_id: Secret::default(),
+                s3_secret_access_key: Secret::default(),
+                s3_allow_http: false,
+            },
         }
     }
 }
@@ -302,6 +383,18 @@ impl Default for RateLimitSettings {
         Settings::default().rate_limit
     }
 }
+impl Default for JobSettings {
+    fn default() -> Self {
+        Settings::default().jobs
+    }
+}
+
+impl Default for DocumentSettings {
+    fn default() -> Self {
+        Settings::default().documents
+    }
+}
+
 impl Default for LogSettings {
     fn default() -> Self {
         Settings::default().log
@@ -438,7 +531,57 @@ impl Settings {
         if self.queries.max_page_size == 0 {
             return invalid("queries.max_page_size", "must be positive");
         }
+        let jobs = &self.jobs;
+        if jobs.lease_secs == 0 || jobs.scheduler_tick_ms == 0 {
+            return invalid(
+                "jobs.lease_secs / jobs.scheduler_tick_ms",
+                "must be positive",
+            );
+        }
+        if self.retry_policy().is_err() {
+            return invalid(
+                "jobs.max_attempts / jobs.retry_*_delay_ms",
+                "need 1 to 100 attempts and retry_base_delay_ms <= retry_max_delay_ms",
+            );
+        }
+        let documents = &self.documents;
+        if documents.max_bytes == 0 {
+            return invalid("documents.max_bytes", "must be positive");
+        }
+        if let Some(unknown) = documents
+            .allowed_types
+            .iter()
+            .find(|name| domain::documents::ContentType::by_name(name).is_none())
+        {
+            return invalid(
+                "documents.allowed_types",
+                &format!(
+                    "{unknown:?} is not one of plain_text, markdown, srt, webvtt, json, docx, pdf"
+                ),
+            );
+        }
+        match documents.store {
+            DocumentStoreKind::Local if documents.local_path.is_empty() => {
+                return invalid("documents.local_path", "is required for the local store");
+            }
+            DocumentStoreKind::S3 if documents.s3_bucket.is_empty() => {
+                return invalid("documents.s3_bucket", "is required for the S3 store");
+            }
+            _ => {}
+        }
         Ok(())
+    }
+
+    /// The retry policy new jobs are submitted with.
+    ///
+    /// # Errors
+    /// When the configured values are out of bounds (rejected by [`Settings::validate`]).
+    pub fn retry_policy(&self) -> Result<domain::jobs::RetryPolicy, domain::jobs::JobError> {
+        domain::jobs::RetryPolicy::new(
+            self.jobs.max_attempts,
+            self.jobs.retry_base_delay_ms,
+            self.jobs.retry_max_delay_ms,
+        )
     }
 
     /// The consistency wait as a duration.

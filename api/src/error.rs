@@ -85,9 +85,20 @@ pub enum ApiError {
     /// 413: the body is larger than allowed.
     #[error("request body too large")]
     PayloadTooLarge,
+    /// 413: an upload is larger than allowed (the detail names the limit).
+    #[error("{0}")]
+    UploadTooLarge(String),
     /// 415: the body is not JSON.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 415: an upload's content is not an accepted type.
+    #[error("{detail}")]
+    UnsupportedContent {
+        /// Stable code.
+        code: &'static str,
+        /// What was refused.
+        detail: String,
+    },
     /// 422: readable, but the values break the rules.
     #[error("{detail}")]
     Unprocessable {
@@ -173,10 +184,15 @@ impl ApiError {
                 "Method not allowed",
             ),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code, "Conflict"),
-            Self::PayloadTooLarge => (
+            Self::PayloadTooLarge | Self::UploadTooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 "Payload too large",
+            ),
+            Self::UnsupportedContent { code, .. } => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                code,
+                "Unsupported media type",
             ),
             Self::UnsupportedMediaType(_) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -299,6 +315,25 @@ impl From<projections::consistency::ConsistencyError> for ApiError {
                 "{error}; the write is stored and will appear, retry shortly"
             )),
             ConsistencyError::Database(source) => Self::Unavailable(Box::new(source)),
+        }
+    }
+}
+
+impl From<crate::documents::UploadError> for ApiError {
+    fn from(error: crate::documents::UploadError) -> Self {
+        use crate::documents::UploadError;
+        use domain::documents::DocumentError;
+        match error {
+            UploadError::Refused(
+                refused @ (DocumentError::UnsupportedContent | DocumentError::NotAllowed(_)),
+            ) => Self::UnsupportedContent {
+                code: refused.code(),
+                detail: refused.to_string(),
+            },
+            UploadError::Refused(refused) => from_domain(&refused),
+            UploadError::TooLarge { .. } => Self::UploadTooLarge(error.to_string()),
+            UploadError::Body(_) => Self::bad_request("unreadable_body", error.to_string()),
+            UploadError::Store(_) => Self::Unavailable(Box::new(error)),
         }
     }
 }

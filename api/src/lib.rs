@@ -10,6 +10,7 @@
 //! - [`auth`]: who is calling (JWT or API key), checked against current state.
 //! - [`bootstrap`]: the first admin API key of a tenant, from the command line.
 //! - [`security`]: security headers, CORS, timeouts, rate limits.
+//! - [`documents`]: document bytes in the object store (streamed, checksummed).
 //! - [`config`]: settings from defaults < optional file < environment, validated.
 //! - [`telemetry`]: tracing set-up (JSON off a terminal, text on one).
 //! - [`startup`]: builds the application (pools, bus, workers, listener) and runs it.
@@ -22,6 +23,7 @@
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
+pub mod documents;
 pub mod error;
 pub mod extract;
 pub mod operate;

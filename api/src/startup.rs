@@ -9,6 +9,8 @@ use async_nats::jetstream;
 use commands::bus::CommandBus;
 use commands::jetstream::{BusError, StreamSettings};
 use commands::relay::{Relay, RelaySettings};
+use commands::jobs::JobCommands;
+use commands::scheduler::{JobScheduler, SchedulerSettings};
 use commands::users::UserCommands;
 use domain::event::Subjects;
 use projections::engine::RunnerSettings;
@@ -23,6 +25,7 @@ use tracing::info;
 
 use crate::auth::Authenticator;
 use crate::config::Settings;
+use crate::documents::DocumentStore;
 use crate::routes::{self, AppState};
 
 /// Why the backend could not start.
@@ -37,6 +40,9 @@ pub enum StartupError {
     /// NATS failed.
     #[error(transparent)]
     Bus(#[from] BusError),
+    /// The document store could not be opened.
+    #[error("cannot open the document store (documents.*)")]
+    Documents(#[source] object_store::Error),
     /// The listener could not be bound.
     #[error("cannot listen on {address}")]
     Bind {
@@ -141,6 +147,14 @@ impl Application {
         ));
         let api_keys =
             Arc::new(CommandBus::new(pool.clone(), relay_wakeup.clone()).with_idempotency_ttl(ttl));
+        let documents =
+            Arc::new(CommandBus::new(pool.clone(), relay_wakeup.clone()).with_idempotency_ttl(ttl));
+        let jobs = Arc::new(JobCommands::new(
+            CommandBus::new(pool.clone(), relay_wakeup.clone()).with_idempotency_ttl(ttl),
+            documents.clone(),
+        ));
+        let document_store =
+            DocumentStore::open(&settings.documents).map_err(StartupError::Documents)?;
         let auth = Arc::new(Authenticator::new(
             &settings.auth,
             users.clone(),
@@ -155,6 +169,9 @@ impl Application {
             pool,
             users,
             api_keys,
+            jobs,
+            documents,
+            document_store,
             auth,
             relay: relay.clone(),
             nats,
@@ -233,6 +250,19 @@ impl Application {
                     stop.child_token(),
                 ));
             }
+        }
+        if settings.jobs.scheduler_enabled {
+            let scheduler = JobScheduler::new(
+                self.state.pool.clone(),
+                self.state.jobs.clone(),
+                SchedulerSettings {
+                    stream: settings.nats.stream.clone(),
+                    subjects: Subjects::new(settings.nats.subject_prefix.clone()),
+                    tick: Duration::from_millis(settings.jobs.scheduler_tick_ms),
+                    batch: 100,
+                },
+            );
+            workers.spawn(scheduler.run(self.jetstream.clone(), stop.child_token()));
         }
         let router = routes::router(self.state);
         let stop_serving = stop.clone();

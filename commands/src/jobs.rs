@@ -6,8 +6,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use domain::aggregate::{Guarded, Rejection, Versioned};
 use domain::documents::Document;
-use domain::identity::StreamId;
-use domain::jobs::{JobCommand, JobError, JobSpec, JobStatus, ParentJob, TranslationJob};
+use domain::identity::{StreamId, TenantId};
+use domain::jobs::{DocumentRef, JobCommand, JobError, JobSpec, JobStatus, ParentJob, TranslationJob};
 use uuid::Uuid;
 
 use crate::bus::{CommandBus, CommandError, CommandOutcome};
@@ -74,20 +74,10 @@ impl JobCommands {
             parent_job,
             may_use_any_document,
         } = submission;
-        let document = self
-            .documents
-            .load(&StreamId::new(context.tenant.clone(), source_document))
-            .await
-            .map_err(|error| CommandError::Store(Box::new(error)))?;
-        let visible = match document.state() {
-            Document::Uploaded(stored) => may_use_any_document || stored.owner == spec.owner,
-            Document::Missing => false,
-        };
-        spec.source = document
-            .state()
-            .reference(source_document)
-            .filter(|_| visible)
-            .ok_or_else(|| rejected(JobError::DocumentNotFound))?;
+        let uploader = (!may_use_any_document).then_some(spec.owner);
+        spec.source = self
+            .document(&context.tenant, source_document, uploader)
+            .await?;
         if let Some(parent_id) = parent_job {
             let parent = self
                 .bus
@@ -117,6 +107,33 @@ impl JobCommands {
         self.bus
             .append(context, &stream, Guarded::new(command), "SubmitJob", now)
             .await
+    }
+
+    /// The stored document `id` of `tenant` as a job references it; with `uploader`, only if
+    /// that account uploaded it (another account's document is "not found").
+    ///
+    /// # Errors
+    /// [`JobError::DocumentNotFound`], or a store failure.
+    pub async fn document(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        uploader: Option<Uuid>,
+    ) -> Result<DocumentRef, CommandError<JobError>> {
+        let document = self
+            .documents
+            .load(&StreamId::new(tenant.clone(), id))
+            .await
+            .map_err(|error| CommandError::Store(Box::new(error)))?;
+        let visible = match document.state() {
+            Document::Uploaded(stored) => uploader.is_none_or(|account| stored.owner == account),
+            Document::Missing => false,
+        };
+        document
+            .state()
+            .reference(id)
+            .filter(|_| visible)
+            .ok_or_else(|| rejected(JobError::DocumentNotFound))
     }
 
     /// Runs any other command on job `job` of the context's tenant.

@@ -92,7 +92,7 @@ pub struct IssueApiKey {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-fn field<T, E: domain::error::DomainError>(
+pub(crate) fn field<T, E: domain::error::DomainError>(
     name: &str,
     parsed: Result<T, E>,
     errors: &mut Vec<FieldError>,
@@ -110,7 +110,7 @@ fn field<T, E: domain::error::DomainError>(
 
 /// The response of every command route: status, `ETag`, `Location` for creations, and
 /// `Idempotent-Replayed` when an earlier identical request's result is returned.
-fn accepted(
+pub(crate) fn accepted(
     status: StatusCode,
     location: Option<&str>,
     outcome: CommandOutcome,

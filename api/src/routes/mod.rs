@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ::commands::bus::CommandBus;
+use ::commands::jobs::JobCommands;
 use ::commands::users::UserCommands;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
@@ -12,19 +13,24 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
 use domain::api_keys::ApiKey;
+use domain::documents::Document;
 use sqlx::PgPool;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::auth::Authenticator;
 use crate::config::Settings;
+use crate::documents::DocumentStore;
 use crate::error::{ApiError, REQUEST_ID};
 use crate::extract::is_valid_id;
 use crate::security::{self, RateLimits};
 
 pub mod admin;
 pub mod commands;
+pub mod documents;
 pub mod health;
+pub mod job_queries;
+pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod queries;
@@ -38,6 +44,12 @@ pub struct AppState {
     pub users: Arc<UserCommands>,
     /// API key commands.
     pub api_keys: Arc<CommandBus<ApiKey>>,
+    /// Job commands.
+    pub jobs: Arc<JobCommands>,
+    /// Document records.
+    pub documents: Arc<CommandBus<Document>>,
+    /// Document bytes.
+    pub document_store: DocumentStore,
     /// Credentials checks.
     pub auth: Arc<Authenticator>,
     /// The relay (for its checkpoint in lag reports).
@@ -60,7 +72,11 @@ pub fn router(state: AppState) -> Router {
     let limits = RateLimits::new(&state.settings.rate_limit);
     Router::new()
         .merge(commands::router())
+        .merge(jobs::router())
+        .merge(documents::command_router())
         .merge(queries::router())
+        .merge(job_queries::router())
+        .merge(documents::query_router())
         .merge(admin::router())
         .merge(health::router())
         .merge(metrics::router())

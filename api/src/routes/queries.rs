@@ -82,12 +82,14 @@ pub struct ListUsers {
     pub consistency_token: Option<String>,
 }
 
-/// Waits for the token, if any, on the users projection. A token must name a user stream of
-/// the caller's tenant.
-async fn consistent(
+/// Waits for the token, if any, on `projection`. A token must name a stream of
+/// `aggregate_type` in the caller's tenant.
+pub(crate) async fn consistent(
     state: &AppState,
     tenant: &TenantId,
     token: Consistency,
+    aggregate_type: &str,
+    projection: &'static str,
 ) -> Result<(), ApiError> {
     let Some(token) = token.0 else {
         return Ok(());
@@ -96,15 +98,15 @@ async fn consistent(
         .aggregate_id
         .parse::<StreamId>()
         .is_ok_and(|stream| stream.tenant == *tenant);
-    if token.aggregate_type != "User" || !own_stream {
+    if token.aggregate_type != aggregate_type || !own_stream {
         return Err(ApiError::bad_request(
             "invalid_consistency_token",
-            "this token was not issued by a user command",
+            format!("this token was not issued by a command on a {aggregate_type}"),
         ));
     }
     consistency::wait_for(
         &state.pool,
-        UsersProjection::NAME,
+        projection,
         &token,
         state.settings.consistency_wait(),
     )
@@ -132,7 +134,7 @@ pub async fn get_user(
     token: Consistency,
 ) -> Result<Response, ApiError> {
     let tenant = caller.may_read(Action::ReadUser, Some(id))?;
-    consistent(&state, tenant, token).await?;
+    consistent(&state, tenant, token, "User", UsersProjection::NAME).await?;
     let Some(user) = users_model::get(&state.pool, tenant.as_str(), id).await? else {
         return Err(ApiError::NotFound {
             code: "user_not_found",
@@ -174,7 +176,7 @@ pub async fn list_users(
             format!("limit must be between 1 and {max}"),
         ));
     }
-    consistent(&state, tenant, token).await?;
+    consistent(&state, tenant, token, "User", UsersProjection::NAME).await?;
     let users = users_model::list(
         &state.pool,
         tenant.as_str(),
