@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use domain::aggregate::{Guarded, Rejection, Versioned};
 use domain::documents::Document;
 use domain::identity::{StreamId, TenantId};
-use domain::jobs::{DocumentRef, JobCommand, JobError, JobSpec, JobStatus, ParentJob, TranslationJob};
+use domain::jobs::{
+    DocumentRef, JobCommand, JobError, JobSpec, JobStatus, ParentJob, TranslationJob,
+};
 use uuid::Uuid;
 
 use crate::bus::{CommandBus, CommandError, CommandOutcome};

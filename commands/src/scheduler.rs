@@ -145,19 +145,18 @@ impl JobScheduler {
     /// When the database fails; timers not yet cleared fire again on the next call.
     pub async fn fire_due(&self, now: DateTime<Utc>) -> Result<usize, SchedulerError> {
         let mut tx = self.pool.begin().await?;
-        let due: Vec<(String, i64, String, Option<Uuid>, Uuid, Option<String>)> =
-            sqlx::query_as(
-                "SELECT aggregate_id, version, kind, lease_id, cause_event_id, correlation_id
+        let due: Vec<(String, i64, String, Option<Uuid>, Uuid, Option<String>)> = sqlx::query_as(
+            "SELECT aggregate_id, version, kind, lease_id, cause_event_id, correlation_id
                    FROM scheduler.job_timers
                   WHERE due_at <= $1
                   ORDER BY due_at
                   LIMIT $2
                   FOR UPDATE SKIP LOCKED",
-            )
-            .bind(now)
-            .bind(self.settings.batch)
-            .fetch_all(&mut *tx)
-            .await?;
+        )
+        .bind(now)
+        .bind(self.settings.batch)
+        .fetch_all(&mut *tx)
+        .await?;
         let mut fired = 0;
         for (aggregate_id, version, kind, lease_id, cause, correlation_id) in due {
             let Ok(stream) = aggregate_id.parse::<StreamId>() else {
@@ -261,7 +260,9 @@ impl JobScheduler {
             // Many events of one job in a batch need one derivation.
             let streams: BTreeSet<String> = messages
                 .iter()
-                .filter_map(|message| serde_json::from_slice::<RecordedEvent>(&message.payload).ok())
+                .filter_map(|message| {
+                    serde_json::from_slice::<RecordedEvent>(&message.payload).ok()
+                })
                 .map(|event| event.aggregate_id)
                 .collect();
             let mut failed = false;

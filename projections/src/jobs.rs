@@ -221,7 +221,11 @@ impl Projection for JobsProjection {
                     .await?;
             }
             JobEvent::LeaseExpired { lease_id, .. } => {
-                let error = ("lease_expired", "the worker stopped sending heartbeats", true);
+                let error = (
+                    "lease_expired",
+                    "the worker stopped sending heartbeats",
+                    true,
+                );
                 row.update(
                     &mut *connection,
                     "worker = NULL, lease_expires_at = NULL, last_error_code = $5,
@@ -574,7 +578,12 @@ pub struct JobCursor {
 
 impl std::fmt::Display for JobCursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}_{}", self.submitted_at.timestamp_micros(), self.job_id)
+        write!(
+            f,
+            "{}_{}",
+            self.submitted_at.timestamp_micros(),
+            self.job_id
+        )
     }
 }
 
@@ -765,7 +774,11 @@ pub struct JobStats {
 ///
 /// # Errors
 /// When the database fails.
-pub async fn stats(pool: &PgPool, tenant_id: &str, at: DateTime<Utc>) -> Result<JobStats, sqlx::Error> {
+pub async fn stats(
+    pool: &PgPool,
+    tenant_id: &str,
+    at: DateTime<Utc>,
+) -> Result<JobStats, sqlx::Error> {
     let by_status: Vec<(String, i64)> = sqlx::query_as(
         "SELECT status, count(*) FROM read_models.jobs WHERE tenant_id = $1
           GROUP BY status ORDER BY status",
@@ -854,11 +867,15 @@ pub struct UsageView {
     pub characters_translated: i64,
 }
 
-/// A user's usage (zero when the user never submitted a job).
+/// A user's usage; `None` when the account never submitted a job.
 ///
 /// # Errors
 /// When the database fails.
-pub async fn usage(pool: &PgPool, tenant_id: &str, user_id: Uuid) -> Result<UsageView, sqlx::Error> {
+pub async fn usage(
+    pool: &PgPool,
+    tenant_id: &str,
+    user_id: Uuid,
+) -> Result<Option<UsageView>, sqlx::Error> {
     let usage = sqlx::query_as(
         "SELECT user_id, jobs_submitted, jobs_succeeded, characters_processed,
                 characters_translated
@@ -867,21 +884,20 @@ pub async fn usage(pool: &PgPool, tenant_id: &str, user_id: Uuid) -> Result<Usag
     .bind(tenant_id)
     .bind(user_id)
     .fetch_optional(pool)
-    .await?;
-    Ok(usage.unwrap_or(UsageView {
-        user_id,
-        jobs_submitted: 0,
-        jobs_succeeded: 0,
-        characters_processed: 0,
-        characters_translated: 0,
-    }))
+    .await
+    .map(|usage: Option<UsageView>| usage)?;
+    Ok(usage)
 }
 
 /// The owner of a job, if the job exists in the tenant (for authorizing reads and live updates).
 ///
 /// # Errors
 /// When the database fails.
-pub async fn owner(pool: &PgPool, tenant_id: &str, job_id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+pub async fn owner(
+    pool: &PgPool,
+    tenant_id: &str,
+    job_id: Uuid,
+) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query_scalar("SELECT owner_id FROM read_models.jobs WHERE tenant_id = $1 AND job_id = $2")
         .bind(tenant_id)
         .bind(job_id)

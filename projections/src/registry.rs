@@ -8,8 +8,8 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::{
     retry_parked, ApplyError, Projection, ProjectionRunner, RetryOutcome, RunnerSettings,
 };
-use crate::rebuild::{rebuild, EventSource, Progress, RebuildError, Rebuilt};
 use crate::jobs::JobsProjection;
+use crate::rebuild::{rebuild, EventSource, Progress, RebuildError, Rebuilt};
 use crate::users::UsersProjection;
 
 /// Runs `$body` with `$p` bound to the projection behind a [`Registered`] value: the one place

@@ -111,7 +111,13 @@ pub async fn upload_document(
     let stream = StreamId::new(context.tenant.clone(), id);
     let recorded = state
         .documents
-        .execute(&context, &stream, Guarded::new(command), "UploadDocument", Utc::now())
+        .execute(
+            &context,
+            &stream,
+            Guarded::new(command),
+            "UploadDocument",
+            Utc::now(),
+        )
         .await;
     if let Err(error) = recorded {
         store.discard(&stored.key).await;
@@ -140,7 +146,8 @@ pub async fn upload_document(
     params(("id" = Uuid, Path, description = "Document id")),
     responses(
         (status = 200, description = "The bytes; `ETag` is their sha-256", content_type = "application/octet-stream"),
-        (status = 404, description = "No such document (or not yours)", body = crate::error::Problem),
+        (status = 403, description = "Not yours", body = crate::error::Problem),
+        (status = 404, description = "No such document", body = crate::error::Problem),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -158,10 +165,7 @@ pub async fn download_document(
     let Document::Uploaded(stored) = document.state() else {
         return Err(not_found());
     };
-    // Someone else's document is "not found", not "forbidden": its existence is not disclosed.
-    caller
-        .may_read(Action::DownloadDocument, Some(stored.owner))
-        .map_err(|_| not_found())?;
+    caller.may_read(Action::DownloadDocument, Some(stored.owner))?;
     let bytes = state
         .document_store
         .get(&stored.storage_key)

@@ -38,7 +38,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/users/{id}/usage", get(user_usage))
 }
 
-
 fn not_found(id: Uuid) -> ApiError {
     ApiError::NotFound {
         code: "job_not_found",
@@ -66,14 +65,18 @@ pub async fn get_job(
     token: Consistency,
 ) -> Result<Response, ApiError> {
     let tenant = &caller.principal.tenant;
-    consistent(&state, tenant, token, TranslationJob::TYPE, JobsProjection::NAME).await?;
+    consistent(
+        &state,
+        tenant,
+        token,
+        TranslationJob::TYPE,
+        JobsProjection::NAME,
+    )
+    .await?;
     let detail = jobs_model::get(&state.pool, tenant.as_str(), id)
         .await?
         .ok_or_else(|| not_found(id))?;
-    // Someone else's job is "not found": its existence is not disclosed.
-    caller
-        .may_read(Action::ReadJob, Some(detail.job.owner_id))
-        .map_err(|_| not_found(id))?;
+    caller.may_read(Action::ReadJob, Some(detail.job.owner_id))?;
     let etag = HeaderValue::from_str(&format!("\"{}\"", detail.job.version)).ok();
     let mut response = Json(detail).into_response();
     if let Some(etag) = etag {
@@ -81,7 +84,6 @@ pub async fn get_job(
     }
     Ok(response)
 }
-
 
 /// Filters and paging of a job list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -150,9 +152,7 @@ pub async fn list_jobs(
     let owner = match params.owner {
         Some(owner) => Some(owner),
         // Without the right to list everyone's jobs, a list is of one's own.
-        None if caller.may_read(Action::ListJobs, None).is_err() => {
-            Some(caller.principal.account)
-        }
+        None if caller.may_read(Action::ListJobs, None).is_err() => Some(caller.principal.account),
         None => None,
     };
     let tenant = caller.may_read(Action::ListJobs, owner)?;
@@ -175,7 +175,12 @@ pub async fn list_jobs(
             .map(|code| {
                 LanguageCode::parse(code)
                     .map(|code| code.to_string())
-                    .map_err(|_| bad("invalid_language", format!("{name}: {code:?} is not a language code")))
+                    .map_err(|_| {
+                        bad(
+                            "invalid_language",
+                            format!("{name}: {code:?} is not a language code"),
+                        )
+                    })
             })
             .transpose()
     };
@@ -183,14 +188,21 @@ pub async fn list_jobs(
         .after
         .as_deref()
         .map(|raw| {
-            raw.parse::<JobCursor>()
-                .map_err(|()| bad("invalid_cursor", "after: not a cursor from this API".to_owned()))
+            raw.parse::<JobCursor>().map_err(|()| {
+                bad(
+                    "invalid_cursor",
+                    "after: not a cursor from this API".to_owned(),
+                )
+            })
         })
         .transpose()?;
     let max = state.settings.queries.max_page_size;
     let limit = params.limit.unwrap_or(20.min(max));
     if !(1..=max).contains(&limit) {
-        return Err(bad("invalid_limit", format!("limit must be between 1 and {max}")));
+        return Err(bad(
+            "invalid_limit",
+            format!("limit must be between 1 and {max}"),
+        ));
     }
     let filter = JobFilter {
         status: params.status.clone(),
@@ -201,9 +213,22 @@ pub async fn list_jobs(
         submitted_from: params.submitted_from,
         submitted_to: params.submitted_to,
     };
-    consistent(&state, tenant, token, TranslationJob::TYPE, JobsProjection::NAME).await?;
-    let (items, next) =
-        jobs_model::list(&state.pool, tenant.as_str(), &filter, after, i64::from(limit)).await?;
+    consistent(
+        &state,
+        tenant,
+        token,
+        TranslationJob::TYPE,
+        JobsProjection::NAME,
+    )
+    .await?;
+    let (items, next) = jobs_model::list(
+        &state.pool,
+        tenant.as_str(),
+        &filter,
+        after,
+        i64::from(limit),
+    )
+    .await?;
     Ok(Json(JobPage {
         items,
         next_cursor: next.map(|cursor| cursor.to_string()),
@@ -232,9 +257,12 @@ pub async fn job_stats(
     QueryParams(params): QueryParams<StatsParams>,
 ) -> Result<Response, ApiError> {
     let tenant = caller.may_read(Action::ReadJobStats, None)?;
-    let stats =
-        jobs_model::stats(&state.pool, tenant.as_str(), params.at.unwrap_or_else(Utc::now))
-            .await?;
+    let stats = jobs_model::stats(
+        &state.pool,
+        tenant.as_str(),
+        params.at.unwrap_or_else(Utc::now),
+    )
+    .await?;
     Ok(Json(stats).into_response())
 }
 
@@ -242,7 +270,10 @@ pub async fn job_stats(
 #[utoipa::path(
     get, path = "/api/v1/users/{id}/usage", tag = "jobs",
     params(("id" = Uuid, Path, description = "User (or API key) id")),
-    responses((status = 200, description = "Usage", body = serde_json::Value)),
+    responses(
+        (status = 200, description = "Usage", body = serde_json::Value),
+        (status = 404, description = "The account never submitted a job", body = crate::error::Problem),
+    ),
     security(("bearer" = []), ("api_key" = []))
 )]
 pub async fn user_usage(
@@ -251,7 +282,12 @@ pub async fn user_usage(
     caller: Caller,
 ) -> Result<Response, ApiError> {
     let tenant = caller.may_read(Action::ReadUsage, Some(id))?;
-    let usage = jobs_model::usage(&state.pool, tenant.as_str(), id).await?;
+    let usage = jobs_model::usage(&state.pool, tenant.as_str(), id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            code: "usage_not_found",
+            detail: format!("account {id} has not submitted any job"),
+        })?;
     Ok(Json(usage).into_response())
 }
 
@@ -307,9 +343,7 @@ pub async fn live_jobs(
             let owner = jobs_model::owner(&state.pool, tenant.as_str(), job)
                 .await?
                 .ok_or_else(|| not_found(job))?;
-            caller
-                .may_read(Action::WatchJobs, Some(owner))
-                .map_err(|_| not_found(job))?;
+            caller.may_read(Action::WatchJobs, Some(owner))?;
             (
                 format!("{prefix}.{tenant}.{}.{tenant}:{job}", TranslationJob::TYPE),
                 None,
@@ -317,7 +351,10 @@ pub async fn live_jobs(
         }
         (None, owner) => {
             caller.may_read(Action::WatchJobs, owner)?;
-            (format!("{prefix}.{tenant}.{}.*", TranslationJob::TYPE), owner)
+            (
+                format!("{prefix}.{tenant}.{}.*", TranslationJob::TYPE),
+                owner,
+            )
         }
     };
     let subscription = state
@@ -334,7 +371,12 @@ pub async fn live_jobs(
             let tenant = tenant.clone();
             let known = decoded
                 .as_ref()
-                .and_then(|event| event.aggregate_id.parse::<domain::identity::StreamId>().ok())
+                .and_then(|event| {
+                    event
+                        .aggregate_id
+                        .parse::<domain::identity::StreamId>()
+                        .ok()
+                })
                 .and_then(|stream| owners.get(&stream.id).copied());
             let update = decoded.map(|event| update_of(&event, known));
             if let Some(Some(update)) = &update {
@@ -360,7 +402,10 @@ pub async fn live_jobs(
 }
 
 async fn owner_of(pool: &sqlx::PgPool, tenant: &TenantId, job: Uuid) -> Option<Uuid> {
-    jobs_model::owner(pool, tenant.as_str(), job).await.ok().flatten()
+    jobs_model::owner(pool, tenant.as_str(), job)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// The update an event makes, with the owner when known (nil when it must be looked up).
@@ -369,7 +414,9 @@ fn update_of(event: &RecordedEvent, known_owner: Option<Uuid>) -> Option<JobUpda
     let payload: JobEvent = serde_json::from_value(event.payload.clone()).ok()?;
     let mut owner = known_owner.unwrap_or_default();
     let (status, progress) = match &payload {
-        JobEvent::JobSubmitted { owner: submitter, .. } => {
+        JobEvent::JobSubmitted {
+            owner: submitter, ..
+        } => {
             owner = *submitter;
             (Some("queued"), None)
         }

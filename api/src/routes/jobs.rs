@@ -15,8 +15,8 @@ use commands::CommandContext;
 use domain::aggregate::Rejection;
 use domain::identity::StreamId;
 use domain::jobs::{
-    DocumentRef, ErrorCode, Failure, Job, JobCommand, JobError, JobKind, JobMetrics, JobOptions,
-    JobSpec, Jitter, LanguageCode, Lease, Priority, Progress, Text,
+    DocumentRef, ErrorCode, Failure, Jitter, Job, JobCommand, JobError, JobKind, JobMetrics,
+    JobOptions, JobSpec, LanguageCode, Lease, Priority, Progress, Text,
 };
 use domain::policy::Action;
 use projections::jobs::{claim_next, ClaimAttempt, QueueFilter};
@@ -260,10 +260,13 @@ pub async fn submit_job(
 async fn job_of(state: &AppState, caller: &Caller, id: Uuid) -> Result<Job, ApiError> {
     let stream = StreamId::new(caller.principal.tenant.clone(), id);
     let job = state.jobs.load(&stream).await?;
-    job.state().job().cloned().ok_or_else(|| ApiError::NotFound {
-        code: "job_not_found",
-        detail: format!("no job with id {id}"),
-    })
+    job.state()
+        .job()
+        .cloned()
+        .ok_or_else(|| ApiError::NotFound {
+            code: "job_not_found",
+            detail: format!("no job with id {id}"),
+        })
 }
 
 /// Cancel a job (its owner or an admin). A running job's worker learns of it at its next
@@ -381,7 +384,11 @@ pub async fn claim_job(
             .collect()
     };
     let filter = QueueFilter {
-        kinds: body.kinds.iter().map(|kind| kind.as_str().to_owned()).collect(),
+        kinds: body
+            .kinds
+            .iter()
+            .map(|kind| kind.as_str().to_owned())
+            .collect(),
         source_languages: languages(&body.source_languages, "source_languages")?,
         target_languages: languages(&body.target_languages, "target_languages")?,
     };
@@ -394,7 +401,10 @@ pub async fn claim_job(
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     let job = job_of(&state, &caller, job_id).await?;
-    let Some(lease) = job.lease.clone().filter(|lease| lease.worker == caller.principal.id)
+    let Some(lease) = job
+        .lease
+        .clone()
+        .filter(|lease| lease.worker == caller.principal.id)
     else {
         // A replayed idempotent claim whose job has moved on since.
         return Err(ApiError::Conflict {
@@ -439,12 +449,19 @@ async fn try_claim(
         },
         at: now,
     };
-    match state.jobs.execute(context, job_id, None, command, now).await {
+    match state
+        .jobs
+        .execute(context, job_id, None, command, now)
+        .await
+    {
         // With an idempotency key, a retry answers with the job claimed the first time.
         Ok(outcome) => Ok(ClaimAttempt::Claimed(outcome.stream.id)),
         // The row was stale or another worker was faster.
         Err(CommandError::Rejected(Rejection::Domain(
-            JobError::NotQueued | JobError::AlreadyFinished | JobError::Cancelled | JobError::NotFound,
+            JobError::NotQueued
+            | JobError::AlreadyFinished
+            | JobError::Cancelled
+            | JobError::NotFound,
         )))
         | Err(CommandError::Conflict) => Ok(ClaimAttempt::Taken),
         Err(error) => Err(error.into()),
@@ -592,7 +609,11 @@ pub async fn fail_job(
     JsonBody(body): JsonBody<FailJob>,
 ) -> Result<Response, ApiError> {
     let mut errors = Vec::new();
-    let code = field("error_code", ErrorCode::parse(&body.error_code), &mut errors);
+    let code = field(
+        "error_code",
+        ErrorCode::parse(&body.error_code),
+        &mut errors,
+    );
     let message = field("message", Text::parse(&body.message), &mut errors);
     let (Some(code), Some(message)) = (code, message) else {
         return Err(ApiError::validation(errors));

@@ -151,6 +151,10 @@ pub async fn test_settings() -> Settings {
     settings.nats.stream = format!("T_{unique}");
     settings.nats.subject_prefix = format!("t{unique}");
     settings.nats.max_age_secs = 3600;
+    settings.documents.local_path = std::env::temp_dir()
+        .join(format!("cqrs-test-documents-{unique}"))
+        .display()
+        .to_string();
     settings.http.port = 0;
     settings.relay.poll_interval_ms = 50;
     settings.queries.consistency_wait_ms = 10_000;
@@ -308,6 +312,54 @@ impl TestApp {
         let id = body["aggregate_id"].as_str().unwrap().to_owned();
         self.user_seen_with(&id, body["consistency_token"].as_str().unwrap())
             .await;
+        id
+    }
+
+    /// Uploads `bytes` with `key` (an API key).
+    pub async fn upload(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Response {
+        self.anonymous(reqwest::Method::POST, "/api/v1/documents")
+            .header("x-api-key", key)
+            .header("content-type", content_type)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Uploads a small text document with `key` and returns its id.
+    pub async fn uploaded_document(&self, key: &str) -> String {
+        let response = self
+            .upload(key, b"Hello, world.\n".to_vec(), "text/plain")
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        body["document_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Submits an English→German translation of `document` with `key`; returns the job id
+    /// once the jobs projection shows it.
+    pub async fn submitted_job(&self, key: &str, document: &str) -> String {
+        let response = self
+            .anonymous(reqwest::Method::POST, "/api/v1/jobs")
+            .header("x-api-key", key)
+            .json(&serde_json::json!({
+                "kind": "translation", "source_language": "en", "target_language": "de",
+                "document_id": document,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        let id = body["aggregate_id"].as_str().unwrap().to_owned();
+        let token = body["consistency_token"].as_str().unwrap();
+        let seen = self
+            .request(reqwest::Method::GET, &format!("/api/v1/jobs/{id}"))
+            .header("x-consistency-token", token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(seen.status(), StatusCode::OK);
         id
     }
 

@@ -12,6 +12,7 @@
 mod faults;
 mod feed;
 mod helpers;
+mod jobs;
 mod projections;
 mod security;
 mod users_api;

@@ -58,7 +58,39 @@ const OPERATIONS: &[(&str, &str, Action)] = &[
         "/api/v1/admin/projections/{name}/rebuild",
         Action::RebuildProjection,
     ),
+    ("POST", "/api/v1/jobs", Action::SubmitJob),
+    ("POST", "/api/v1/jobs/{id}/cancel", Action::CancelJob),
+    ("POST", "/api/v1/jobs/{id}/resubmit", Action::ResubmitJob),
+    ("POST", "/api/v1/worker/claim", Action::WorkJobs),
+    (
+        "POST",
+        "/api/v1/worker/jobs/{id}/heartbeat",
+        Action::WorkJobs,
+    ),
+    (
+        "POST",
+        "/api/v1/worker/jobs/{id}/progress",
+        Action::WorkJobs,
+    ),
+    (
+        "POST",
+        "/api/v1/worker/jobs/{id}/complete",
+        Action::WorkJobs,
+    ),
+    ("POST", "/api/v1/worker/jobs/{id}/fail", Action::WorkJobs),
+    ("GET", "/api/v1/jobs/{id}", Action::ReadJob),
+    ("GET", "/api/v1/jobs", Action::ListJobs),
+    ("GET", "/api/v1/jobs/stats", Action::ReadJobStats),
+    ("GET", "/api/v1/jobs/live", Action::WatchJobs),
+    ("GET", "/api/v1/users/{id}/usage", Action::ReadUsage),
+    ("POST", "/api/v1/documents", Action::UploadDocument),
+    ("GET", "/api/v1/documents/{id}", Action::DownloadDocument),
 ];
+
+/// Routes whose `{id}` is a job, owned by someone other than the caller.
+fn is_job_route(path: &str) -> bool {
+    path.starts_with("/api/v1/jobs/{id}") || path.starts_with("/api/v1/worker/jobs/")
+}
 
 /// Routes anyone may call.
 const PUBLIC: &[&str] = &["/health/live", "/health/ready", "/metrics"];
@@ -74,6 +106,23 @@ fn body(path: &str, n: usize) -> Option<Value> {
             Some(json!({ "roles": if n.is_multiple_of(2) { ["auditor"] } else { ["moderator"] } }))
         }
         "/api/v1/api-keys" => Some(json!({ "name": format!("key {n}"), "roles": ["worker"] })),
+        "/api/v1/jobs" => Some(json!({
+            "kind": "translation", "source_language": "en", "target_language": "de",
+            "document_id": Uuid::nil(),
+        })),
+        "/api/v1/jobs/{id}/cancel" => Some(json!({ "reason": "walking the routes" })),
+        "/api/v1/worker/claim" => Some(json!({ "kinds": ["illustration"] })),
+        "/api/v1/worker/jobs/{id}/heartbeat" => Some(json!({ "lease_id": Uuid::nil() })),
+        "/api/v1/worker/jobs/{id}/progress" => {
+            Some(json!({ "lease_id": Uuid::nil(), "done": 1, "total": 2 }))
+        }
+        "/api/v1/worker/jobs/{id}/complete" => Some(json!({
+            "lease_id": Uuid::nil(), "result_document_id": Uuid::nil(),
+            "characters": 1, "segments": 1,
+        })),
+        "/api/v1/worker/jobs/{id}/fail" => Some(json!({
+            "lease_id": Uuid::nil(), "error_code": "x", "message": "x", "retryable": false,
+        })),
         _ => None,
     }
 }
@@ -95,15 +144,44 @@ async fn call(
     if let Some(body) = body(path, n) {
         request = request.json(&body);
     }
+    if path == "/api/v1/documents" {
+        request = request
+            .header("content-type", "text/plain")
+            .body(format!("document {n}"));
+    }
     request.send().await.unwrap()
 }
 
-/// The id an operation's `{id}` needs: a user for user routes, a fresh key for key routes.
-async fn target(app: &TestApp, path: &str, user: &str) -> String {
+/// Someone else's resources for the walk: a job and a document owned by another account.
+struct Owned {
+    owner: String,
+    job: String,
+    document: String,
+}
+
+async fn owned(app: &TestApp) -> Owned {
+    let (owner, key) = app.api_key_with_roles(&["user"]).await;
+    let document = app.uploaded_document(&key).await;
+    let job = app.submitted_job(&key, &document).await;
+    Owned {
+        owner,
+        job,
+        document,
+    }
+}
+
+/// The id an operation's `{id}` needs (a user, a fresh key, a job or a document), and the
+/// account the action concerns.
+async fn target(app: &TestApp, path: &str, user: &str, owned: &Owned) -> (String, String) {
     if path.starts_with("/api/v1/api-keys/") {
-        app.api_key_with_roles(&["worker"]).await.0
+        let key = app.api_key_with_roles(&["worker"]).await.0;
+        (key.clone(), key)
+    } else if is_job_route(path) {
+        (owned.job.clone(), owned.owner.clone())
+    } else if path.starts_with("/api/v1/documents/") {
+        (owned.document.clone(), owned.owner.clone())
     } else {
-        user.to_owned()
+        (user.to_owned(), user.to_owned())
     }
 }
 
@@ -137,21 +215,28 @@ async fn every_role_gets_exactly_what_the_policy_allows_on_every_route() {
     let app = spawn_app().await;
     let subject = app.user_with_roles("subject@example.org", &["user"]).await;
     let tenant = TenantId::parse(&app.tenant).unwrap();
+    let owned = owned(&app).await;
     let mut n = 0;
     for (method, path, _) in OPERATIONS {
-        let id = target(&app, path, &subject).await;
+        let (id, _) = target(&app, path, &subject, &owned).await;
         n += 1;
         let response = call(&app, None, method, path, &id, n).await;
         assert_problem(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     }
     for role in Role::ALL {
-        let (_, key) = app.api_key_with_roles(&[role.as_str()]).await;
-        let principal = Principal::api_key(tenant.clone(), Uuid::nil(), Roles::from([role]));
+        let (key_id, key) = app.api_key_with_roles(&[role.as_str()]).await;
+        let key_id = Uuid::parse_str(&key_id).unwrap();
+        let principal = Principal::api_key(tenant.clone(), key_id, Roles::from([role]));
         for (method, path, action) in OPERATIONS {
-            let id = target(&app, path, &subject).await;
+            let (id, concerned) = target(&app, path, &subject, &owned).await;
             n += 1;
             let response = call(&app, Some(&key), method, path, &id, n).await;
-            let subject_id = Uuid::parse_str(&id).ok();
+            // A job list without an owner lists the caller's own jobs.
+            let subject_id = if *path == "/api/v1/jobs" && *method == "GET" {
+                Some(key_id)
+            } else {
+                Uuid::parse_str(&concerned).ok()
+            };
             if authorize(&principal, *action, subject_id).is_ok() {
                 let status = response.status();
                 assert!(
@@ -175,12 +260,20 @@ async fn another_tenant_sees_404_on_every_route_and_learns_nothing() {
         .await;
     let (key_id, _) = app.api_key_with_roles(&["worker"]).await;
     let other = app.admin_key_of("globex").await;
+    let owned = owned(&app).await;
     for (n, (method, path, _)) in OPERATIONS.iter().enumerate() {
-        if !path.contains("{id}") {
+        // Worker routes refuse the other tenant's admin before any lookup (403, no role).
+        if !path.contains("{id}") || path.starts_with("/api/v1/worker/") {
             continue;
         }
         let (id, code) = if path.starts_with("/api/v1/api-keys/") {
             (&key_id, "api_key_not_found")
+        } else if is_job_route(path) {
+            (&owned.job, "job_not_found")
+        } else if path.starts_with("/api/v1/documents/") {
+            (&owned.document, "document_not_found")
+        } else if path.ends_with("/usage") {
+            (&owned.owner, "usage_not_found")
         } else if path.starts_with("/api/v1/admin/") {
             (&user, "stream_not_parked")
         } else {
