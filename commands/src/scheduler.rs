@@ -72,6 +72,17 @@ struct Timer {
     correlation_id: String,
 }
 
+/// A due timer as stored.
+#[derive(Debug, sqlx::FromRow)]
+struct DueTimer {
+    aggregate_id: String,
+    version: i64,
+    kind: String,
+    lease_id: Option<Uuid>,
+    cause_event_id: Uuid,
+    correlation_id: Option<String>,
+}
+
 /// The actor recorded on the commands the process manager issues.
 pub const ACTOR: &str = "system:job-scheduler";
 
@@ -145,20 +156,28 @@ impl JobScheduler {
     /// When the database fails; timers not yet cleared fire again on the next call.
     pub async fn fire_due(&self, now: DateTime<Utc>) -> Result<usize, SchedulerError> {
         let mut tx = self.pool.begin().await?;
-        let due: Vec<(String, i64, String, Option<Uuid>, Uuid, Option<String>)> = sqlx::query_as(
+        let due: Vec<DueTimer> = sqlx::query_as(
             "SELECT aggregate_id, version, kind, lease_id, cause_event_id, correlation_id
-                   FROM scheduler.job_timers
-                  WHERE due_at <= $1
-                  ORDER BY due_at
-                  LIMIT $2
-                  FOR UPDATE SKIP LOCKED",
+               FROM scheduler.job_timers
+              WHERE due_at <= $1
+              ORDER BY due_at
+              LIMIT $2
+              FOR UPDATE SKIP LOCKED",
         )
         .bind(now)
         .bind(self.settings.batch)
         .fetch_all(&mut *tx)
         .await?;
         let mut fired = 0;
-        for (aggregate_id, version, kind, lease_id, cause, correlation_id) in due {
+        for DueTimer {
+            aggregate_id,
+            version,
+            kind,
+            lease_id,
+            cause_event_id: cause,
+            correlation_id,
+        } in due
+        {
             let Ok(stream) = aggregate_id.parse::<StreamId>() else {
                 warn!(job.stream = %aggregate_id, "timer for a malformed stream id; dropping it");
                 clear(&mut tx, &aggregate_id, version).await?;
