@@ -114,7 +114,7 @@ services: install
     fi
     if ! as_pg "$pgbin/pg_ctl" -D "$local/pg/data" status >/dev/null 2>&1; then
         as_pg "$pgbin/pg_ctl" -D "$local/pg/data" -l "$local/pg/postgres.log" -w -t 60 start \
-            -o "-p {{pg_port}} -k $local/pg/run -c listen_addresses=127.0.0.1 -c max_connections=400" >/dev/null \
+            -o "-p {{pg_port}} -k $local/pg/run -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_preload_libraries=pg_stat_statements" >/dev/null \
             || { echo "Postgres failed to start; see $local/pg/postgres.log" >&2; tail -n 20 "$local/pg/postgres.log" >&2; exit 1; }
     fi
     psql="psql -h 127.0.0.1 -p {{pg_port}} -U postgres -v ON_ERROR_STOP=1 -qtA"

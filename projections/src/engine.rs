@@ -492,6 +492,12 @@ pub async fn apply_to<P: Projection>(
 /// Applies `events` in order on `connection` (inside the caller's transaction) against the
 /// guard of `name`, parking poison streams. Returns one verdict per event.
 ///
+/// The guard of every stream in the batch is read (and locked) in one query and written back
+/// in one, so a batch costs one round trip per applied event plus a constant. Events are first
+/// applied without a savepoint each; only when one of them fails deterministically is the batch
+/// rolled back and walked again with every event behind its own savepoint, so a poison event
+/// parks its stream and leaves the others applied.
+///
 /// # Errors
 /// On transient failures.
 pub async fn apply_events<P: Projection>(
@@ -500,31 +506,183 @@ pub async fn apply_events<P: Projection>(
     connection: &mut PgConnection,
     events: &[&RecordedEvent],
 ) -> Result<Vec<Verdict>, ApplyError> {
-    let tx = connection;
+    let loaded = Guard::load(&mut *connection, name, events).await?;
+    sqlx::query("SAVEPOINT apply_batch")
+        .execute(&mut *connection)
+        .await?;
+    let mut guard = loaded.clone();
+    let verdicts = match walk(projection, name, connection, events, &mut guard, false).await? {
+        Some(verdicts) => verdicts,
+        None => {
+            sqlx::query("ROLLBACK TO SAVEPOINT apply_batch")
+                .execute(&mut *connection)
+                .await?;
+            guard = loaded;
+            walk(projection, name, connection, events, &mut guard, true)
+                .await?
+                .ok_or_else(|| ApplyError::Inconsistent("isolated walk did not finish".into()))?
+        }
+    };
+    sqlx::query("RELEASE SAVEPOINT apply_batch")
+        .execute(&mut *connection)
+        .await?;
+    guard.save(connection, name).await?;
+    Ok(verdicts)
+}
+
+/// The per-stream guard of one batch: the last applied sequence of each of its streams, and
+/// which of them are parked. Streams are keyed by (aggregate type, aggregate id).
+#[derive(Debug, Clone, Default)]
+struct Guard {
+    last: std::collections::HashMap<(String, String), i64>,
+    advanced: std::collections::HashSet<(String, String)>,
+    parked: std::collections::HashSet<(String, String)>,
+}
+
+impl Guard {
+    /// Reads, and locks, the guard rows of every stream in `events`.
+    async fn load(
+        connection: &mut PgConnection,
+        projection: &str,
+        events: &[&RecordedEvent],
+    ) -> Result<Self, sqlx::Error> {
+        let mut streams: Vec<(&str, &str)> = events
+            .iter()
+            .map(|event| (event.aggregate_type.as_str(), event.aggregate_id.as_str()))
+            .collect();
+        streams.sort_unstable();
+        streams.dedup();
+        let (types, ids): (Vec<&str>, Vec<&str>) = streams.into_iter().unzip();
+        let last: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT aggregate_type, aggregate_id, last_sequence FROM projection.stream_positions
+              WHERE projection = $1
+                AND (aggregate_type, aggregate_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+              ORDER BY aggregate_type, aggregate_id
+              FOR UPDATE",
+        )
+        .bind(projection)
+        .bind(&types)
+        .bind(&ids)
+        .fetch_all(&mut *connection)
+        .await?;
+        let parked: Vec<(String, String)> = sqlx::query_as(
+            "SELECT DISTINCT aggregate_type, aggregate_id FROM projection.parked
+              WHERE projection = $1
+                AND (aggregate_type, aggregate_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))",
+        )
+        .bind(projection)
+        .bind(&types)
+        .bind(&ids)
+        .fetch_all(connection)
+        .await?;
+        Ok(Self {
+            last: last
+                .into_iter()
+                .map(|(kind, id, sequence)| ((kind, id), sequence))
+                .collect(),
+            advanced: Default::default(),
+            parked: parked.into_iter().collect(),
+        })
+    }
+
+    fn key(event: &RecordedEvent) -> (String, String) {
+        (event.aggregate_type.clone(), event.aggregate_id.clone())
+    }
+
+    fn next(&self, event: &RecordedEvent) -> i64 {
+        self.last.get(&Self::key(event)).copied().unwrap_or(0) + 1
+    }
+
+    fn is_parked(&self, event: &RecordedEvent) -> bool {
+        self.parked.contains(&Self::key(event))
+    }
+
+    fn applied(&mut self, event: &RecordedEvent) {
+        let key = Self::key(event);
+        self.last.insert(key.clone(), event.sequence);
+        self.advanced.insert(key);
+    }
+
+    /// Writes the positions of the streams this batch advanced, in one statement.
+    async fn save(self, connection: &mut PgConnection, projection: &str) -> Result<(), sqlx::Error> {
+        if self.advanced.is_empty() {
+            return Ok(());
+        }
+        let mut rows: Vec<(&str, &str, i64)> = self
+            .advanced
+            .iter()
+            .map(|key| (key.0.as_str(), key.1.as_str(), self.last[key]))
+            .collect();
+        // A stable order keeps concurrent writers of overlapping guards from deadlocking.
+        rows.sort_unstable();
+        let types: Vec<&str> = rows.iter().map(|row| row.0).collect();
+        let ids: Vec<&str> = rows.iter().map(|row| row.1).collect();
+        let sequences: Vec<i64> = rows.iter().map(|row| row.2).collect();
+        sqlx::query(
+            "INSERT INTO projection.stream_positions
+                    (projection, aggregate_type, aggregate_id, last_sequence)
+             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[])
+             ON CONFLICT (projection, aggregate_type, aggregate_id)
+             DO UPDATE SET last_sequence = EXCLUDED.last_sequence",
+        )
+        .bind(projection)
+        .bind(&types)
+        .bind(&ids)
+        .bind(&sequences)
+        .execute(connection)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Walks a batch against `guard`. Without `isolated`, events are applied directly and the first
+/// deterministic failure ends the walk with `None` (the caller rolls back and walks again
+/// isolated); with it, each event is applied behind a savepoint and a failure parks its stream.
+async fn walk<P: Projection>(
+    projection: &P,
+    name: &str,
+    connection: &mut PgConnection,
+    events: &[&RecordedEvent],
+    guard: &mut Guard,
+    isolated: bool,
+) -> Result<Option<Vec<Verdict>>, ApplyError> {
     let mut verdicts = Vec::with_capacity(events.len());
     for &event in events {
-        let next = last_applied(&mut *tx, name, event).await? + 1;
+        let next = guard.next(event);
         let verdict = if event.sequence < next {
             Verdict::Duplicate
-        } else if is_parked(&mut *tx, name, event).await? {
-            park(&mut *tx, name, event, None).await?;
+        } else if guard.is_parked(event) {
+            park(&mut *connection, name, event, None).await?;
             Verdict::Parked
         } else if event.sequence > next {
             Verdict::Gap
+        } else if !isolated {
+            match projection.apply(&mut *connection, event).await {
+                Ok(()) => {
+                    guard.applied(event);
+                    Verdict::Applied
+                }
+                Err(error) if error.is_transient() => return Err(error),
+                Err(_) => return Ok(None),
+            }
         } else {
-            match apply_guarded(projection, name, &mut *tx, event).await? {
-                Applied::Yes => Verdict::Applied,
+            match apply_isolated(projection, &mut *connection, event).await? {
+                Applied::Yes => {
+                    guard.applied(event);
+                    Verdict::Applied
+                }
                 Applied::No(error) => {
                     warn!(projection = name, stream = %event.aggregate_id, sequence = event.sequence,
                         error = %error, "event cannot be applied; parking its stream");
-                    park(&mut *tx, name, event, Some(&error)).await?;
+                    park(&mut *connection, name, event, Some(&error)).await?;
+                    guard.parked.insert(Guard::key(event));
                     Verdict::Parked
                 }
             }
         };
         verdicts.push(verdict);
     }
-    Ok(verdicts)
+    Ok(Some(verdicts))
 }
 
 /// Whether an event was applied, or why it could not be (deterministically).
@@ -551,27 +709,10 @@ async fn last_applied(
     Ok(last.unwrap_or(0))
 }
 
-async fn is_parked(
-    connection: &mut PgConnection,
-    projection: &str,
-    event: &RecordedEvent,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM projection.parked
-                         WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3)",
-    )
-    .bind(projection)
-    .bind(&event.aggregate_type)
-    .bind(&event.aggregate_id)
-    .fetch_one(connection)
-    .await
-}
-
-/// Applies the next event of a stream behind a savepoint and advances the guard. A
-/// deterministic failure rolls back to the savepoint and is returned as `Applied::No`.
-async fn apply_guarded<P: Projection>(
+/// Applies one event behind a savepoint. A deterministic failure rolls back to the savepoint
+/// and is returned as `Applied::No` with its cause chain.
+async fn apply_isolated<P: Projection>(
     projection: &P,
-    target_name: &str,
     connection: &mut PgConnection,
     event: &RecordedEvent,
 ) -> Result<Applied, ApplyError> {
@@ -596,21 +737,24 @@ async fn apply_guarded<P: Projection>(
         }
     }
     sqlx::query("RELEASE SAVEPOINT apply_event")
-        .execute(&mut *connection)
+        .execute(connection)
         .await?;
-    sqlx::query(
-        "INSERT INTO projection.stream_positions
-                (projection, aggregate_type, aggregate_id, last_sequence)
-         VALUES ($1, $2, $3, $4)
-         ON CONFLICT (projection, aggregate_type, aggregate_id)
-         DO UPDATE SET last_sequence = EXCLUDED.last_sequence",
-    )
-    .bind(target_name)
-    .bind(&event.aggregate_type)
-    .bind(&event.aggregate_id)
-    .bind(event.sequence)
-    .execute(connection)
-    .await?;
+    Ok(Applied::Yes)
+}
+
+/// Applies the next event of a stream behind a savepoint and advances its guard row.
+async fn apply_guarded<P: Projection>(
+    projection: &P,
+    target_name: &str,
+    connection: &mut PgConnection,
+    event: &RecordedEvent,
+) -> Result<Applied, ApplyError> {
+    if let Applied::No(error) = apply_isolated(projection, &mut *connection, event).await? {
+        return Ok(Applied::No(error));
+    }
+    let mut guard = Guard::default();
+    guard.applied(event);
+    guard.save(connection, target_name).await?;
     Ok(Applied::Yes)
 }
 
