@@ -28,7 +28,8 @@ impl Projection for JobsProjection {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: usage spread over slots (migration 0012).
+        2
     }
 
     fn aggregate_types(&self) -> &'static [&'static str] {
@@ -92,12 +93,14 @@ impl Projection for JobsProjection {
                 .execute(&mut *connection)
                 .await?;
                 sqlx::query(
-                    "INSERT INTO job_usage (tenant_id, user_id, jobs_submitted) VALUES ($1, $2, 1)
-                     ON CONFLICT (tenant_id, user_id)
+                    "INSERT INTO job_usage (tenant_id, user_id, slot, jobs_submitted)
+                     VALUES ($1, $2, $3, 1)
+                     ON CONFLICT (tenant_id, user_id, slot)
                      DO UPDATE SET jobs_submitted = job_usage.jobs_submitted + 1",
                 )
                 .bind(row.tenant)
                 .bind(owner)
+                .bind(row.usage_slot())
                 .execute(connection)
                 .await?;
             }
@@ -192,12 +195,14 @@ impl Projection for JobsProjection {
                                 + CASE WHEN j.kind = $4 THEN $3 ELSE 0 END
                        FROM jobs j
                       WHERE j.tenant_id = $1 AND j.job_id = $2
-                        AND u.tenant_id = j.tenant_id AND u.user_id = j.owner_id",
+                        AND u.tenant_id = j.tenant_id AND u.user_id = j.owner_id
+                        AND u.slot = $5",
                 )
                 .bind(row.tenant)
                 .bind(row.job)
                 .bind(characters)
                 .bind(JobKind::Translation.as_str())
+                .bind(row.usage_slot())
                 .execute(connection)
                 .await?;
             }
@@ -335,6 +340,14 @@ binds!(A, B);
 binds!(A, B, C);
 
 impl Row<'_> {
+    /// Slots an account's usage is spread over (see migration 0012).
+    const USAGE_SLOTS: u128 = 16;
+
+    /// The usage slot this job counts in: fixed by its id, so its later events find it.
+    fn usage_slot(&self) -> i16 {
+        (self.job.as_u128() % Self::USAGE_SLOTS) as i16
+    }
+
     /// `UPDATE jobs SET {set}, version, updated_at` for this job: `$1` tenant, `$2` job,
     /// `$3` version, `$4` the event's time, `$5…` the extra binds. A missing row is an
     /// inconsistency (the stream's first event creates it).
@@ -621,7 +634,7 @@ pub async fn list(
             AND ($6::text IS NULL OR target_language = $6)
             AND ($7::timestamptz IS NULL OR submitted_at >= $7)
             AND ($8::timestamptz IS NULL OR submitted_at < $8)
-            AND ($9::timestamptz IS NULL OR (submitted_at, job_id) < ($9, $10))
+            AND (submitted_at, job_id) < (coalesce($9, 'infinity'), coalesce($10, $12))
           ORDER BY submitted_at DESC, job_id DESC
           LIMIT $11"
     ))
@@ -636,6 +649,9 @@ pub async fn list(
     .bind(after.map(|cursor| cursor.submitted_at))
     .bind(after.map(|cursor| cursor.job_id))
     .bind(limit + 1)
+    // The first page starts before the largest possible key: one range condition, so every
+    // page is an index range scan rather than a walk from the newest job.
+    .bind(Uuid::max())
     .fetch_all(pool)
     .await?;
     let next = if jobs.len() as i64 > limit {
@@ -877,9 +893,12 @@ pub async fn usage(
     user_id: Uuid,
 ) -> Result<Option<UsageView>, sqlx::Error> {
     let usage = sqlx::query_as(
-        "SELECT user_id, jobs_submitted, jobs_succeeded, characters_processed,
-                characters_translated
-           FROM read_models.job_usage WHERE tenant_id = $1 AND user_id = $2",
+        "SELECT user_id, sum(jobs_submitted)::bigint AS jobs_submitted,
+                sum(jobs_succeeded)::bigint AS jobs_succeeded,
+                sum(characters_processed)::bigint AS characters_processed,
+                sum(characters_translated)::bigint AS characters_translated
+           FROM read_models.job_usage WHERE tenant_id = $1 AND user_id = $2
+          GROUP BY user_id",
     )
     .bind(tenant_id)
     .bind(user_id)

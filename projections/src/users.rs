@@ -166,12 +166,15 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<UserView>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "{SELECT_USER} WHERE tenant_id = $1 AND ($2::uuid IS NULL OR user_id > $2)
+        "{SELECT_USER} WHERE tenant_id = $1 AND user_id > coalesce($2, $4)
           ORDER BY user_id LIMIT $3"
     ))
     .bind(tenant_id)
     .bind(after)
     .bind(limit)
+    // The first page starts after the nil id: one range condition keeps the plan an index range
+    // scan even when Postgres settles on a generic plan for the prepared statement.
+    .bind(Uuid::nil())
     .fetch_all(pool)
     .await
 }

@@ -1,0 +1,584 @@
+//! `just bench`: load scenarios against a release build of the backend, each next to a baseline
+//! measured in the same run, reported as a table, `target/bench/report.json` and
+//! `target/bench/report.md`.
+//!
+//! The backend runs as its own process (so its CPU and peak RSS are its own), against a fresh
+//! database and JetStream stream, only on 127.0.0.1. Load comes from this small client because
+//! the requests vary (unique emails, idempotency keys, ids). The store scenarios (rebuild,
+//! store growth) run in a second database with no backend attached, so the relay does not
+//! publish their bulk history.
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
+mod load;
+mod report;
+mod store;
+mod system;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+use load::{Row, Target};
+use report::{Breakdown, Report};
+use store::Statements;
+use system::{peak_rss_mib, CpuMeter};
+
+/// How long each timed scenario runs.
+const RUN: Duration = Duration::from_secs(10);
+/// How long each stream length of the long-stream scenario runs.
+const LONG_STREAM_RUN: Duration = Duration::from_secs(5);
+/// Stream lengths of the long-stream scenario.
+const STREAM_LENGTHS: [i64; 3] = [10, 1_000, 10_000];
+/// Events the rebuild scenario rebuilds from (users of ten events each).
+const REBUILD_EVENTS: i64 = 1_000_000;
+/// Events stored before the second append measurement of the store-growth scenario.
+const GROWN_STORE_EVENTS: i64 = 10_000_000;
+/// Events per read in the rebuild and its raw-read baseline.
+const FEED_BATCH: i64 = 5_000;
+/// Target languages of the submitted jobs (and of the filtered job list).
+const LANGUAGES: [&str; 4] = ["de", "fr", "pt-BR", "ja"];
+/// Partitions of every projection (the backend's default).
+const PARTITIONS: u32 = 4;
+/// The tenant of the bench's key and of its bulk history.
+const TENANT: &str = "bench";
+
+fn with_database(url: &str, database: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("database URL has a scheme");
+    let (authority, _) = rest.split_once('/').unwrap_or((rest, ""));
+    format!("{scheme}://{authority}/{database}")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Drops earlier bench databases and creates `names` afresh.
+async fn fresh_databases(database_url: &str, names: &[&str]) {
+    let mut admin = PgConnection::connect(&with_database(database_url, "postgres"))
+        .await
+        .unwrap();
+    let old: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'bench\\_%'")
+            .fetch_all(&mut admin)
+            .await
+            .unwrap();
+    for name in old {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    for name in names {
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+}
+
+async fn drop_database(database_url: &str, name: &str) {
+    let mut admin = PgConnection::connect(&with_database(database_url, "postgres"))
+        .await
+        .unwrap();
+    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut admin)
+        .await;
+}
+
+/// Starts the backend on `database_url`; returns the process and a client's view of it.
+async fn start_backend(
+    backend: &PathBuf,
+    database_url: &str,
+    nats_url: &str,
+    run: &str,
+) -> (tokio::process::Child, Target) {
+    let port = free_port();
+    let env = [
+        ("DATABASE_URL", database_url.to_owned()),
+        ("NATS_URL", nats_url.to_owned()),
+        ("APP_HTTP__PORT", port.to_string()),
+        ("APP_NATS__STREAM", format!("BENCH_{run}")),
+        ("APP_NATS__SUBJECT_PREFIX", format!("bench{run}")),
+        ("APP_RATE_LIMIT__ENABLED", "false".to_owned()),
+        ("APP_DATABASE__MAX_CONNECTIONS", "40".to_owned()),
+        ("APP_LOG__FILTER", "warn".to_owned()),
+        (
+            "APP_DOCUMENTS__LOCAL_PATH",
+            format!("target/bench/documents-{run}"),
+        ),
+    ];
+    let server = tokio::process::Command::new(backend)
+        .arg("serve")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {backend:?}: {e}"));
+    let pid = server.id().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(128)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    while !Target::ok(client.get(format!("{base}/health/ready"))).await {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the backend did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let key_output = std::process::Command::new(backend)
+        .args(["create-admin-key", "--tenant", TENANT])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let key = String::from_utf8(key_output.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .expect("create-admin-key prints the key")
+        .trim()
+        .to_owned();
+    let target = Target {
+        base,
+        key,
+        client,
+        pid,
+        meter: CpuMeter::new(Some(pid)),
+    };
+    (server, target)
+}
+
+/// Waits until the users projection has applied `sequence` of every stream in `ids`.
+async fn wait_projected(pool: &PgPool, ids: &[String], sequence: i64) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let done: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM projection.stream_positions
+              WHERE projection = 'users' AND aggregate_type = 'User'
+                AND aggregate_id = ANY($1) AND last_sequence >= $2",
+        )
+        .bind(ids)
+        .bind(sequence)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if done == ids.len() as i64 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the users projection did not apply the bulk history within 5 minutes ({done} of {} streams)",
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until every projection has applied every stored event of its streams, so a scenario
+/// does not measure the backlog of the one before it.
+async fn wait_caught_up(pool: &PgPool) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    for projection in projections::registry::Registered::ALL {
+        loop {
+            let status = projections::status::status(
+                pool,
+                projection.name(),
+                projection.aggregate_types(),
+                PARTITIONS,
+            )
+            .await
+            .unwrap();
+            if status.events_behind == 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} is still {} events behind after 5 minutes",
+                projection.name(),
+                status.events_behind
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Registers users at `rate` per second for `RUN` and measures, for each, the time from the
+/// command's response until the read model's guard shows its event.
+async fn command_to_projection(target: &Arc<Target>, watcher: &PgPool, rate: f64) -> Row {
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
+    let cpu = target.meter.read();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    let mut n = 0;
+    let mut next = Instant::now();
+    while started.elapsed() < RUN {
+        let (target, watcher) = (target.clone(), watcher.clone());
+        tasks.push(tokio::spawn(async move {
+            let body = json!({ "email": format!("lat-{n}-{}@bench.example", Uuid::new_v4().simple()), "display_name": "Lat" });
+            let response: Value = target.post("/api/v1/users", &body).send().await.ok()?.json().await.ok()?;
+            let answered = Instant::now();
+            let stream = response["aggregate_id"].as_str()?.to_owned();
+            loop {
+                let applied: Option<i64> = sqlx::query_scalar(
+                    "SELECT last_sequence FROM projection.stream_positions
+                      WHERE projection = 'users' AND aggregate_type = 'User' AND aggregate_id = $1",
+                )
+                .bind(format!("{TENANT}:{stream}"))
+                .fetch_optional(&watcher)
+                .await
+                .ok()?;
+                if applied.is_some() {
+                    return Some(answered.elapsed());
+                }
+                if answered.elapsed() > Duration::from_secs(10) {
+                    return None;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }));
+        n += 1;
+        // A fixed schedule (not sleep-after-send), so the offered rate holds.
+        next += interval;
+        tokio::time::sleep_until(next.into()).await;
+    }
+    let offered = started.elapsed();
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Some(latency) => latencies.push(latency),
+            None => errors += 1,
+        }
+    }
+    let mut row = Row::new(
+        "command -> projection latency",
+        1,
+        latencies,
+        errors,
+        offered,
+    );
+    row.cpu = Some(target.meter.since(&cpu));
+    row.peak_rss_mib = Some(peak_rss_mib(target.pid));
+    row.baseline = Some(format!(
+        "offered load {rate:.0}/s (half of the 16-client create rate)"
+    ));
+    row
+}
+
+/// Runs the scenario behind `measure` with statement statistics reset before it, and returns
+/// its row and where its time went.
+async fn with_breakdown<Fut: std::future::Future<Output = Row>>(
+    statements: Option<&Statements>,
+    measure: Fut,
+) -> (Row, Option<Breakdown>) {
+    if let Some(statements) = statements {
+        statements.reset().await;
+    }
+    let row = measure.await;
+    let breakdown = match statements {
+        Some(statements) => Some(Breakdown::new(&row, &statements.top(200).await, 10)),
+        None => None,
+    };
+    (row, breakdown)
+}
+
+#[tokio::main]
+async fn main() {
+    let database_url =
+        std::env::var("DATABASE_URL").expect("DATABASE_URL (the bench recipe sets it)");
+    let nats_url = std::env::var("NATS_URL").expect("NATS_URL (the bench recipe sets it)");
+    let backend = PathBuf::from(
+        std::env::var("BENCH_BACKEND").unwrap_or_else(|_| "target/release/backend".into()),
+    );
+    let out = PathBuf::from("target/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    let out = out.canonicalize().unwrap();
+    let run = format!("b{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let live_db = format!("bench_{run}");
+    let store_db = format!("bench_{run}_store");
+    fresh_databases(&database_url, &[&live_db, &store_db]).await;
+    let live_url = with_database(&database_url, &live_db);
+    let store_url = with_database(&database_url, &store_db);
+
+    let mut rows = Vec::new();
+    let mut breakdowns = Vec::new();
+    let mut notes = Vec::new();
+
+    let (mut server, target) = start_backend(&backend, &live_url, &nats_url, &run).await;
+    let target = Arc::new(target);
+    // The bench's own connections: watching the read model, bulk history and statistics (a
+    // small pool: watching must not load Postgres more than the system under test does).
+    let live = PgPoolOptions::new()
+        .max_connections(4)
+        .connect(&live_url)
+        .await
+        .unwrap();
+    let statements = Statements::enable(&live).await;
+    if statements.is_none() {
+        notes.push(
+            "pg_stat_statements is not loaded by this Postgres (start it with \
+             shared_preload_libraries=pg_stat_statements, as `just services` does), so the \
+             statement breakdowns are missing."
+                .to_owned(),
+        );
+    }
+
+    eprintln!("bench: create commands and the pgbench baseline at 16 and 64 clients...");
+    let mut baseline16 = None;
+    for clients in [16, 64] {
+        let baseline = store::pgbench(&live_url, clients, RUN, &out);
+        let t = target.clone();
+        let (row, breakdown) = with_breakdown(
+            statements.as_ref().filter(|_| clients == 16),
+            target.run("create command (register user)", clients, RUN, move |n| {
+                let body = json!({ "email": format!("c{clients}-{n}@bench.example"), "display_name": "Bench" });
+                Target::ok(t.post("/api/v1/users", &body))
+            }),
+        )
+        .await;
+        rows.push(row.against_throughput(&baseline));
+        breakdowns.extend(breakdown);
+        if clients == 16 {
+            baseline16 = Some(baseline.clone());
+        }
+        rows.push(baseline);
+    }
+    let baseline16 = baseline16.unwrap();
+    let create16 = rows
+        .iter()
+        .find(|r| r.scenario.starts_with("create") && r.clients == 16)
+        .unwrap()
+        .per_second;
+
+    eprintln!("bench: submit-job commands...");
+    let upload = target
+        .client
+        .post(format!("{}/api/v1/documents", target.base))
+        .header("x-api-key", &target.key)
+        .header("content-type", "text/plain")
+        .body("A short text to translate.\n")
+        .send()
+        .await
+        .unwrap();
+    let document: Value = upload.json().await.unwrap();
+    let document = document["document_id"].as_str().unwrap().to_owned();
+    let t = target.clone();
+    let row = target
+        .run("create command (submit job)", 16, RUN, move |n| {
+            let language = LANGUAGES[n as usize % LANGUAGES.len()];
+            let body = json!({
+                "kind": "translation", "source_language": "en", "target_language": language,
+                "document_id": document, "priority": n % 10,
+            });
+            Target::ok(t.post("/api/v1/jobs", &body))
+        })
+        .await;
+    rows.push(row.against_throughput(&baseline16));
+
+    eprintln!("bench: 400 users with 15 events each (bulk), update commands...");
+    let seeded = Arc::new(store::bulk_users(&live, TENANT, 400, 15).await.unwrap());
+    wait_projected(&live, &seeded, 15).await;
+    let ids: Arc<Vec<String>> = Arc::new(
+        seeded
+            .iter()
+            .map(|id| id.split_once(':').unwrap().1.to_owned())
+            .collect(),
+    );
+    let (t, i) = (target.clone(), ids.clone());
+    let row = target
+        .run(
+            "update command (rename, 15-20 events)",
+            16,
+            RUN,
+            move |n| {
+                let id = &i[(n as usize * 7919) % i.len()];
+                let body = json!({ "display_name": format!("Renamed {n}") });
+                Target::ok(t.post(&format!("/api/v1/users/{id}/display-name"), &body))
+            },
+        )
+        .await;
+    rows.push(row.against_throughput(&baseline16));
+
+    eprintln!("bench: command -> projection latency...");
+    wait_caught_up(&live).await;
+    let (row, breakdown) = with_breakdown(
+        statements.as_ref(),
+        command_to_projection(&target, &live, create16 / 2.0),
+    )
+    .await;
+    rows.push(row);
+    breakdowns.extend(breakdown);
+
+    eprintln!("bench: queries...");
+    let (t, i) = (target.clone(), ids.clone());
+    rows.push(
+        target
+            .run("query: user by id", 16, RUN, move |n| {
+                Target::ok(t.get(&format!(
+                    "/api/v1/users/{}",
+                    i[(n as usize * 7919) % i.len()]
+                )))
+            })
+            .await,
+    );
+    let (t, i) = (target.clone(), ids.clone());
+    rows.push(
+        target
+            .run("query: users page (20)", 16, RUN, move |n| {
+                Target::ok(t.get(&format!(
+                    "/api/v1/users?limit=20&after={}",
+                    i[(n as usize * 31) % i.len()]
+                )))
+            })
+            .await,
+    );
+    let t = target.clone();
+    rows.push(
+        target
+            .run(
+                "query: jobs filtered page (20)",
+                16,
+                RUN,
+                move |n| {
+                    let language = LANGUAGES[n as usize % LANGUAGES.len()];
+                    Target::ok(t.get(&format!(
+                        "/api/v1/jobs?status=queued&target_language={language}&limit=20"
+                    )))
+                },
+            )
+            .await,
+    );
+
+    eprintln!("bench: long streams...");
+    wait_caught_up(&live).await;
+    let mut short: Option<Row> = None;
+    for length in STREAM_LENGTHS {
+        let streams = store::bulk_users(&live, TENANT, 2, length).await.unwrap();
+        wait_projected(&live, &streams, length).await;
+        let t = target.clone();
+        let streams: Arc<Vec<String>> = Arc::new(
+            streams
+                .iter()
+                .map(|id| id.split_once(':').unwrap().1.to_owned())
+                .collect(),
+        );
+        let row = target
+            .run(
+                &format!("update command, stream of {length} events (no snapshots)"),
+                1,
+                LONG_STREAM_RUN,
+                move |n| {
+                    let id = &streams[n as usize % streams.len()];
+                    let body = json!({ "display_name": format!("Long {n}") });
+                    Target::ok(t.post(&format!("/api/v1/users/{id}/display-name"), &body))
+                },
+            )
+            .await;
+        match &short {
+            None => {
+                short = Some(row.clone());
+                rows.push(row);
+            }
+            Some(short) => rows.push(row.against_latency(short)),
+        }
+    }
+    notes.push(
+        "Long streams are measured without snapshots only: the store has no snapshots yet \
+         (cqrs-es's own snapshot mode applies events twice, see DESIGN.md)."
+            .to_owned(),
+    );
+    let _ = server.kill().await;
+    drop(live);
+
+    eprintln!("bench: store growth (empty store) and rebuild over {REBUILD_EVENTS} events...");
+    // Room for the rebuild's lanes and its bookkeeping.
+    let store = PgPoolOptions::new()
+        .max_connections(8)
+        .connect(&store_url)
+        .await
+        .unwrap();
+    eventstore_migrations::MIGRATOR.run(&store).await.unwrap();
+    let empty = store::pgbench(&store_url, 16, RUN, &out);
+    store::bulk_users(&store, TENANT, REBUILD_EVENTS / 10, 10)
+        .await
+        .unwrap();
+    sqlx::query("VACUUM ANALYZE events")
+        .execute(&store)
+        .await
+        .unwrap();
+    let meter = CpuMeter::new(None);
+    let cpu = meter.read();
+    let (read, elapsed) = store::raw_read(&store, "User", FEED_BATCH).await;
+    let mut raw = Row::rate("raw feed read (the rebuild's ceiling)", read as u64, elapsed);
+    raw.cpu = Some(meter.since(&cpu));
+    raw.peak_rss_mib = Some(peak_rss_mib(std::process::id()));
+    let cpu = meter.read();
+    let (rebuilt, elapsed) = store::rebuild_users(&store, FEED_BATCH).await;
+    let mut rebuild = Row::rate("rebuild users projection", rebuilt as u64, elapsed);
+    rebuild.cpu = Some(meter.since(&cpu));
+    rebuild.peak_rss_mib = Some(peak_rss_mib(std::process::id()));
+    rows.push(rebuild.against_throughput(&raw));
+    rows.push(raw);
+
+    eprintln!("bench: store growth: filling the store to {GROWN_STORE_EVENTS} events...");
+    let filled = Instant::now();
+    store::bulk_filler(&store, GROWN_STORE_EVENTS - REBUILD_EVENTS, 2)
+        .await
+        .unwrap();
+    sqlx::query("VACUUM ANALYZE events")
+        .execute(&store)
+        .await
+        .unwrap();
+    eprintln!(
+        "bench: filled in {:.0} s; appending again...",
+        filled.elapsed().as_secs_f64()
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&store)
+        .await
+        .unwrap();
+    let mut grown = store::pgbench(&store_url, 16, RUN, &out);
+    grown.scenario = format!("pgbench append, {stored} events stored");
+    let mut empty = empty;
+    empty.scenario = "pgbench append, empty store".to_owned();
+    rows.push(empty.clone());
+    rows.push(grown.against_latency(&empty));
+    store.close().await;
+    drop_database(&database_url, &store_db).await;
+    notes.push(
+        "Store growth is measured with the pgbench append (the command's transaction shape) \
+         rather than HTTP commands: a backend attached to the grown store would first relay \
+         its whole bulk history to JetStream."
+            .to_owned(),
+    );
+
+    let report = Report {
+        machine: system::machine(),
+        seconds_per_timed_scenario: RUN.as_secs(),
+        rows,
+        breakdowns,
+        notes,
+    };
+    println!("\n{}", report::table(&report.rows));
+    report.write(&out).unwrap();
+    eprintln!("bench: wrote target/bench/report.json and target/bench/report.md");
+}

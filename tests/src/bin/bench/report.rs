@@ -1,0 +1,166 @@
+//! The report: a table a person reads at a glance, where the time went, and the same as JSON.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::load::Row;
+use crate::store::Statement;
+use crate::system::CpuSplit;
+
+/// Where one scenario spent the machine: CPU per process group and Postgres's statements.
+#[derive(Debug, Clone, Serialize)]
+pub struct Breakdown {
+    pub scenario: String,
+    pub operations: u64,
+    pub cpu: Option<CpuSplit>,
+    /// Statements Postgres executed per operation, and their execution time per operation.
+    pub statements_per_operation: f64,
+    pub db_ms_per_operation: f64,
+    pub top_statements: Vec<Statement>,
+}
+
+impl Breakdown {
+    pub fn new(row: &Row, all: &[Statement], top: usize) -> Self {
+        let operations = row.operations.max(1);
+        Self {
+            scenario: format!("{} ({} clients)", row.scenario, row.clients),
+            operations: row.operations,
+            cpu: row.cpu,
+            statements_per_operation: all.iter().map(|s| s.calls).sum::<i64>() as f64
+                / operations as f64,
+            db_ms_per_operation: all.iter().map(|s| s.total_ms).sum::<f64>() / operations as f64,
+            top_statements: all.iter().take(top).cloned().collect(),
+        }
+    }
+
+    fn markdown(&self, out: &mut String) {
+        let _ = writeln!(out, "### {}\n", self.scenario);
+        if let Some(cpu) = self.cpu {
+            let _ = writeln!(
+                out,
+                "CPU: {:.2} cores busy of {}: backend {:.2}, Postgres {:.2}, NATS {:.2}, load \
+                 generator {:.2}.",
+                cpu.total(),
+                std::thread::available_parallelism().map_or(0, |n| n.get()),
+                cpu.server,
+                cpu.postgres,
+                cpu.nats,
+                cpu.load
+            );
+        }
+        let _ = writeln!(
+            out,
+            "Postgres executed {:.1} statements and {:.3} ms of statement time per operation \
+             (pg_stat_statements; commit and network time not included).\n",
+            self.statements_per_operation, self.db_ms_per_operation
+        );
+        out.push_str("| calls/op | mean ms | total ms | statement |\n|---:|---:|---:|---|\n");
+        for s in &self.top_statements {
+            let _ = writeln!(
+                out,
+                "| {:.2} | {:.3} | {:.0} | `{}` |",
+                s.calls as f64 / self.operations.max(1) as f64,
+                s.mean_ms,
+                s.total_ms,
+                s.query.replace('|', "\\|")
+            );
+        }
+        out.push('\n');
+    }
+}
+
+fn ms(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"))
+}
+
+/// The scenario table.
+pub fn table(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| scenario | clients | ops | errors | ops/s | p50 ms | p95 ms | p99 ms | peak RSS MiB | CPU cores (backend/pg/nats/load) | vs baseline |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
+    );
+    for r in rows {
+        let ratio = match (&r.ratio_to_baseline, &r.baseline) {
+            (Some(ratio), Some(baseline)) => format!("{ratio:.2}x {baseline}"),
+            (None, Some(baseline)) => baseline.clone(),
+            _ => String::new(),
+        };
+        let cpu = r.cpu.map_or_else(String::new, |c| {
+            format!(
+                "{:.2}/{:.2}/{:.2}/{:.2}",
+                c.server, c.postgres, c.nats, c.load
+            )
+        });
+        let rss = r
+            .peak_rss_mib
+            .map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |",
+            r.scenario,
+            r.clients,
+            r.operations,
+            r.errors,
+            r.per_second,
+            ms(r.p50_ms),
+            ms(r.p95_ms),
+            ms(r.p99_ms),
+            rss,
+            cpu,
+            ratio
+        );
+    }
+    out
+}
+
+/// Everything one run measured.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub machine: String,
+    pub seconds_per_timed_scenario: u64,
+    pub rows: Vec<Row>,
+    pub breakdowns: Vec<Breakdown>,
+    /// What the run could not measure as asked, and why.
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    pub fn markdown(&self) -> String {
+        let mut out = format!(
+            "# Benchmark report\n\nMachine: {}. Load generator, backend, Postgres and NATS share \
+             it. Each timed scenario runs {} s. Ratios compare with a baseline measured in the same \
+             run: command throughput with pgbench doing the same transaction shape on the same \
+             Postgres; rebuild with a raw read of the same events by the same process; long \
+             streams and store growth with the short-stream and empty-store latency.\n\n{}\n",
+            self.machine,
+            self.seconds_per_timed_scenario,
+            table(&self.rows)
+        );
+        out.push_str("## Where the time goes\n\n");
+        for breakdown in &self.breakdowns {
+            breakdown.markdown(&mut out);
+        }
+        out.push_str(WHAT_LIMITS_US);
+        if !self.notes.is_empty() {
+            out.push_str("\n## Not measured as asked\n\n");
+            for note in &self.notes {
+                let _ = writeln!(out, "- {note}");
+            }
+        }
+        out
+    }
+
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::write(
+            dir.join("report.json"),
+            serde_json::to_string_pretty(self).map_err(std::io::Error::other)?,
+        )?;
+        std::fs::write(dir.join("report.md"), self.markdown())
+    }
+}
+
+/// The analysis behind the breakdowns above; the figures it cites come from the runs that
+/// led to each change, the breakdowns from this run.
+const WHAT_LIMITS_US: &str = "## What limits us\n\nTODO\n";

@@ -1,0 +1,234 @@
+//! Scenarios on the event store itself: the pgbench baseline, bulk history, rebuild against a
+//! raw read of the same events, and what Postgres spent its time on.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::load::Row;
+
+/// pgbench with the transaction shape of a create command: read one stream by primary key,
+/// insert one event row, commit.
+pub fn pgbench(database_url: &str, clients: usize, duration: Duration, out: &Path) -> Row {
+    let script = out.join("append.sql");
+    std::fs::write(
+        &script,
+        "\\set id random(1, 9000000000000000)\n\
+         BEGIN;\n\
+         SELECT sequence, payload FROM events WHERE aggregate_type = 'PgBench' AND aggregate_id = 'pgbench:' || :id ORDER BY sequence;\n\
+         INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('PgBench', 'pgbench:' || :id, 1, 'Appended', '1', '{\"Appended\":{}}', \
+         '{\"request_id\":\"pgbench\",\"correlation_id\":\"pgbench\",\"causation_id\":\"pgbench\",\"actor\":\"system:pgbench\",\"tenant_id\":\"pgbench\",\"command\":\"Append\",\"recorded_at\":\"2026-01-01T00:00:00Z\"}');\n\
+         COMMIT;\n",
+    )
+    .expect("write the pgbench script");
+    let prefix = format!("pgbench-{}", uuid::Uuid::new_v4().simple());
+    let status = std::process::Command::new("pgbench")
+        .args(["-n", "-f"])
+        .arg(&script)
+        .args(["-c", &clients.to_string(), "-j", "2", "-T"])
+        .arg(duration.as_secs().max(1).to_string())
+        .args(["-l", "--log-prefix", &prefix])
+        .arg(database_url)
+        .current_dir(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status()
+        .expect("pgbench runs (Debian package postgresql-client)");
+    assert!(status.success(), "pgbench failed");
+    let mut latencies = Vec::new();
+    for entry in std::fs::read_dir(out).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if !name.starts_with(&prefix) {
+            continue;
+        }
+        let log = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        // Each line: client_id transaction_no time_us script_no time_epoch time_us_part.
+        latencies.extend(log.lines().filter_map(|line| {
+            let micros = line.split_whitespace().nth(2)?.parse::<u64>().ok()?;
+            Some(Duration::from_micros(micros))
+        }));
+        let _ = std::fs::remove_file(entry.path());
+    }
+    Row::new("pgbench append", clients, latencies, 0, duration)
+}
+
+/// Writes `users` user streams of `events_each` events (a registration, then renames) straight
+/// into the store, in `tenant`, in one statement; returns their aggregate ids in order.
+///
+/// The rows are what the backend itself would store (same payloads, metadata, triggers), so the
+/// aggregate loads them and projections apply them; only HTTP and the aggregate are skipped.
+pub async fn bulk_users(
+    pool: &PgPool,
+    tenant: &str,
+    users: i64,
+    events_each: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "WITH streams AS (
+             SELECT n, $1 || ':' || gen_random_uuid() AS id FROM generate_series(1, $2) n
+         ),
+         inserted AS (
+             INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                                 payload, metadata)
+             SELECT 'User', s.id, e,
+                    CASE WHEN e = 1 THEN 'UserRegistered' ELSE 'DisplayNameChanged' END, '1',
+                    CASE WHEN e = 1
+                         THEN json_build_object('UserRegistered', json_build_object(
+                                  'at', now(), 'email', split_part(s.id, ':', 2) || '@bulk.example',
+                                  'roles', json_build_array('user'), 'display_name', 'Bulk'))
+                         ELSE json_build_object('DisplayNameChanged', json_build_object(
+                                  'at', now(), 'display_name', 'Bulk ' || e))
+                    END,
+                    json_build_object('request_id', s.id, 'correlation_id', s.id,
+                                      'causation_id', s.id, 'actor', 'system:bench',
+                                      'tenant_id', $1, 'command', 'BulkLoad',
+                                      'recorded_at', now())
+               FROM streams s, generate_series(1, $3) e
+              ORDER BY s.n, e
+         )
+         SELECT id FROM streams ORDER BY n",
+    )
+    .bind(tenant)
+    .bind(users)
+    .bind(events_each)
+    .fetch_all(pool)
+    .await?;
+    Ok(ids)
+}
+
+/// Fills the store with `events` small events of an aggregate type no projection reads, from
+/// `connections` connections at once (history for the store-growth scenario).
+pub async fn bulk_filler(pool: &PgPool, events: i64, connections: i64) -> Result<(), sqlx::Error> {
+    let chunk = 500_000;
+    let chunks = (events + chunk - 1) / chunk;
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..connections {
+        let (pool, next) = (pool.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            loop {
+                let c = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if c >= chunks {
+                    return Ok::<_, sqlx::Error>(());
+                }
+                let first = c * chunk;
+                let last = (first + chunk).min(events) - 1;
+                sqlx::query(
+                    "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
+                                         event_version, payload, metadata)
+                     SELECT 'BenchFiller', 'bench:filler-' || (s / 10), s % 10 + 1, 'Filled', '1',
+                            '{\"Filled\":{}}',
+                            json_build_object('request_id', 'bulk', 'correlation_id', 'bulk',
+                                              'causation_id', 'bulk', 'actor', 'system:bench',
+                                              'tenant_id', 'bench', 'command', 'BulkLoad',
+                                              'recorded_at', now())
+                       FROM generate_series($1::bigint, $2::bigint) s",
+                )
+                .bind(first)
+                .bind(last)
+                .execute(&pool)
+                .await?;
+            }
+        }));
+    }
+    for worker in workers {
+        worker.await.expect("filler worker panicked")?;
+    }
+    Ok(())
+}
+
+/// Reads the whole feed in batches of `batch` through the same query a rebuild uses, keeping
+/// the events of `aggregate_type`; returns how many and how long it took.
+pub async fn raw_read(pool: &PgPool, aggregate_type: &str, batch: i64) -> (i64, Duration) {
+    let started = Instant::now();
+    let mut cursor = commands::feed::FeedCursor::default();
+    let mut count = 0;
+    loop {
+        let events = commands::feed::read(pool, cursor, batch)
+            .await
+            .expect("read the feed");
+        let Some(last) = events.last() else { break };
+        cursor = commands::feed::FeedCursor::after(last);
+        count += events
+            .iter()
+            .filter(|event| event.aggregate_type == aggregate_type)
+            .count() as i64;
+        if (events.len() as i64) < batch {
+            break;
+        }
+    }
+    (count, started.elapsed())
+}
+
+/// Rebuilds the users projection from the store; returns the events applied and the time.
+pub async fn rebuild_users(pool: &PgPool, batch: i64) -> (i64, Duration) {
+    let started = Instant::now();
+    let source = api::rebuild::FeedSource::new(pool.clone());
+    let rebuilt = projections::rebuild::rebuild(
+        &projections::users::UsersProjection,
+        pool,
+        &source,
+        batch,
+        &mut |_| {},
+    )
+    .await
+    .expect("rebuild the users projection");
+    (rebuilt.events, started.elapsed())
+}
+
+/// One statement's share of Postgres's time during a scenario.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Statement {
+    pub calls: i64,
+    pub total_ms: f64,
+    pub mean_ms: f64,
+    pub query: String,
+}
+
+/// `pg_stat_statements` for one database, when the server loads it.
+#[derive(Debug, Clone)]
+pub struct Statements {
+    pool: PgPool,
+}
+
+impl Statements {
+    /// Enables the extension in the database behind `pool`; `None` if the server was started
+    /// without `shared_preload_libraries=pg_stat_statements`.
+    pub async fn enable(pool: &PgPool) -> Option<Self> {
+        sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            .execute(pool)
+            .await
+            .ok()?;
+        let statements = Self { pool: pool.clone() };
+        statements.reset().await.then_some(statements)
+    }
+
+    /// Forgets what was counted so far.
+    pub async fn reset(&self) -> bool {
+        sqlx::query("SELECT pg_stat_statements_reset()")
+            .execute(&self.pool)
+            .await
+            .is_ok()
+    }
+
+    /// The statements of this database that took the most time since the last reset.
+    pub async fn top(&self, limit: i64) -> Vec<Statement> {
+        sqlx::query_as(
+            "SELECT calls, total_exec_time AS total_ms, mean_exec_time AS mean_ms,
+                    left(regexp_replace(query, '\\s+', ' ', 'g'), 140) AS query
+               FROM pg_stat_statements
+              WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                AND query NOT LIKE '%pg_stat_statements%'
+              ORDER BY total_exec_time DESC
+              LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .unwrap_or_default()
+    }
+}
