@@ -34,25 +34,21 @@ pub async fn lookup(
     claim: &IdempotencyClaim,
     ttl: Duration,
 ) -> Result<Option<Recorded>, sqlx::Error> {
-    let ttl_secs = ttl.as_secs_f64();
-    sqlx::query(
-        "DELETE FROM idempotency_keys
-          WHERE tenant_id = $1 AND actor = $2 AND key = $3
-            AND created_at < clock_timestamp() - make_interval(secs => $4)",
-    )
-    .bind(context.tenant.as_str())
-    .bind(&context.actor)
-    .bind(&claim.key)
-    .bind(ttl_secs)
-    .execute(pool)
-    .await?;
+    // One round trip: the DELETE forgets an expired record, and the SELECT (which sees the
+    // table as it was before the DELETE) ignores it too.
     let row: Option<(String, String, i64)> = sqlx::query_as(
-        "SELECT request_hash, aggregate_id, version FROM idempotency_keys
-          WHERE tenant_id = $1 AND actor = $2 AND key = $3",
+        "WITH cutoff AS (SELECT clock_timestamp() - make_interval(secs => $4) AS at),
+         expired AS (
+             DELETE FROM idempotency_keys USING cutoff
+              WHERE tenant_id = $1 AND actor = $2 AND key = $3 AND created_at < cutoff.at
+         )
+         SELECT request_hash, aggregate_id, version FROM idempotency_keys, cutoff
+          WHERE tenant_id = $1 AND actor = $2 AND key = $3 AND created_at >= cutoff.at",
     )
     .bind(context.tenant.as_str())
     .bind(&context.actor)
     .bind(&claim.key)
+    .bind(ttl.as_secs_f64())
     .fetch_optional(pool)
     .await?;
     Ok(row.map(|(request_hash, aggregate_id, version)| Recorded {

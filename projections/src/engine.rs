@@ -604,7 +604,11 @@ impl Guard {
     }
 
     /// Writes the positions of the streams this batch advanced, in one statement.
-    async fn save(self, connection: &mut PgConnection, projection: &str) -> Result<(), sqlx::Error> {
+    async fn save(
+        self,
+        connection: &mut PgConnection,
+        projection: &str,
+    ) -> Result<(), sqlx::Error> {
         if self.advanced.is_empty() {
             return Ok(());
         }

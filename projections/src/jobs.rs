@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::engine::{ApplyError, Projection};
 
-/// Builds `read_models.jobs`, `job_attempts`, `job_queue` and `job_usage`.
+/// Builds `read_models.jobs`, `job_attempts` and `job_queue`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JobsProjection;
 
@@ -28,7 +28,7 @@ impl Projection for JobsProjection {
     }
 
     fn version(&self) -> u32 {
-        // 2: usage spread over slots (migration 0012).
+        // 2: usage is summed from `jobs` at query time (migration 0012 drops `job_usage`).
         2
     }
 
@@ -37,7 +37,7 @@ impl Projection for JobsProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["jobs", "job_attempts", "job_queue", "job_usage"]
+        &["jobs", "job_attempts", "job_queue"]
     }
 
     async fn apply(
@@ -91,17 +91,6 @@ impl Projection for JobsProjection {
                 .bind(at)
                 .bind(row.version)
                 .execute(&mut *connection)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO job_usage (tenant_id, user_id, slot, jobs_submitted)
-                     VALUES ($1, $2, $3, 1)
-                     ON CONFLICT (tenant_id, user_id, slot)
-                     DO UPDATE SET jobs_submitted = job_usage.jobs_submitted + 1",
-                )
-                .bind(row.tenant)
-                .bind(owner)
-                .bind(row.usage_slot())
-                .execute(connection)
                 .await?;
             }
             JobEvent::JobQueued { reason, .. } => {
@@ -187,24 +176,6 @@ impl Projection for JobsProjection {
                 .await?;
                 row.end_attempt(&mut *connection, lease_id, "succeeded", None)
                     .await?;
-                sqlx::query(
-                    "UPDATE job_usage u
-                        SET jobs_succeeded = u.jobs_succeeded + 1,
-                            characters_processed = u.characters_processed + $3,
-                            characters_translated = u.characters_translated
-                                + CASE WHEN j.kind = $4 THEN $3 ELSE 0 END
-                       FROM jobs j
-                      WHERE j.tenant_id = $1 AND j.job_id = $2
-                        AND u.tenant_id = j.tenant_id AND u.user_id = j.owner_id
-                        AND u.slot = $5",
-                )
-                .bind(row.tenant)
-                .bind(row.job)
-                .bind(characters)
-                .bind(JobKind::Translation.as_str())
-                .bind(row.usage_slot())
-                .execute(connection)
-                .await?;
             }
             JobEvent::JobFailed {
                 lease_id, failure, ..
@@ -340,14 +311,6 @@ binds!(A, B);
 binds!(A, B, C);
 
 impl Row<'_> {
-    /// Slots an account's usage is spread over (see migration 0012).
-    const USAGE_SLOTS: u128 = 16;
-
-    /// The usage slot this job counts in: fixed by its id, so its later events find it.
-    fn usage_slot(&self) -> i16 {
-        (self.job.as_u128() % Self::USAGE_SLOTS) as i16
-    }
-
     /// `UPDATE jobs SET {set}, version, updated_at` for this job: `$1` tenant, `$2` job,
     /// `$3` version, `$4` the event's time, `$5…` the extra binds. A missing row is an
     /// inconsistency (the stream's first event creates it).
@@ -893,15 +856,18 @@ pub async fn usage(
     user_id: Uuid,
 ) -> Result<Option<UsageView>, sqlx::Error> {
     let usage = sqlx::query_as(
-        "SELECT user_id, sum(jobs_submitted)::bigint AS jobs_submitted,
-                sum(jobs_succeeded)::bigint AS jobs_succeeded,
-                sum(characters_processed)::bigint AS characters_processed,
-                sum(characters_translated)::bigint AS characters_translated
-           FROM read_models.job_usage WHERE tenant_id = $1 AND user_id = $2
-          GROUP BY user_id",
+        "SELECT owner_id AS user_id, count(*) AS jobs_submitted,
+                count(*) FILTER (WHERE status = 'succeeded') AS jobs_succeeded,
+                coalesce(sum(characters) FILTER (WHERE status = 'succeeded'), 0)::bigint
+                    AS characters_processed,
+                coalesce(sum(characters) FILTER (WHERE status = 'succeeded' AND kind = $3), 0)::bigint
+                    AS characters_translated
+           FROM read_models.jobs WHERE tenant_id = $1 AND owner_id = $2
+          GROUP BY owner_id",
     )
     .bind(tenant_id)
     .bind(user_id)
+    .bind(JobKind::Translation.as_str())
     .fetch_optional(pool)
     .await
     .map(|usage: Option<UsageView>| usage)?;

@@ -18,7 +18,8 @@ use futures::future::{try_join_all, BoxFuture};
 use sqlx::{Acquire, PgConnection, PgPool};
 
 use crate::engine::{
-    apply_events, apply_to, partition_of, record_checkpoint, ApplyError, Projection, Target, Verdict,
+    apply_events, apply_to, partition_of, record_checkpoint, ApplyError, Projection, Target,
+    Verdict,
 };
 
 /// Transactions a rebuild applies side by side.

@@ -74,7 +74,10 @@ impl Row {
     /// Compares this row's throughput with `baseline`'s.
     pub fn against_throughput(mut self, baseline: &Row) -> Self {
         self.ratio_to_baseline = Some(self.per_second / baseline.per_second.max(1e-9));
-        self.baseline = Some(format!("{} {:.0}/s", baseline.scenario, baseline.per_second));
+        self.baseline = Some(format!(
+            "{} {:.0}/s",
+            baseline.scenario, baseline.per_second
+        ));
         self
     }
 

@@ -405,16 +405,11 @@ async fn main() {
     );
     let (t, i) = (target.clone(), ids.clone());
     let row = target
-        .run(
-            "update command (rename, 15-20 events)",
-            16,
-            RUN,
-            move |n| {
-                let id = &i[(n as usize * 7919) % i.len()];
-                let body = json!({ "display_name": format!("Renamed {n}") });
-                Target::ok(t.post(&format!("/api/v1/users/{id}/display-name"), &body))
-            },
-        )
+        .run("update command (rename, 15-20 events)", 16, RUN, move |n| {
+            let id = &i[(n as usize * 7919) % i.len()];
+            let body = json!({ "display_name": format!("Renamed {n}") });
+            Target::ok(t.post(&format!("/api/v1/users/{id}/display-name"), &body))
+        })
         .await;
     rows.push(row.against_throughput(&baseline16));
 
@@ -454,17 +449,12 @@ async fn main() {
     let t = target.clone();
     rows.push(
         target
-            .run(
-                "query: jobs filtered page (20)",
-                16,
-                RUN,
-                move |n| {
-                    let language = LANGUAGES[n as usize % LANGUAGES.len()];
-                    Target::ok(t.get(&format!(
-                        "/api/v1/jobs?status=queued&target_language={language}&limit=20"
-                    )))
-                },
-            )
+            .run("query: jobs filtered page (20)", 16, RUN, move |n| {
+                let language = LANGUAGES[n as usize % LANGUAGES.len()];
+                Target::ok(t.get(&format!(
+                    "/api/v1/jobs?status=queued&target_language={language}&limit=20"
+                )))
+            })
             .await,
     );
 
@@ -528,7 +518,11 @@ async fn main() {
     let meter = CpuMeter::new(None);
     let cpu = meter.read();
     let (read, elapsed) = store::raw_read(&store, "User", FEED_BATCH).await;
-    let mut raw = Row::rate("raw feed read (the rebuild's ceiling)", read as u64, elapsed);
+    let mut raw = Row::rate(
+        "raw feed read (the rebuild's ceiling)",
+        read as u64,
+        elapsed,
+    );
     raw.cpu = Some(meter.since(&cpu));
     raw.peak_rss_mib = Some(peak_rss_mib(std::process::id()));
     let cpu = meter.read();
