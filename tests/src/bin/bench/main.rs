@@ -222,60 +222,73 @@ async fn wait_caught_up(pool: &PgPool) {
 }
 
 /// Registers users at `rate` per second for `RUN` and measures, for each, the time from the
-/// command's response until the read model's guard shows its event.
+/// command's response until the read model's guard shows its event. One watcher polls the guard
+/// for every outstanding command at once each millisecond, so watching costs Postgres about a
+/// thousand small queries a second whatever the rate.
 async fn command_to_projection(target: &Arc<Target>, watcher: &PgPool, rate: f64) -> Row {
+    type Pending = Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>>;
+    let pending: Pending = Arc::default();
     let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
     let cpu = target.meter.read();
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    let mut n = 0;
+    let mut commands = tokio::task::JoinSet::new();
     let mut next = Instant::now();
-    while started.elapsed() < RUN {
-        let (target, watcher) = (target.clone(), watcher.clone());
-        tasks.push(tokio::spawn(async move {
-            let body = json!({ "email": format!("lat-{n}-{}@bench.example", Uuid::new_v4().simple()), "display_name": "Lat" });
-            let response: Value = target.post("/api/v1/users", &body).send().await.ok()?.json().await.ok()?;
-            let answered = Instant::now();
-            let stream = response["aggregate_id"].as_str()?.to_owned();
-            loop {
-                let applied: Option<i64> = sqlx::query_scalar(
-                    "SELECT last_sequence FROM projection.stream_positions
-                      WHERE projection = 'users' AND aggregate_type = 'User' AND aggregate_id = $1",
-                )
-                .bind(format!("{TENANT}:{stream}"))
-                .fetch_optional(&watcher)
-                .await
-                .ok()?;
-                if applied.is_some() {
-                    return Some(answered.elapsed());
-                }
-                if answered.elapsed() > Duration::from_secs(10) {
-                    return None;
-                }
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        }));
-        n += 1;
-        // A fixed schedule (not sleep-after-send), so the offered rate holds.
-        next += interval;
-        tokio::time::sleep_until(next.into()).await;
-    }
-    let offered = started.elapsed();
-    let mut latencies = Vec::new();
+    let mut n = 0;
     let mut errors = 0;
-    for task in tasks {
-        match task.await.unwrap() {
-            Some(latency) => latencies.push(latency),
-            None => errors += 1,
+    let mut latencies = Vec::new();
+    let mut poll = tokio::time::interval(Duration::from_millis(1));
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let sending = started.elapsed() < RUN;
+        let waiting = !pending.lock().unwrap().is_empty() || !commands.is_empty();
+        if !sending && !waiting {
+            break;
+        }
+        tokio::select! {
+            // A fixed schedule (not sleep-after-send), so the offered rate holds.
+            () = tokio::time::sleep_until(next.into()), if sending => {
+                let (target, pending) = (target.clone(), pending.clone());
+                commands.spawn(async move {
+                    let body = json!({ "email": format!("lat-{n}-{}@bench.example", Uuid::new_v4().simple()), "display_name": "Lat" });
+                    let response: Value = target.post("/api/v1/users", &body).send().await.ok()?.json().await.ok()?;
+                    let stream = response["aggregate_id"].as_str()?;
+                    pending.lock().unwrap().insert(format!("{TENANT}:{stream}"), Instant::now());
+                    Some(())
+                });
+                n += 1;
+                next += interval;
+            }
+            Some(sent) = commands.join_next(), if !commands.is_empty() => {
+                if !matches!(sent, Ok(Some(()))) {
+                    errors += 1;
+                }
+            }
+            _ = poll.tick() => {
+                let ids: Vec<String> = pending.lock().unwrap().keys().cloned().collect();
+                if ids.is_empty() {
+                    continue;
+                }
+                let applied: Vec<String> = sqlx::query_scalar(
+                    "SELECT aggregate_id FROM projection.stream_positions
+                      WHERE projection = 'users' AND aggregate_type = 'User' AND aggregate_id = ANY($1)",
+                )
+                .bind(&ids)
+                .fetch_all(watcher)
+                .await
+                .unwrap();
+                let mut pending = pending.lock().unwrap();
+                for id in applied {
+                    if let Some(answered) = pending.remove(&id) {
+                        latencies.push(answered.elapsed());
+                    }
+                }
+                let before = pending.len();
+                pending.retain(|_, answered| answered.elapsed() < Duration::from_secs(10));
+                errors += (before - pending.len()) as u64;
+            }
         }
     }
-    let mut row = Row::new(
-        "command -> projection latency",
-        1,
-        latencies,
-        errors,
-        offered,
-    );
+    let mut row = Row::new("command -> projection latency", 1, latencies, errors, RUN);
     row.cpu = Some(target.meter.since(&cpu));
     row.peak_rss_mib = Some(peak_rss_mib(target.pid));
     row.baseline = Some(format!(
@@ -290,15 +303,21 @@ async fn with_breakdown<Fut: std::future::Future<Output = Row>>(
     statements: Option<&Statements>,
     measure: Fut,
 ) -> (Row, Option<Breakdown>) {
-    if let Some(statements) = statements {
-        statements.reset().await;
-    }
-    let row = measure.await;
-    let breakdown = match statements {
-        Some(statements) => Some(Breakdown::new(&row, &statements.top(200).await, 10)),
-        None => None,
+    let Some(statements) = statements else {
+        return (measure.await, None);
     };
-    (row, breakdown)
+    statements.reset().await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let sampler = tokio::spawn({
+        let (statements, stop) = (statements.clone(), stop.clone());
+        async move { statements.sample_waits(stop).await }
+    });
+    let row = measure.await;
+    stop.cancel();
+    let waits = sampler.await.unwrap();
+    let mut breakdown = Breakdown::new(&row, &statements.top(200).await, 10);
+    breakdown.session_states = waits;
+    (row, Some(breakdown))
 }
 
 #[tokio::main]
@@ -369,6 +388,16 @@ async fn main() {
         .unwrap()
         .per_second;
 
+    eprintln!("bench: command -> projection latency...");
+    wait_caught_up(&live).await;
+    let (row, breakdown) = with_breakdown(
+        statements.as_ref(),
+        command_to_projection(&target, &live, create16 / 2.0),
+    )
+    .await;
+    rows.push(row);
+    breakdowns.extend(breakdown);
+
     eprintln!("bench: submit-job commands...");
     let upload = target
         .client
@@ -412,16 +441,6 @@ async fn main() {
         })
         .await;
     rows.push(row.against_throughput(&baseline16));
-
-    eprintln!("bench: command -> projection latency...");
-    wait_caught_up(&live).await;
-    let (row, breakdown) = with_breakdown(
-        statements.as_ref(),
-        command_to_projection(&target, &live, create16 / 2.0),
-    )
-    .await;
-    rows.push(row);
-    breakdowns.extend(breakdown);
 
     eprintln!("bench: queries...");
     let (t, i) = (target.clone(), ids.clone());

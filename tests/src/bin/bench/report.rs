@@ -19,6 +19,8 @@ pub struct Breakdown {
     pub statements_per_operation: f64,
     pub db_ms_per_operation: f64,
     pub top_statements: Vec<Statement>,
+    /// What Postgres's active sessions were doing (sampled every 10 ms): state and share.
+    pub session_states: Vec<(String, f64)>,
 }
 
 impl Breakdown {
@@ -32,6 +34,7 @@ impl Breakdown {
                 / operations as f64,
             db_ms_per_operation: all.iter().map(|s| s.total_ms).sum::<f64>() / operations as f64,
             top_statements: all.iter().take(top).cloned().collect(),
+            session_states: Vec::new(),
         }
     }
 
@@ -56,6 +59,18 @@ impl Breakdown {
              (pg_stat_statements; commit and network time not included).\n",
             self.statements_per_operation, self.db_ms_per_operation
         );
+        if !self.session_states.is_empty() {
+            let states: Vec<String> = self
+                .session_states
+                .iter()
+                .map(|(state, share)| format!("{state} {:.0}%", share * 100.0))
+                .collect();
+            let _ = writeln!(
+                out,
+                "Active Postgres sessions, sampled every 10 ms: {}.\n",
+                states.join(", ")
+            );
+        }
         out.push_str("| calls/op | mean ms | total ms | statement |\n|---:|---:|---:|---|\n");
         for s in &self.top_statements {
             let _ = writeln!(

@@ -215,6 +215,39 @@ impl Statements {
             .is_ok()
     }
 
+    /// Samples what this database's active sessions are doing (running, or waiting on which
+    /// lock or I/O) every 10 ms until `stop`; returns each state's share of the samples.
+    pub async fn sample_waits(
+        &self,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> Vec<(String, f64)> {
+        let mut counts = std::collections::HashMap::<String, i64>::new();
+        while !stop.is_cancelled() {
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT coalesce(wait_event_type || ':' || wait_event, 'running on CPU'), count(*)
+                   FROM pg_stat_activity
+                  WHERE state = 'active' AND pid <> pg_backend_pid()
+                    AND datname = current_database()
+                  GROUP BY 1",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .unwrap_or_default();
+            for (state, count) in rows {
+                *counts.entry(state).or_default() += count;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let total = counts.values().sum::<i64>().max(1) as f64;
+        let mut shares: Vec<(String, f64)> = counts
+            .into_iter()
+            .map(|(state, count)| (state, count as f64 / total))
+            .collect();
+        shares.sort_by(|a, b| b.1.total_cmp(&a.1));
+        shares.truncate(8);
+        shares
+    }
+
     /// The statements of this database that took the most time since the last reset.
     pub async fn top(&self, limit: i64) -> Vec<Statement> {
         sqlx::query_as(

@@ -25,11 +25,13 @@ impl CpuSplit {
     }
 }
 
-/// Clock ticks per group: server, postgres, nats, load.
+/// Clock ticks used so far by each process of interest: pid -> (group, ticks), groups being
+/// server, postgres, nats, load. Kept per process so that one exiting between two readings
+/// (a finished pgbench's connections) does not make the others' time look negative.
 #[derive(Debug, Clone)]
 pub struct CpuReading {
     at: Instant,
-    ticks: [u64; 4],
+    ticks: std::collections::HashMap<u32, (usize, u64)>,
 }
 
 /// Reads the CPU time of the processes a scenario involves.
@@ -59,7 +61,7 @@ impl CpuMeter {
     /// (short-lived connections) are not counted; the bench keeps its connections pooled.
     pub fn read(&self) -> CpuReading {
         let own = std::process::id();
-        let mut ticks = [0; 4];
+        let mut ticks = std::collections::HashMap::new();
         for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
             let Some(pid) = entry
                 .file_name()
@@ -93,7 +95,7 @@ impl CpuMeter {
                 .iter()
                 .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<u64>().ok()))
                 .sum();
-            ticks[group] += used;
+            ticks.insert(pid, (group, used));
         }
         CpuReading {
             at: Instant::now(),
@@ -105,9 +107,12 @@ impl CpuMeter {
     pub fn since(&self, start: &CpuReading) -> CpuSplit {
         let now = self.read();
         let seconds = now.at.duration_since(start.at).as_secs_f64().max(1e-3);
-        let cores = |i: usize| {
-            now.ticks[i].saturating_sub(start.ticks[i]) as f64 / self.ticks_per_second / seconds
-        };
+        let mut used = [0_u64; 4];
+        for (pid, (group, ticks)) in &now.ticks {
+            let before = start.ticks.get(pid).map_or(0, |(_, ticks)| *ticks);
+            used[*group] += ticks.saturating_sub(before);
+        }
+        let cores = |i: usize| used[i] as f64 / self.ticks_per_second / seconds;
         CpuSplit {
             server: cores(0),
             postgres: cores(1),
