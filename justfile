@@ -173,7 +173,9 @@ down:
     if [[ -n "$pgbin" && -f "$local/pg/data/PG_VERSION" ]]; then
         as_pg "$pgbin/pg_ctl" -D "$local/pg/data" -m fast stop >/dev/null 2>&1 && echo "Postgres stopped." || echo "Postgres was not running."
     fi
-    if [[ -f "$local/nats/nats.pid" ]] && kill "$(cat "$local/nats/nats.pid")" 2>/dev/null; then
+    if [[ -f "$local/nats/nats.pid" ]] && pid=$(cat "$local/nats/nats.pid") && kill "$pid" 2>/dev/null; then
+        # Wait until it has let go of its ports, so a `just services` right after starts cleanly.
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         echo "NATS stopped."
     else
         echo "NATS was not running."
