@@ -171,6 +171,17 @@ impl Subjects {
         )
     }
 
+    /// The aggregate id a subject of [`Subjects::for_event`] names, without reading the
+    /// message; `None` for a subject outside this scheme.
+    pub fn aggregate_id_of<'s>(&self, subject: &'s str) -> Option<&'s str> {
+        let mut tokens = subject
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix('.')?
+            .split('.');
+        let (_tenant, _type, id) = (tokens.next()?, tokens.next()?, tokens.next()?);
+        tokens.next().is_none().then_some(id)
+    }
+
     /// Every event of one aggregate type, in all tenants.
     pub fn for_aggregate_type(&self, aggregate_type: &str) -> String {
         format!("{}.*.{aggregate_type}.*", self.prefix)
@@ -196,6 +207,19 @@ mod tests {
         assert_eq!(metadata.tenant_id, "acme");
         assert_eq!(metadata.request_id, "");
         assert_eq!(metadata.recorded_at, DateTime::<Utc>::UNIX_EPOCH);
+    }
+
+    #[test]
+    fn subject_names_its_aggregate_id() {
+        let subjects = Subjects::new("bench.events");
+        assert_eq!(
+            subjects.aggregate_id_of("bench.events.acme.user.0192f0c4-0000"),
+            Some("0192f0c4-0000")
+        );
+        assert_eq!(subjects.aggregate_id_of("bench.events.acme.user"), None);
+        assert_eq!(subjects.aggregate_id_of("bench.events.acme.user.a.b"), None);
+        assert_eq!(subjects.aggregate_id_of("other.acme.user.a"), None);
+        assert_eq!(subjects.aggregate_id_of("bench.eventsX.acme.user.a"), None);
     }
 
     #[test]

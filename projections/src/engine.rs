@@ -1,5 +1,6 @@
 //! The projection engine: consume, guard, apply, checkpoint, acknowledge.
 
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::time::Duration;
 
@@ -133,23 +134,27 @@ impl Target {
         format!("projection-swap:{projection_name}")
     }
 
-    /// Points the transaction at this target's tables. Live batches also hold the projection's
-    /// swap lock in shared mode, so a rebuild's swap never interleaves with them.
+    /// Points the transaction at this target's tables, in one round trip. Live batches also
+    /// hold the projection's swap lock in shared mode, so a rebuild's swap never interleaves
+    /// with them.
     pub async fn enter(
         &self,
         connection: &mut PgConnection,
         projection_name: &str,
     ) -> Result<(), sqlx::Error> {
-        // Schema names are derived from projection names in code, never from input.
-        sqlx::query(&format!("SET LOCAL search_path TO \"{}\"", self.schema))
-            .execute(&mut *connection)
-            .await?;
-        if self.schema == Self::LIVE_SCHEMA {
-            sqlx::query("SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))")
-                .bind(Self::swap_lock(projection_name))
-                .execute(connection)
-                .await?;
-        }
+        // `set_config(.., true)` is `SET LOCAL`. Schema names are derived from projection names
+        // in code, never from input.
+        let search_path = format!("\"{}\"", self.schema);
+        let live = self.schema == Self::LIVE_SCHEMA;
+        sqlx::query(
+            "SELECT set_config('search_path', $1, true),
+                    CASE WHEN $2 THEN pg_advisory_xact_lock_shared(hashtextextended($3, 0)) END",
+        )
+        .bind(search_path)
+        .bind(live)
+        .bind(Self::swap_lock(projection_name))
+        .execute(connection)
+        .await?;
         Ok(())
     }
 }
@@ -221,8 +226,8 @@ impl<P: Projection> ProjectionRunner<P> {
         &self.projection
     }
 
-    /// One step, without the bus: applies `events` in one transaction, guarded, and
-    /// checkpoints. Returns one verdict per event, in order.
+    /// One step, without the bus: applies `events` of `partition` in one transaction, guarded,
+    /// and records the partition's progress. Returns one verdict per event, in order.
     ///
     /// An event whose apply fails deterministically parks its stream (inside the same
     /// transaction, behind a savepoint), and the stream's later events wait behind it; every
@@ -232,12 +237,14 @@ impl<P: Projection> ProjectionRunner<P> {
     /// On transient failures (database unavailable); nothing of the batch is then committed.
     pub async fn apply_batch(
         &self,
+        partition: u32,
         events: &[(u64, RecordedEvent)],
     ) -> Result<Vec<Verdict>, ApplyError> {
         apply_to(
             &self.projection,
             &Target::live(&self.projection),
             &self.pool,
+            partition,
             events,
         )
         .await
@@ -400,13 +407,20 @@ impl<P: Projection> ProjectionRunner<P> {
         let name = self.projection.name();
         let mut events = Vec::with_capacity(messages.len());
         let mut decoded = Vec::with_capacity(messages.len());
+        let partitions = self.settings.partitions;
         for message in messages {
+            // The subject names the stream, so another partition's message is acknowledged
+            // without decoding its payload.
+            if let Some(id) = self.settings.subjects.aggregate_id_of(&message.subject) {
+                if partition_of(id, partitions) != partition {
+                    ack(&message).await;
+                    continue;
+                }
+            }
             let stream_sequence = message.info().map(|info| info.stream_sequence).unwrap_or(0);
             match serde_json::from_slice::<RecordedEvent>(&message.payload) {
                 // Another partition's stream: this partition's consumer has nothing to do.
-                Ok(event)
-                    if partition_of(&event.aggregate_id, self.settings.partitions) != partition =>
-                {
+                Ok(event) if partition_of(&event.aggregate_id, partitions) != partition => {
                     ack(&message).await;
                 }
                 Ok(event) => {
@@ -423,7 +437,7 @@ impl<P: Projection> ProjectionRunner<P> {
         if events.is_empty() {
             return;
         }
-        match self.apply_batch(&events).await {
+        match self.apply_batch(partition, &events).await {
             Ok(verdicts) => {
                 for (message, verdict) in decoded.iter().zip(verdicts) {
                     match verdict {
@@ -451,8 +465,13 @@ impl<P: Projection> ProjectionRunner<P> {
     }
 }
 
-/// Applies `events` to `target` in one transaction, guarded, parking poison streams, and
-/// checkpoints. Returns one verdict per event, in order.
+/// Applies `events` to `target` in one transaction, guarded, parking poison streams, and records
+/// the progress of `lane`. Returns one verdict per event, in order.
+///
+/// Most batches hold no poison event, so the first attempt applies them without a savepoint
+/// each. When an event fails deterministically, that transaction is rolled back and the batch is
+/// applied again in a new one with every event behind its own savepoint, so the poison event
+/// parks its stream and the others are applied.
 ///
 /// # Errors
 /// On transient failures; nothing of the batch is then committed.
@@ -460,43 +479,52 @@ pub async fn apply_to<P: Projection>(
     projection: &P,
     target: &Target,
     pool: &PgPool,
+    lane: u32,
     events: &[(u64, RecordedEvent)],
 ) -> Result<Vec<Verdict>, ApplyError> {
     let name = target.name.as_str();
-    let mut tx = pool.begin().await?;
-    target.enter(&mut tx, projection.name()).await?;
     let refs: Vec<&RecordedEvent> = events.iter().map(|(_, event)| event).collect();
-    let verdicts = apply_events(projection, name, &mut tx, &refs).await?;
-    let count = |wanted: Verdict| verdicts.iter().filter(|v| **v == wanted).count() as i64;
-    let last_stream_sequence = events.iter().map(|(seq, _)| *seq).max().unwrap_or(0) as i64;
-    let last_global_position = events
-        .iter()
-        .zip(&verdicts)
-        .filter(|(_, verdict)| **verdict == Verdict::Applied)
-        .map(|((_, event), _)| event.global_position)
-        .max()
-        .unwrap_or(0);
-    record_checkpoint(
-        &mut tx,
-        name,
-        last_stream_sequence,
-        last_global_position,
-        count(Verdict::Applied),
-        count(Verdict::Duplicate),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(verdicts)
+    for isolated in [false, true] {
+        let mut tx = pool.begin().await?;
+        target.enter(&mut tx, projection.name()).await?;
+        let mut guard = Guard::load(&mut tx, name, &refs).await?;
+        let Some(verdicts) = walk(projection, name, &mut tx, &refs, &mut guard, isolated).await?
+        else {
+            tx.rollback().await?;
+            continue;
+        };
+        guard.save(&mut tx, name).await?;
+        let applied = events
+            .iter()
+            .zip(&verdicts)
+            .filter(|(_, verdict)| **verdict == Verdict::Applied);
+        let progress = LaneProgress {
+            last_stream_sequence: events.iter().map(|(seq, _)| *seq).max().unwrap_or(0) as i64,
+            last_global_position: applied
+                .clone()
+                .map(|((_, event), _)| event.global_position)
+                .max()
+                .unwrap_or(0),
+            applied: applied.count() as i64,
+            duplicates: verdicts
+                .iter()
+                .filter(|v| **v == Verdict::Duplicate)
+                .count() as i64,
+        };
+        progress.record(&mut tx, name, lane).await?;
+        tx.commit().await?;
+        return Ok(verdicts);
+    }
+    Err(ApplyError::Inconsistent(
+        "a batch failed even with every event isolated".into(),
+    ))
 }
 
-/// Applies `events` in order on `connection` (inside the caller's transaction) against the
-/// guard of `name`, parking poison streams. Returns one verdict per event.
+/// Applies `events` in order on `connection`, inside the caller's transaction (which it cannot
+/// restart), against the guard of `name`, parking poison streams. Returns one verdict per event.
 ///
-/// The guard of every stream in the batch is read (and locked) in one query and written back
-/// in one, so a batch costs one round trip per applied event plus a constant. Events are first
-/// applied without a savepoint each; only when one of them fails deterministically is the batch
-/// rolled back and walked again with every event behind its own savepoint, so a poison event
-/// parks its stream and leaves the others applied.
+/// Like [`apply_to`], it first applies without savepoints; a deterministic failure rolls back
+/// to a savepoint taken before the batch and walks it again with every event isolated.
 ///
 /// # Errors
 /// On transient failures.
@@ -530,82 +558,86 @@ pub async fn apply_events<P: Projection>(
     Ok(verdicts)
 }
 
-/// The per-stream guard of one batch: the last applied sequence of each of its streams, and
-/// which of them are parked. Streams are keyed by (aggregate type, aggregate id).
-#[derive(Debug, Clone, Default)]
-struct Guard {
-    last: std::collections::HashMap<(String, String), i64>,
-    advanced: std::collections::HashSet<(String, String)>,
-    parked: std::collections::HashSet<(String, String)>,
+/// A stream's key in the guard: (aggregate type, aggregate id), borrowed from the batch.
+type StreamKey<'a> = (&'a str, &'a str);
+
+fn stream_key(event: &RecordedEvent) -> StreamKey<'_> {
+    (event.aggregate_type.as_str(), event.aggregate_id.as_str())
 }
 
-impl Guard {
-    /// Reads, and locks, the guard rows of every stream in `events`.
+/// The per-stream guard of one batch: the last applied sequence of each of its streams, and
+/// which of them are parked.
+#[derive(Debug, Clone, Default)]
+struct Guard<'a> {
+    last: HashMap<StreamKey<'a>, i64>,
+    advanced: HashSet<StreamKey<'a>>,
+    parked: HashSet<StreamKey<'a>>,
+}
+
+impl<'a> Guard<'a> {
+    /// Reads, and locks, the guard rows of every stream in `events`, and which of them are
+    /// parked, in one statement.
     async fn load(
         connection: &mut PgConnection,
         projection: &str,
-        events: &[&RecordedEvent],
+        events: &[&'a RecordedEvent],
     ) -> Result<Self, sqlx::Error> {
-        let mut streams: Vec<(&str, &str)> = events
-            .iter()
-            .map(|event| (event.aggregate_type.as_str(), event.aggregate_id.as_str()))
-            .collect();
+        let mut streams: Vec<StreamKey<'a>> =
+            events.iter().map(|event| stream_key(event)).collect();
         streams.sort_unstable();
         streams.dedup();
-        let (types, ids): (Vec<&str>, Vec<&str>) = streams.into_iter().unzip();
-        let last: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT aggregate_type, aggregate_id, last_sequence FROM projection.stream_positions
-              WHERE projection = $1
-                AND (aggregate_type, aggregate_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))
-              ORDER BY aggregate_type, aggregate_id
-              FOR UPDATE",
-        )
-        .bind(projection)
-        .bind(&types)
-        .bind(&ids)
-        .fetch_all(&mut *connection)
-        .await?;
-        let parked: Vec<(String, String)> = sqlx::query_as(
-            "SELECT DISTINCT aggregate_type, aggregate_id FROM projection.parked
-              WHERE projection = $1
-                AND (aggregate_type, aggregate_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))",
+        let (types, ids): (Vec<&str>, Vec<&str>) = streams.iter().copied().unzip();
+        // Rows are locked in key order, so overlapping batches cannot deadlock on them.
+        let rows: Vec<(String, String, i64, bool)> = sqlx::query_as(
+            "WITH batch AS (SELECT * FROM unnest($2::text[], $3::text[]) AS b(aggregate_type, aggregate_id)),
+             positions AS (
+                 SELECT aggregate_type, aggregate_id, last_sequence FROM projection.stream_positions
+                  WHERE projection = $1 AND (aggregate_type, aggregate_id) IN (SELECT * FROM batch)
+                  ORDER BY aggregate_type, aggregate_id
+                  FOR UPDATE)
+             SELECT aggregate_type, aggregate_id, last_sequence, false FROM positions
+             UNION ALL
+             SELECT DISTINCT aggregate_type, aggregate_id, 0, true FROM projection.parked
+              WHERE projection = $1 AND (aggregate_type, aggregate_id) IN (SELECT * FROM batch)",
         )
         .bind(projection)
         .bind(&types)
         .bind(&ids)
         .fetch_all(connection)
         .await?;
-        Ok(Self {
-            last: last
-                .into_iter()
-                .map(|(kind, id, sequence)| ((kind, id), sequence))
-                .collect(),
-            advanced: Default::default(),
-            parked: parked.into_iter().collect(),
-        })
-    }
-
-    fn key(event: &RecordedEvent) -> (String, String) {
-        (event.aggregate_type.clone(), event.aggregate_id.clone())
+        let mut guard = Self::default();
+        for (aggregate_type, aggregate_id, last_sequence, parked) in rows {
+            // Keys borrow from the batch, not from the rows.
+            let Ok(at) = streams.binary_search(&(aggregate_type.as_str(), aggregate_id.as_str()))
+            else {
+                continue;
+            };
+            if parked {
+                guard.parked.insert(streams[at]);
+            } else {
+                guard.last.insert(streams[at], last_sequence);
+            }
+        }
+        Ok(guard)
     }
 
     fn next(&self, event: &RecordedEvent) -> i64 {
-        self.last.get(&Self::key(event)).copied().unwrap_or(0) + 1
+        self.last.get(&stream_key(event)).copied().unwrap_or(0) + 1
     }
 
     fn is_parked(&self, event: &RecordedEvent) -> bool {
-        self.parked.contains(&Self::key(event))
+        self.parked.contains(&stream_key(event))
     }
 
-    fn applied(&mut self, event: &RecordedEvent) {
-        let key = Self::key(event);
-        self.last.insert(key.clone(), event.sequence);
+    fn applied(&mut self, event: &'a RecordedEvent) {
+        let key = stream_key(event);
+        self.last.insert(key, event.sequence);
         self.advanced.insert(key);
     }
 
     /// Writes the positions of the streams this batch advanced, in one statement.
     async fn save(
-        self,
+        &self,
         connection: &mut PgConnection,
         projection: &str,
     ) -> Result<(), sqlx::Error> {
@@ -615,7 +647,7 @@ impl Guard {
         let mut rows: Vec<(&str, &str, i64)> = self
             .advanced
             .iter()
-            .map(|key| (key.0.as_str(), key.1.as_str(), self.last[key]))
+            .map(|key| (key.0, key.1, self.last[key]))
             .collect();
         // A stable order keeps concurrent writers of overlapping guards from deadlocking.
         rows.sort_unstable();
@@ -642,12 +674,12 @@ impl Guard {
 /// Walks a batch against `guard`. Without `isolated`, events are applied directly and the first
 /// deterministic failure ends the walk with `None` (the caller rolls back and walks again
 /// isolated); with it, each event is applied behind a savepoint and a failure parks its stream.
-async fn walk<P: Projection>(
+async fn walk<'a, P: Projection>(
     projection: &P,
     name: &str,
     connection: &mut PgConnection,
-    events: &[&RecordedEvent],
-    guard: &mut Guard,
+    events: &[&'a RecordedEvent],
+    guard: &mut Guard<'a>,
     isolated: bool,
 ) -> Result<Option<Vec<Verdict>>, ApplyError> {
     let mut verdicts = Vec::with_capacity(events.len());
@@ -679,7 +711,7 @@ async fn walk<P: Projection>(
                     warn!(projection = name, stream = %event.aggregate_id, sequence = event.sequence,
                         error = %error, "event cannot be applied; parking its stream");
                     park(&mut *connection, name, event, Some(&error)).await?;
-                    guard.parked.insert(Guard::key(event));
+                    guard.parked.insert(stream_key(event));
                     Verdict::Parked
                 }
             }
@@ -693,24 +725,6 @@ async fn walk<P: Projection>(
 enum Applied {
     Yes,
     No(String),
-}
-
-async fn last_applied(
-    connection: &mut PgConnection,
-    projection: &str,
-    event: &RecordedEvent,
-) -> Result<i64, sqlx::Error> {
-    let last: Option<i64> = sqlx::query_scalar(
-        "SELECT last_sequence FROM projection.stream_positions
-          WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3
-          FOR UPDATE",
-    )
-    .bind(projection)
-    .bind(&event.aggregate_type)
-    .bind(&event.aggregate_id)
-    .fetch_optional(connection)
-    .await?;
-    Ok(last.unwrap_or(0))
 }
 
 /// Applies one event behind a savepoint. A deterministic failure rolls back to the savepoint
@@ -746,22 +760,6 @@ async fn apply_isolated<P: Projection>(
     Ok(Applied::Yes)
 }
 
-/// Applies the next event of a stream behind a savepoint and advances its guard row.
-async fn apply_guarded<P: Projection>(
-    projection: &P,
-    target_name: &str,
-    connection: &mut PgConnection,
-    event: &RecordedEvent,
-) -> Result<Applied, ApplyError> {
-    if let Applied::No(error) = apply_isolated(projection, &mut *connection, event).await? {
-        return Ok(Applied::No(error));
-    }
-    let mut guard = Guard::default();
-    guard.applied(event);
-    guard.save(connection, target_name).await?;
-    Ok(Applied::Yes)
-}
-
 /// Keeps `event` in the parked table: with the error when it parks its stream, without when it
 /// waits behind an earlier parked event.
 async fn park(
@@ -788,34 +786,46 @@ async fn park(
     Ok(())
 }
 
-pub(crate) async fn record_checkpoint(
-    connection: &mut PgConnection,
-    projection: &str,
-    last_stream_sequence: i64,
-    last_global_position: i64,
-    applied: i64,
-    duplicates: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO projection.checkpoints AS c
-                (projection, last_stream_sequence, last_global_position,
-                 events_applied, duplicates_skipped)
-         VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (projection) DO UPDATE SET
-             last_stream_sequence = greatest(c.last_stream_sequence, EXCLUDED.last_stream_sequence),
-             last_global_position = greatest(c.last_global_position, EXCLUDED.last_global_position),
-             events_applied = c.events_applied + EXCLUDED.events_applied,
-             duplicates_skipped = c.duplicates_skipped + EXCLUDED.duplicates_skipped,
-             updated_at = clock_timestamp()",
-    )
-    .bind(projection)
-    .bind(last_stream_sequence)
-    .bind(last_global_position)
-    .bind(applied)
-    .bind(duplicates)
-    .execute(connection)
-    .await?;
-    Ok(())
+/// What one transaction applied, added to the progress row of its lane.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LaneProgress {
+    pub last_stream_sequence: i64,
+    pub last_global_position: i64,
+    pub applied: i64,
+    pub duplicates: i64,
+}
+
+impl LaneProgress {
+    /// Adds this progress to `lane`'s row of `projection`. Each live partition and each rebuild
+    /// lane writes a row of its own, so lanes never wait on each other here.
+    pub(crate) async fn record(
+        self,
+        connection: &mut PgConnection,
+        projection: &str,
+        lane: u32,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO projection.progress AS p
+                    (projection, lane, last_stream_sequence, last_global_position,
+                     events_applied, duplicates_skipped)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (projection, lane) DO UPDATE SET
+                 last_stream_sequence = greatest(p.last_stream_sequence, EXCLUDED.last_stream_sequence),
+                 last_global_position = greatest(p.last_global_position, EXCLUDED.last_global_position),
+                 events_applied = p.events_applied + EXCLUDED.events_applied,
+                 duplicates_skipped = p.duplicates_skipped + EXCLUDED.duplicates_skipped,
+                 updated_at = clock_timestamp()",
+        )
+        .bind(projection)
+        .bind(lane as i32)
+        .bind(self.last_stream_sequence)
+        .bind(self.last_global_position)
+        .bind(self.applied)
+        .bind(self.duplicates)
+        .execute(connection)
+        .await?;
+        Ok(())
+    }
 }
 
 /// What a retry of a parked stream did.
@@ -852,20 +862,25 @@ pub async fn retry_parked<P: Projection>(
     .bind(aggregate_id)
     .fetch_all(&mut *tx)
     .await?;
+    let events = rows
+        .into_iter()
+        .map(|(_, stored)| serde_json::from_value::<RecordedEvent>(stored))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApplyError::Inconsistent(e.to_string()))?;
+    let refs: Vec<&RecordedEvent> = events.iter().collect();
+    let mut guard = Guard::load(&mut tx, name, &refs).await?;
     let mut outcome = RetryOutcome {
         applied: 0,
-        still_parked: rows.len(),
+        still_parked: events.len(),
     };
-    let mut last_global_position = 0;
-    for (sequence, stored) in rows {
-        let event: RecordedEvent =
-            serde_json::from_value(stored).map_err(|e| ApplyError::Inconsistent(e.to_string()))?;
-        let next = last_applied(&mut tx, name, &event).await? + 1;
-        if sequence > next {
+    let mut progress = LaneProgress::default();
+    for event in &events {
+        let next = guard.next(event);
+        if event.sequence > next {
             break;
         }
-        if sequence == next {
-            if let Applied::No(error) = apply_guarded(projection, name, &mut tx, &event).await? {
+        if event.sequence == next {
+            if let Applied::No(error) = apply_isolated(projection, &mut tx, event).await? {
                 sqlx::query(
                     "UPDATE projection.parked
                         SET error = $5, attempts = attempts + 1, last_failed_at = clock_timestamp()
@@ -875,14 +890,17 @@ pub async fn retry_parked<P: Projection>(
                 .bind(name)
                 .bind(aggregate_type)
                 .bind(aggregate_id)
-                .bind(sequence)
+                .bind(event.sequence)
                 .bind(error)
                 .execute(&mut *tx)
                 .await?;
                 break;
             }
+            guard.applied(event);
             outcome.applied += 1;
-            last_global_position = last_global_position.max(event.global_position);
+            progress.applied += 1;
+            progress.last_global_position =
+                progress.last_global_position.max(event.global_position);
         }
         sqlx::query(
             "DELETE FROM projection.parked
@@ -891,20 +909,13 @@ pub async fn retry_parked<P: Projection>(
         .bind(name)
         .bind(aggregate_type)
         .bind(aggregate_id)
-        .bind(sequence)
+        .bind(event.sequence)
         .execute(&mut *tx)
         .await?;
         outcome.still_parked -= 1;
     }
-    record_checkpoint(
-        &mut tx,
-        name,
-        0,
-        last_global_position,
-        outcome.applied as i64,
-        0,
-    )
-    .await?;
+    guard.save(&mut tx, name).await?;
+    progress.record(&mut tx, name, 0).await?;
     tx.commit().await?;
     Ok(outcome)
 }

@@ -18,8 +18,7 @@ use futures::future::{try_join_all, BoxFuture};
 use sqlx::{Acquire, PgConnection, PgPool};
 
 use crate::engine::{
-    apply_events, apply_to, partition_of, record_checkpoint, ApplyError, Projection, Target,
-    Verdict,
+    apply_events, apply_to, partition_of, ApplyError, LaneProgress, Projection, Target, Verdict,
 };
 
 /// Transactions a rebuild applies side by side.
@@ -169,10 +168,10 @@ async fn run<P: Projection>(
         }
         done += lanes.iter().map(Vec::len).sum::<usize>() as i64;
         try_join_all(
-            lanes
-                .iter()
-                .filter(|lane| !lane.is_empty())
-                .map(|lane| apply_to(projection, &shadow, pool, lane)),
+            (0..LANES)
+                .zip(&lanes)
+                .filter(|(_, events)| !events.is_empty())
+                .map(|(lane, events)| apply_to(projection, &shadow, pool, lane, events)),
         )
         .await?;
         sqlx::query("UPDATE projection.rebuilds SET events_done = $2 WHERE projection = $1")
@@ -220,7 +219,7 @@ async fn prepare<P: Projection>(
         .execute(&mut *tx)
         .await?;
     }
-    for table in ["stream_positions", "parked", "checkpoints"] {
+    for table in ["stream_positions", "parked", "progress"] {
         sqlx::query(&format!(
             "DELETE FROM projection.{table} WHERE projection = $1"
         ))
@@ -292,22 +291,35 @@ async fn swap<P: Projection>(
         .execute(&mut *tx)
         .await?;
     }
-    let applied: i64 = sqlx::query_scalar(
-        "SELECT coalesce(max(events_applied), 0) FROM projection.checkpoints WHERE projection = $1",
+    // The rebuilt tables' progress becomes the live progress, in one lane.
+    let (applied, last_global_position): (i64, i64) = sqlx::query_as(
+        "SELECT coalesce(sum(events_applied), 0)::bigint, coalesce(max(last_global_position), 0)
+           FROM projection.progress WHERE projection = $1",
     )
     .bind(&shadow.name)
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query("DELETE FROM projection.checkpoints WHERE projection = ANY($1)")
+    sqlx::query("DELETE FROM projection.progress WHERE projection = ANY($1)")
         .bind([name, shadow.name.as_str()])
         .execute(&mut *tx)
         .await?;
-    record_checkpoint(&mut tx, name, 0, 0, applied + caught_up, 0).await?;
-    sqlx::query("UPDATE projection.checkpoints SET version = $2, rebuilt_at = clock_timestamp() WHERE projection = $1")
-        .bind(name)
-        .bind(projection.version() as i32)
-        .execute(&mut *tx)
-        .await?;
+    LaneProgress {
+        last_global_position,
+        applied: applied + caught_up,
+        ..LaneProgress::default()
+    }
+    .record(&mut tx, name, 0)
+    .await?;
+    sqlx::query(
+        "INSERT INTO projection.checkpoints (projection, version, rebuilt_at)
+         VALUES ($1, $2, clock_timestamp())
+         ON CONFLICT (projection) DO UPDATE
+            SET version = EXCLUDED.version, rebuilt_at = EXCLUDED.rebuilt_at",
+    )
+    .bind(name)
+    .bind(projection.version() as i32)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query(&format!("DROP SCHEMA {retired} CASCADE"))
         .execute(&mut *tx)
         .await?;

@@ -84,9 +84,10 @@ pub async fn status(
     partitions: u32,
 ) -> Result<ProjectionStatus, sqlx::Error> {
     let (events_applied, duplicates_skipped, updated_at, version): (i64, i64, Option<DateTime<Utc>>, i32) = sqlx::query_as(
-        "SELECT coalesce(max(events_applied), 0), coalesce(max(duplicates_skipped), 0), max(updated_at),
-                coalesce(max(version), 0)
-           FROM projection.checkpoints WHERE projection = $1",
+        "SELECT coalesce(sum(events_applied), 0)::bigint, coalesce(sum(duplicates_skipped), 0)::bigint,
+                max(updated_at),
+                coalesce((SELECT version FROM projection.checkpoints WHERE projection = $1), 0)
+           FROM projection.progress WHERE projection = $1",
     )
     .bind(projection)
     .fetch_one(pool)

@@ -459,7 +459,8 @@ impl TestApp {
     /// `(events_applied, duplicates_skipped)` of a projection.
     pub async fn projection_counts(&self, projection: &str) -> (i64, i64) {
         sqlx::query_as(
-            "SELECT events_applied, duplicates_skipped FROM projection.checkpoints WHERE projection = $1",
+            "SELECT sum(events_applied)::bigint, sum(duplicates_skipped)::bigint
+               FROM projection.progress WHERE projection = $1 HAVING count(*) > 0",
         )
         .bind(projection)
         .fetch_optional(&self.pool)
