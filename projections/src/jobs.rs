@@ -889,3 +889,25 @@ pub async fn owner(
         .fetch_optional(pool)
         .await
 }
+
+/// Whether `document_id` is the result of a job that `owner_id` submitted (its owner may
+/// download it, although a worker uploaded it).
+///
+/// # Errors
+/// When the database fails.
+pub async fn is_result_of_owned_job(
+    pool: &PgPool,
+    tenant_id: &str,
+    owner_id: Uuid,
+    document_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM read_models.jobs
+                         WHERE tenant_id = $1 AND owner_id = $2 AND result_document_id = $3)",
+    )
+    .bind(tenant_id)
+    .bind(owner_id)
+    .bind(document_id)
+    .fetch_one(pool)
+    .await
+}

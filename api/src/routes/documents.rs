@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -54,11 +54,13 @@ pub struct DocumentAccepted {
         description = "The document's bytes. The type is recognised from the content (plain \
                        text, markdown, SubRip/WebVTT subtitles, JSON, docx, PDF); a declared \
                        `text/markdown` tells markdown from plain text."),
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Retry-safe key: the same bytes and type again answer with the first document")),
     responses(
-        (status = 201, description = "Stored", body = DocumentAccepted),
+        (status = 201, description = "Stored (or, with `Idempotent-Replayed: true`, stored by an earlier request with the same key)", body = DocumentAccepted),
         (status = 413, description = "Larger than documents.max_bytes", body = crate::error::Problem),
         (status = 415, description = "Not an accepted type, whatever was declared", body = crate::error::Problem),
-        (status = 422, description = "Empty", body = crate::error::Problem),
+        (status = 422, description = "Empty, or an Idempotency-Key already used for other content", body = crate::error::Problem),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -67,10 +69,11 @@ pub async fn upload_document(
     caller: Caller,
     request: Request,
 ) -> Result<Response, ApiError> {
+    // Authorized before a byte is stored. The idempotency fingerprint needs the content, so
+    // the command's context is made once the bytes are in.
+    caller.may(Action::UploadDocument, None, &())?;
     let id = Uuid::now_v7();
-    // Every upload is new, so the id stands in for the body in the idempotency fingerprint:
-    // keys are not honoured for uploads (a retry stores a second copy).
-    let context = caller.may(Action::UploadDocument, None, &id)?;
+    let tenant = &caller.principal.tenant;
     let store = &state.document_store;
     let declared_length = request
         .headers()
@@ -89,9 +92,13 @@ pub async fn upload_document(
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
     let body = request.into_body().into_data_stream();
-    let stored = store
-        .put(&context.tenant, id, declared.as_deref(), body)
-        .await?;
+    let stored = store.put(tenant, id, declared.as_deref(), body).await?;
+    // A retry sends the same bytes with the same declared type under the same key.
+    let context = caller.may(
+        Action::UploadDocument,
+        None,
+        &(&stored.sha256, declared.as_deref()),
+    )?;
     let document = StoredDocument {
         owner: caller.principal.account,
         uploaded_by: caller.principal.id.clone(),
@@ -101,15 +108,11 @@ pub async fn upload_document(
         storage_key: stored.key.clone(),
     };
     let command = DocumentCommand::Upload {
-        document,
+        document: document.clone(),
         at: Utc::now(),
     };
-    let context = commands::CommandContext {
-        idempotency: None,
-        ..context
-    };
-    let stream = StreamId::new(context.tenant.clone(), id);
-    let recorded = state
+    let stream = StreamId::new(tenant.clone(), id);
+    let outcome = state
         .documents
         .execute(
             &context,
@@ -119,25 +122,49 @@ pub async fn upload_document(
             Utc::now(),
         )
         .await;
-    if let Err(error) = recorded {
-        store.discard(&stored.key).await;
-        return Err(error.into());
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            store.discard(&stored.key).await;
+            return Err(error.into());
+        }
+    };
+    if !outcome.replayed {
+        return Ok(document_accepted(id, &document, false));
     }
-    let location = HeaderValue::from_str(&format!("/api/v1/documents/{id}")).ok();
+    // The first upload with this key holds the document; this copy of the same bytes goes.
+    store.discard(&stored.key).await;
+    match state.documents.load(&outcome.stream).await?.state() {
+        Document::Uploaded(original) => Ok(document_accepted(outcome.stream.id, original, true)),
+        Document::Missing => Err(ApiError::Internal(
+            "an idempotency key names a document that was never uploaded".into(),
+        )),
+    }
+}
+
+/// The 201 of an upload (also when replayed for a retry with the same idempotency key).
+fn document_accepted(id: Uuid, document: &StoredDocument, replayed: bool) -> Response {
     let mut response = (
         StatusCode::CREATED,
         Json(DocumentAccepted {
             document_id: id,
-            content_type: stored.content_type.as_str().to_owned(),
-            size_bytes: stored.size_bytes,
-            sha256: stored.sha256,
+            content_type: document.content_type.as_str().to_owned(),
+            size_bytes: document.size_bytes,
+            sha256: document.sha256.clone(),
         }),
     )
         .into_response();
-    if let Some(location) = location {
-        response.headers_mut().insert(header::LOCATION, location);
+    let headers = response.headers_mut();
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/documents/{id}")) {
+        headers.insert(header::LOCATION, location);
     }
-    Ok(response)
+    if replayed {
+        headers.insert(
+            HeaderName::from_static("idempotent-replayed"),
+            HeaderValue::from_static("true"),
+        );
+    }
+    response
 }
 
 /// Download a document, byte-identical to the upload.
@@ -165,7 +192,21 @@ pub async fn download_document(
     let Document::Uploaded(stored) = document.state() else {
         return Err(not_found());
     };
-    caller.may_read(Action::DownloadDocument, Some(stored.owner))?;
+    // A job's result is uploaded by a worker, and is the job owner's to download too.
+    let subject = if stored.owner != caller.principal.account
+        && projections::jobs::is_result_of_owned_job(
+            &state.pool,
+            caller.principal.tenant.as_str(),
+            caller.principal.account,
+            id,
+        )
+        .await?
+    {
+        caller.principal.account
+    } else {
+        stored.owner
+    };
+    caller.may_read(Action::DownloadDocument, Some(subject))?;
     let bytes = state
         .document_store
         .get(&stored.storage_key)

@@ -448,6 +448,31 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Events of document streams in the store.
+    pub async fn document_events(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'Document'")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Files in this app's document store.
+    pub fn stored_documents(&self) -> usize {
+        fn count(dir: &std::path::Path) -> usize {
+            std::fs::read_dir(dir).map_or(0, |entries| {
+                entries
+                    .flatten()
+                    .map(|entry| match entry.file_type() {
+                        Ok(kind) if kind.is_dir() => count(&entry.path()),
+                        Ok(_) => 1,
+                        Err(_) => 0,
+                    })
+                    .sum()
+            })
+        }
+        count(std::path::Path::new(&self.settings.documents.local_path))
+    }
+
     /// Every event in the store.
     pub async fn all_events(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM events")

@@ -228,6 +228,24 @@ async fn a_worker_claims_reports_and_completes_a_job() {
         .unwrap();
     assert_eq!(detail["job"]["status"], "succeeded");
     assert_eq!(detail["job"]["result_document_id"], result);
+    // The worker uploaded the result; the job's owner downloads it, another user may not.
+    let result_path = format!("/api/v1/documents/{result}");
+    let owned = app
+        .anonymous(Method::GET, &result_path)
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(owned.status(), StatusCode::OK);
+    assert_eq!(owned.text().await.unwrap(), "Hallo, Welt.\n");
+    let (_, stranger) = app.api_key_with_roles(&["user"]).await;
+    let foreign = app
+        .anonymous(Method::GET, &result_path)
+        .header("x-api-key", &stranger)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(foreign, StatusCode::FORBIDDEN, "forbidden").await;
     assert_eq!(detail["job"]["characters"], 13);
     assert_eq!(detail["attempts"][0]["outcome"], "succeeded");
     // The owner's list and usage show it; a cancel after success is refused.
@@ -341,6 +359,42 @@ async fn uploads_are_checked_by_content_and_size_and_download_byte_identical() {
     assert_eq!(admin.bytes().await.unwrap().to_vec(), pdf);
     let theirs = download(stranger).await.unwrap();
     assert_problem(theirs, StatusCode::FORBIDDEN, "forbidden").await;
+
+    // Idempotency-Key: a retry of the same bytes answers with the first document and keeps no
+    // second copy; other bytes under the same key are refused, and nothing is kept of them.
+    let upload_with_key = |bytes: &'static [u8]| {
+        app.anonymous(Method::POST, "/api/v1/documents")
+            .header("x-api-key", &key)
+            .header("idempotency-key", "upload-1")
+            .header("content-type", "text/plain")
+            .body(bytes)
+            .send()
+    };
+    let (events, files) = (app.document_events().await, app.stored_documents());
+    let first = upload_with_key(b"Once only.\n").await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: Value = first.json().await.unwrap();
+    let retry = upload_with_key(b"Once only.\n").await.unwrap();
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(
+        retry.headers()["location"],
+        format!(
+            "/api/v1/documents/{}",
+            first["document_id"].as_str().unwrap()
+        )
+    );
+    assert_eq!(retry.json::<Value>().await.unwrap(), first);
+    let other = upload_with_key(b"Something else.\n").await.unwrap();
+    assert_problem(
+        other,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    )
+    .await;
+    assert_eq!(app.document_events().await, events + 1);
+    assert_eq!(app.stored_documents(), files + 1);
 }
 
 /// 8 workers drain 1,000 jobs with random retryable and final failures and random deaths

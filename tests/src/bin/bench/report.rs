@@ -180,39 +180,48 @@ impl Report {
 /// led to each change; the breakdowns above are this run's.
 const WHAT_LIMITS_US: &str = "## What limits us\n\n\
 **Create commands (scenario 1).** The machine is CPU-bound: backend, Postgres, NATS and the load \
-generator share two cores and keep about 1.7 of them busy, 1.0 of it Postgres. Sampling Postgres's \
-active sessions shows about half of them waiting for the write-ahead log (`LWLock:WALWrite`, \
-`IO:WALSync`): every command commits its own transaction, and so does every projection batch and \
-relay checkpoint, where pgbench commits only the first. Postgres runs about 9.5 statements per \
-command against pgbench's 2 (authentication and the aggregate each load a stream; idempotency and \
-e-mail-claim lookups; the append with its two triggers; the projection's guard, apply and \
-checkpoint spread over a batch), and the backend spends about 0.7 ms of CPU per command.\n\n\
-Done about it: the projection guard is read and written once per batch instead of twice per event \
-(savepoints only once a batch meets a poison event); the idempotency lookup is one statement \
-instead of two; the user list and job list cursors are single range conditions (a users page under \
-load went from 33 ms to about 5 ms p50). A per-account usage row written by every \
-partition of the jobs projection cost 47 ms per upsert under load and seconds of projection lag; \
-spreading it over slots turned the waits into deadlocks between partitions, so usage is now summed \
-from the jobs table when asked for. Create throughput moved from 0.17x to about 0.21x of pgbench at \
-16 clients, p99 from 61 to about 45 ms. Next: fewer commits per command (group the projection and \
-relay commits, `commit_delay`), one stream load less per command (cache the API key's stream by \
-version), one checkpoint row per partition.\n\n\
-**Command -> projection (scenario 4).** p50 went from 2.1 s to about 117 ms at half the maximum \
-load: the first runs measured the backlog left by the job scenario (the usage row above) and a \
-watcher query that scanned the guard table. What remains: the guard's `SELECT ... FOR UPDATE` on \
-`projection.stream_positions` averages about 8 ms under this load although its plan runs in 0.1 ms \
-on an idle server, and the bench's own watcher query on the same table about 23 ms; the sessions \
-are mostly on CPU or waiting for the WAL, and Postgres holds 1.2 of the 1.6 busy cores. Each of the \
-four partition consumers also receives every event and skips the other partitions' ones. Not yet \
-found: why statements on that table slow down so much under load (next: perf on the Postgres \
-backends); not yet done: a subject per partition (JetStream subject transform) so that consumers \
-stop receiving each other's events.\n\n\
-**Rebuild (scenario 5).** About 14,000 events/s, 0.09x of the raw read: applying costs a round \
+generator share two cores and keep about 1.7-1.9 of them busy, 1.0-1.1 of it Postgres. Sampling \
+Postgres's active sessions shows about half of them waiting for the write-ahead log \
+(`LWLock:WALWrite`, `IO:WALSync`; an fsync takes about 0.13 ms on this disk, so the waits are \
+queueing behind the one WAL writer, not a slow disk): every command commits its own transaction, \
+and so does every projection batch and relay checkpoint, where pgbench commits only the first. \
+Postgres runs about 9.7 statements per command against pgbench's 2 (authentication and the \
+aggregate each load a stream; idempotency and e-mail-claim lookups; the append with its two \
+triggers; the projection's guard, apply and progress spread over a batch), and the backend spends \
+about 0.7 ms of CPU per command.\n\n\
+Done about it: the projection guard is read and written once per batch instead of twice per \
+event; a batch runs without savepoints (a batch that meets a poison event is rolled back and \
+applied again with one savepoint per event); entering a batch and loading its guard and parked \
+streams take one statement each, so a batch costs 6 round trips plus one per event instead of 11 \
+plus one. Every partition wrote the same checkpoint row, and that upsert averaged about 1 ms under \
+load, queued on the row lock; progress now has one row per partition or rebuild lane (0.04 ms). \
+Partition consumers skip other partitions' messages by subject, without decoding them. The \
+idempotency lookup is one statement instead of two; the user list and job list cursors are single \
+range conditions (a users page under load went from 33 ms to about 5 ms p50). A per-account usage \
+row written by every partition of the jobs projection cost 47 ms per upsert under load and seconds \
+of projection lag; spreading it over slots turned the waits into deadlocks between partitions, so \
+usage is now summed from the jobs table when asked for. Create throughput moved from 0.17x to \
+0.21-0.22x of pgbench at 16 clients, p99 from 61 to 45-55 ms; the later projection changes did not \
+move it, because the command's own transaction dominates. Next: fewer commits per command (group \
+the projection and relay commits, `commit_delay`), one stream load less per command (cache the API \
+key's stream by version).\n\n\
+**Command -> projection (scenario 4).** p50 went from 2.1 s to 27-119 ms at half the maximum \
+load, p99 to 92-217 ms: the first runs measured the backlog left by the job scenario (the usage \
+row above) and a watcher query that scanned the guard table. The spread between runs follows the \
+offered load (314/s in the fast run, 385/s in the slow one): half of the 16-client create rate is \
+already close to what the whole pipeline (command, relay, projection) sustains, because that rate \
+is measured while the projection work falls behind. What remains: statements on \
+`projection.stream_positions` are slow under this load only. A batch's guard load averages 2-8 ms \
+and the bench's own watcher query about 23 ms, although their generic plans are index scans that \
+take 0.1-0.3 ms on the same data once the load stops; the sampled sessions are mostly on CPU or \
+waiting for the WAL, not on locks. Not yet found: why (next: wait sampling per statement, and perf \
+on the Postgres backends).\n\n\
+**Rebuild (scenario 5).** 12,000-14,000 events/s, 0.09-0.12x of the raw read: applying costs a round \
 trip per event, in four lanes side by side (up from one lane and about six round trips per event, \
 about 10,000 events/s). Reaching the ceiling needs projections that apply a batch with multi-row \
 statements.\n\n\
 **Long streams (scenario 7).** Without snapshots a command replays its whole stream: about 2x the \
 10-event latency at 1,000 events and 12x at 10,000. Snapshots (proven equal to a full replay) are \
 the fix and are not built yet.\n\n\
-**Store growth (scenario 8).** Appending with 10 million events stored costs 1.03-1.16x the empty \
+**Store growth (scenario 8).** Appending with 10 million events stored costs 1.02-1.16x the empty \
 store's p50 in the runs so far: within the 1.3x target.\n";
