@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
+use async_nats::jetstream::{self, consumer::pull, consumer::DeliverPolicy};
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -320,13 +321,19 @@ pub struct JobUpdate {
     pub at: DateTime<Utc>,
 }
 
-/// Server-Sent Events of job changes (`event: job`), filtered by job or owner, fed from the
-/// bus as events are relayed.
+/// Server-Sent Events of job changes (`event: job`), filtered by job or owner, read from the
+/// event stream in JetStream. Each event's id is its position in that stream: a client that
+/// reconnects with `Last-Event-ID` receives everything after it, in order, then live updates.
 #[utoipa::path(
     get, path = "/api/v1/jobs/live", tag = "jobs",
-    params(LiveParams),
+    params(LiveParams,
+        ("Last-Event-ID" = Option<u64>, Header,
+            description = "Resume after this event id (sent by EventSource on reconnect)")),
     responses(
-        (status = 200, description = "An event stream", content_type = "text/event-stream", body = JobUpdate),
+        (status = 200, description = "An event stream. `event: job` carries a JobUpdate; \
+            `event: resync` comes first when events after `Last-Event-ID` are no longer retained \
+            (re-read the jobs, then follow the stream)", content_type = "text/event-stream", body = JobUpdate),
+        (status = 400, description = "Last-Event-ID is not an event id", body = crate::error::Problem),
         (status = 404, description = "No such job", body = crate::error::Problem),
     ),
     security(("bearer" = []), ("api_key" = []))
@@ -334,8 +341,24 @@ pub struct JobUpdate {
 pub async fn live_jobs(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     QueryParams(params): QueryParams<LiveParams>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let resume_after = headers
+        .get("last-event-id")
+        .map(|value| {
+            value
+                .to_str()
+                .ok()
+                .and_then(|id| id.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_last_event_id",
+                        "Last-Event-ID must be the id of an event this stream sent (an integer)",
+                    )
+                })
+        })
+        .transpose()?;
     let tenant = caller.principal.tenant.clone();
     let prefix = &state.settings.nats.subject_prefix;
     let (subject, owner) = match (params.job_id, params.owner) {
@@ -357,48 +380,88 @@ pub async fn live_jobs(
             )
         }
     };
-    let subscription = state
-        .nats
-        .subscribe(subject)
+    let unavailable =
+        |error: Box<dyn std::error::Error + Send + Sync>| ApiError::Unavailable(error);
+    let mut stream = jetstream::new(state.nats.clone())
+        .get_stream(&state.settings.nats.stream)
         .await
-        .map_err(|error| ApiError::Unavailable(Box::new(error)))?;
+        .map_err(|error| unavailable(Box::new(error)))?;
+    let first_retained = stream
+        .info()
+        .await
+        .map_err(|error| unavailable(Box::new(error)))?
+        .state
+        .first_sequence;
+    // An ordered consumer: ephemeral, no acks, and it recreates itself past any gap it sees.
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: subject,
+            deliver_policy: match resume_after {
+                Some(last) => DeliverPolicy::ByStartSequence {
+                    start_sequence: last + 1,
+                },
+                None => DeliverPolicy::New,
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|error| unavailable(Box::new(error)))?;
+    let messages = consumer
+        .messages()
+        .await
+        .map_err(|error| unavailable(Box::new(error)))?;
+    let resync = resume_after
+        .filter(|last| last + 1 < first_retained)
+        .map(|_| {
+            Ok(Event::default()
+                .event("resync")
+                .data("events after Last-Event-ID are no longer retained; re-read the jobs"))
+        });
     let pool = state.pool.clone();
     let mut owners: HashMap<Uuid, Uuid> = HashMap::new();
-    let updates = subscription
+    let updates = messages
         .filter_map(move |message| {
-            let decoded = serde_json::from_slice::<RecordedEvent>(&message.payload).ok();
-            let pool = pool.clone();
-            let tenant = tenant.clone();
+            // A consumer error ends nothing: the ordered consumer recovers by itself.
+            let decoded = message.ok().and_then(|message| {
+                let position = message.info().ok()?.stream_sequence;
+                let event = serde_json::from_slice::<RecordedEvent>(&message.payload).ok()?;
+                Some((position, event))
+            });
             let known = decoded
                 .as_ref()
-                .and_then(|event| {
+                .and_then(|(_, event)| {
                     event
                         .aggregate_id
                         .parse::<domain::identity::StreamId>()
                         .ok()
                 })
                 .and_then(|stream| owners.get(&stream.id).copied());
-            let update = decoded.map(|event| update_of(&event, known));
-            if let Some(Some(update)) = &update {
+            let update =
+                decoded.and_then(|(position, event)| Some((position, update_of(&event, known)?)));
+            if let Some((_, update)) = &update {
                 owners.insert(update.job_id, update.owner);
             }
+            let (pool, tenant) = (pool.clone(), tenant.clone());
             async move {
-                let mut update = update.flatten()?;
+                let (position, mut update) = update?;
                 if update.owner.is_nil() {
                     update.owner = owner_of(&pool, &tenant, update.job_id).await?;
                 }
-                Some(update)
+                Some((position, update))
             }
         })
-        .filter(move |update| std::future::ready(owner.is_none_or(|owner| owner == update.owner)))
-        .map(|update| {
+        .filter(move |(_, update)| {
+            std::future::ready(owner.is_none_or(|owner| owner == update.owner))
+        })
+        .map(|(position, update)| {
             Ok(Event::default()
                 .event("job")
-                .id(format!("{}:{}", update.job_id, update.version))
+                .id(position.to_string())
                 .json_data(&update)
                 .unwrap_or_default())
         });
-    Ok(Sse::new(updates).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(Sse::new(futures::stream::iter(resync).chain(updates))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
 async fn owner_of(pool: &sqlx::PgPool, tenant: &TenantId, job: Uuid) -> Option<Uuid> {
