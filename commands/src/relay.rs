@@ -120,13 +120,23 @@ impl Relay {
     /// [`RelayError`]; the checkpoint has not moved and the next step re-publishes.
     pub async fn relay_once(&self, fault: Option<RelayFault>) -> Result<RelayOutcome, RelayError> {
         let cursor = self.checkpoint().await?;
+        self.step(cursor, fault).await.map(|(outcome, _)| outcome)
+    }
+
+    /// [`Relay::relay_once`] from a known checkpoint; returns the checkpoint after the step.
+    async fn step(
+        &self,
+        cursor: FeedCursor,
+        fault: Option<RelayFault>,
+    ) -> Result<(RelayOutcome, FeedCursor), RelayError> {
         let events = feed::read(&self.pool, cursor, self.settings.batch_size).await?;
         let Some(last) = events.last() else {
             let held_by_horizon = feed::held_by_horizon(&self.pool, cursor).await?;
-            return Ok(RelayOutcome {
+            let outcome = RelayOutcome {
                 held_by_horizon,
                 ..RelayOutcome::default()
-            });
+            };
+            return Ok((outcome, cursor));
         };
         let next = FeedCursor::after(last);
         let duplicates = self.publish(&events).await?;
@@ -141,12 +151,13 @@ impl Relay {
             relay.duplicates = duplicates,
             "relayed batch"
         );
-        Ok(RelayOutcome {
+        let outcome = RelayOutcome {
             published: events.len(),
             duplicates,
             held_by_horizon: 0,
             more: events.len() as i64 >= self.settings.batch_size,
-        })
+        };
+        Ok((outcome, next))
     }
 
     /// Publishes every event (pipelined) and waits for every acknowledgement.
@@ -248,6 +259,9 @@ impl Relay {
         backoff: &mut Backoff,
     ) {
         let mut since_lock_check = tokio::time::Instant::now();
+        // The leader is the only writer of the checkpoint, so it reads it once and then keeps
+        // it in memory; after a failure it reads it again.
+        let mut checkpoint = None;
         while !shutdown.is_cancelled() {
             if since_lock_check.elapsed() > Duration::from_secs(5) {
                 // The lock lives as long as this connection; if it died, so did leadership.
@@ -257,8 +271,16 @@ impl Relay {
                 }
                 since_lock_check = tokio::time::Instant::now();
             }
-            match self.relay_once(None).await {
-                Ok(outcome) => {
+            let step = async {
+                let cursor = match checkpoint {
+                    Some(cursor) => cursor,
+                    None => self.checkpoint().await?,
+                };
+                self.step(cursor, None).await
+            };
+            match step.await {
+                Ok((outcome, next)) => {
+                    checkpoint = Some(next);
                     backoff.reset();
                     if outcome.more {
                         continue;
@@ -275,6 +297,7 @@ impl Relay {
                     }
                 }
                 Err(error) => {
+                    checkpoint = None;
                     warn!(error = %error, source = ?std::error::Error::source(&error), "relay step failed; retrying");
                     sleep_or_cancel(backoff.next_wait(), shutdown).await;
                 }

@@ -236,7 +236,9 @@ async fn command_to_projection(target: &Arc<Target>, watcher: &PgPool, rate: f64
     let mut n = 0;
     let mut errors = 0;
     let mut latencies = Vec::new();
-    let mut poll = tokio::time::interval(Duration::from_millis(1));
+    // Every 5 ms: polling back to back kept one Postgres backend busy for the bench alone,
+    // on a machine whose run queue already stretches every statement that needs CPU.
+    let mut poll = tokio::time::interval(Duration::from_millis(5));
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let sending = started.elapsed() < RUN;
