@@ -615,6 +615,9 @@ pub async fn list(
     // The first page starts before the largest possible key: one range condition, so every
     // page is an index range scan rather than a walk from the newest job.
     .bind(Uuid::max())
+    // Planned with the filters at hand (not prepared): a generic plan must keep every
+    // `$n IS NULL OR ...` branch and is fixed by the statistics of the moment it was built.
+    .persistent(false)
     .fetch_all(pool)
     .await?;
     let next = if jobs.len() as i64 > limit {
