@@ -616,7 +616,8 @@ pub async fn list(
     // page is an index range scan rather than a walk from the newest job.
     .bind(Uuid::max())
     // Planned with the filters at hand (not prepared): a generic plan must keep every
-    // `$n IS NULL OR ...` branch and is fixed by the statistics of the moment it was built.
+    // `$n IS NULL OR ...` branch, so it could not pick the owner index for one owner's page,
+    // and it stays fixed to the statistics of the moment it was built.
     .persistent(false)
     .fetch_all(pool)
     .await?;

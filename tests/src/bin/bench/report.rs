@@ -205,23 +205,29 @@ usage is now summed from the jobs table when asked for. Create throughput moved 
 move it, because the command's own transaction dominates. Next: fewer commits per command (group \
 the projection and relay commits, `commit_delay`), one stream load less per command (cache the API \
 key's stream by version).\n\n\
-**Command -> projection (scenario 4).** p50 went from 2.1 s to 27-119 ms at half the maximum \
-load, p99 to 92-217 ms: the first runs measured the backlog left by the job scenario (the usage \
-row above) and a watcher query that scanned the guard table. The spread between runs follows the \
-offered load (314/s in the fast run, 385/s in the slow one): half of the 16-client create rate is \
-already close to what the whole pipeline (command, relay, projection) sustains, because that rate \
-is measured while the projection work falls behind. What remains: statements on \
-`projection.stream_positions` are slow under this load only. A batch's guard load averages 2-8 ms \
-and the bench's own watcher query about 23 ms, although their generic plans are index scans that \
-take 0.1-0.3 ms on the same data once the load stops; the sampled sessions are mostly on CPU or \
-waiting for the WAL, not on locks. Not yet found: why (next: wait sampling per statement, and perf \
-on the Postgres backends).\n\n\
-**Rebuild (scenario 5).** 12,000-14,000 events/s, 0.09-0.12x of the raw read: applying costs a round \
+**Command -> projection (scenario 4).** At half the maximum create rate (about 400/s) p50 is \
+about 29 ms and p99 about 58 ms; at a quarter, 24 and 40 ms. It was 2.1 s in the first runs \
+(the backlog left by the job scenario's usage row above, and a watcher query that scanned the \
+guard table), then 27-140 ms p50 and 92-310 ms p99. The bench profiled that stage with \
+`perf record -a -g` during this scenario: Postgres spent its time in `texteq` under \
+`ExecEvalScalarArrayOp` in bitmap and hash scans. The batch's guard load (and the bench's own \
+watcher) ran as prepared statements, and the generic plan Postgres cached while the table was \
+small compared every guard row of the projection with every stream of the batch; it stayed \
+cached as the table grew, so the same statement took 0.1 ms idle and 10 ms under load. Both are \
+now planned with their arrays at hand: the guard load went from 10.4 to 1.1 ms mean under this \
+load, p50 from 119 to 29 ms, p99 from 217 to 58 ms. What remains is the pipeline's own work on \
+an oversubscribed machine: each command is followed by a relay step and a share of a projection \
+batch, each with its own commit, and Postgres holds 1.1-1.2 of the 1.6 busy cores.\n\n\
+**Queries (scenario 6).** Point lookups and user pages stay at 5-9 ms p50 with 16 clients. The \
+filtered job page varied between runs from about 2,000/s (p50 8 ms) to about 650/s (p50 25 ms, \
+Postgres at 1.5 cores, the statement 4.2 ms mean) although the same statement takes 0.1-0.6 ms \
+on the same data afterwards, planning included; the cause is not found yet.\n\n\
+**Rebuild (scenario 5).** 12,000-14,700 events/s, 0.09-0.12x of the raw read: applying costs a round \
 trip per event, in four lanes side by side (up from one lane and about six round trips per event, \
 about 10,000 events/s). Reaching the ceiling needs projections that apply a batch with multi-row \
 statements.\n\n\
 **Long streams (scenario 7).** Without snapshots a command replays its whole stream: about 2x the \
-10-event latency at 1,000 events and 12x at 10,000. Snapshots (proven equal to a full replay) are \
+10-event latency at 1,000 events and 11-15x at 10,000. Snapshots (proven equal to a full replay) are \
 the fix and are not built yet.\n\n\
-**Store growth (scenario 8).** Appending with 10 million events stored costs 1.02-1.16x the empty \
+**Store growth (scenario 8).** Appending with 10 million events stored costs 0.94-1.16x the empty \
 store's p50 in the runs so far: within the 1.3x target.\n";
