@@ -30,6 +30,21 @@ async fn a_relay_crash_after_publish_republishes_without_duplicate_effects() {
     assert_eq!(total, 6);
     // Plus the bootstrap admin key's event: the relay publishes every stream.
     let all = app.all_events().await;
+    // The feed holds back events while any older transaction is open (in any database of the
+    // cluster, so other tests' too): wait until it offers all of them, so that the crashed step
+    // and its retry read the same batch.
+    wait_until(
+        "the feed offers every committed event",
+        Duration::from_secs(30),
+        || async {
+            commands::feed::read(&app.pool, Default::default(), 1000)
+                .await
+                .unwrap()
+                .len() as i64
+                == all
+        },
+    )
+    .await;
 
     let crashed = app
         .relay
