@@ -382,16 +382,12 @@ pub async fn live_jobs(
     };
     let unavailable =
         |error: Box<dyn std::error::Error + Send + Sync>| ApiError::Unavailable(error);
-    let mut stream = jetstream::new(state.nats.clone())
+    let stream = jetstream::new(state.nats.clone())
         .get_stream(&state.settings.nats.stream)
         .await
         .map_err(|error| unavailable(Box::new(error)))?;
-    let first_retained = stream
-        .info()
-        .await
-        .map_err(|error| unavailable(Box::new(error)))?
-        .state
-        .first_sequence;
+    // Looking the stream up fetched its state: no second request for it.
+    let first_retained = stream.cached_info().state.first_sequence;
     // An ordered consumer: ephemeral, no acks, and it recreates itself past any gap it sees.
     let consumer = stream
         .create_consumer(pull::OrderedConfig {
