@@ -15,8 +15,8 @@ use domain::identity::{Role, Roles, StreamId, TenantId};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::auth::new_api_key;
 use crate::config::Settings;
+use crate::http::auth::new_api_key;
 use crate::startup;
 
 /// Why the key could not be created.

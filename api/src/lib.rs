@@ -7,28 +7,22 @@
 //! writes go through `commands`, reads through `projections`.
 //!
 //! Map:
-//! - [`auth`]: who is calling (JWT or API key), checked against current state.
+//! - [`http`]: what every route shares: authentication, extractors, problem+json errors, the
+//!   shapes of answers, and the hardening layers (headers, CORS, timeouts, rate limits).
+//! - [`routes`]: one folder per bounded context, registered once with their OpenAPI
+//!   documentation, plus health, metrics and the OpenAPI document.
 //! - [`bootstrap`]: the first admin API key of a tenant, from the command line.
-//! - [`security`]: security headers, CORS, timeouts, rate limits.
-//! - [`documents`]: document bytes in the object store (streamed, checksummed).
 //! - [`config`]: settings from defaults < optional file < environment, validated.
 //! - [`telemetry`]: tracing set-up (JSON off a terminal, text on one).
 //! - [`startup`]: builds the application (pools, bus, workers, listener) and runs it.
-//! - [`error`]: `ApiError` and problem+json.
-//! - [`extract`]: extractors that turn bad input into clear problems.
 //! - [`operate`]: the operator's command line for projections (status, parked, retry, verify).
 //! - [`rebuild`]: rebuilds from the event store (start-up version changes, admin, CLI).
-//! - [`routes`]: command, query, health and OpenAPI routes.
 
-pub mod auth;
 pub mod bootstrap;
 pub mod config;
-pub mod documents;
-pub mod error;
-pub mod extract;
+pub mod http;
 pub mod operate;
 pub mod rebuild;
 pub mod routes;
-pub mod security;
 pub mod startup;
 pub mod telemetry;

@@ -194,7 +194,7 @@ fn mint_token(
     user: uuid::Uuid,
     minutes: i64,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let token = api::auth::mint_hs256_token(
+    let token = api::http::auth::mint_hs256_token(
         &settings.auth,
         tenant,
         user,

@@ -186,13 +186,8 @@ pub async fn verify_report(pool: &PgPool, name: &str) -> Result<(String, bool), 
     let projection = projection(name)?;
     let discrepancies =
         status::verify(pool, projection.name(), projection.aggregate_types()).await?;
-    let (streams, events): (i64, i64) = sqlx::query_as(
-        "SELECT count(DISTINCT (aggregate_type, aggregate_id)), count(*) FROM events
-          WHERE aggregate_type = ANY($1)",
-    )
-    .bind(projection.aggregate_types())
-    .fetch_one(pool)
-    .await?;
+    let status::Stored { streams, events } =
+        status::stored(pool, projection.aggregate_types()).await?;
     if discrepancies.is_empty() {
         let report = format!(
             "{name}: complete. {streams} streams, {events} events, nothing missing or extra\n"

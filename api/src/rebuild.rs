@@ -1,20 +1,23 @@
-//! Rebuilds wired to the event store: the feed as the rebuild's source, rebuilds of outdated
-//! projections at start-up, and rebuilds started from the admin API.
+//! The event store as the projection engine's source of history, and the rebuild entry points
+//! of start-up and the admin API bound to it.
+//!
+//! `projections` cannot depend on the write side, so the adapter from `commands::feed` (the one
+//! owner of event-store reads) to the engine's [`EventSource`] lives here, on the composition
+//! side. The rebuilds themselves, and their bookkeeping, are the engine's
+//! ([`projections::rebuild`]).
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use commands::feed::{self, FeedCursor};
 use domain::event::RecordedEvent;
 use futures::future::BoxFuture;
-use projections::rebuild::{BoxError, EventSource, Progress, RebuildError, Rebuilt};
+use projections::rebuild::{BoxError, EventSource, RebuildError, Rebuilt};
 use projections::registry::Registered;
 use sqlx::PgPool;
-use tracing::{error, info, warn};
 
-/// Events read from the store per rebuild step.
-pub const BATCH: i64 = 5_000;
+pub use projections::rebuild::BATCH;
 
-/// The event store's gap-free global feed, as a rebuild's source.
+/// The event store's gap-free global feed, as the engine's source of history.
 #[derive(Debug, Clone)]
 pub struct FeedSource {
     pool: PgPool,
@@ -24,6 +27,11 @@ impl FeedSource {
     /// The feed of the store behind `pool`.
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
+    }
+
+    /// The same, shared, as runners and background rebuilds hold it.
+    pub fn shared(pool: PgPool) -> Arc<dyn EventSource> {
+        Arc::new(Self::new(pool))
     }
 }
 
@@ -53,86 +61,24 @@ impl EventSource for FeedSource {
     }
 }
 
-/// Rebuilds `projection`, logging progress every few seconds.
+/// Rebuilds `projection` from the store, logging progress every few seconds.
 ///
 /// # Errors
 /// [`RebuildError`].
 pub async fn rebuild_logged(projection: Registered, pool: PgPool) -> Result<Rebuilt, RebuildError> {
-    let source = FeedSource::new(pool.clone());
-    let mut last_log = Instant::now();
-    let mut progress = |p: Progress| {
-        if last_log.elapsed() > Duration::from_secs(5) {
-            info!(
-                projection = projection.name(),
-                rebuild.done = p.done,
-                rebuild.total = p.total,
-                "rebuilding"
-            );
-            last_log = Instant::now();
-        }
-    };
-    info!(
-        projection = projection.name(),
-        version = projection.version(),
-        "rebuild started"
-    );
-    let rebuilt = projection
-        .rebuild(&pool, &source, BATCH, &mut progress)
-        .await?;
-    info!(
-        projection = projection.name(),
-        rebuild.events = rebuilt.events,
-        version = rebuilt.version,
-        "rebuild finished; new tables live"
-    );
-    Ok(rebuilt)
+    projections::rebuild::rebuild_logged(projection, &pool, &FeedSource::new(pool.clone())).await
 }
 
-/// Starts a background rebuild; failures are logged (and recorded in `projection.rebuilds`).
+/// Starts a background rebuild from the store; failures are logged (and recorded).
 pub fn spawn_rebuild(projection: Registered, pool: PgPool) {
-    tokio::spawn(async move {
-        match rebuild_logged(projection, pool).await {
-            Ok(_) => {}
-            Err(RebuildError::AlreadyRunning(name)) => {
-                info!(projection = %name, "a rebuild is already running elsewhere")
-            }
-            Err(failure) => {
-                error!(projection = projection.name(), error = %failure, "rebuild failed; the live tables are unchanged")
-            }
-        }
-    });
+    projections::rebuild::spawn_rebuild(projection, pool.clone(), FeedSource::shared(pool));
 }
 
-/// At start-up: a projection whose declared version differs from the live one is rebuilt in the
-/// background (queries keep reading the current tables meanwhile); a projection that never ran
-/// records its version.
+/// At start-up, rebuilds from the store every projection whose version changed (see
+/// [`projections::rebuild::rebuild_outdated`]).
 ///
 /// # Errors
 /// When the database fails.
 pub async fn rebuild_outdated(pool: &PgPool) -> Result<(), sqlx::Error> {
-    for projection in Registered::ALL {
-        match projection.live_version(pool).await? {
-            None => {
-                sqlx::query(
-                    "INSERT INTO projection.checkpoints (projection, version) VALUES ($1, $2)
-                     ON CONFLICT (projection) DO NOTHING",
-                )
-                .bind(projection.name())
-                .bind(projection.version() as i32)
-                .execute(pool)
-                .await?;
-            }
-            Some(live) if live != projection.version() => {
-                warn!(
-                    projection = projection.name(),
-                    live,
-                    declared = projection.version(),
-                    "projection version changed; rebuilding"
-                );
-                spawn_rebuild(projection, pool.clone());
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(())
+    projections::rebuild::rebuild_outdated(pool, FeedSource::shared(pool.clone())).await
 }

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use commands::bus::CommandBus;
+use commands::documents::{StoreLocation, StoreSettings};
 use commands::jetstream::{BusError, StreamSettings};
-use commands::jobs::JobCommands;
+use commands::jobs::scheduler::{JobScheduler, SchedulerSettings};
 use commands::relay::{Relay, RelaySettings};
-use commands::scheduler::{JobScheduler, SchedulerSettings};
-use commands::users::UserCommands;
+use commands::{WriteSettings, WriteSide};
+use domain::documents::ContentType;
 use domain::event::Subjects;
 use projections::engine::RunnerSettings;
 use projections::registry::Registered;
@@ -23,10 +23,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::auth::Authenticator;
-use crate::config::Settings;
-use crate::documents::DocumentStore;
-use crate::routes::{self, AppState};
+use crate::config::{DatabaseSettings, DocumentStoreKind, Settings};
+use crate::http::auth::Authenticator;
+use crate::routes::{self, AppState, Routes, Sides};
 
 /// Why the backend could not start.
 #[derive(Debug, thiserror::Error)]
@@ -54,17 +53,31 @@ pub enum StartupError {
     },
 }
 
-/// Connects the pool with the timeouts that keep the feed's horizon moving.
+/// Connects the primary's pool with the timeouts that keep the feed's horizon moving.
 ///
 /// # Errors
 /// When the URL is malformed or Postgres is unreachable.
 pub async fn connect_database(settings: &Settings) -> Result<PgPool, StartupError> {
-    let database = &settings.database;
-    let options: PgConnectOptions = database
-        .url
-        .expose()
-        .parse()
-        .map_err(StartupError::Database)?;
+    connect(&settings.database, settings.database.url.expose()).await
+}
+
+/// Connects the pool queries read from: the replica when `database.read_url` is set, else the
+/// primary (then `primary` itself is returned).
+///
+/// # Errors
+/// When the URL is malformed or Postgres is unreachable.
+pub async fn connect_read_database(
+    settings: &Settings,
+    primary: &PgPool,
+) -> Result<PgPool, StartupError> {
+    match settings.database.replica_url() {
+        Some(url) => connect(&settings.database, url.expose()).await,
+        None => Ok(primary.clone()),
+    }
+}
+
+async fn connect(database: &DatabaseSettings, url: &str) -> Result<PgPool, StartupError> {
+    let options: PgConnectOptions = url.parse().map_err(StartupError::Database)?;
     // A write transaction left open holds every later event back from the relay, so bound it.
     let options = options.options([
         (
@@ -103,11 +116,46 @@ pub fn stream_settings(settings: &Settings) -> StreamSettings {
     }
 }
 
+/// The write side's settings: idempotency and where documents go.
+pub fn write_settings(settings: &Settings) -> WriteSettings {
+    let documents = &settings.documents;
+    let location = match documents.store {
+        DocumentStoreKind::Local => StoreLocation::Local {
+            path: documents.local_path.clone(),
+        },
+        DocumentStoreKind::S3 => StoreLocation::S3 {
+            bucket: documents.s3_bucket.clone(),
+            endpoint: documents.s3_endpoint.clone(),
+            region: documents.s3_region.clone(),
+            credentials: (!documents.s3_access_key_id.is_empty()).then(|| {
+                (
+                    documents.s3_access_key_id.expose().to_owned(),
+                    documents.s3_secret_access_key.expose().to_owned(),
+                )
+            }),
+            allow_http: documents.s3_allow_http,
+        },
+    };
+    WriteSettings {
+        idempotency_ttl: Duration::from_secs(settings.auth.idempotency_ttl_secs),
+        documents: StoreSettings {
+            location,
+            max_bytes: documents.max_bytes,
+            allowed: documents
+                .allowed_types
+                .iter()
+                .filter_map(|name| ContentType::by_name(name))
+                .collect(),
+        },
+    }
+}
+
 /// A built backend: listener bound, stores connected, workers ready to start.
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    contexts: Vec<Routes>,
     jetstream: jetstream::Context,
     relay: Relay,
     relay_wakeup: Arc<Notify>,
@@ -115,15 +163,27 @@ pub struct Application {
 
 impl Application {
     /// Connects to Postgres and NATS, migrates (unless disabled), declares the stream and binds
-    /// the listener.
+    /// the listener, with every registered context's routes.
     ///
     /// # Errors
     /// [`StartupError`] naming what failed.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with(settings, routes::contexts()).await
+    }
+
+    /// [`Application::build`] with the routes of `contexts` instead of the registered ones.
+    ///
+    /// # Errors
+    /// [`StartupError`] naming what failed.
+    pub async fn build_with(
+        settings: Settings,
+        contexts: Vec<Routes>,
+    ) -> Result<Self, StartupError> {
         let pool = connect_database(&settings).await?;
         if settings.database.migrate_on_start {
             migrate(&pool).await?;
         }
+        let read_pool = connect_read_database(&settings, &pool).await?;
         let nats = commands::jetstream::connect(settings.nats.url.expose()).await?;
         let jetstream = jetstream::new(nats.clone());
         let stream = stream_settings(&settings);
@@ -140,25 +200,12 @@ impl Application {
                 ..RelaySettings::default()
             },
         );
-        let ttl = Duration::from_secs(settings.auth.idempotency_ttl_secs);
-        let users = Arc::new(UserCommands::new(
-            CommandBus::new(pool.clone(), relay_wakeup.clone()).with_idempotency_ttl(ttl),
-            pool.clone(),
-        ));
-        let api_keys =
-            Arc::new(CommandBus::new(pool.clone(), relay_wakeup.clone()).with_idempotency_ttl(ttl));
-        let documents =
-            Arc::new(CommandBus::new(pool.clone(), relay_wakeup.clone()).with_idempotency_ttl(ttl));
-        let jobs = Arc::new(JobCommands::new(
-            CommandBus::new(pool.clone(), relay_wakeup.clone()).with_idempotency_ttl(ttl),
-            documents.clone(),
-        ));
-        let document_store =
-            DocumentStore::open(&settings.documents).map_err(StartupError::Documents)?;
+        let write = WriteSide::build(&pool, &relay_wakeup, write_settings(&settings))
+            .map_err(StartupError::Documents)?;
         let auth = Arc::new(Authenticator::new(
             &settings.auth,
-            users.clone(),
-            api_keys.clone(),
+            write.users.clone(),
+            write.api_keys.clone(),
         ));
 
         let address = SocketAddr::new(settings.http.host, settings.http.port);
@@ -166,12 +213,9 @@ impl Application {
             .await
             .map_err(|source| StartupError::Bind { address, source })?;
         let state = AppState {
+            write,
             pool,
-            users,
-            api_keys,
-            jobs,
-            documents,
-            document_store,
+            read_pool,
             auth,
             relay: relay.clone(),
             nats,
@@ -180,6 +224,7 @@ impl Application {
         Ok(Self {
             listener,
             state,
+            contexts,
             jetstream,
             relay,
             relay_wakeup,
@@ -216,7 +261,7 @@ impl Application {
         let settings = self.state.settings.clone();
         let stop = CancellationToken::new();
         let mut workers = JoinSet::new();
-        if settings.relay.enabled {
+        if settings.runs_relay() {
             workers.spawn(
                 self.relay
                     .clone()
@@ -228,7 +273,7 @@ impl Application {
             std::process::id(),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        if settings.projections.enabled {
+        if settings.runs_projections() {
             if let Err(error) = crate::rebuild::rebuild_outdated(&self.state.pool).await {
                 tracing::error!(error = %error, "checking projection versions failed");
             }
@@ -244,17 +289,18 @@ impl Application {
                 };
                 let pool = self.state.pool.clone();
                 workers.spawn(projection.run(
-                    pool,
+                    pool.clone(),
                     runner,
+                    crate::rebuild::FeedSource::shared(pool),
                     self.jetstream.clone(),
                     stop.child_token(),
                 ));
             }
         }
-        if settings.jobs.scheduler_enabled {
+        if settings.runs_scheduler() {
             let scheduler = JobScheduler::new(
                 self.state.pool.clone(),
-                self.state.jobs.clone(),
+                self.state.write.jobs.clone(),
                 SchedulerSettings {
                     stream: settings.nats.stream.clone(),
                     subjects: Subjects::new(settings.nats.subject_prefix.clone()),
@@ -264,7 +310,11 @@ impl Application {
             );
             workers.spawn(scheduler.run(self.jetstream.clone(), stop.child_token()));
         }
-        let router = routes::router(self.state);
+        let sides = Sides {
+            commands: settings.roles.serves_commands(),
+            queries: settings.roles.serves_queries(),
+        };
+        let router = routes::router(self.state, self.contexts, sides);
         let stop_serving = stop.clone();
         let app = router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)

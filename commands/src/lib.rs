@@ -5,27 +5,102 @@
 //! publishes that feed to NATS JetStream. It never builds read models: those are fed only from
 //! the bus (see the `projections` crate), so a crash can never leave one half-updated.
 //!
-//! Map:
+//! Map. Shared machinery:
 //! - [`bus`]: the generic command bus every aggregate is dispatched through.
 //! - [`metadata`]: who and why, attached to every event.
-//! - [`users`]: user commands, including the email-uniqueness rule.
-//! - [`jobs`]: job commands, with the checks that span documents and parent jobs.
-//! - [`scheduler`]: the job process manager (durable lease-expiry and retry timers).
 //! - [`idempotency`]: reading back what an idempotency key already produced.
 //! - [`feed`]: the only reader of the `events` table by global position.
 //! - [`jetstream`]: connecting to NATS, checking its version, declaring the stream.
 //! - [`relay`]: feed → JetStream with acknowledged publishes and a checkpoint, one active
 //!   instance at a time.
+//!
+//! One folder per bounded context, each registered once in [`WriteSide`]:
+//! - [`users`]: user commands, including the email-uniqueness rule.
+//! - [`api_keys`]: issuing and revoking API keys.
+//! - [`documents`]: uploads into the object store, recorded as events, with compensation.
+//! - [`jobs`]: job commands with the checks that span documents and parent jobs, the worker
+//!   protocol, and the process manager (durable lease-expiry and retry timers).
 
+pub mod api_keys;
 pub mod bus;
+pub mod documents;
 pub mod feed;
 pub mod idempotency;
 pub mod jetstream;
 pub mod jobs;
 pub mod metadata;
 pub mod relay;
-pub mod scheduler;
 pub mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::Notify;
 
 pub use bus::{CommandBus, CommandError, CommandOutcome};
 pub use metadata::{CommandContext, IdempotencyClaim};
+
+/// What the write side is built with.
+#[derive(Debug, Clone)]
+pub struct WriteSettings {
+    /// How long an idempotency key answers retries.
+    pub idempotency_ttl: Duration,
+    /// Where document bytes go, and the upload rules.
+    pub documents: documents::StoreSettings,
+}
+
+/// Every bounded context's command handlers: the one place a context registers its write side.
+#[derive(Debug, Clone)]
+pub struct WriteSide {
+    /// Users.
+    pub users: Arc<users::UserCommands>,
+    /// API keys.
+    pub api_keys: Arc<api_keys::ApiKeyCommands>,
+    /// Documents.
+    pub documents: Arc<documents::DocumentCommands>,
+    /// Translation jobs.
+    pub jobs: Arc<jobs::JobCommands>,
+}
+
+impl WriteSide {
+    /// Builds every context's handlers over the event store behind `pool`; each append pokes
+    /// `relay_wakeup`.
+    ///
+    /// # Errors
+    /// When the document store cannot be opened.
+    pub fn build(
+        pool: &PgPool,
+        relay_wakeup: &Arc<Notify>,
+        settings: WriteSettings,
+    ) -> Result<Self, object_store::Error> {
+        let bus = || Bus {
+            pool,
+            relay_wakeup,
+            ttl: settings.idempotency_ttl,
+        };
+        let documents = Arc::new(documents::DocumentCommands::new(
+            bus().build(),
+            documents::DocumentStore::open(settings.documents.clone())?,
+        ));
+        Ok(Self {
+            users: Arc::new(users::UserCommands::new(bus().build(), pool.clone())),
+            api_keys: Arc::new(bus().build()),
+            jobs: Arc::new(jobs::JobCommands::new(bus().build(), documents.clone())),
+            documents,
+        })
+    }
+}
+
+/// The shared parts of every context's bus.
+struct Bus<'a> {
+    pool: &'a PgPool,
+    relay_wakeup: &'a Arc<Notify>,
+    ttl: Duration,
+}
+
+impl Bus<'_> {
+    fn build<D: domain::aggregate::Decider + 'static>(&self) -> CommandBus<D> {
+        CommandBus::new(self.pool.clone(), self.relay_wakeup.clone()).with_idempotency_ttl(self.ttl)
+    }
+}

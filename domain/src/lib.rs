@@ -11,18 +11,52 @@
 //! - [`error`]: the classification every domain error exposes to the layers above.
 //! - [`event`]: the stored-event record shared by the relay, projections and auditors.
 //! - [`identity`]: tenants, roles, principals, and tenant-scoped stream ids.
-//! - [`policy`]: the authorization table every route goes through.
+//! - [`policy`]: authorization, and the one place bounded contexts register their actions: the
+//!   crate-wide `Action` is derived from each context's action enum, `authorize` checks any.
+//! - [`operations`]: the actions of the shared machinery itself (projection status, retrying
+//!   parked streams, rebuilds).
+//!
+//! One folder per bounded context, each holding its aggregate, commands, events and errors, and
+//! a `policy.rs` declaring its actions and who may perform them:
 //! - [`documents`]: the `Document` aggregate and recognising content by its first bytes.
 //! - [`jobs`]: the `TranslationJob` aggregate: lifecycle, leases, progress, retries.
 //! - [`api_keys`]: the `ApiKey` aggregate (issue, revoke; only a hash of the secret is stored).
 //! - [`users`]: the `User` aggregate (register, rename, deactivate, reactivate).
+//!
+//! Events are stored forever: `tests/stored_events.rs` holds the stored JSON of every event
+//! variant as snapshots, so a rename that would change history fails a test.
+
+/// The bounded contexts of the domain: each line names a context's module and its policy
+/// actions, once. This is the crate's one registration point: it declares the modules here and
+/// hands the same list to [`policy`], which derives the crate-wide `Action` from it.
+macro_rules! bounded_contexts {
+    ($callback:ident) => {
+        $callback! {
+            /// Users: registration, profile, roles, deactivation.
+            Users(users::UserAction),
+            /// API keys.
+            ApiKeys(api_keys::ApiKeyAction),
+            /// Operating the read side: projection status, parked streams, rebuilds.
+            Operations(operations::OperationAction),
+            /// Translation jobs, their worker protocol, statistics and usage.
+            Jobs(jobs::JobAction),
+            /// Uploaded documents.
+            Documents(documents::DocumentAction),
+        }
+    };
+}
+
+/// Declares each registered context's module.
+macro_rules! declare_modules {
+    ($($(#[$meta:meta])* $context:ident($module:ident::$actions:ident)),+ $(,)?) => {
+        $(pub mod $module;)+
+    };
+}
+
+bounded_contexts!(declare_modules);
 
 pub mod aggregate;
-pub mod api_keys;
-pub mod documents;
 pub mod error;
 pub mod event;
 pub mod identity;
-pub mod jobs;
 pub mod policy;
-pub mod users;

@@ -9,3 +9,20 @@
 
 /// The embedded migrations, in order.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// How many of the embedded migrations the database behind `pool` has not applied (yet).
+///
+/// # Errors
+/// When Postgres is unreachable or the migrations table is missing.
+pub async fn pending(pool: &sqlx::PgPool) -> Result<usize, sqlx::Error> {
+    let applied: std::collections::BTreeSet<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .collect();
+    Ok(MIGRATOR
+        .iter()
+        .filter(|migration| !applied.contains(&migration.version))
+        .count())
+}

@@ -203,6 +203,30 @@ pub async fn stored_events(pool: &PgPool, aggregate_types: &[&str]) -> Result<i6
         .await
 }
 
+/// How much of the event store a projection reads.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Stored {
+    /// Streams of its aggregate types.
+    pub streams: i64,
+    /// Events of its aggregate types.
+    pub events: i64,
+}
+
+/// Streams and events of `aggregate_types` in the store (the completeness check's totals).
+///
+/// # Errors
+/// When the database fails.
+pub async fn stored(pool: &PgPool, aggregate_types: &[&str]) -> Result<Stored, sqlx::Error> {
+    let (streams, events) = sqlx::query_as(
+        "SELECT count(DISTINCT (aggregate_type, aggregate_id)), count(*) FROM events
+          WHERE aggregate_type = ANY($1)",
+    )
+    .bind(aggregate_types)
+    .fetch_one(pool)
+    .await?;
+    Ok(Stored { streams, events })
+}
+
 /// One parked stream.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct ParkedStream {

@@ -1,86 +1,217 @@
-//! The routers. Commands and queries are separate routers so they can be served by separate
-//! processes; [`router`] merges them with health and the OpenAPI document.
+//! The routes, one folder per bounded context, and the one place they are registered.
+//!
+//! Each context hands over its [`Routes`]: command routes (they append events) and query routes
+//! (they read projections), each registered together with its OpenAPI documentation through
+//! `utoipa-axum`, so the document cannot miss a route. A protected route is registered with the
+//! policy action it needs ([`Routes::command`], [`Routes::query`]); the action is written into
+//! the document as `x-action`, which is what the security walk derives its cases from.
+//! [`CONTEXTS`] is the registration point: adding a context is one line there.
+//!
+//! Commands and queries are separate routers so separate processes can serve them: the
+//! process's `roles` decide which are mounted; health, metrics and the document always are.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::commands::bus::CommandBus;
-use ::commands::jobs::JobCommands;
-use ::commands::users::UserCommands;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
-use domain::api_keys::ApiKey;
-use domain::documents::Document;
+use commands::relay::Relay;
+use commands::WriteSide;
+use domain::policy::Action;
 use sqlx::PgPool;
 use tracing::Instrument;
+use utoipa::openapi::extensions::ExtensionsBuilder;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::tag::{Tag, TagBuilder};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use uuid::Uuid;
 
-use crate::auth::Authenticator;
 use crate::config::Settings;
-use crate::documents::DocumentStore;
-use crate::error::{ApiError, REQUEST_ID};
-use crate::extract::is_valid_id;
-use crate::security::{self, RateLimits};
+use crate::http::auth::Authenticator;
+use crate::http::error::{ApiError, REQUEST_ID};
+use crate::http::extract::is_valid_id;
+use crate::http::security::{self, RateLimits};
 
-pub mod admin;
-pub mod commands;
+pub mod api_keys;
 pub mod documents;
-pub mod health;
-pub mod job_queries;
 pub mod jobs;
-pub mod metrics;
 pub mod openapi;
-pub mod queries;
+pub mod operations;
+pub mod users;
+
+/// Every bounded context's routes, in the order they are documented.
+pub const CONTEXTS: &[fn() -> Routes] = &[
+    users::routes,
+    api_keys::routes,
+    jobs::routes,
+    documents::routes,
+    operations::routes,
+];
 
 /// What handlers share.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// Read models and checks.
+    /// Every context's command handlers.
+    pub write: WriteSide,
+    /// The primary: the event store, and reads that must see the latest state (claims).
     pub pool: PgPool,
-    /// User commands.
-    pub users: Arc<UserCommands>,
-    /// API key commands.
-    pub api_keys: Arc<CommandBus<ApiKey>>,
-    /// Job commands.
-    pub jobs: Arc<JobCommands>,
-    /// Document records.
-    pub documents: Arc<CommandBus<Document>>,
-    /// Document bytes.
-    pub document_store: DocumentStore,
+    /// Where queries read read models: a streaming replica when `database.read_url` is set,
+    /// otherwise the primary.
+    pub read_pool: PgPool,
     /// Credentials checks.
     pub auth: Arc<Authenticator>,
     /// The relay (for its checkpoint in lag reports).
-    pub relay: ::commands::relay::Relay,
-    /// NATS, for readiness.
+    pub relay: Relay,
+    /// NATS, for readiness and live updates.
     pub nats: async_nats::Client,
     /// Validated settings.
     pub settings: Arc<Settings>,
 }
 
-/// The request's id (accepted from `x-request-id` when well-formed, generated otherwise).
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+/// One context's routes with their documentation, split by side.
+pub struct Routes {
+    tags: Vec<Tag>,
+    commands: OpenApiRouter<AppState>,
+    queries: OpenApiRouter<AppState>,
+    public: OpenApiRouter<AppState>,
+}
 
-static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+impl std::fmt::Debug for Routes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let paths = |router: &OpenApiRouter<AppState>| {
+            router
+                .get_openapi()
+                .paths
+                .paths
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        f.debug_struct("Routes")
+            .field("commands", &paths(&self.commands))
+            .field("queries", &paths(&self.queries))
+            .field("public", &paths(&self.public))
+            .finish()
+    }
+}
 
-/// Every route of the API, behind the hardening layers.
-pub fn router(state: AppState) -> Router {
+impl Default for Routes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Routes {
+    /// No routes yet.
+    pub fn new() -> Self {
+        Self {
+            tags: Vec::new(),
+            commands: OpenApiRouter::new(),
+            queries: OpenApiRouter::new(),
+            public: OpenApiRouter::new(),
+        }
+    }
+
+    /// Describes a tag the context's operations use (shown as a section of the docs).
+    pub fn tag(mut self, name: &str, description: &str) -> Self {
+        self.tags.push(
+            TagBuilder::new()
+                .name(name)
+                .description(Some(description))
+                .build(),
+        );
+        self
+    }
+
+    /// A command route (it appends events) that needs `action`.
+    pub fn command(
+        mut self,
+        action: impl Into<Action>,
+        routes: UtoipaMethodRouter<AppState>,
+    ) -> Self {
+        self.commands = self.commands.routes(needs(action.into(), routes));
+        self
+    }
+
+    /// A query route (it reads projections) that needs `action`.
+    pub fn query(
+        mut self,
+        action: impl Into<Action>,
+        routes: UtoipaMethodRouter<AppState>,
+    ) -> Self {
+        self.queries = self.queries.routes(needs(action.into(), routes));
+        self
+    }
+
+    /// A route anyone may call, served by every process (health, metrics).
+    pub fn public(mut self, routes: UtoipaMethodRouter<AppState>) -> Self {
+        self.public = self.public.routes(routes);
+        self
+    }
+}
+
+/// Records `action` on every operation of `routes` as `x-action`.
+fn needs(action: Action, routes: UtoipaMethodRouter<AppState>) -> UtoipaMethodRouter<AppState> {
+    let (schemas, mut paths, router) = routes;
+    for item in paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            mark(operation, action);
+        }
+    }
+    (schemas, paths, router)
+}
+
+fn mark(operation: &mut Operation, action: Action) {
+    let extension = ExtensionsBuilder::new()
+        .add("x-action", action.name())
+        .build();
+    match &mut operation.extensions {
+        Some(extensions) => extensions.merge(extension),
+        None => operation.extensions = Some(extension),
+    }
+}
+
+/// Which sides a process serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sides {
+    /// Command routes.
+    pub commands: bool,
+    /// Query routes.
+    pub queries: bool,
+}
+
+/// Every route of `contexts` that `sides` asks for, with health, metrics and the document,
+/// behind the hardening layers; and the OpenAPI document of exactly those routes.
+pub fn router(state: AppState, contexts: Vec<Routes>, sides: Sides) -> Router {
     let http = state.settings.http.clone();
     let limits = RateLimits::new(&state.settings.rate_limit);
-    Router::new()
-        .merge(commands::router())
-        .merge(jobs::router())
-        .merge(documents::command_router())
-        .merge(queries::router())
-        .merge(job_queries::router())
-        .merge(documents::query_router())
-        .merge(admin::router())
-        .merge(health::router())
-        .merge(metrics::router())
-        .merge(openapi::router())
+    let mut api = OpenApiRouter::with_openapi(openapi::base());
+    for routes in contexts {
+        api.get_openapi_mut()
+            .tags
+            .get_or_insert_with(Vec::new)
+            .extend(routes.tags);
+        if sides.commands {
+            api = api.merge(routes.commands);
+        }
+        if sides.queries {
+            api = api.merge(routes.queries);
+        }
+        api = api.merge(routes.public);
+    }
+    let (routes, document) = api.split_for_parts();
+    routes
+        .merge(openapi::router(document))
         .fallback(|| async {
             ApiError::NotFound {
                 code: "route_not_found",
@@ -99,6 +230,17 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }
+
+/// Every registered context's routes.
+pub fn contexts() -> Vec<Routes> {
+    CONTEXTS.iter().map(|routes| routes()).collect()
+}
+
+/// The request's id (accepted from `x-request-id` when well-formed, generated otherwise).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Assigns the request id, opens the request's span, and echoes the id on the response.
 async fn request_id(mut request: Request, next: Next) -> Response {

@@ -5,11 +5,13 @@ mod aggregate;
 mod commands;
 mod error;
 mod events;
+mod policy;
 
 pub use aggregate::{ApiKey, KeyRejected};
 pub use commands::ApiKeyCommand;
 pub use error::ApiKeyError;
 pub use events::ApiKeyEvent;
+pub use policy::ApiKeyAction;
 
 use serde::{Deserialize, Serialize};
 

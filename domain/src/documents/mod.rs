@@ -14,6 +14,10 @@ use crate::aggregate::Decider;
 use crate::error::{DomainError, ErrorKind};
 use crate::jobs::DocumentRef;
 
+mod policy;
+
+pub use policy::DocumentAction;
+
 /// The kinds of document the platform accepts, recognised by content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -24,6 +24,10 @@ pub enum QueueReason {
 
 /// What happened to a job. Stored forever: add variants, never change existing ones without an
 /// upcaster and a new `event_version`.
+///
+/// A variant's stored JSON tag is its `event_type()`: where the Rust name differs, a serde
+/// `rename` says so, and an `alias` keeps reading the tag older history was written with.
+/// `domain/tests/stored_events.rs` holds the stored form of every variant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum JobEvent {
     /// A job was submitted.
@@ -70,6 +74,8 @@ pub enum JobEvent {
         at: DateTime<Utc>,
     },
     /// The lease holder sent a heartbeat.
+    // Stored as its event type; history written before the rename used the variant name.
+    #[serde(rename = "JobLeaseExtended", alias = "LeaseExtended")]
     LeaseExtended {
         /// The lease.
         lease_id: Uuid,
@@ -79,6 +85,8 @@ pub enum JobEvent {
         at: DateTime<Utc>,
     },
     /// The lease holder reported progress.
+    // Stored as its event type; history written before the rename used the variant name.
+    #[serde(rename = "JobProgressReported", alias = "ProgressReported")]
     ProgressReported {
         /// The lease.
         lease_id: Uuid,
@@ -110,6 +118,8 @@ pub enum JobEvent {
         at: DateTime<Utc>,
     },
     /// The lease ran out without a heartbeat; the attempt is lost.
+    // Stored as its event type; history written before the rename used the variant name.
+    #[serde(rename = "JobLeaseExpired", alias = "LeaseExpired")]
     LeaseExpired {
         /// The lease.
         lease_id: Uuid,
@@ -119,6 +129,8 @@ pub enum JobEvent {
         at: DateTime<Utc>,
     },
     /// Another attempt will be queued at `due_at`.
+    // Stored as its event type; history written before the rename used the variant name.
+    #[serde(rename = "JobRetryScheduled", alias = "RetryScheduled")]
     RetryScheduled {
         /// The attempt that will follow.
         next_attempt: u32,

@@ -9,6 +9,7 @@ mod aggregate;
 mod commands;
 mod error;
 mod events;
+mod policy;
 mod values;
 
 #[cfg(test)]
@@ -18,6 +19,7 @@ pub use aggregate::{Job, JobStatus, TranslationJob};
 pub use commands::{JobCommand, JobSpec};
 pub use error::JobError;
 pub use events::{JobEvent, QueueReason};
+pub use policy::JobAction;
 pub use values::{
     DocumentRef, ErrorCode, Failure, Jitter, JobKind, JobMetrics, JobOptions, LanguageCode, Lease,
     ParentJob, Priority, Progress, RetryPolicy, Text,

@@ -7,6 +7,10 @@ use crate::identity::Roles;
 
 /// What happened to a user. Stored forever: add variants, never change existing ones without an
 /// upcaster and a new `event_version`.
+///
+/// A variant's stored JSON tag is its `event_type()`: where the Rust name differs, a serde
+/// `rename` says so, and an `alias` keeps reading the tag older history was written with.
+/// `domain/tests/stored_events.rs` holds the stored form of every variant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum UserEvent {
     /// A user was registered.
@@ -29,6 +33,8 @@ pub enum UserEvent {
         at: DateTime<Utc>,
     },
     /// A user's roles were replaced.
+    // Stored as its event type; history written before the rename used the variant name.
+    #[serde(rename = "UserRolesChanged", alias = "RolesChanged")]
     RolesChanged {
         /// The new roles.
         roles: Roles,

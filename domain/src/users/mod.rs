@@ -7,10 +7,12 @@ mod aggregate;
 mod commands;
 mod error;
 mod events;
+mod policy;
 mod values;
 
 pub use aggregate::{User, UserStatus};
 pub use commands::UserCommand;
 pub use error::UserError;
 pub use events::UserEvent;
+pub use policy::UserAction;
 pub use values::{DisplayName, Email, UserId};

@@ -204,8 +204,13 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
 
 /// The whole backend with exactly these settings, and an admin key for tenant `acme`.
 pub async fn spawn_with_settings(settings: Settings) -> TestApp {
+    spawn_with_routes(settings, api::routes::contexts()).await
+}
+
+/// The backend serving the routes of `contexts` (e.g. the registered ones plus a test's own).
+pub async fn spawn_with_routes(settings: Settings, contexts: Vec<api::routes::Routes>) -> TestApp {
     api::telemetry::init(&settings.log);
-    let application = Application::build(settings.clone())
+    let application = Application::build_with(settings.clone(), contexts)
         .await
         .expect("application builds");
     let address = format!("http://127.0.0.1:{}", application.port());

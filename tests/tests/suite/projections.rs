@@ -3,6 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use api::rebuild::FeedSource;
 use chrono::Utc;
 use commands::bus::CommandBus;
 use commands::users::UserCommands;
@@ -62,7 +63,7 @@ impl Projection for Poisonable {
     }
 }
 
-fn runner_settings(app: &TestApp) -> RunnerSettings {
+pub(crate) fn runner_settings(app: &TestApp) -> RunnerSettings {
     RunnerSettings {
         stream: app.settings.nats.stream.clone(),
         subjects: Subjects::new(app.settings.nats.subject_prefix.clone()),
@@ -74,7 +75,7 @@ fn runner_settings(app: &TestApp) -> RunnerSettings {
     }
 }
 
-fn context() -> CommandContext {
+pub(crate) fn context() -> CommandContext {
     CommandContext {
         request_id: "projection-test".into(),
         correlation_id: "projection-test".into(),
@@ -90,7 +91,7 @@ async fn register_many(app: &TestApp, count: usize) {
     write_users(&user_commands(app), "many", count, 0).await;
 }
 
-fn user_commands(app: &TestApp) -> UserCommands {
+pub(crate) fn user_commands(app: &TestApp) -> UserCommands {
     UserCommands::new(
         CommandBus::new(app.pool.clone(), Default::default()),
         app.pool.clone(),
@@ -98,7 +99,7 @@ fn user_commands(app: &TestApp) -> UserCommands {
 }
 
 /// Registers `count` users (emails `{prefix}{n}@example.org`), each renamed `renames` times.
-async fn write_users(users: &UserCommands, prefix: &str, count: usize, renames: usize) {
+pub(crate) async fn write_users(users: &UserCommands, prefix: &str, count: usize, renames: usize) {
     for n in 0..count {
         let id = Uuid::now_v7();
         let register = UserCommand::Register {
@@ -124,7 +125,7 @@ async fn write_users(users: &UserCommands, prefix: &str, count: usize, renames: 
     }
 }
 
-async fn overview(app: &TestApp) -> Value {
+pub(crate) async fn overview(app: &TestApp) -> Value {
     let response = app.get("/api/v1/admin/projections").await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
@@ -154,7 +155,12 @@ async fn a_poison_event_parks_its_stream_only_and_a_retry_applies_it_in_order() 
     let projection = Poisonable::default();
     *projection.poisoned.lock().unwrap() = Some(format!("acme:{poison}"));
     let stop = CancellationToken::new();
-    let runner = ProjectionRunner::new(projection.clone(), app.pool.clone(), runner_settings(&app));
+    let runner = ProjectionRunner::new(
+        projection.clone(),
+        app.pool.clone(),
+        runner_settings(&app),
+        FeedSource::shared(app.pool.clone()),
+    );
     let running = tokio::spawn(runner.run(app.jetstream.clone(), stop.clone()));
 
     wait_until(
@@ -309,13 +315,23 @@ async fn lag_is_visible_while_a_projection_is_stopped_and_zero_once_it_caught_up
     tokio::spawn(Registered::Users.run(
         app.pool.clone(),
         runner_settings(&app),
+        FeedSource::shared(app.pool.clone()),
         app.jetstream.clone(),
         stop.clone(),
     ));
+    // Built from the store first, then every partition is taken by a consumer.
     wait_until(
-        "the projection catches up",
+        "the projection catches up and its partitions are owned",
         Duration::from_secs(30),
-        || async { overview(&app).await["events_behind"] == 0 },
+        || async {
+            let status = overview(&app).await;
+            status["events_behind"] == 0
+                && status["partitions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|p| p["owner"].is_string())
+        },
     )
     .await;
     let status = overview(&app).await;

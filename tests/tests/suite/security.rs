@@ -4,8 +4,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::Utc;
-use domain::identity::{Principal, Role, Roles, TenantId};
-use domain::policy::{authorize, Action};
+use domain::identity::{Role, Roles, TenantId};
 use jsonwebtoken::{EncodingKey, Header};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -14,304 +13,6 @@ use uuid::Uuid;
 use crate::helpers::{
     assert_problem, fixture, spawn_app, spawn_app_with, wait_until, TestApp, JWT_HS256_SECRET,
 };
-
-/// Every protected operation: method, path template and the action the policy decides on.
-const OPERATIONS: &[(&str, &str, Action)] = &[
-    ("POST", "/api/v1/users", Action::RegisterUser),
-    (
-        "POST",
-        "/api/v1/users/{id}/display-name",
-        Action::ChangeDisplayName,
-    ),
-    ("POST", "/api/v1/users/{id}/roles", Action::ChangeUserRoles),
-    (
-        "POST",
-        "/api/v1/users/{id}/deactivate",
-        Action::DeactivateUser,
-    ),
-    (
-        "POST",
-        "/api/v1/users/{id}/reactivate",
-        Action::ReactivateUser,
-    ),
-    ("GET", "/api/v1/users/{id}", Action::ReadUser),
-    ("GET", "/api/v1/users", Action::ListUsers),
-    ("POST", "/api/v1/api-keys", Action::IssueApiKey),
-    ("POST", "/api/v1/api-keys/{id}/revoke", Action::RevokeApiKey),
-    (
-        "GET",
-        "/api/v1/admin/projections",
-        Action::ReadProjectionStatus,
-    ),
-    (
-        "GET",
-        "/api/v1/admin/projections/{name}/parked",
-        Action::ReadProjectionStatus,
-    ),
-    (
-        "POST",
-        "/api/v1/admin/projections/{name}/parked/{id}/retry",
-        Action::RetryParked,
-    ),
-    (
-        "POST",
-        "/api/v1/admin/projections/{name}/rebuild",
-        Action::RebuildProjection,
-    ),
-    ("POST", "/api/v1/jobs", Action::SubmitJob),
-    ("POST", "/api/v1/jobs/{id}/cancel", Action::CancelJob),
-    ("POST", "/api/v1/jobs/{id}/resubmit", Action::ResubmitJob),
-    ("POST", "/api/v1/worker/claim", Action::WorkJobs),
-    (
-        "POST",
-        "/api/v1/worker/jobs/{id}/heartbeat",
-        Action::WorkJobs,
-    ),
-    (
-        "POST",
-        "/api/v1/worker/jobs/{id}/progress",
-        Action::WorkJobs,
-    ),
-    (
-        "POST",
-        "/api/v1/worker/jobs/{id}/complete",
-        Action::WorkJobs,
-    ),
-    ("POST", "/api/v1/worker/jobs/{id}/fail", Action::WorkJobs),
-    ("GET", "/api/v1/jobs/{id}", Action::ReadJob),
-    ("GET", "/api/v1/jobs", Action::ListJobs),
-    ("GET", "/api/v1/jobs/stats", Action::ReadJobStats),
-    ("GET", "/api/v1/jobs/live", Action::WatchJobs),
-    ("GET", "/api/v1/users/{id}/usage", Action::ReadUsage),
-    ("POST", "/api/v1/documents", Action::UploadDocument),
-    ("GET", "/api/v1/documents/{id}", Action::DownloadDocument),
-];
-
-/// Routes whose `{id}` is a job, owned by someone other than the caller.
-fn is_job_route(path: &str) -> bool {
-    path.starts_with("/api/v1/jobs/{id}") || path.starts_with("/api/v1/worker/jobs/")
-}
-
-/// Routes anyone may call.
-const PUBLIC: &[&str] = &["/health/live", "/health/ready", "/metrics"];
-
-/// A valid body for an operation (`n` keeps emails and names unique).
-fn body(path: &str, n: usize) -> Option<Value> {
-    match path {
-        "/api/v1/users" => {
-            Some(json!({ "email": format!("walker{n}@example.org"), "display_name": "Walker" }))
-        }
-        "/api/v1/users/{id}/display-name" => Some(json!({ "display_name": format!("Name {n}") })),
-        "/api/v1/users/{id}/roles" => {
-            Some(json!({ "roles": if n.is_multiple_of(2) { ["auditor"] } else { ["moderator"] } }))
-        }
-        "/api/v1/api-keys" => Some(json!({ "name": format!("key {n}"), "roles": ["worker"] })),
-        "/api/v1/jobs" => Some(json!({
-            "kind": "translation", "source_language": "en", "target_language": "de",
-            "document_id": Uuid::nil(),
-        })),
-        "/api/v1/jobs/{id}/cancel" => Some(json!({ "reason": "walking the routes" })),
-        "/api/v1/worker/claim" => Some(json!({ "kinds": ["illustration"] })),
-        "/api/v1/worker/jobs/{id}/heartbeat" => Some(json!({ "lease_id": Uuid::nil() })),
-        "/api/v1/worker/jobs/{id}/progress" => {
-            Some(json!({ "lease_id": Uuid::nil(), "done": 1, "total": 2 }))
-        }
-        "/api/v1/worker/jobs/{id}/complete" => Some(json!({
-            "lease_id": Uuid::nil(), "result_document_id": Uuid::nil(),
-            "characters": 1, "segments": 1,
-        })),
-        "/api/v1/worker/jobs/{id}/fail" => Some(json!({
-            "lease_id": Uuid::nil(), "error_code": "x", "message": "x", "retryable": false,
-        })),
-        _ => None,
-    }
-}
-
-/// Calls an operation with `credential` (an API key), substituting `id` for `{id}`.
-async fn call(
-    app: &TestApp,
-    credential: Option<&str>,
-    method: &str,
-    path: &str,
-    id: &str,
-    n: usize,
-) -> reqwest::Response {
-    let method = Method::from_bytes(method.as_bytes()).unwrap();
-    let mut request = app.anonymous(method, &path.replace("{id}", id).replace("{name}", "users"));
-    if let Some(key) = credential {
-        request = request.header("x-api-key", key);
-    }
-    if let Some(body) = body(path, n) {
-        request = request.json(&body);
-    }
-    if path == "/api/v1/documents" {
-        request = request
-            .header("content-type", "text/plain")
-            .body(format!("document {n}"));
-    }
-    request.send().await.unwrap()
-}
-
-/// Someone else's resources for the walk: a job and a document owned by another account.
-struct Owned {
-    owner: String,
-    job: String,
-    document: String,
-}
-
-async fn owned(app: &TestApp) -> Owned {
-    let (owner, key) = app.api_key_with_roles(&["user"]).await;
-    let document = app.uploaded_document(&key).await;
-    let job = app.submitted_job(&key, &document).await;
-    Owned {
-        owner,
-        job,
-        document,
-    }
-}
-
-/// The id an operation's `{id}` needs (a user, a fresh key, a job or a document), and the
-/// account the action concerns.
-async fn target(app: &TestApp, path: &str, user: &str, owned: &Owned) -> (String, String) {
-    if path.starts_with("/api/v1/api-keys/") {
-        let key = app.api_key_with_roles(&["worker"]).await.0;
-        (key.clone(), key)
-    } else if is_job_route(path) {
-        (owned.job.clone(), owned.owner.clone())
-    } else if path.starts_with("/api/v1/documents/") {
-        (owned.document.clone(), owned.owner.clone())
-    } else {
-        (user.to_owned(), user.to_owned())
-    }
-}
-
-#[tokio::test]
-async fn the_operation_table_covers_every_route_of_the_openapi_document() {
-    let app = spawn_app().await;
-    let document: Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();
-    let mut documented = BTreeSet::new();
-    for (path, item) in document["paths"].as_object().unwrap() {
-        for method in item.as_object().unwrap().keys() {
-            documented.insert((method.to_uppercase(), path.clone()));
-        }
-    }
-    let covered: BTreeSet<(String, String)> = OPERATIONS
-        .iter()
-        .map(|(method, path, _)| ((*method).to_owned(), (*path).to_owned()))
-        .chain(
-            PUBLIC
-                .iter()
-                .map(|path| ("GET".to_owned(), (*path).to_owned())),
-        )
-        .collect();
-    assert_eq!(
-        documented, covered,
-        "every documented route must be in the table, and only those"
-    );
-}
-
-#[tokio::test]
-async fn every_role_gets_exactly_what_the_policy_allows_on_every_route() {
-    let app = spawn_app().await;
-    let subject = app.user_with_roles("subject@example.org", &["user"]).await;
-    let tenant = TenantId::parse(&app.tenant).unwrap();
-    let owned = owned(&app).await;
-    let mut n = 0;
-    for (method, path, _) in OPERATIONS {
-        let (id, _) = target(&app, path, &subject, &owned).await;
-        n += 1;
-        let response = call(&app, None, method, path, &id, n).await;
-        assert_problem(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
-    }
-    for role in Role::ALL {
-        let (key_id, key) = app.api_key_with_roles(&[role.as_str()]).await;
-        let key_id = Uuid::parse_str(&key_id).unwrap();
-        let principal = Principal::api_key(tenant.clone(), key_id, Roles::from([role]));
-        for (method, path, action) in OPERATIONS {
-            let (id, concerned) = target(&app, path, &subject, &owned).await;
-            n += 1;
-            let response = call(&app, Some(&key), method, path, &id, n).await;
-            // A job list without an owner lists the caller's own jobs.
-            let subject_id = if *path == "/api/v1/jobs" && *method == "GET" {
-                Some(key_id)
-            } else {
-                Uuid::parse_str(&concerned).ok()
-            };
-            if authorize(&principal, *action, subject_id).is_ok() {
-                let status = response.status();
-                assert!(
-                    status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
-                    "{role:?} may {method} {path}, got {status}: {}",
-                    response.text().await.unwrap()
-                );
-            } else {
-                let body = assert_problem(response, StatusCode::FORBIDDEN, "forbidden").await;
-                assert!(!body.to_string().contains(&subject), "{body}");
-            }
-        }
-    }
-}
-
-#[tokio::test]
-async fn another_tenant_sees_404_on_every_route_and_learns_nothing() {
-    let app = spawn_app().await;
-    let user = app
-        .user_with_roles("secret-person@example.org", &["user"])
-        .await;
-    let (key_id, _) = app.api_key_with_roles(&["worker"]).await;
-    let other = app.admin_key_of("globex").await;
-    let owned = owned(&app).await;
-    for (n, (method, path, _)) in OPERATIONS.iter().enumerate() {
-        // Worker routes refuse the other tenant's admin before any lookup (403, no role).
-        if !path.contains("{id}") || path.starts_with("/api/v1/worker/") {
-            continue;
-        }
-        let (id, code) = if path.starts_with("/api/v1/api-keys/") {
-            (&key_id, "api_key_not_found")
-        } else if is_job_route(path) {
-            (&owned.job, "job_not_found")
-        } else if path.starts_with("/api/v1/documents/") {
-            (&owned.document, "document_not_found")
-        } else if path.ends_with("/usage") {
-            (&owned.owner, "usage_not_found")
-        } else if path.starts_with("/api/v1/admin/") {
-            (&user, "stream_not_parked")
-        } else {
-            (&user, "user_not_found")
-        };
-        let response = call(&app, Some(&other), method, path, id, n).await;
-        assert!(
-            response.headers().get("etag").is_none(),
-            "{method} {path} leaks a version"
-        );
-        assert!(response.headers().get("location").is_none());
-        let body = assert_problem(response, StatusCode::NOT_FOUND, code)
-            .await
-            .to_string();
-        assert!(!body.contains("secret-person"), "{method} {path}: {body}");
-    }
-    let page: Value = app
-        .anonymous(Method::GET, "/api/v1/users")
-        .header("x-api-key", &other)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        !page.to_string().contains(&user),
-        "another tenant's list shows our user: {page}"
-    );
-    // And tenant A's data is untouched by all of it.
-    let mine: Value = app
-        .get(&format!("/api/v1/users/{user}"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(mine["email"], "secret-person@example.org");
-}
 
 #[derive(serde::Serialize)]
 struct Claims<'a> {
@@ -517,7 +218,7 @@ async fn users_act_on_themselves_and_get_403_beyond_their_role() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     // `backend mint-token` signs the same way.
-    let minted = api::auth::mint_hs256_token(
+    let minted = api::http::auth::mint_hs256_token(
         &app.settings.auth,
         "acme",
         Uuid::parse_str(&me).unwrap(),
@@ -645,7 +346,7 @@ async fn twenty_concurrent_requests_with_one_key_append_once() {
 
 #[tokio::test]
 async fn a_crash_between_append_and_response_still_deduplicates_the_retry() {
-    use api::routes::commands::RegisterUser;
+    use api::routes::users::RegisterUser;
     use domain::users::{DisplayName, Email, UserCommand};
 
     let app = spawn_app().await;
@@ -669,7 +370,12 @@ async fn a_crash_between_append_and_response_still_deduplicates_the_retry() {
         tenant: TenantId::parse("acme").unwrap(),
         idempotency: Some(commands::IdempotencyClaim {
             key: "crash-1".into(),
-            request_hash: api::extract::request_fingerprint("POST", "/api/v1/users", "", &body),
+            request_hash: api::http::extract::request_fingerprint(
+                "POST",
+                "/api/v1/users",
+                "",
+                &body,
+            ),
         }),
     };
     let users = commands::users::UserCommands::new(

@@ -1,0 +1,45 @@
+//! `rate_limit`: requests per principal (or per client IP without credentials) per minute.
+
+use serde::{Deserialize, Serialize};
+
+use super::ConfigError;
+
+/// Rate limits per principal (per client IP for anonymous requests), per minute.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    /// Switch off for load tests.
+    pub enabled: bool,
+    /// Command requests (POST, PUT, PATCH, DELETE) per principal per minute.
+    pub commands_per_minute: u32,
+    /// Query requests (GET) per principal per minute.
+    pub queries_per_minute: u32,
+    /// Requests without credentials per client IP per minute.
+    pub anonymous_per_minute: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            commands_per_minute: 600,
+            queries_per_minute: 3_000,
+            anonymous_per_minute: 120,
+        }
+    }
+}
+
+impl RateLimitSettings {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.commands_per_minute == 0
+            || self.queries_per_minute == 0
+            || self.anonymous_per_minute == 0
+        {
+            return Err(ConfigError::invalid(
+                "rate_limit.*_per_minute",
+                "must be positive (set rate_limit.enabled = false to switch limits off)",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,479 @@
+//! The runner: one durable JetStream consumer per partition, each driven by the one process
+//! that holds the partition's advisory lock.
+//!
+//! The hard idea here is ownership without a coordinator. Every process starts a worker for every
+//! partition, and each worker tries `pg_try_advisory_lock` on a key naming the projection and the
+//! partition. The lock lives exactly as long as the worker's Postgres connection, so the partition
+//! has exactly one builder at a time, and when a process dies its connections close, its locks
+//! go, and a standby worker elsewhere takes the partition over within a poll. JetStream never has
+//! to know who is alive: its durable consumer simply keeps the partition's position for whoever
+//! pulls next, and the guard makes whatever was in flight harmless.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+use async_nats::jetstream::{self, AckKind, Message};
+use domain::event::{RecordedEvent, Subjects};
+use futures::StreamExt;
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, warn};
+
+use super::checkpoint::Checkpoint;
+use super::gaps::{fill_from_store, GapFill, GAP_FILL_AFTER_DELIVERIES};
+use super::{apply_to, ApplyError, EventSource, Projection, Target, Verdict};
+
+/// Settings of one projection runner.
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    /// The JetStream stream to consume.
+    pub stream: String,
+    /// The subject naming scheme of that stream.
+    pub subjects: Subjects,
+    /// Most events applied in one transaction.
+    pub batch_size: usize,
+    /// How long a gap waits before redelivery.
+    pub gap_retry: Duration,
+    /// How long a failed batch waits before redelivery.
+    pub failure_retry: Duration,
+    /// Partitions of every projection (streams are split by a stable hash of their id).
+    pub partitions: u32,
+    /// This process's id, recorded as the owner of the partitions it builds.
+    pub worker_id: String,
+}
+
+/// The partition a stream belongs to: FNV-1a of its id, modulo `partitions`. Stable across
+/// processes, builds and restarts.
+pub fn partition_of(stream_id: &str, partitions: u32) -> u32 {
+    let hash = stream_id
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+    (hash % u64::from(partitions.max(1))) as u32
+}
+
+/// Drives one projection from JetStream into its read model, reading the event store (through
+/// `source`) for what JetStream no longer holds.
+pub struct ProjectionRunner<P> {
+    projection: P,
+    pool: PgPool,
+    settings: RunnerSettings,
+    source: Arc<dyn EventSource>,
+}
+
+impl<P: std::fmt::Debug> std::fmt::Debug for ProjectionRunner<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectionRunner")
+            .field("projection", &self.projection)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Projection> ProjectionRunner<P> {
+    /// A runner applying `projection` to the database behind `pool`; `source` reads the event
+    /// store for the projection's first build and for gaps JetStream cannot fill.
+    pub fn new(
+        projection: P,
+        pool: PgPool,
+        settings: RunnerSettings,
+        source: Arc<dyn EventSource>,
+    ) -> Self {
+        Self {
+            projection,
+            pool,
+            settings,
+            source,
+        }
+    }
+
+    /// The projection being run.
+    pub fn projection(&self) -> &P {
+        &self.projection
+    }
+
+    /// One step, without the bus: applies `events` of `partition` in one transaction, guarded,
+    /// and records the partition's progress. Returns one verdict per event, in order.
+    ///
+    /// An event whose apply fails deterministically parks its stream (inside the same
+    /// transaction, behind a savepoint), and the stream's later events wait behind it; every
+    /// other stream keeps flowing.
+    ///
+    /// # Errors
+    /// On transient failures (database unavailable); nothing of the batch is then committed.
+    pub async fn apply_batch(
+        &self,
+        partition: u32,
+        events: &[(u64, RecordedEvent)],
+    ) -> Result<Vec<Verdict>, ApplyError> {
+        apply_to(
+            &self.projection,
+            &Target::live(&self.projection),
+            &self.pool,
+            partition,
+            events,
+        )
+        .await
+    }
+
+    /// Consumes until `shutdown`, recreating the consumer after bus failures.
+    ///
+    /// A projection that was never built is first built from the event store (see
+    /// [`super::startup`]); nothing is consumed before. Then every partition gets a worker here;
+    /// each worker first wins the partition's advisory lock, so across all processes exactly one
+    /// builds a partition at a time, and when its process (or connection) dies the lock is
+    /// released and another process takes over.
+    pub async fn run(self, jetstream: jetstream::Context, shutdown: CancellationToken) {
+        let Some(checkpoint) = super::startup::settle(
+            &self.projection,
+            &self.pool,
+            &*self.source,
+            &jetstream,
+            &self.settings.stream,
+            &shutdown,
+        )
+        .await
+        else {
+            return;
+        };
+        let runner = Arc::new(self);
+        let mut partitions = tokio::task::JoinSet::new();
+        for partition in 0..runner.settings.partitions.max(1) {
+            let (runner, jetstream, shutdown) =
+                (runner.clone(), jetstream.clone(), shutdown.clone());
+            partitions.spawn(async move {
+                runner
+                    .run_partition(partition, checkpoint, &jetstream, &shutdown)
+                    .await
+            });
+        }
+        while partitions.join_next().await.is_some() {}
+    }
+
+    async fn run_partition(
+        &self,
+        partition: u32,
+        checkpoint: Checkpoint,
+        jetstream: &jetstream::Context,
+        shutdown: &CancellationToken,
+    ) {
+        let name = self.projection.name();
+        let mut wait = Duration::from_millis(50);
+        while !shutdown.is_cancelled() {
+            let result = match self.own(partition).await {
+                Ok(Some(lock)) => {
+                    self.consume(partition, checkpoint, lock, jetstream, shutdown)
+                        .await
+                }
+                // Another process builds this partition; stand by to take over.
+                Ok(None) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        () = shutdown.cancelled() => {}
+                    }
+                    continue;
+                }
+                Err(error) => Err(error.into()),
+            };
+            match result {
+                Ok(()) => wait = Duration::from_millis(50),
+                Err(error) => {
+                    warn!(projection = name, partition, error = %error, "projection partition failed; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = shutdown.cancelled() => {}
+                    }
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    /// Tries to become the one worker of `partition`; the returned connection holds the lock.
+    async fn own(&self, partition: u32) -> Result<Option<PgConnection>, sqlx::Error> {
+        let mut connection = self.pool.acquire().await?.detach();
+        let partitions = self.settings.partitions.max(1);
+        let key = format!(
+            "projection:{}:{partition}/{partitions}",
+            self.projection.name()
+        );
+        let owned: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                .bind(key)
+                .fetch_one(&mut connection)
+                .await?;
+        if !owned {
+            return Ok(None);
+        }
+        self.heartbeat(&mut connection, partition, true).await?;
+        Ok(Some(connection))
+    }
+
+    async fn heartbeat(
+        &self,
+        connection: &mut PgConnection,
+        partition: u32,
+        new_owner: bool,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO projection.partition_owners (projection, partitions, partition, owner)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (projection, partitions, partition) DO UPDATE
+                SET owner = EXCLUDED.owner, heartbeat_at = clock_timestamp(),
+                    since = CASE WHEN $5 THEN clock_timestamp() ELSE projection.partition_owners.since END",
+        )
+        .bind(self.projection.name())
+        .bind(self.settings.partitions.max(1) as i32)
+        .bind(partition as i32)
+        .bind(&self.settings.worker_id)
+        .bind(new_owner)
+        .execute(connection)
+        .await?;
+        Ok(())
+    }
+
+    async fn consume(
+        &self,
+        partition: u32,
+        checkpoint: Checkpoint,
+        mut lock: PgConnection,
+        jetstream: &jetstream::Context,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let name = self.projection.name();
+        let partitions = self.settings.partitions.max(1);
+        let consumer_name = format!("{name}-{partition}of{partitions}");
+        let stream = jetstream.get_stream(&self.settings.stream).await?;
+        // Only a consumer created now uses this; an existing one keeps its position. Every
+        // message before the start carries an event the projection's first build read from the
+        // store. Clamped to the stream's end, should the stream have been recreated since.
+        let deliver_policy = match checkpoint.consumer_start {
+            Some(start) => DeliverPolicy::ByStartSequence {
+                start_sequence: start.min(stream.cached_info().state.last_sequence + 1),
+            },
+            None => DeliverPolicy::All,
+        };
+        let config = pull::Config {
+            durable_name: Some(consumer_name.clone()),
+            filter_subjects: self
+                .projection
+                .aggregate_types()
+                .iter()
+                .map(|aggregate_type| self.settings.subjects.for_aggregate_type(aggregate_type))
+                .collect(),
+            ack_policy: AckPolicy::Explicit,
+            deliver_policy,
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 10_000,
+            ..Default::default()
+        };
+        let consumer = stream
+            .get_or_create_consumer(&consumer_name, config)
+            .await?;
+        let mut batches = consumer
+            .messages()
+            .await?
+            .ready_chunks(self.settings.batch_size);
+        let mut heartbeat = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            let batch = tokio::select! {
+                batch = batches.next() => batch,
+                _ = heartbeat.tick() => {
+                    // The lock lives as long as this connection; if it died, so did ownership.
+                    self.heartbeat(&mut lock, partition, false).await?;
+                    continue;
+                }
+                () = shutdown.cancelled() => return Ok(()),
+            };
+            let Some(batch) = batch else {
+                return Err("consumer message stream ended".into());
+            };
+            let mut messages = Vec::with_capacity(batch.len());
+            for message in batch {
+                match message {
+                    Ok(message) => messages.push(message),
+                    Err(error) => warn!(projection = name, error = %error, "consumer error"),
+                }
+            }
+            self.handle(partition, messages).await;
+        }
+    }
+
+    /// Applies one batch of messages and acknowledges them according to their verdicts.
+    async fn handle(&self, partition: u32, messages: Vec<Message>) {
+        let name = self.projection.name();
+        let mut events = Vec::with_capacity(messages.len());
+        let mut decoded = Vec::with_capacity(messages.len());
+        let partitions = self.settings.partitions;
+        for message in messages {
+            // The subject names the stream, so another partition's message is acknowledged
+            // without decoding its payload.
+            if let Some(id) = self.settings.subjects.aggregate_id_of(&message.subject) {
+                if partition_of(id, partitions) != partition {
+                    ack(&message).await;
+                    continue;
+                }
+            }
+            let stream_sequence = message.info().map(|info| info.stream_sequence).unwrap_or(0);
+            match serde_json::from_slice::<RecordedEvent>(&message.payload) {
+                // Another partition's stream: this partition's consumer has nothing to do.
+                Ok(event) if partition_of(&event.aggregate_id, partitions) != partition => {
+                    ack(&message).await;
+                }
+                Ok(event) => {
+                    events.push((stream_sequence, event));
+                    decoded.push(message);
+                }
+                Err(error) => {
+                    error!(projection = name, subject = %message.subject, error = %error,
+                        "message is not a recorded event; holding it for redelivery");
+                    nak(&message, self.settings.failure_retry).await;
+                }
+            }
+        }
+        if events.is_empty() {
+            return;
+        }
+        match self.apply_batch(partition, &events).await {
+            Ok(verdicts) => {
+                let filled = self
+                    .fill_lasting_gaps(partition, &decoded, &events, &verdicts)
+                    .await;
+                for ((message, (_, event)), verdict) in decoded.iter().zip(&events).zip(verdicts) {
+                    let verdict = match verdict {
+                        Verdict::Gap => filled.verdict(event),
+                        verdict => verdict,
+                    };
+                    match verdict {
+                        Verdict::Applied | Verdict::Duplicate | Verdict::Parked => {
+                            ack(message).await;
+                        }
+                        Verdict::Gap => nak(message, self.settings.gap_retry).await,
+                    }
+                }
+            }
+            Err(error) => {
+                error!(projection = name, error = %error, source = ?std::error::Error::source(&error),
+                    "applying a batch failed; it will be redelivered");
+                for message in &decoded {
+                    // Back off exponentially with the number of deliveries, up to a minute.
+                    let deliveries = message.info().map_or(1, |info| info.delivered).clamp(1, 16);
+                    let delay = self
+                        .settings
+                        .failure_retry
+                        .saturating_mul(1 << (deliveries - 1) as u32);
+                    nak(message, delay.min(Duration::from_secs(60))).await;
+                }
+            }
+        }
+    }
+
+    /// Fills from the event store the streams whose gap outlasted
+    /// [`GAP_FILL_AFTER_DELIVERIES`] deliveries (see [`super::gaps`]). A failure is logged and
+    /// changes nothing: the messages are redelivered and the fill is tried again.
+    async fn fill_lasting_gaps(
+        &self,
+        partition: u32,
+        messages: &[Message],
+        events: &[(u64, RecordedEvent)],
+        verdicts: &[Verdict],
+    ) -> Filled {
+        let gaps: Vec<(&Message, &RecordedEvent)> = messages
+            .iter()
+            .zip(events)
+            .zip(verdicts)
+            .filter(|(_, verdict)| **verdict == Verdict::Gap)
+            .map(|((message, (_, event)), _)| (message, event))
+            .collect();
+        let lasting: HashSet<(&str, &str)> = gaps
+            .iter()
+            .filter(|(message, _)| {
+                message.info().map_or(0, |info| info.delivered) >= GAP_FILL_AFTER_DELIVERIES
+            })
+            .map(|(_, event)| (event.aggregate_type.as_str(), event.aggregate_id.as_str()))
+            .collect();
+        // Every held-back event of those streams goes to the fill, so that each of them is
+        // either applied from the store, parked, or held back again: none is acknowledged
+        // without being kept somewhere.
+        let mut waiting: Vec<&RecordedEvent> = gaps
+            .into_iter()
+            .map(|(_, event)| event)
+            .filter(|event| {
+                lasting.contains(&(event.aggregate_type.as_str(), event.aggregate_id.as_str()))
+            })
+            .collect();
+        let mut filled = Filled::default();
+        if waiting.is_empty() {
+            return filled;
+        }
+        waiting.sort_by(|a, b| {
+            (&a.aggregate_type, &a.aggregate_id, a.sequence).cmp(&(
+                &b.aggregate_type,
+                &b.aggregate_id,
+                b.sequence,
+            ))
+        });
+        for stream in waiting.chunk_by(|a, b| {
+            (&a.aggregate_type, &a.aggregate_id) == (&b.aggregate_type, &b.aggregate_id)
+        }) {
+            match fill_from_store(
+                &self.projection,
+                &self.pool,
+                &*self.source,
+                partition,
+                stream,
+            )
+            .await
+            {
+                Ok(fill) => filled.add(stream[0], fill),
+                Err(error) => {
+                    warn!(projection = self.projection.name(), stream = %stream[0].aggregate_id,
+                        error = %error, "filling a gap from the event store failed; retrying later");
+                }
+            }
+        }
+        filled
+    }
+}
+
+async fn ack(message: &Message) {
+    // A lost ack only means a redelivery, which the guard absorbs.
+    if let Err(error) = message.ack().await {
+        warn!(error = %error, "ack failed; the message will be redelivered and skipped");
+    }
+}
+
+async fn nak(message: &Message, delay: Duration) {
+    if let Err(error) = message.ack_with(AckKind::Nak(Some(delay))).await {
+        warn!(error = %error, "nak failed; the message will be redelivered after ack_wait");
+    }
+}
+
+/// What filling this batch's lasting gaps came to, per stream.
+#[derive(Debug, Default)]
+struct Filled {
+    streams: HashMap<(String, String), GapFill>,
+}
+
+impl Filled {
+    fn add(&mut self, event: &RecordedEvent, fill: GapFill) {
+        self.streams.insert(
+            (event.aggregate_type.clone(), event.aggregate_id.clone()),
+            fill,
+        );
+    }
+
+    /// The verdict of a gap event after the fill: applied from the store, kept in the parked
+    /// table, or still a gap.
+    fn verdict(&self, event: &RecordedEvent) -> Verdict {
+        let key = (event.aggregate_type.clone(), event.aggregate_id.clone());
+        match self.streams.get(&key) {
+            Some(GapFill::Through(last)) if event.sequence <= *last => Verdict::Applied,
+            Some(GapFill::Parked) => Verdict::Parked,
+            _ => Verdict::Gap,
+        }
+    }
+}
