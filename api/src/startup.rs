@@ -10,7 +10,7 @@ use commands::documents::{StoreLocation, StoreSettings};
 use commands::jetstream::{BusError, StreamSettings};
 use commands::jobs::scheduler::{JobScheduler, SchedulerSettings};
 use commands::relay::{Relay, RelaySettings};
-use commands::{WriteSettings, WriteSide};
+use commands::{wakeup, WriteSettings, WriteSide};
 use domain::documents::ContentType;
 use domain::event::Subjects;
 use projections::engine::RunnerSettings;
@@ -261,12 +261,20 @@ impl Application {
         let settings = self.state.settings.clone();
         let stop = CancellationToken::new();
         let mut workers = JoinSet::new();
+        let pool = self.state.pool.clone();
         if settings.runs_relay() {
             workers.spawn(
                 self.relay
                     .clone()
                     .run(self.relay_wakeup.clone(), stop.child_token()),
             );
+            // Commands appended by other processes wake it through Postgres.
+            let wakeup = self.relay_wakeup.clone();
+            workers.spawn(wakeup::listen(pool, wakeup, stop.child_token()));
+        } else {
+            // This process's appends wake the relay of another.
+            let wakeup = self.relay_wakeup.clone();
+            workers.spawn(wakeup::forward(pool, wakeup, stop.child_token()));
         }
         let worker_id = format!(
             "pid{}-{}",

@@ -13,6 +13,7 @@
 //! - [`jetstream`]: connecting to NATS, checking its version, declaring the stream.
 //! - [`relay`]: feed → JetStream with acknowledged publishes and a checkpoint, one active
 //!   instance at a time.
+//! - [`wakeup`]: waking the relay of another process after commits (Postgres `NOTIFY`).
 //!
 //! One folder per bounded context, each registered once in [`WriteSide`]:
 //! - [`users`]: user commands, including the email-uniqueness rule.
@@ -31,6 +32,7 @@ pub mod jobs;
 pub mod metadata;
 pub mod relay;
 pub mod users;
+pub mod wakeup;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -21,7 +21,13 @@ pub trait Decider: Default + Serialize + DeserializeOwned + Send + Sync {
     /// What a client asks the aggregate to do.
     type Command: Send;
     /// What happened, as stored forever.
+    #[cfg(not(test))]
     type Event: DomainEvent;
+    /// What happened, as stored forever. In this crate's own tests the events must also have
+    /// their stored form checked ([`crate::stored_check`]): an aggregate whose events have no
+    /// such test does not compile, so no context can add events that escape it.
+    #[cfg(test)]
+    type Event: DomainEvent + crate::stored_check::Checked;
     /// Why a command was refused.
     type Error: DomainError + Send + Sync;
 

@@ -9,3 +9,12 @@
 -- and the guard drops what was already applied.
 ALTER TABLE projection.checkpoints
     ADD COLUMN consumer_start_sequence bigint;
+
+-- Before this migration a projection seen for the first time only had its row recorded and was
+-- fed from whatever JetStream still retained, so a row that no build ever wrote (`rebuilt_at`
+-- NULL) may describe incomplete tables. Marking it as version 0 makes the next start-up rebuild
+-- it from the event store in the background (queries keep reading the current tables until
+-- the swap), like any projection whose version changed.
+UPDATE projection.checkpoints
+   SET version = 0
+ WHERE rebuilt_at IS NULL;

@@ -326,6 +326,9 @@ impl From<UploadFailed<ApiError>> for ApiError {
             UploadFailed::Upload(error) => error.into(),
             UploadFailed::Command(error) => error.into(),
             UploadFailed::Context(error) => error,
+            inconsistent @ UploadFailed::Inconsistent(_) => {
+                Self::Internal(inconsistent.to_string().into())
+            }
         }
     }
 }

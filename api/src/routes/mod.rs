@@ -5,7 +5,8 @@
 //! `utoipa-axum`, so the document cannot miss a route. A protected route is registered with the
 //! policy action it needs ([`Routes::command`], [`Routes::query`]); the action is written into
 //! the document as `x-action`, which is what the security walk derives its cases from.
-//! [`CONTEXTS`] is the registration point: adding a context is one line there.
+//! [`CONTEXTS`] is the registration point: adding a context is its module line and one entry
+//! there.
 //!
 //! Commands and queries are separate routers so separate processes can serve them: the
 //! process's `roles` decide which are mounted; health, metrics and the document always are.

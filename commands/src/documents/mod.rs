@@ -44,6 +44,10 @@ pub enum UploadFailed<E> {
     /// The caller's context could not be made (e.g. the caller is not allowed).
     #[error("the upload's command context was refused")]
     Context(E),
+    /// An idempotency key names a document that history does not hold: a defect, not the
+    /// client's fault.
+    #[error("idempotency key {0:?} names a document that was never uploaded")]
+    Inconsistent(String),
 }
 
 /// Uploads and reads documents.
@@ -137,9 +141,13 @@ impl DocumentCommands {
                 document: original.clone(),
                 replayed: true,
             }),
-            Document::Missing => Err(UploadFailed::Command(CommandError::Store(
-                "an idempotency key names a document that was never uploaded".into(),
-            ))),
+            Document::Missing => Err(UploadFailed::Inconsistent(
+                context
+                    .idempotency
+                    .as_ref()
+                    .map(|claim| claim.key.clone())
+                    .unwrap_or_default(),
+            )),
         }
     }
 

@@ -7,6 +7,9 @@ mod error;
 mod events;
 mod policy;
 
+#[cfg(test)]
+mod stored_events;
+
 pub use aggregate::{ApiKey, KeyRejected};
 pub use commands::ApiKeyCommand;
 pub use error::ApiKeyError;

@@ -16,6 +16,9 @@ use crate::jobs::DocumentRef;
 
 mod policy;
 
+#[cfg(test)]
+mod stored_events;
+
 pub use policy::DocumentAction;
 
 /// The kinds of document the platform accepts, recognised by content.

@@ -33,6 +33,20 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
+    /// The name of every status, as [`JobStatus::as_str`] gives it: what a status filter may
+    /// ask for. Kept beside `as_str` because `RetryScheduled` carries data, so the statuses
+    /// cannot be listed as values; a test checks the two agree.
+    pub const NAMES: &'static [&'static str] = &[
+        "queued",
+        "claimed",
+        "running",
+        "retry_scheduled",
+        "succeeded",
+        "failed",
+        "cancelled",
+        "dead_lettered",
+    ];
+
     /// The status as stored in read models and shown by the API.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -472,4 +486,59 @@ fn check_progress(previous: Option<Progress>, reported: Progress) -> Result<(), 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use chrono::DateTime;
+
+    use super::JobStatus;
+
+    /// One status of each variant. The match has an arm per variant and no wildcard, so adding a
+    /// status stops it compiling, right beside the list that needs the new sample.
+    fn every_status() -> Vec<JobStatus> {
+        let samples = vec![
+            JobStatus::Queued,
+            JobStatus::Claimed,
+            JobStatus::Running,
+            JobStatus::RetryScheduled {
+                due_at: DateTime::UNIX_EPOCH,
+            },
+            JobStatus::Succeeded,
+            JobStatus::Failed,
+            JobStatus::Cancelled,
+            JobStatus::DeadLettered,
+        ];
+        for status in &samples {
+            match status {
+                JobStatus::Queued
+                | JobStatus::Claimed
+                | JobStatus::Running
+                | JobStatus::RetryScheduled { .. }
+                | JobStatus::Succeeded
+                | JobStatus::Failed
+                | JobStatus::Cancelled
+                | JobStatus::DeadLettered => {}
+            }
+        }
+        samples
+    }
+
+    #[test]
+    fn names_list_every_status_once_and_nothing_else() {
+        let names: BTreeSet<&str> = JobStatus::NAMES.iter().copied().collect();
+        assert_eq!(names.len(), JobStatus::NAMES.len(), "a name is listed twice");
+        let mut given = BTreeSet::new();
+        for status in every_status() {
+            assert!(
+                names.contains(status.as_str()),
+                "{status:?} is missing from NAMES"
+            );
+            given.insert(status.as_str());
+        }
+        let extras: Vec<_> = names.difference(&given).collect();
+        assert!(extras.is_empty(), "NAMES lists names no status has: {extras:?}");
+    }
 }

@@ -26,8 +26,9 @@ pub enum QueueReason {
 /// upcaster and a new `event_version`.
 ///
 /// A variant's stored JSON tag is its `event_type()`: where the Rust name differs, a serde
-/// `rename` says so, and an `alias` keeps reading the tag older history was written with.
-/// `domain/tests/stored_events.rs` holds the stored form of every variant.
+/// `rename` says so, and an `alias` keeps reading the tag older history was written with (before
+/// the rename, variants were stored under their Rust names). `stored_events.rs` in this folder
+/// holds the stored form of every variant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum JobEvent {
     /// A job was submitted.
@@ -74,7 +75,6 @@ pub enum JobEvent {
         at: DateTime<Utc>,
     },
     /// The lease holder sent a heartbeat.
-    // Stored as its event type; history written before the rename used the variant name.
     #[serde(rename = "JobLeaseExtended", alias = "LeaseExtended")]
     LeaseExtended {
         /// The lease.
@@ -85,7 +85,6 @@ pub enum JobEvent {
         at: DateTime<Utc>,
     },
     /// The lease holder reported progress.
-    // Stored as its event type; history written before the rename used the variant name.
     #[serde(rename = "JobProgressReported", alias = "ProgressReported")]
     ProgressReported {
         /// The lease.
@@ -118,7 +117,6 @@ pub enum JobEvent {
         at: DateTime<Utc>,
     },
     /// The lease ran out without a heartbeat; the attempt is lost.
-    // Stored as its event type; history written before the rename used the variant name.
     #[serde(rename = "JobLeaseExpired", alias = "LeaseExpired")]
     LeaseExpired {
         /// The lease.
@@ -129,7 +127,6 @@ pub enum JobEvent {
         at: DateTime<Utc>,
     },
     /// Another attempt will be queued at `due_at`.
-    // Stored as its event type; history written before the rename used the variant name.
     #[serde(rename = "JobRetryScheduled", alias = "RetryScheduled")]
     RetryScheduled {
         /// The attempt that will follow.

@@ -13,6 +13,8 @@ mod policy;
 mod values;
 
 #[cfg(test)]
+mod stored_events;
+#[cfg(test)]
 mod tests;
 
 pub use aggregate::{Job, JobStatus, TranslationJob};

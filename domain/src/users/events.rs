@@ -9,8 +9,9 @@ use crate::identity::Roles;
 /// upcaster and a new `event_version`.
 ///
 /// A variant's stored JSON tag is its `event_type()`: where the Rust name differs, a serde
-/// `rename` says so, and an `alias` keeps reading the tag older history was written with.
-/// `domain/tests/stored_events.rs` holds the stored form of every variant.
+/// `rename` says so, and an `alias` keeps reading the tag older history was written with (before
+/// the rename, variants were stored under their Rust names). `stored_events.rs` in this folder
+/// holds the stored form of every variant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum UserEvent {
     /// A user was registered.
@@ -33,7 +34,6 @@ pub enum UserEvent {
         at: DateTime<Utc>,
     },
     /// A user's roles were replaced.
-    // Stored as its event type; history written before the rename used the variant name.
     #[serde(rename = "UserRolesChanged", alias = "RolesChanged")]
     RolesChanged {
         /// The new roles.

@@ -10,6 +10,9 @@ mod events;
 mod policy;
 mod values;
 
+#[cfg(test)]
+mod stored_events;
+
 pub use aggregate::{User, UserStatus};
 pub use commands::UserCommand;
 pub use error::UserError;

@@ -1,6 +1,8 @@
 //! Commands, queries and workers served separately: one store, three backends with one role
 //! each, the query side reading from a streaming replica of the primary.
 
+use std::time::Duration;
+
 use api::config::{Roles, Secret, Settings};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -39,7 +41,11 @@ async fn commands_queries_and_workers_run_apart_with_queries_on_a_replica() {
     query_settings.database.read_url = Some(Secret::new(read_url));
     query_settings.queries.consistency_wait_ms = 1_000;
     let queries = spawn_with_settings(query_settings).await;
-    let workers = spawn_with_settings(with_roles(&base, "workers")).await;
+    // The relay polls only every ten minutes: what the commands process appends reaches it
+    // through the wake-up it forwards over Postgres.
+    let mut worker_settings = with_roles(&base, "workers");
+    worker_settings.relay.poll_interval_ms = 600_000;
+    let workers = spawn_with_settings(worker_settings).await;
 
     // Each side answers its own routes only; every process serves health and the document.
     let (user, token) = commands.registered_user("ada@example.org", "Ada").await;
@@ -83,14 +89,19 @@ async fn commands_queries_and_workers_run_apart_with_queries_on_a_replica() {
     assert!(!documented(&query_doc, "/api/v1/users", "post"));
 
     // The workers process projects; the query process reads the projection off the replica.
-    let read = queries
-        .request(Method::GET, &user_path)
-        .header("x-consistency-token", &token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(read.status(), StatusCode::OK);
-    let body: Value = read.json().await.unwrap();
+    let read_with = |token: String| {
+        let request = queries
+            .request(Method::GET, &user_path)
+            .header("x-consistency-token", token);
+        async move { request.send().await.unwrap() }
+    };
+    wait_until(
+        "the registration is readable on the query side",
+        Duration::from_secs(30),
+        || async { read_with(token.clone()).await.status() == StatusCode::OK },
+    )
+    .await;
+    let body: Value = read_with(token.clone()).await.json().await.unwrap();
     assert_eq!(body["display_name"], "Ada");
 
     // A replica that lags: a token newer than what it shows gets 503, never the older row.
@@ -108,7 +119,7 @@ async fn commands_queries_and_workers_run_apart_with_queries_on_a_replica() {
     let primary = commands.pool.clone();
     wait_until(
         "the workers process applied the rename on the primary",
-        std::time::Duration::from_secs(30),
+        Duration::from_secs(30),
         || async {
             let name: Option<String> = sqlx::query_scalar(
                 "SELECT display_name FROM read_models.users WHERE user_id = $1::uuid",

@@ -149,7 +149,8 @@ pub async fn download_document(
     // A job's result is uploaded by a worker, and is the job owner's to download too.
     let subject = if stored.owner != caller.principal.account
         && projections::jobs::is_result_of_owned_job(
-            &state.read_pool,
+            // The primary: a lagging replica must not refuse a fresh result to its owner.
+            &state.pool,
             caller.principal.tenant.as_str(),
             caller.principal.account,
             id,

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::aggregate::Decider;
-use domain::jobs::{JobKind, LanguageCode, TranslationJob};
+use domain::jobs::{JobKind, JobStatus, LanguageCode, TranslationJob};
 use domain::policy::JobAction;
 use projections::jobs::{self as jobs_model, JobCursor, JobFilter, JobsProjection};
 use serde::{Deserialize, Serialize};
@@ -90,17 +90,6 @@ pub struct JobPage {
     pub next_cursor: Option<String>,
 }
 
-const STATUSES: [&str; 8] = [
-    "queued",
-    "claimed",
-    "running",
-    "retry_scheduled",
-    "succeeded",
-    "failed",
-    "cancelled",
-    "dead_lettered",
-];
-
 /// A page of jobs with filters. Staff see the tenant's jobs; everyone else sees their own.
 #[utoipa::path(
     get, path = "/api/v1/jobs", tag = "jobs",
@@ -128,10 +117,17 @@ pub async fn list_jobs(
     };
     let tenant = caller.may_read(JobAction::ListJobs, owner)?;
     let bad = |code: &'static str, detail: String| ApiError::bad_request(code, detail);
-    if let Some(status) = params.status.as_deref().filter(|s| !STATUSES.contains(s)) {
+    if let Some(status) = params
+        .status
+        .as_deref()
+        .filter(|s| !JobStatus::NAMES.contains(s))
+    {
         return Err(bad(
             "invalid_status",
-            format!("unknown status {status:?}; one of {}", STATUSES.join(", ")),
+            format!(
+                "unknown status {status:?}; one of {}",
+                JobStatus::NAMES.join(", ")
+            ),
         ));
     }
     if let Some(kind) = params
