@@ -113,9 +113,10 @@ pub async fn retry_report(pool: &PgPool, name: &str, stream: &str) -> Result<Str
         return Ok(format!("{name}: stream {stream} is not parked\n"));
     }
     let mut out = String::new();
+    let source = crate::rebuild::FeedSource::new(pool.clone());
     for p in parked {
         let outcome = projection
-            .retry(pool, &p.aggregate_type, &p.aggregate_id)
+            .retry(pool, &source, &p.aggregate_type, &p.aggregate_id)
             .await
             .map_err(|e| OperateError::Retry(e.to_string()))?;
         let _ = writeln!(

@@ -8,9 +8,10 @@
 
 use std::sync::Arc;
 
-use commands::feed::{self, FeedCursor};
+use commands::feed::{self, FeedCursor, FeedError};
 use domain::event::RecordedEvent;
 use futures::future::BoxFuture;
+use projections::engine::UnreadableHistory;
 use projections::rebuild::{BoxError, EventSource, RebuildError, Rebuilt};
 use projections::registry::Registered;
 use sqlx::PgPool;
@@ -46,7 +47,9 @@ impl EventSource for FeedSource {
                 transaction_id: after.0,
                 global_position: after.1,
             };
-            Ok(feed::read(&self.pool, cursor, limit).await?)
+            feed::read(&self.pool, cursor, limit)
+                .await
+                .map_err(classified)
         })
     }
 
@@ -55,9 +58,21 @@ impl EventSource for FeedSource {
         aggregate_type: &'a str,
         aggregate_id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, BoxError>> {
-        Box::pin(
-            async move { Ok(feed::read_stream(&self.pool, aggregate_type, aggregate_id).await?) },
-        )
+        Box::pin(async move {
+            feed::read_stream(&self.pool, aggregate_type, aggregate_id)
+                .await
+                .map_err(classified)
+        })
+    }
+}
+
+/// A feed failure as the engine needs it: a row that does not decode fails the same way on
+/// every attempt, so it is marked [`UnreadableHistory`] and the engine parks the stream instead
+/// of retrying forever; a database failure is worth retrying.
+fn classified(error: FeedError) -> BoxError {
+    match error {
+        FeedError::Corrupt { .. } => UnreadableHistory::boxed(error),
+        FeedError::Database(_) => Box::new(error),
     }
 }
 

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::checkpoint::Checkpoint;
 use crate::engine::{
-    retry_parked, ApplyError, EventSource, Projection, ProjectionRunner, RetryOutcome,
+    retry_parked_from_store, ApplyError, EventSource, Projection, ProjectionRunner, RetryOutcome,
     RunnerSettings,
 };
 use crate::rebuild::{rebuild, Progress, RebuildError, Rebuilt};
@@ -112,18 +112,20 @@ impl Registered {
             .run(pool, settings, source, jetstream, shutdown)
     }
 
-    /// Retries one parked stream with the projection's current code.
+    /// Retries one parked stream with the projection's current code, reading the store first
+    /// (a stream parked for a gap applies what has reached the store since).
     ///
     /// # Errors
     /// On transient failures.
     pub async fn retry(
         self,
         pool: &PgPool,
+        source: &dyn EventSource,
         aggregate_type: &str,
         aggregate_id: &str,
     ) -> Result<RetryOutcome, ApplyError> {
         self.projection()
-            .retry(pool, aggregate_type, aggregate_id)
+            .retry(pool, source, aggregate_type, aggregate_id)
             .await
     }
 }
@@ -157,6 +159,7 @@ trait Dispatch: Send + Sync {
     fn retry<'a>(
         &'a self,
         pool: &'a PgPool,
+        source: &'a dyn EventSource,
         aggregate_type: &'a str,
         aggregate_id: &'a str,
     ) -> BoxFuture<'a, Result<RetryOutcome, ApplyError>>;
@@ -200,10 +203,17 @@ impl<P: Projection + Copy> Dispatch for P {
     fn retry<'a>(
         &'a self,
         pool: &'a PgPool,
+        source: &'a dyn EventSource,
         aggregate_type: &'a str,
         aggregate_id: &'a str,
     ) -> BoxFuture<'a, Result<RetryOutcome, ApplyError>> {
-        Box::pin(retry_parked(self, pool, aggregate_type, aggregate_id))
+        Box::pin(retry_parked_from_store(
+            self,
+            pool,
+            source,
+            aggregate_type,
+            aggregate_id,
+        ))
     }
 }
 

@@ -14,7 +14,13 @@
 //! costs one stream read and is still correct: the store's events pass the same guard, and the
 //! bus's copies become duplicates. If the store lacks the missing events too (the bus carries
 //! events the store never had), the stream is parked with an error starting `gap:`: visible,
-//! retriable, never skipped.
+//! retriable, never skipped. If the store cannot be read for that stream in a way that will
+//! repeat (a row this build cannot decode, see [`super::source::UnreadableHistory`]), the stream
+//! is parked the same way with an error starting `store:`, instead of being retried forever.
+//!
+//! The same fill serves every path that reads a stream's missing events from the store: a gap
+//! held back here, a partition catching up after JetStream forgot messages it never read (see
+//! [`super::catchup`]; no event of the stream is waiting then), and a retry of a parked stream.
 
 use domain::event::RecordedEvent;
 use sqlx::PgPool;
@@ -22,6 +28,7 @@ use tracing::{info, warn};
 
 use super::guard::{Guard, Verdict};
 use super::parking::park;
+use super::source::error_chain;
 use super::{apply_events, ApplyError, EventSource, LaneProgress, Projection, Target};
 
 /// Deliveries of a held-back event after which its stream's gap is filled from the store. With
@@ -34,38 +41,47 @@ pub const GAP_FILL_AFTER_DELIVERIES: i64 = 5;
 pub enum GapFill {
     /// The stream is applied through this sequence now.
     Through(i64),
-    /// The stream is parked: the store lacks its missing events too, or one of them is poison.
+    /// The stream is parked: the store lacks its missing events too, cannot be read for them,
+    /// or one of them is poison.
     Parked,
 }
 
-/// Fills the gap of one stream of `projection` from `source`: applies, in one transaction and
-/// through the guard, every stored event that continues what the projection applied, and parks
-/// the stream when the gap before `waiting` (held-back events of that stream, in sequence order)
-/// remains.
+/// Fills one stream (`(aggregate type, aggregate id)`) of `projection` from `source`: applies,
+/// in one transaction and through the guard, every stored event that continues what the
+/// projection applied, and parks the stream when a gap before `waiting` (held-back events of
+/// that stream, in sequence order; possibly none) remains. A parked stream is left as it is.
 ///
 /// # Errors
-/// On transient failures (database, store); nothing is committed then.
+/// On transient failures (database, store); nothing is committed then. Also when the store
+/// cannot be read for this stream for good ([`ApplyError::is_transient`] is false) and no event
+/// is waiting, so there is nothing to park: the caller reports it, and the stream shows as
+/// behind in the projection's status.
 pub async fn fill_from_store<P: Projection>(
     projection: &P,
     pool: &PgPool,
     source: &dyn EventSource,
     lane: u32,
+    stream: (&str, &str),
     waiting: &[&RecordedEvent],
 ) -> Result<GapFill, ApplyError> {
-    let Some(&first) = waiting.first() else {
-        return Ok(GapFill::Through(0));
+    let (aggregate_type, aggregate_id) = stream;
+    let (stored, unreadable) = match source.read_stream(aggregate_type, aggregate_id).await {
+        Ok(stored) => (stored, None),
+        Err(error) => {
+            let error = ApplyError::Store(error);
+            if error.is_transient() || waiting.is_empty() {
+                return Err(error);
+            }
+            (Vec::new(), Some(error_chain(&error)))
+        }
     };
-    let stored = source
-        .read_stream(&first.aggregate_type, &first.aggregate_id)
-        .await
-        .map_err(ApplyError::Store)?;
     let target = Target::live(projection);
     let name = target.name.as_str();
     let mut tx = pool.begin().await?;
     target.enter(&mut tx, projection.name()).await?;
-    let guard = Guard::load(&mut tx, name, &[first]).await?;
-    let last = guard.next(first) - 1;
-    let mut parked = guard.is_parked(first);
+    let guard = Guard::load_streams(&mut tx, name, vec![stream]).await?;
+    let last = guard.last_of(stream);
+    let mut parked = guard.is_parked_stream(stream);
     // The stored events that continue the guard without a hole.
     let run: Vec<&RecordedEvent> = stored
         .iter()
@@ -105,11 +121,17 @@ pub async fn fill_from_store<P: Projection>(
             GapFill::Parked
         }
         Some(next) if next.sequence > through + 1 => {
-            let reason = format!(
-                "gap: sequences {}..={} of this stream are in neither JetStream nor the event store",
+            let missing = format!(
+                "sequences {}..={} of this stream",
                 through + 1,
                 next.sequence - 1
             );
+            let reason = match &unreadable {
+                Some(error) => {
+                    format!("store: {missing} cannot be read from the event store: {error}")
+                }
+                None => format!("gap: {missing} are in neither JetStream nor the event store"),
+            };
             warn!(projection = name, stream = %next.aggregate_id, sequence = next.sequence,
                 reason, "parking a stream whose gap the event store cannot fill");
             park(&mut tx, name, next, Some(&reason)).await?;
@@ -126,8 +148,13 @@ pub async fn fill_from_store<P: Projection>(
     }
     tx.commit().await?;
     if progress.applied > 0 {
-        info!(projection = name, stream = %first.aggregate_id, events = progress.applied,
-            through, "filled a gap JetStream no longer holds from the event store");
+        info!(
+            projection = name,
+            stream = aggregate_id,
+            events = progress.applied,
+            through,
+            "filled from the event store what JetStream no longer holds"
+        );
     }
     Ok(outcome)
 }

@@ -14,6 +14,7 @@ use sqlx::PgConnection;
 use tracing::warn;
 
 use super::parking::park;
+use super::source::error_chain;
 use super::{ApplyError, Projection};
 
 /// What the per-stream guard decided for one event.
@@ -54,8 +55,17 @@ impl<'a> Guard<'a> {
         projection: &str,
         events: &[&'a RecordedEvent],
     ) -> Result<Self, sqlx::Error> {
-        let mut streams: Vec<StreamKey<'a>> =
-            events.iter().map(|event| stream_key(event)).collect();
+        let streams: Vec<StreamKey<'a>> = events.iter().map(|event| stream_key(event)).collect();
+        Self::load_streams(connection, projection, streams).await
+    }
+
+    /// The same for the streams named, which need no event at hand (a catch-up from the store
+    /// knows only which streams are behind).
+    pub(super) async fn load_streams(
+        connection: &mut PgConnection,
+        projection: &str,
+        mut streams: Vec<StreamKey<'a>>,
+    ) -> Result<Self, sqlx::Error> {
         streams.sort_unstable();
         streams.dedup();
         let (types, ids): (Vec<&str>, Vec<&str>) = streams.iter().copied().unzip();
@@ -100,11 +110,20 @@ impl<'a> Guard<'a> {
     }
 
     pub(super) fn next(&self, event: &RecordedEvent) -> i64 {
-        self.last.get(&stream_key(event)).copied().unwrap_or(0) + 1
+        self.last_of(stream_key(event)) + 1
+    }
+
+    /// The last sequence applied of `stream` (0: none).
+    pub(super) fn last_of(&self, stream: StreamKey<'_>) -> i64 {
+        self.last.get(&stream).copied().unwrap_or(0)
     }
 
     pub(super) fn is_parked(&self, event: &RecordedEvent) -> bool {
-        self.parked.contains(&stream_key(event))
+        self.is_parked_stream(stream_key(event))
+    }
+
+    pub(super) fn is_parked_stream(&self, stream: StreamKey<'_>) -> bool {
+        self.parked.contains(&stream)
     }
 
     pub(super) fn applied(&mut self, event: &'a RecordedEvent) {
@@ -222,14 +241,7 @@ pub(super) async fn apply_isolated<P: Projection>(
             sqlx::query("ROLLBACK TO SAVEPOINT apply_event")
                 .execute(&mut *connection)
                 .await?;
-            let mut reason = error.to_string();
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                reason.push_str(": ");
-                reason.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            return Ok(Applied::No(reason));
+            return Ok(Applied::No(error_chain(&error)));
         }
     }
     sqlx::query("RELEASE SAVEPOINT apply_event")

@@ -8,8 +8,9 @@
 //! redelivery; the guard turns it into a no-op (an older sequence is a duplicate), holds back an
 //! event that came too early (a newer sequence is a gap), and a poison event parks its stream
 //! alone. Postgres is the history, JetStream a buffer: a projection seen for the first time is
-//! built from the store before it consumes, and a gap the bus can no longer fill is filled from
-//! the store.
+//! built from the store before it consumes, a gap the bus can no longer fill is filled from the
+//! store, and so is every stream of a partition whose unread messages the bus's retention
+//! dropped.
 //!
 //! Map:
 //! - [`runner`]: [`ProjectionRunner`], one worker per partition, consuming JetStream.
@@ -17,6 +18,7 @@
 //! - [`guard`]: the per-stream guard and its [`Verdict`]s.
 //! - [`batch`]: applying a batch in one transaction ([`apply_to`], [`apply_events`]).
 //! - [`gaps`]: filling a gap JetStream cannot fill from the event store.
+//! - [`catchup`]: a partition that JetStream's retention left behind catches up from the store.
 //! - [`parking`]: poison streams kept aside, and [`retry_parked`].
 //! - [`progress`]: the per-lane counters behind lag and proofs of exactly-once.
 //! - [`checkpoint`]: the per-projection row: live version and where consumers start.
@@ -28,6 +30,7 @@ use domain::event::RecordedEvent;
 use sqlx::PgConnection;
 
 pub mod batch;
+pub mod catchup;
 pub mod checkpoint;
 pub mod gaps;
 pub mod guard;
@@ -39,10 +42,10 @@ pub mod startup;
 
 pub use batch::{apply_events, apply_to};
 pub use guard::Verdict;
-pub use parking::{retry_parked, RetryOutcome};
+pub use parking::{retry_parked, retry_parked_from_store, RetryOutcome};
 pub(crate) use progress::LaneProgress;
 pub use runner::{partition_of, ProjectionRunner, RunnerSettings};
-pub use source::{BoxError, EventSource};
+pub use source::{BoxError, EventSource, UnreadableHistory};
 
 /// Why applying an event failed.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +67,8 @@ pub enum ApplyError {
     /// The database failed; retrying may help.
     #[error("read model database failure")]
     Database(#[from] sqlx::Error),
-    /// Reading the event store (to fill a gap) failed; retrying may help.
+    /// Reading the event store (to fill a gap) failed. Retrying may help, unless the source
+    /// marked the failure as [`UnreadableHistory`]: then it repeats on every attempt.
     #[error("reading the event store failed")]
     Store(#[source] BoxError),
 }
@@ -75,7 +79,7 @@ impl ApplyError {
     pub fn is_transient(&self) -> bool {
         let error = match self {
             Self::Database(error) => error,
-            Self::Store(_) => return true,
+            Self::Store(error) => return !UnreadableHistory::is_in(&**error),
             Self::Decode { .. } | Self::Inconsistent(_) => return false,
         };
         match error {

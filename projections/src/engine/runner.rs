@@ -8,22 +8,29 @@
 //! go, and a standby worker elsewhere takes the partition over within a poll. JetStream never has
 //! to know who is alive: its durable consumer simply keeps the partition's position for whoever
 //! pulls next, and the guard makes whatever was in flight harmless.
+//!
+//! JetStream's retention is bounded, so a worker also checks, when it starts and then every few
+//! seconds, that the bus has not dropped messages it never processed; if it has, it catches its
+//! partition up from the event store (see [`super::catchup`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+use async_nats::jetstream::context::ConsumerInfoErrorKind;
+use async_nats::jetstream::stream::Stream;
 use async_nats::jetstream::{self, AckKind, Message};
 use domain::event::{RecordedEvent, Subjects};
 use futures::StreamExt;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
+use super::catchup::{catch_up, Floor};
 use super::checkpoint::Checkpoint;
 use super::gaps::{fill_from_store, GapFill, GAP_FILL_AFTER_DELIVERIES};
-use super::{apply_to, ApplyError, EventSource, Projection, Target, Verdict};
+use super::{apply_to, ApplyError, BoxError, EventSource, Projection, Target, Verdict};
 
 /// Settings of one projection runner.
 #[derive(Debug, Clone)]
@@ -242,7 +249,7 @@ impl<P: Projection> ProjectionRunner<P> {
         mut lock: PgConnection,
         jetstream: &jetstream::Context,
         shutdown: &CancellationToken,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<(), BoxError> {
         let name = self.projection.name();
         let partitions = self.settings.partitions.max(1);
         let consumer_name = format!("{name}-{partition}of{partitions}");
@@ -250,11 +257,17 @@ impl<P: Projection> ProjectionRunner<P> {
         // Only a consumer created now uses this; an existing one keeps its position. Every
         // message before the start carries an event the projection's first build read from the
         // store. Clamped to the stream's end, should the stream have been recreated since.
-        let deliver_policy = match checkpoint.consumer_start {
-            Some(start) => DeliverPolicy::ByStartSequence {
-                start_sequence: start.min(stream.cached_info().state.last_sequence + 1),
-            },
+        let start = checkpoint
+            .consumer_start
+            .map(|start| start.min(stream.cached_info().state.last_sequence + 1));
+        let deliver_policy = match start {
+            Some(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
             None => DeliverPolicy::All,
+        };
+        let existing = match stream.consumer_info(&consumer_name).await {
+            Ok(info) => Some(info),
+            Err(error) if error.kind() == ConsumerInfoErrorKind::NotFound => None,
+            Err(error) => return Err(error.into()),
         };
         let config = pull::Config {
             durable_name: Some(consumer_name.clone()),
@@ -273,6 +286,15 @@ impl<P: Projection> ProjectionRunner<P> {
         let consumer = stream
             .get_or_create_consumer(&consumer_name, config)
             .await?;
+        let mut floor = Floor::starting(
+            &self.pool,
+            name,
+            partition,
+            existing.as_ref(),
+            start.unwrap_or(1),
+        )
+        .await?;
+        self.keep_up(partition, &stream, &mut floor).await?;
         let mut batches = consumer
             .messages()
             .await?
@@ -284,6 +306,10 @@ impl<P: Projection> ProjectionRunner<P> {
                 _ = heartbeat.tick() => {
                     // The lock lives as long as this connection; if it died, so did ownership.
                     self.heartbeat(&mut lock, partition, false).await?;
+                    if let Err(error) = self.keep_up(partition, &stream, &mut floor).await {
+                        warn!(projection = name, partition, error = %error,
+                            "checking JetStream's retention failed; trying again later");
+                    }
                     continue;
                 }
                 () = shutdown.cancelled() => return Ok(()),
@@ -298,12 +324,53 @@ impl<P: Projection> ProjectionRunner<P> {
                     Err(error) => warn!(projection = name, error = %error, "consumer error"),
                 }
             }
-            self.handle(partition, messages).await;
+            self.handle(partition, messages, &mut floor).await;
         }
     }
 
+    /// Catches the partition up from the event store if JetStream, by now, dropped messages it
+    /// may never have processed (see [`super::catchup`]).
+    async fn keep_up(
+        &self,
+        partition: u32,
+        stream: &Stream,
+        floor: &mut Floor,
+    ) -> Result<(), BoxError> {
+        // Noted before the store is read: the catch-up covers every message up to its last.
+        let state = stream.get_info().await?.state;
+        if !floor.behind(state.first_sequence) {
+            return Ok(());
+        }
+        let name = self.projection.name();
+        warn!(
+            projection = name,
+            partition,
+            read_through = floor.position(),
+            first_retained = state.first_sequence,
+            "JetStream no longer holds messages this partition may never have processed; \
+             catching up from the event store"
+        );
+        let filled = catch_up(
+            &self.projection,
+            &self.pool,
+            &*self.source,
+            partition,
+            self.settings.partitions,
+            state.last_sequence,
+        )
+        .await?;
+        floor.caught_up(state.last_sequence, state.first_sequence);
+        info!(
+            projection = name,
+            partition,
+            streams = filled,
+            "caught up from the event store"
+        );
+        Ok(())
+    }
+
     /// Applies one batch of messages and acknowledges them according to their verdicts.
-    async fn handle(&self, partition: u32, messages: Vec<Message>) {
+    async fn handle(&self, partition: u32, messages: Vec<Message>, floor: &mut Floor) {
         let name = self.projection.name();
         let mut events = Vec::with_capacity(messages.len());
         let mut decoded = Vec::with_capacity(messages.len());
@@ -313,7 +380,7 @@ impl<P: Projection> ProjectionRunner<P> {
             // without decoding its payload.
             if let Some(id) = self.settings.subjects.aggregate_id_of(&message.subject) {
                 if partition_of(id, partitions) != partition {
-                    ack(&message).await;
+                    ack(&message, floor).await;
                     continue;
                 }
             }
@@ -321,7 +388,7 @@ impl<P: Projection> ProjectionRunner<P> {
             match serde_json::from_slice::<RecordedEvent>(&message.payload) {
                 // Another partition's stream: this partition's consumer has nothing to do.
                 Ok(event) if partition_of(&event.aggregate_id, partitions) != partition => {
-                    ack(&message).await;
+                    ack(&message, floor).await;
                 }
                 Ok(event) => {
                     events.push((stream_sequence, event));
@@ -330,7 +397,7 @@ impl<P: Projection> ProjectionRunner<P> {
                 Err(error) => {
                     error!(projection = name, subject = %message.subject, error = %error,
                         "message is not a recorded event; holding it for redelivery");
-                    nak(&message, self.settings.failure_retry).await;
+                    nak(&message, self.settings.failure_retry, floor).await;
                 }
             }
         }
@@ -349,9 +416,9 @@ impl<P: Projection> ProjectionRunner<P> {
                     };
                     match verdict {
                         Verdict::Applied | Verdict::Duplicate | Verdict::Parked => {
-                            ack(message).await;
+                            ack(message, floor).await;
                         }
-                        Verdict::Gap => nak(message, self.settings.gap_retry).await,
+                        Verdict::Gap => nak(message, self.settings.gap_retry, floor).await,
                     }
                 }
             }
@@ -365,7 +432,7 @@ impl<P: Projection> ProjectionRunner<P> {
                         .settings
                         .failure_retry
                         .saturating_mul(1 << (deliveries - 1) as u32);
-                    nak(message, delay.min(Duration::from_secs(60))).await;
+                    nak(message, delay.min(Duration::from_secs(60)), floor).await;
                 }
             }
         }
@@ -419,11 +486,16 @@ impl<P: Projection> ProjectionRunner<P> {
         for stream in waiting.chunk_by(|a, b| {
             (&a.aggregate_type, &a.aggregate_id) == (&b.aggregate_type, &b.aggregate_id)
         }) {
+            let key = (
+                stream[0].aggregate_type.as_str(),
+                stream[0].aggregate_id.as_str(),
+            );
             match fill_from_store(
                 &self.projection,
                 &self.pool,
                 &*self.source,
                 partition,
+                key,
                 stream,
             )
             .await
@@ -439,14 +511,21 @@ impl<P: Projection> ProjectionRunner<P> {
     }
 }
 
-async fn ack(message: &Message) {
+/// The message's stream sequence (0 if it has no JetStream metadata).
+fn sequence_of(message: &Message) -> u64 {
+    message.info().map_or(0, |info| info.stream_sequence)
+}
+
+async fn ack(message: &Message, floor: &mut Floor) {
+    floor.released(sequence_of(message));
     // A lost ack only means a redelivery, which the guard absorbs.
     if let Err(error) = message.ack().await {
         warn!(error = %error, "ack failed; the message will be redelivered and skipped");
     }
 }
 
-async fn nak(message: &Message, delay: Duration) {
+async fn nak(message: &Message, delay: Duration, floor: &mut Floor) {
+    floor.held(sequence_of(message));
     if let Err(error) = message.ack_with(AckKind::Nak(Some(delay))).await {
         warn!(error = %error, "nak failed; the message will be redelivered after ack_wait");
     }

@@ -634,9 +634,11 @@ async fn eight_workers_drain_a_thousand_jobs_through_failures_and_deaths() {
 #[tokio::test]
 async fn a_restart_in_the_middle_of_scheduled_retries_loses_none() {
     const JOBS: usize = 10;
+    // Retries fire 15 to 30 s after each failure (jitter), so all ten are still scheduled when
+    // the test looks, however slowly a loaded machine claims and fails them.
     let app = spawn_app_with(|settings| {
-        settings.jobs.retry_base_delay_ms = 3_000;
-        settings.jobs.retry_max_delay_ms = 3_000;
+        settings.jobs.retry_base_delay_ms = 30_000;
+        settings.jobs.retry_max_delay_ms = 30_000;
         settings.jobs.scheduler_tick_ms = 50;
     })
     .await;
@@ -681,7 +683,7 @@ async fn a_restart_in_the_middle_of_scheduled_retries_loses_none() {
     let restarted = spawn_with_settings(settings).await;
     wait_until(
         "every retry fired after the restart",
-        Duration::from_secs(60),
+        Duration::from_secs(90),
         || async {
             let rows: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM events WHERE event_type = 'JobQueued'

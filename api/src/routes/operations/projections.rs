@@ -175,9 +175,15 @@ pub async fn retry_parked(
         applied: 0,
         still_parked: 0,
     };
+    let source = crate::rebuild::FeedSource::new(state.pool.clone());
     for stream in parked {
         let outcome = projection
-            .retry(&state.pool, &stream.aggregate_type, &stream.aggregate_id)
+            .retry(
+                &state.pool,
+                &source,
+                &stream.aggregate_type,
+                &stream.aggregate_id,
+            )
             .await
             .map_err(|error| ApiError::Unavailable(Box::new(error)))?;
         result.applied += outcome.applied;
