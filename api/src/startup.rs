@@ -25,6 +25,8 @@ use tracing::info;
 
 use crate::config::{DatabaseSettings, DocumentStoreKind, Settings};
 use crate::http::auth::Authenticator;
+use crate::http::limits::RateLimits;
+use crate::http::streams::LiveStreams;
 use crate::routes::{self, AppState, Routes, Sides};
 
 /// Why the backend could not start.
@@ -159,6 +161,8 @@ pub struct Application {
     jetstream: jetstream::Context,
     relay: Relay,
     relay_wakeup: Arc<Notify>,
+    /// Cancelled at shutdown: stops the background workers and ends live streams.
+    stop: CancellationToken,
 }
 
 impl Application {
@@ -212,6 +216,7 @@ impl Application {
         let listener = TcpListener::bind(address)
             .await
             .map_err(|source| StartupError::Bind { address, source })?;
+        let stop = CancellationToken::new();
         let state = AppState {
             write,
             pool,
@@ -219,6 +224,12 @@ impl Application {
             auth,
             relay: relay.clone(),
             nats,
+            limits: RateLimits::new(&settings.rate_limit),
+            live_streams: Arc::new(LiveStreams::new(
+                settings.http.live_streams_per_principal,
+                settings.http.live_streams_per_process,
+                stop.clone(),
+            )),
             settings: Arc::new(settings),
         };
         Ok(Self {
@@ -228,6 +239,7 @@ impl Application {
             jetstream,
             relay,
             relay_wakeup,
+            stop,
         })
     }
 
@@ -259,7 +271,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let settings = self.state.settings.clone();
-        let stop = CancellationToken::new();
+        let stop = self.stop.clone();
         let mut workers = JoinSet::new();
         let pool = self.state.pool.clone();
         if settings.runs_relay() {

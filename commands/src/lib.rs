@@ -14,6 +14,7 @@
 //! - [`relay`]: feed → JetStream with acknowledged publishes and a checkpoint, one active
 //!   instance at a time.
 //! - [`wakeup`]: waking the relay of another process after commits (Postgres `NOTIFY`).
+//! - [`failure`]: whether a failure of the store is worth retrying.
 //!
 //! One folder per bounded context, each registered once in [`WriteSide`]:
 //! - [`users`]: user commands, including the email-uniqueness rule.
@@ -25,6 +26,7 @@
 pub mod api_keys;
 pub mod bus;
 pub mod documents;
+pub mod failure;
 pub mod feed;
 pub mod idempotency;
 pub mod jetstream;

@@ -176,3 +176,40 @@ pub fn replay<'a, D: Decider + 'a>(events: impl IntoIterator<Item = &'a D::Event
     }
     aggregate
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::users::UserError;
+
+    #[test]
+    fn a_rejection_is_classified_as_its_cause() {
+        let mismatch = Rejection::<UserError>::VersionMismatch {
+            expected: 1,
+            actual: 2,
+        };
+        assert_eq!(
+            (mismatch.kind(), mismatch.code()),
+            (ErrorKind::Conflict, "version_mismatch")
+        );
+        let domain = Rejection::Domain(UserError::NotFound);
+        assert_eq!(
+            (domain.kind(), domain.code()),
+            (ErrorKind::NotFound, "user_not_found")
+        );
+        assert_eq!(
+            Rejection::Domain(UserError::Deactivated).kind(),
+            ErrorKind::Rejected
+        );
+    }
+
+    #[test]
+    fn a_guarded_command_carries_the_version_it_expects() {
+        let guarded = Guarded::expecting(Some(3), "rename");
+        assert_eq!(
+            (guarded.expected_version, guarded.command),
+            (Some(3), "rename")
+        );
+        assert_eq!(Guarded::new("rename").expected_version, None);
+    }
+}

@@ -252,4 +252,59 @@ mod tests {
             assert!(!is_subject_token(bad), "{bad:?}");
         }
     }
+
+    fn recorded() -> RecordedEvent {
+        RecordedEvent {
+            event_id: Uuid::from_u128(1),
+            global_position: 7,
+            transaction_id: 9,
+            tenant_id: "acme".to_owned(),
+            aggregate_type: "User".to_owned(),
+            aggregate_id: "acme:0192f0c4-0000".to_owned(),
+            sequence: 3,
+            event_type: "UserRegistered".to_owned(),
+            event_version: "1".to_owned(),
+            payload: serde_json::json!({}),
+            metadata: EventMetadata::default(),
+            recorded_at: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn one_message_id_per_stored_event() {
+        assert_eq!(recorded().message_id(), "User:acme:0192f0c4-0000:3");
+    }
+
+    #[test]
+    fn subjects_name_the_tenant_type_and_aggregate() {
+        let subjects = Subjects::new("events");
+        assert_eq!(subjects.all(), "events.>");
+        let mut event = recorded();
+        event.aggregate_id = "0192f0c4-0000".to_owned();
+        let subject = subjects.for_event(&event);
+        assert_eq!(subject, "events.acme.User.0192f0c4-0000");
+        assert_eq!(subjects.aggregate_id_of(&subject), Some("0192f0c4-0000"));
+        assert_eq!(subjects.for_aggregate_type("User"), "events.*.User.*");
+    }
+
+    #[test]
+    fn subject_tokens_are_at_most_128_characters() {
+        assert!(is_subject_token(&"a".repeat(128)));
+        assert!(!is_subject_token(&"a".repeat(129)));
+        assert!(is_subject_token("-"));
+        assert!(is_subject_token("_"));
+    }
+
+    #[test]
+    fn a_token_needs_a_type_an_id_and_a_version() {
+        assert_eq!(
+            "User:x:1".parse(),
+            Ok(ConsistencyToken {
+                aggregate_type: "User".to_owned(),
+                aggregate_id: "x".to_owned(),
+                version: 1,
+            })
+        );
+        assert_eq!("User:x:-1".parse::<ConsistencyToken>(), Err(MalformedToken));
+    }
 }

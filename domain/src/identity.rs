@@ -101,11 +101,25 @@ pub enum Role {
     Worker,
     /// Reads everything, changes nothing.
     Auditor,
+    /// Operates the whole system across tenants: rebuilds projections, reads every tenant's
+    /// projection status and parked streams. Granted only from the command line
+    /// (`backend create-operator-key`), never by a tenant's admin.
+    Operator,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
+        Self::Admin,
+        Self::Moderator,
+        Self::User,
+        Self::Worker,
+        Self::Auditor,
+        Self::Operator,
+    ];
+
+    /// The roles a tenant's admin may grant: all but [`Role::Operator`].
+    pub const GRANTABLE: [Role; 5] = [
         Self::Admin,
         Self::Moderator,
         Self::User,
@@ -121,6 +135,7 @@ impl Role {
             Self::User => "user",
             Self::Worker => "worker",
             Self::Auditor => "auditor",
+            Self::Operator => "operator",
         }
     }
 }
@@ -201,5 +216,31 @@ mod tests {
         for bad in ["", "a.b", "a b", "a:b", "*", ">"] {
             assert_eq!(TenantId::parse(bad), Err(InvalidTenant), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_tenant_reads_as_given() {
+        let tenant = TenantId::parse("acme-eu").unwrap();
+        assert_eq!(tenant.as_str(), "acme-eu");
+        assert_eq!(tenant.to_string(), "acme-eu");
+    }
+
+    #[test]
+    fn principals_act_as_their_account() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let id = Uuid::from_u128(5);
+        let user = Principal::user(tenant.clone(), id, Roles::from([Role::User]));
+        assert_eq!(
+            (user.id.as_str(), user.user, user.account),
+            ("user:00000000-0000-0000-0000-000000000005", Some(id), id)
+        );
+        assert!(user.has(Role::User));
+        assert!(!user.has(Role::Admin));
+        let key = Principal::api_key(tenant, id, Roles::from([Role::Worker]));
+        assert_eq!(
+            (key.id.as_str(), key.user, key.account),
+            ("key:00000000-0000-0000-0000-000000000005", None, id)
+        );
+        assert_eq!(key.roles, Roles::from([Role::Worker]));
     }
 }

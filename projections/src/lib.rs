@@ -15,6 +15,8 @@
 //! - [`rebuild`]: rebuilding a projection from the event store without downtime.
 //! - [`registry`]: every projection of this build, by name (one line each).
 //! - [`status`]: lag, parked streams, and the completeness check against the event store.
+//! - [`health`]: what probes and scrapes read: consumer backlogs and parked counts, without
+//!   reading the event store.
 //! - [`consistency`]: read-your-writes, waiting for a command's consistency token.
 //! - [`jobs`]: the jobs read models (detail, lists, worker queue, usage), dashboard statistics
 //!   and live updates.
@@ -50,6 +52,7 @@ read_models!(declare_modules);
 
 pub mod consistency;
 pub mod engine;
+pub mod health;
 pub mod rebuild;
 pub mod registry;
 pub mod status;

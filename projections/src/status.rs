@@ -73,7 +73,9 @@ pub struct RebuildStatus {
     pub error: Option<String>,
 }
 
-/// The status of `projection`, which reads streams of `aggregate_types`.
+/// The status of `projection`, which reads streams of `aggregate_types`. Lag is system-wide;
+/// parked streams and their errors are those whose stream id starts with `scope` (a tenant's
+/// `"{tenant}:"`, or `""` for every tenant).
 ///
 /// # Errors
 /// When the database fails.
@@ -82,6 +84,7 @@ pub async fn status(
     projection: &str,
     aggregate_types: &[&str],
     partitions: u32,
+    scope: &str,
 ) -> Result<ProjectionStatus, sqlx::Error> {
     let (events_applied, duplicates_skipped, updated_at, version): (i64, i64, Option<DateTime<Utc>>, i32) = sqlx::query_as(
         "SELECT coalesce(sum(events_applied), 0)::bigint, coalesce(sum(duplicates_skipped), 0)::bigint,
@@ -116,10 +119,11 @@ pub async fn status(
     let parked: Vec<(String, i64, Option<String>)> = sqlx::query_as(
         "SELECT aggregate_id, count(*),
                 (array_agg(error ORDER BY last_failed_at DESC) FILTER (WHERE error IS NOT NULL))[1]
-           FROM projection.parked WHERE projection = $1
+           FROM projection.parked WHERE projection = $1 AND starts_with(aggregate_id, $2)
           GROUP BY aggregate_type, aggregate_id",
     )
     .bind(projection)
+    .bind(scope)
     .fetch_all(pool)
     .await?;
     let owners: Vec<(i32, String, DateTime<Utc>)> = sqlx::query_as(

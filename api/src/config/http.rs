@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
+use crate::http::limits::TrustedProxy;
 
 /// The HTTP listener.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -22,6 +23,13 @@ pub struct HttpSettings {
     pub cors_allowed_origins: Vec<String>,
     /// Send `Strict-Transport-Security`: set when clients reach the API over TLS (at a proxy).
     pub hsts: bool,
+    /// Reverse proxies (addresses or networks, `10.0.0.0/8`) whose `X-Forwarded-For` names the
+    /// client; from any other peer the header is ignored. Empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<String>,
+    /// Live (SSE) streams one principal may hold open at once.
+    pub live_streams_per_principal: usize,
+    /// Live (SSE) streams one process serves at once.
+    pub live_streams_per_process: usize,
 }
 
 impl Default for HttpSettings {
@@ -33,6 +41,9 @@ impl Default for HttpSettings {
             request_timeout_ms: 30_000,
             cors_allowed_origins: Vec::new(),
             hsts: false,
+            trusted_proxies: Vec::new(),
+            live_streams_per_principal: 4,
+            live_streams_per_process: 256,
         }
     }
 }
@@ -49,7 +60,28 @@ impl HttpSettings {
                 "must list exact origins, never '*'",
             ));
         }
+        if let Some(error) = self
+            .trusted_proxies
+            .iter()
+            .find_map(|proxy| proxy.parse::<TrustedProxy>().err())
+        {
+            return Err(ConfigError::invalid("http.trusted_proxies", &error));
+        }
+        if self.live_streams_per_principal == 0 || self.live_streams_per_process == 0 {
+            return Err(ConfigError::invalid(
+                "http.live_streams_*",
+                "must be positive",
+            ));
+        }
         Ok(())
+    }
+
+    /// The trusted proxies, parsed (validated at load).
+    pub fn trusted_proxies(&self) -> Vec<TrustedProxy> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|proxy| proxy.parse().ok())
+            .collect()
     }
 }
 

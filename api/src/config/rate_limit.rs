@@ -1,10 +1,11 @@
-//! `rate_limit`: requests per principal (or per client IP without credentials) per minute.
+//! `rate_limit`: requests per client address before authentication, per principal after.
 
 use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
 
-/// Rate limits per principal (per client IP for anonymous requests), per minute.
+/// Rate limits per minute: per client address before authentication (every request, requests
+/// without credentials, refused credentials), per principal after it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitSettings {
@@ -14,8 +15,13 @@ pub struct RateLimitSettings {
     pub commands_per_minute: u32,
     /// Query requests (GET) per principal per minute.
     pub queries_per_minute: u32,
-    /// Requests without credentials per client IP per minute.
+    /// Requests without credentials per client address per minute.
     pub anonymous_per_minute: u32,
+    /// Every request (health excepted) per client address per minute, before authentication.
+    pub per_ip_per_minute: u32,
+    /// Refused credentials per client address per minute; beyond it the address is answered
+    /// 429 without its credentials being looked up.
+    pub refused_credentials_per_minute: u32,
 }
 
 impl Default for RateLimitSettings {
@@ -25,6 +31,8 @@ impl Default for RateLimitSettings {
             commands_per_minute: 600,
             queries_per_minute: 3_000,
             anonymous_per_minute: 120,
+            per_ip_per_minute: 6_000,
+            refused_credentials_per_minute: 30,
         }
     }
 }
@@ -34,6 +42,8 @@ impl RateLimitSettings {
         if self.commands_per_minute == 0
             || self.queries_per_minute == 0
             || self.anonymous_per_minute == 0
+            || self.per_ip_per_minute == 0
+            || self.refused_credentials_per_minute == 0
         {
             return Err(ConfigError::invalid(
                 "rate_limit.*_per_minute",

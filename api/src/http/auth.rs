@@ -2,7 +2,7 @@
 //! of the user or key (so a deactivated user or a revoked key is refused at once).
 //!
 //! - `Authorization: Bearer <JWT>`: HS256 and/or RS256 as configured; `iss`, `aud` and `exp`
-//!   checked; `sub` is the user's id and `tenant` its tenant. The algorithm in the token's
+//!   checked, and `nbf` when present; `sub` is the user's id and `tenant` its tenant. The algorithm in the token's
 //!   header only selects among the configured keys, so `alg: none` and HS/RS confusion fail.
 //! - `Authorization: ApiKey <key>` or `X-API-Key: <key>`, where a key reads
 //!   `{tenant}.{key id}.{secret}`; only the secret's SHA-256 is stored.
@@ -122,6 +122,8 @@ impl Authenticator {
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // A token whose `nbf` lies ahead (beyond the clock-skew leeway) is not valid yet.
+        validation.validate_nbf = true;
         let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
             .map_err(|e| AuthError::Token(e.to_string()))?
             .claims;
@@ -199,12 +201,9 @@ fn credential(headers: &HeaderMap) -> Result<Credential<'_>, AuthError> {
     }
 }
 
-/// Whether the request carries credentials of any kind (for rate-limit classes).
-pub fn credential_fingerprint(headers: &HeaderMap) -> Option<String> {
-    let raw = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .or_else(|| headers.get("x-api-key"))?;
-    Some(hex(&Sha256::digest(raw.as_bytes())))
+/// Whether the request carries credentials of any kind (proven or not).
+pub fn credential_present(headers: &HeaderMap) -> bool {
+    headers.contains_key(axum::http::header::AUTHORIZATION) || headers.contains_key("x-api-key")
 }
 
 /// The stored form of a key secret.

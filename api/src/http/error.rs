@@ -116,13 +116,16 @@ pub enum ApiError {
         /// Seconds until a request will be accepted again.
         retry_after_secs: u64,
     },
+    /// 429: the caller or the process holds as many live streams as allowed.
+    #[error("{0}")]
+    TooManyStreams(String),
     /// 503: the request took longer than the configured timeout.
     #[error("the request took too long and was abandoned")]
     Timeout,
     /// 503: the projection has not caught up with the given consistency token in time.
     #[error("{0}")]
     ProjectionBehind(String),
-    /// 503: a dependency is unavailable.
+    /// 503: a dependency is unavailable for a moment (see [`ApiError::failed`]).
     #[error("service temporarily unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// 500: anything unexpected. Details are logged, never returned.
@@ -154,6 +157,18 @@ impl ApiError {
         Self::Forbidden(denied.to_string())
     }
 
+    /// A dependency failed: 503 with `Retry-After` when retrying can succeed (pool timeout,
+    /// connection lost, database shutting down), 500 for everything else (an event that does
+    /// not decode, a bug), so clients do not retry the permanent and alerts on 500s fire.
+    pub fn failed(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        let error = error.into();
+        if commands::failure::is_transient(error.as_ref()) {
+            Self::Unavailable(error)
+        } else {
+            Self::Internal(error)
+        }
+    }
+
     /// An unexpected failure.
     pub fn internal(error: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Internal(Box::new(error))
@@ -172,6 +187,11 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 "Too many requests",
+            ),
+            Self::TooManyStreams(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_streams",
+                "Too many live streams",
             ),
             Self::Timeout => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -254,6 +274,9 @@ impl IntoResponse for ApiError {
             Self::ProjectionBehind(_) | Self::Unavailable(_) | Self::Timeout => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
+            Self::TooManyStreams(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
             Self::TooManyRequests { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
@@ -303,7 +326,7 @@ impl<E: DomainError + Send + Sync + 'static> From<CommandError<E>> for ApiError 
                 errors: Vec::new(),
             },
             CommandError::Constraint { .. } => Self::internal(error),
-            CommandError::Store(_) => Self::Unavailable(Box::new(error)),
+            CommandError::Store(_) => Self::failed(error),
         }
     }
 }
@@ -315,7 +338,7 @@ impl From<projections::consistency::ConsistencyError> for ApiError {
             ConsistencyError::Behind { .. } => Self::ProjectionBehind(format!(
                 "{error}; the write is stored and will appear, retry shortly"
             )),
-            ConsistencyError::Database(source) => Self::Unavailable(Box::new(source)),
+            ConsistencyError::Database(source) => Self::failed(source),
         }
     }
 }
@@ -346,13 +369,13 @@ impl From<UploadError> for ApiError {
             UploadError::Refused(refused) => from_domain(&refused),
             UploadError::TooLarge { .. } => Self::UploadTooLarge(error.to_string()),
             UploadError::Body(_) => Self::bad_request("unreadable_body", error.to_string()),
-            UploadError::Store(_) => Self::Unavailable(Box::new(error)),
+            UploadError::Store(_) => Self::failed(error),
         }
     }
 }
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        Self::Unavailable(Box::new(error))
+        Self::failed(error)
     }
 }

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::http::auth::{hex, AuthError};
 use crate::http::error::ApiError;
+use crate::http::limits::ClientIp;
 use crate::routes::{AppState, RequestId};
 
 /// A JSON body. Unknown fields, wrong types, bad syntax and a wrong content type each get their
@@ -111,6 +112,11 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        let client = parts.extensions.get::<ClientIp>().map(|ClientIp(ip)| *ip);
+        let limits = state.limits.as_deref().zip(client);
+        if let Some((limits, client)) = limits {
+            limits.before_authentication(client)?;
+        }
         let principal = match state.auth.authenticate(&parts.headers, Utc::now()).await {
             Ok(principal) => principal,
             Err(AuthError::Missing) => {
@@ -118,14 +124,20 @@ impl FromRequestParts<AppState> for Caller {
                     "this route requires credentials".to_owned(),
                 ))
             }
-            Err(AuthError::Store(source)) => return Err(ApiError::Unavailable(source)),
+            Err(AuthError::Store(source)) => return Err(ApiError::failed(source)),
             Err(refused) => {
                 tracing::info!(reason = %refused, "credentials refused");
+                if let Some((limits, client)) = limits {
+                    limits.refused(client);
+                }
                 return Err(ApiError::Unauthenticated(
                     "the credentials are invalid, expired or revoked".to_owned(),
                 ));
             }
         };
+        if let Some(limits) = &state.limits {
+            limits.principal(&principal, &parts.method)?;
+        }
         let request_id = parts
             .extensions
             .get::<RequestId>()

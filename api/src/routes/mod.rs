@@ -34,7 +34,9 @@ use crate::config::Settings;
 use crate::http::auth::Authenticator;
 use crate::http::error::{ApiError, REQUEST_ID};
 use crate::http::extract::is_valid_id;
-use crate::http::security::{self, RateLimits};
+use crate::http::limits::{self, AddressLimits, RateLimits};
+use crate::http::security;
+use crate::http::streams::LiveStreams;
 
 pub mod api_keys;
 pub mod documents;
@@ -70,6 +72,10 @@ pub struct AppState {
     pub nats: async_nats::Client,
     /// Validated settings.
     pub settings: Arc<Settings>,
+    /// Rate limits (`None` when switched off); the per-principal ones are applied by `Caller`.
+    pub limits: Option<Arc<RateLimits>>,
+    /// Open live streams, capped.
+    pub live_streams: Arc<LiveStreams>,
 }
 
 /// One context's routes with their documentation, split by side.
@@ -192,11 +198,64 @@ pub struct Sides {
 }
 
 /// Every route of `contexts` that `sides` asks for, with health, metrics and the document,
-/// behind the hardening layers; and the OpenAPI document of exactly those routes.
+/// behind the hardening layers; and the OpenAPI document of exactly those routes. Health,
+/// metrics and the document are never rate limited: a flood of other requests must not take an
+/// instance out of its load balancer.
 pub fn router(state: AppState, contexts: Vec<Routes>, sides: Sides) -> Router {
     let http = state.settings.http.clone();
-    let limits = RateLimits::new(&state.settings.rate_limit);
+    let address_limits = AddressLimits {
+        limits: state.limits.clone(),
+        trusted_proxies: http.trusted_proxies().into(),
+    };
+    let (api, public) = assemble(contexts, sides);
+    let (api, mut document) = api.split_for_parts();
+    let (public, public_document) = public.split_for_parts();
+    document.merge(public_document);
+    openapi::complete(&mut document);
+    let api = api
+        .fallback(|| async {
+            ApiError::NotFound {
+                code: "route_not_found",
+                detail: "no such route; see /api/v1/openapi.json".to_owned(),
+            }
+        })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(
+            address_limits,
+            limits::per_address,
+        ));
+    public
+        .merge(openapi::router(document))
+        .merge(api)
+        .layer(axum::extract::DefaultBodyLimit::max(http.body_limit_bytes))
+        .layer(middleware::from_fn_with_state(
+            Duration::from_millis(http.request_timeout_ms),
+            security::timeout,
+        ))
+        .layer(security::cors(&http))
+        .layer(middleware::from_fn_with_state(http.hsts, security::headers))
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// The OpenAPI document of the routes of `contexts` that `sides` asks for, exactly as
+/// [`router`] serves it.
+pub fn document(contexts: Vec<Routes>, sides: Sides) -> utoipa::openapi::OpenApi {
+    let (api, public) = assemble(contexts, sides);
+    let mut document = api.into_openapi();
+    document.merge(public.into_openapi());
+    openapi::complete(&mut document);
+    document
+}
+
+/// The protected routes (with the document's frame and every context's tags) and the public
+/// ones.
+fn assemble(
+    contexts: Vec<Routes>,
+    sides: Sides,
+) -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
     let mut api = OpenApiRouter::with_openapi(openapi::base());
+    let mut public = OpenApiRouter::new();
     for routes in contexts {
         api.get_openapi_mut()
             .tags
@@ -208,28 +267,9 @@ pub fn router(state: AppState, contexts: Vec<Routes>, sides: Sides) -> Router {
         if sides.queries {
             api = api.merge(routes.queries);
         }
-        api = api.merge(routes.public);
+        public = public.merge(routes.public);
     }
-    let (routes, document) = api.split_for_parts();
-    routes
-        .merge(openapi::router(document))
-        .fallback(|| async {
-            ApiError::NotFound {
-                code: "route_not_found",
-                detail: "no such route; see /api/v1/openapi.json".to_owned(),
-            }
-        })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(axum::extract::DefaultBodyLimit::max(http.body_limit_bytes))
-        .layer(middleware::from_fn_with_state(limits, security::rate_limit))
-        .layer(middleware::from_fn_with_state(
-            Duration::from_millis(http.request_timeout_ms),
-            security::timeout,
-        ))
-        .layer(security::cors(&http))
-        .layer(middleware::from_fn_with_state(http.hsts, security::headers))
-        .layer(middleware::from_fn(request_id))
-        .with_state(state)
+    (api, public)
 }
 
 /// Every registered context's routes.

@@ -157,6 +157,7 @@ mod tests {
     use super::*;
     use crate::aggregate::{replay, Guarded, Rejection, Versioned};
     use crate::identity::Role;
+    use crate::names::CodePoint;
 
     type Given = TestFramework<Versioned<ApiKey>>;
 
@@ -266,12 +267,105 @@ mod tests {
             Err(ApiKeyError::InvalidName)
         );
         assert_eq!(
+            KeyName::parse("nightly\u{202E}import"),
+            Err(ApiKeyError::NameInvisibleCharacter {
+                character: CodePoint::of('\u{202E}')
+            })
+        );
+        assert_eq!(KeyName::parse("a\u{7}b"), Err(ApiKeyError::InvalidName));
+        assert_eq!(
+            KeyName::parse(&format!(" {} ", "k".repeat(64))).map(|name| name.as_str().len()),
+            Ok(64)
+        );
+        assert_eq!(
             SecretHash::parse("ABC"),
             Err(ApiKeyError::InvalidSecretHash)
         );
         assert_eq!(
             SecretHash::parse(&"A".repeat(64)),
             Err(ApiKeyError::InvalidSecretHash)
+        );
+    }
+
+    #[test]
+    fn commands_have_their_recorded_names() {
+        let Guarded { command: issue, .. } = issue(Roles::from([Role::Admin]), None);
+        assert_eq!(issue.name(), "IssueApiKey");
+        assert_eq!(ApiKeyCommand::Revoke { at: at() }.name(), "RevokeApiKey");
+    }
+
+    #[test]
+    fn error_codes_and_kinds_are_stable() {
+        use crate::error::{DomainError, ErrorKind};
+        let cases = [
+            (
+                ApiKeyError::InvalidName,
+                "invalid_key_name",
+                ErrorKind::Invalid,
+            ),
+            (
+                ApiKeyError::NameInvisibleCharacter {
+                    character: CodePoint::of('\u{200F}'),
+                },
+                "key_name_invisible_character",
+                ErrorKind::Invalid,
+            ),
+            (
+                ApiKeyError::InvalidSecretHash,
+                "invalid_secret_hash",
+                ErrorKind::Invalid,
+            ),
+            (
+                ApiKeyError::NoRoles,
+                "key_without_roles",
+                ErrorKind::Invalid,
+            ),
+            (
+                ApiKeyError::ExpiryInPast,
+                "expiry_in_past",
+                ErrorKind::Invalid,
+            ),
+            (
+                ApiKeyError::AlreadyIssued,
+                "api_key_already_issued",
+                ErrorKind::Conflict,
+            ),
+            (
+                ApiKeyError::NotFound,
+                "api_key_not_found",
+                ErrorKind::NotFound,
+            ),
+            (
+                ApiKeyError::AlreadyRevoked,
+                "api_key_revoked",
+                ErrorKind::Rejected,
+            ),
+        ];
+        for (error, code, kind) in cases {
+            assert_eq!((error.code(), error.kind()), (code, kind), "{error:?}");
+        }
+        assert_eq!(
+            ApiKeyError::NameInvisibleCharacter {
+                character: CodePoint::of('\u{200F}')
+            }
+            .to_string(),
+            "a key name must not contain invisible or bidirectional control characters (U+200F)"
+        );
+    }
+
+    #[test]
+    fn a_key_expiring_after_the_issue_time_is_issued_and_works_until_then() {
+        let expiry = at() + Duration::seconds(1);
+        Given::with(())
+            .given_no_previous_events()
+            .when(issue(Roles::from([Role::Worker]), Some(expiry)))
+            .then_expect_events(vec![issued(Some(expiry))]);
+        let key = replay::<ApiKey>(&[issued(Some(expiry))]);
+        assert!(key.state().authenticate(&hash('a'), at()).is_ok());
+        assert_eq!(
+            key.state()
+                .authenticate(&hash('a'), expiry + Duration::seconds(1)),
+            Err(KeyRejected::Expired)
         );
     }
 }

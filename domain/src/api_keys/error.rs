@@ -1,4 +1,5 @@
 use crate::error::{DomainError, ErrorKind};
+use crate::names::CodePoint;
 
 /// Why an API key command was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -6,6 +7,14 @@ pub enum ApiKeyError {
     /// The name is empty, too long, or has control characters.
     #[error("a key name is 1 to 64 characters without control characters")]
     InvalidName,
+    /// The name contains a character a reader cannot see that changes what is shown.
+    #[error(
+        "a key name must not contain invisible or bidirectional control characters ({character})"
+    )]
+    NameInvisibleCharacter {
+        /// The first such character.
+        character: CodePoint,
+    },
     /// Not a SHA-256 hex digest (a bug in the caller, never user input).
     #[error("the secret hash is not a SHA-256 hex digest")]
     InvalidSecretHash,
@@ -29,9 +38,11 @@ pub enum ApiKeyError {
 impl DomainError for ApiKeyError {
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::InvalidName | Self::InvalidSecretHash | Self::NoRoles | Self::ExpiryInPast => {
-                ErrorKind::Invalid
-            }
+            Self::InvalidName
+            | Self::NameInvisibleCharacter { .. }
+            | Self::InvalidSecretHash
+            | Self::NoRoles
+            | Self::ExpiryInPast => ErrorKind::Invalid,
             Self::AlreadyIssued => ErrorKind::Conflict,
             Self::NotFound => ErrorKind::NotFound,
             Self::AlreadyRevoked => ErrorKind::Rejected,
@@ -41,6 +52,7 @@ impl DomainError for ApiKeyError {
     fn code(&self) -> &'static str {
         match self {
             Self::InvalidName => "invalid_key_name",
+            Self::NameInvisibleCharacter { .. } => "key_name_invisible_character",
             Self::InvalidSecretHash => "invalid_secret_hash",
             Self::NoRoles => "key_without_roles",
             Self::ExpiryInPast => "expiry_in_past",

@@ -18,23 +18,36 @@ pub use policy::ApiKeyAction;
 
 use serde::{Deserialize, Serialize};
 
-/// A key's human-readable name: 1 to 64 characters, trimmed, no control characters.
+use crate::names::{parse_name, NameRefusal};
+
+/// A key's human-readable name: 1 to 64 characters, trimmed, with nothing a reader cannot see
+/// (no control characters, no invisible or bidirectional format characters; see
+/// [`crate::names`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct KeyName(String);
 
 impl KeyName {
+    /// Shortest accepted name, in characters.
+    pub const MIN_CHARS: usize = 1;
+    /// Longest accepted name, in characters.
+    pub const MAX_CHARS: usize = 64;
+
     /// Parses a key name.
     ///
     /// # Errors
-    /// [`ApiKeyError::InvalidName`].
+    /// [`ApiKeyError::InvalidName`] for a name of the wrong length or with control characters,
+    /// [`ApiKeyError::NameInvisibleCharacter`] naming an invisible character.
     pub fn parse(raw: &str) -> Result<Self, ApiKeyError> {
-        let name = raw.trim();
-        let chars = name.chars().count();
-        if !(1..=64).contains(&chars) || name.chars().any(char::is_control) {
-            return Err(ApiKeyError::InvalidName);
+        match parse_name(raw, Self::MIN_CHARS..=Self::MAX_CHARS) {
+            Ok(name) => Ok(Self(name.to_owned())),
+            Err(NameRefusal::Length { .. } | NameRefusal::Control(_)) => {
+                Err(ApiKeyError::InvalidName)
+            }
+            Err(NameRefusal::Invisible(character)) => {
+                Err(ApiKeyError::NameInvisibleCharacter { character })
+            }
         }
-        Ok(Self(name.to_owned()))
     }
 
     /// The name.

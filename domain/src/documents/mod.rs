@@ -313,7 +313,11 @@ impl Decider for Document {
 
 #[cfg(test)]
 mod tests {
+    use chrono::TimeZone;
+    use cqrs_es::test::TestFramework;
+
     use super::*;
+    use crate::aggregate::{replay, Guarded, Rejection, Versioned};
 
     fn sniff(bytes: &[u8]) -> Result<ContentType, DocumentError> {
         ContentType::sniff(bytes, None)
@@ -359,5 +363,182 @@ mod tests {
         );
         assert_eq!(sniff(b""), Err(DocumentError::Empty));
         assert_eq!(sniff(b" \n\t"), Err(DocumentError::Empty));
+    }
+
+    #[test]
+    fn text_that_is_not_subtitles_stays_text() {
+        // Each breaks one part of the SubRip cue signature.
+        for near_miss in [
+            "1a\n00:00:01,000 --> 00:00:02,000\n",
+            "1\n00:00:01,000 -->\n",
+            "1\n00-00:01,000 --> 00:00:02,000\n",
+            "1\n00:00-01,000 --> 00:00:02,000\n",
+            "1\n00:00:01.000 --> 00:00:02.000\n",
+            "1\n00:00:01,000 ==> 00:00:02,000\n",
+            "1\n",
+            "Dear Ada,\nthank you.\n",
+        ] {
+            assert_eq!(
+                sniff(near_miss.as_bytes()),
+                Ok(ContentType::PlainText),
+                "{near_miss:?}"
+            );
+        }
+        assert_eq!(
+            sniff(b"\n\n 12 \n00:00:01,000 --> 00:00:02,000\nHi"),
+            Ok(ContentType::Srt)
+        );
+    }
+
+    #[test]
+    fn markdown_is_only_what_the_client_declared_as_such() {
+        for declared in ["text/markdown", "TEXT/X-Markdown ; charset=utf-8"] {
+            assert_eq!(
+                ContentType::sniff(b"# Title\n", Some(declared)),
+                Ok(ContentType::Markdown),
+                "{declared}"
+            );
+        }
+        for declared in [None, Some("text/plain"), Some("text/markdownish")] {
+            assert_eq!(
+                ContentType::sniff(b"# Title\n", declared),
+                Ok(ContentType::PlainText),
+                "{declared:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_or_control_characters_are_not_text() {
+        assert_eq!(
+            sniff(b"abc\xff def"),
+            Err(DocumentError::UnsupportedContent)
+        );
+        assert_eq!(sniff(b"abc\x01def"), Err(DocumentError::UnsupportedContent));
+        assert_eq!(sniff(b"a\tb\r\n\x0cc"), Ok(ContentType::PlainText));
+        // A byte order mark is not content.
+        assert_eq!(sniff("\u{feff} \n".as_bytes()), Err(DocumentError::Empty));
+        assert_eq!(
+            sniff("\u{feff}WEBVTT\n".as_bytes()),
+            Ok(ContentType::WebVtt)
+        );
+    }
+
+    #[test]
+    fn every_type_has_a_short_name_and_a_media_type() {
+        for kind in ContentType::ALL {
+            assert_eq!(ContentType::by_name(kind.as_str()), Some(kind));
+        }
+        let names: Vec<&str> = ContentType::ALL.iter().map(|kind| kind.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "plain_text",
+                "markdown",
+                "srt",
+                "webvtt",
+                "json",
+                "docx",
+                "pdf"
+            ]
+        );
+        let mimes: Vec<&str> = ContentType::ALL.iter().map(|kind| kind.mime()).collect();
+        assert_eq!(
+            mimes,
+            [
+                "text/plain; charset=utf-8",
+                "text/markdown; charset=utf-8",
+                "application/x-subrip",
+                "text/vtt; charset=utf-8",
+                "application/json",
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                "application/pdf",
+            ]
+        );
+        assert_eq!(ContentType::by_name("exe"), None);
+    }
+
+    #[test]
+    fn error_codes_and_kinds_are_stable() {
+        let cases = [
+            (DocumentError::Empty, "empty_document", ErrorKind::Invalid),
+            (
+                DocumentError::UnsupportedContent,
+                "unsupported_content",
+                ErrorKind::Invalid,
+            ),
+            (
+                DocumentError::NotAllowed("pdf"),
+                "content_type_not_allowed",
+                ErrorKind::Invalid,
+            ),
+            (
+                DocumentError::NotFound,
+                "document_not_found",
+                ErrorKind::NotFound,
+            ),
+            (
+                DocumentError::AlreadyUploaded,
+                "document_already_uploaded",
+                ErrorKind::Conflict,
+            ),
+        ];
+        for (error, code, kind) in cases {
+            assert_eq!((error.code(), error.kind()), (code, kind), "{error:?}");
+        }
+    }
+
+    type Given = TestFramework<Versioned<Document>>;
+
+    fn stored() -> StoredDocument {
+        StoredDocument {
+            owner: Uuid::from_u128(1),
+            uploaded_by: "user:1".to_owned(),
+            content_type: ContentType::Srt,
+            size_bytes: 1_234,
+            sha256: "ab".repeat(32),
+            storage_key: "acme/2".to_owned(),
+        }
+    }
+
+    fn uploaded() -> DocumentEvent {
+        DocumentEvent::DocumentUploaded {
+            document: stored(),
+            at: Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap(),
+        }
+    }
+
+    fn upload() -> Guarded<DocumentCommand> {
+        let DocumentEvent::DocumentUploaded { document, at } = uploaded();
+        Guarded::new(DocumentCommand::Upload { document, at })
+    }
+
+    #[test]
+    fn a_document_is_uploaded_once() {
+        Given::with(())
+            .given_no_previous_events()
+            .when(upload())
+            .then_expect_events(vec![uploaded()]);
+        Given::with(())
+            .given(vec![uploaded()])
+            .when(upload())
+            .then_expect_error(Rejection::Domain(DocumentError::AlreadyUploaded));
+    }
+
+    #[test]
+    fn an_uploaded_document_is_referenced_as_recorded() {
+        let id = Uuid::from_u128(2);
+        assert_eq!(Document::Missing.reference(id), None);
+        let document = replay::<Document>(&[uploaded()]);
+        assert_eq!(document.state(), &Document::Uploaded(stored()));
+        assert_eq!(
+            document.state().reference(id),
+            Some(DocumentRef {
+                document_id: id,
+                sha256: "ab".repeat(32),
+                size_bytes: 1_234,
+                content_type: "srt".to_owned(),
+            })
+        );
     }
 }

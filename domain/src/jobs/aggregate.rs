@@ -331,7 +331,10 @@ impl Job {
                 let then = if self.attempt < self.retry_policy.max_attempts() {
                     JobEvent::RetryScheduled {
                         next_attempt: self.attempt + 1,
-                        due_at: at + self.retry_policy.backoff(self.attempt, jitter),
+                        // A policy may allow delays past the last representable instant.
+                        due_at: at
+                            .checked_add_signed(self.retry_policy.backoff(self.attempt, jitter))
+                            .unwrap_or(DateTime::<Utc>::MAX_UTC),
                         at,
                     }
                 } else {
@@ -462,26 +465,26 @@ impl Job {
 }
 
 fn check_progress(previous: Option<Progress>, reported: Progress) -> Result<(), JobError> {
-    if reported.total == 0 {
+    if reported.total() == 0 {
         return Err(JobError::InvalidTotal);
     }
-    if reported.done > reported.total {
+    if reported.done() > reported.total() {
         return Err(JobError::ProgressAboveTotal {
-            done: reported.done,
-            total: reported.total,
+            done: reported.done(),
+            total: reported.total(),
         });
     }
     if let Some(previous) = previous {
-        if previous.total != reported.total {
+        if previous.total() != reported.total() {
             return Err(JobError::TotalChanged {
-                previous: previous.total,
-                reported: reported.total,
+                previous: previous.total(),
+                reported: reported.total(),
             });
         }
-        if reported.done < previous.done {
+        if reported.done() < previous.done() {
             return Err(JobError::ProgressRegressed {
-                previous: previous.done,
-                reported: reported.done,
+                previous: previous.done(),
+                reported: reported.done(),
             });
         }
     }
@@ -529,7 +532,11 @@ mod tests {
     #[test]
     fn names_list_every_status_once_and_nothing_else() {
         let names: BTreeSet<&str> = JobStatus::NAMES.iter().copied().collect();
-        assert_eq!(names.len(), JobStatus::NAMES.len(), "a name is listed twice");
+        assert_eq!(
+            names.len(),
+            JobStatus::NAMES.len(),
+            "a name is listed twice"
+        );
         let mut given = BTreeSet::new();
         for status in every_status() {
             assert!(
@@ -539,6 +546,9 @@ mod tests {
             given.insert(status.as_str());
         }
         let extras: Vec<_> = names.difference(&given).collect();
-        assert!(extras.is_empty(), "NAMES lists names no status has: {extras:?}");
+        assert!(
+            extras.is_empty(),
+            "NAMES lists names no status has: {extras:?}"
+        );
     }
 }

@@ -27,6 +27,16 @@ pub enum JobError {
         /// The limit.
         max: usize,
     },
+    /// A count a worker reported is above [`super::MAX_COUNT`].
+    #[error("{field} must be at most {max}, got {actual}")]
+    CountTooLarge {
+        /// The count's name: `done`, `total`, `characters` or `segments`.
+        field: &'static str,
+        /// The largest count accepted.
+        max: u64,
+        /// The count reported.
+        actual: u64,
+    },
     /// A progress report with a total of zero.
     #[error("progress total must be at least 1")]
     InvalidTotal,
@@ -117,6 +127,7 @@ impl DomainError for JobError {
             | Self::InvalidRetryPolicy
             | Self::InvalidErrorCode
             | Self::TextLength { .. }
+            | Self::CountTooLarge { .. }
             | Self::InvalidTotal
             | Self::ParentRequired { .. }
             | Self::ParentNotAllowed { .. } => ErrorKind::Invalid,
@@ -145,6 +156,7 @@ impl DomainError for JobError {
             Self::InvalidRetryPolicy => "invalid_retry_policy",
             Self::InvalidErrorCode => "invalid_error_code",
             Self::TextLength { .. } => "text_length",
+            Self::CountTooLarge { .. } => "count_too_large",
             Self::InvalidTotal => "invalid_total",
             Self::ParentRequired { .. } => "parent_required",
             Self::ParentNotAllowed { .. } => "parent_not_allowed",

@@ -24,5 +24,5 @@ pub use events::{JobEvent, QueueReason};
 pub use policy::JobAction;
 pub use values::{
     DocumentRef, ErrorCode, Failure, Jitter, JobKind, JobMetrics, JobOptions, LanguageCode, Lease,
-    ParentJob, Priority, Progress, RetryPolicy, Text,
+    ParentJob, Priority, Progress, RetryPolicy, Text, MAX_COUNT,
 };

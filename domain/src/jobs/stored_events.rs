@@ -49,16 +49,13 @@ fn samples() -> Vec<JobEvent> {
         },
         JobEvent::ProgressReported {
             lease_id,
-            progress: Progress { done: 5, total: 10 },
+            progress: Progress::new(5, 10).expect("valid"),
             at: at(4),
         },
         JobEvent::JobSucceeded {
             lease_id,
             result: document_ref(5),
-            metrics: JobMetrics {
-                characters: 4_321,
-                segments: 12,
-            },
+            metrics: JobMetrics::new(4_321, 12).expect("valid"),
             at: at(5),
         },
         JobEvent::JobFailed {

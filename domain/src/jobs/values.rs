@@ -205,7 +205,9 @@ impl RetryPolicy {
         let doublings = attempt.saturating_sub(1).min(40);
         let exponential = self.base_delay_ms.saturating_mul(1u64 << doublings);
         let capped = exponential.min(self.max_delay_ms);
-        let jittered = capped / 2 + capped / 2 * u64::from(jitter.0) / 1000;
+        // In u128: half of a delay near `u64::MAX` times the jitter does not fit in a u64.
+        let half = u128::from(capped / 2);
+        let jittered = half + half * u128::from(jitter.0) / 1000;
         TimeDelta::milliseconds(i64::try_from(jittered).unwrap_or(i64::MAX))
     }
 }
@@ -311,13 +313,58 @@ pub struct ParentJob {
     pub result: DocumentRef,
 }
 
-/// What a finished job measured.
+/// The largest count a worker may report: units of progress, characters, segments.
+///
+/// A trillion is far beyond any document, yet small enough that read models store a count as a
+/// signed 64-bit integer and sum millions of them without overflow, and that JSON clients which
+/// read numbers as doubles (exact up to 2^53) see every count exactly. The API documents it as
+/// the `maximum` of each count field.
+pub const MAX_COUNT: u64 = 1_000_000_000_000;
+
+/// `value` if it is at most [`MAX_COUNT`].
+fn count(field: &'static str, value: u64) -> Result<u64, JobError> {
+    if value <= MAX_COUNT {
+        Ok(value)
+    } else {
+        Err(JobError::CountTooLarge {
+            field,
+            max: MAX_COUNT,
+            actual: value,
+        })
+    }
+}
+
+/// What a finished job measured: each count at most [`MAX_COUNT`].
+///
+/// Built only by [`JobMetrics::new`]; history is read as recorded, so metrics stored before the
+/// bound existed still read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobMetrics {
+    characters: u64,
+    segments: u64,
+}
+
+impl JobMetrics {
+    /// Checks both counts against [`MAX_COUNT`].
+    ///
+    /// # Errors
+    /// [`JobError::CountTooLarge`] naming `characters` or `segments`.
+    pub fn new(characters: u64, segments: u64) -> Result<Self, JobError> {
+        Ok(Self {
+            characters: count("characters", characters)?,
+            segments: count("segments", segments)?,
+        })
+    }
+
     /// Characters processed.
-    pub characters: u64,
+    pub fn characters(self) -> u64 {
+        self.characters
+    }
+
     /// Segments processed.
-    pub segments: u64,
+    pub fn segments(self) -> u64 {
+        self.segments
+    }
 }
 
 /// A worker's hold on a job until `expires_at`; every worker call names the lease it holds.
@@ -331,11 +378,36 @@ pub struct Lease {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Units of work done out of a total, as reported by the worker.
+/// Units of work done out of a total, as reported by the worker: each at most [`MAX_COUNT`].
+///
+/// Built only by [`Progress::new`]; history is read as recorded. How a report relates to the
+/// total and to the previous report (a total of at least 1, never above it, never backwards) is
+/// the job's rule, checked when the report is decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
+    done: u64,
+    total: u64,
+}
+
+impl Progress {
+    /// Checks both counts against [`MAX_COUNT`].
+    ///
+    /// # Errors
+    /// [`JobError::CountTooLarge`] naming `done` or `total`.
+    pub fn new(done: u64, total: u64) -> Result<Self, JobError> {
+        Ok(Self {
+            done: count("done", done)?,
+            total: count("total", total)?,
+        })
+    }
+
     /// Units done.
-    pub done: u64,
+    pub fn done(self) -> u64 {
+        self.done
+    }
+
     /// Units in total.
-    pub total: u64,
+    pub fn total(self) -> u64 {
+        self.total
+    }
 }

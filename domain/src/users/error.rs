@@ -1,4 +1,5 @@
 use crate::error::{DomainError, ErrorKind};
+use crate::names::CodePoint;
 
 /// Why a user command was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,6 +23,14 @@ pub enum UserError {
     /// The display name contains control characters.
     #[error("display name must not contain control characters")]
     DisplayNameCharacters,
+    /// The display name contains a character a reader cannot see that changes what is shown.
+    #[error(
+        "display name must not contain invisible or bidirectional control characters ({character})"
+    )]
+    DisplayNameInvisibleCharacter {
+        /// The first such character.
+        character: CodePoint,
+    },
     /// A user with this id is already registered.
     #[error("a user with this id is already registered")]
     AlreadyRegistered,
@@ -50,7 +59,8 @@ impl DomainError for UserError {
         match self {
             Self::InvalidEmail { .. }
             | Self::DisplayNameLength { .. }
-            | Self::DisplayNameCharacters => ErrorKind::Invalid,
+            | Self::DisplayNameCharacters
+            | Self::DisplayNameInvisibleCharacter { .. } => ErrorKind::Invalid,
             Self::NotFound => ErrorKind::NotFound,
             Self::AlreadyRegistered | Self::EmailTaken => ErrorKind::Conflict,
             Self::Deactivated
@@ -65,6 +75,7 @@ impl DomainError for UserError {
             Self::InvalidEmail { .. } => "invalid_email",
             Self::DisplayNameLength { .. } => "display_name_length",
             Self::DisplayNameCharacters => "display_name_characters",
+            Self::DisplayNameInvisibleCharacter { .. } => "display_name_invisible_character",
             Self::AlreadyRegistered => "user_already_registered",
             Self::EmailTaken => "email_taken",
             Self::NotFound => "user_not_found",

@@ -12,6 +12,8 @@ mod values;
 
 #[cfg(test)]
 mod stored_events;
+#[cfg(test)]
+mod tests;
 
 pub use aggregate::{User, UserStatus};
 pub use commands::UserCommand;

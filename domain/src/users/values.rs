@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::UserError;
+use crate::names::{parse_name, NameRefusal};
 
 /// A user's identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -93,7 +94,9 @@ impl Email {
     }
 }
 
-/// How a user is shown to others: 1 to 64 characters, trimmed, no control characters.
+/// How a user is shown to others: 1 to 64 characters, trimmed, with nothing a reader cannot see
+/// (no control characters, no invisible or bidirectional format characters; see
+/// [`crate::names`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct DisplayName(String);
@@ -107,21 +110,19 @@ impl DisplayName {
     /// Parses a display name.
     ///
     /// # Errors
-    /// [`UserError::DisplayNameLength`] or [`UserError::DisplayNameCharacters`].
+    /// [`UserError::DisplayNameLength`], [`UserError::DisplayNameCharacters`] or
+    /// [`UserError::DisplayNameInvisibleCharacter`].
     pub fn parse(raw: &str) -> Result<Self, UserError> {
-        let name = raw.trim();
-        let chars = name.chars().count();
-        if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&chars) {
-            return Err(UserError::DisplayNameLength {
-                min: Self::MIN_CHARS,
-                max: Self::MAX_CHARS,
-                actual: chars,
-            });
+        match parse_name(raw, Self::MIN_CHARS..=Self::MAX_CHARS) {
+            Ok(name) => Ok(Self(name.to_owned())),
+            Err(NameRefusal::Length { min, max, actual }) => {
+                Err(UserError::DisplayNameLength { min, max, actual })
+            }
+            Err(NameRefusal::Control(_)) => Err(UserError::DisplayNameCharacters),
+            Err(NameRefusal::Invisible(character)) => {
+                Err(UserError::DisplayNameInvisibleCharacter { character })
+            }
         }
-        if name.chars().any(char::is_control) {
-            return Err(UserError::DisplayNameCharacters);
-        }
-        Ok(Self(name.to_owned()))
     }
 
     /// The name as shown.
@@ -133,6 +134,8 @@ impl DisplayName {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::DomainError;
+    use crate::names::CodePoint;
     use proptest::prelude::*;
 
     #[test]
@@ -164,6 +167,57 @@ mod tests {
     }
 
     #[test]
+    fn email_edges() {
+        let ok = |raw: &str| Email::parse(raw).map(|email| email.as_str().to_owned());
+        let invalid = |raw: &str| matches!(Email::parse(raw), Err(UserError::InvalidEmail { .. }));
+        // 254 characters is the longest address: 64 before '@', labels of up to 63.
+        let domain = format!(
+            "{}.{}.{}.org",
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(57)
+        );
+        let longest = format!("{}@{domain}", "a".repeat(64));
+        assert_eq!(longest.len(), Email::MAX_LEN);
+        assert_eq!(ok(&longest), Ok(longest.clone()));
+        assert!(invalid(&format!("{longest}x")));
+        assert!(invalid(&format!("{}@example.org", "a".repeat(65))));
+        assert!(invalid(&format!("ada@{}.org", "b".repeat(64))));
+        for good in [
+            "a@b.co",
+            "a.b+tag@x.y.example.org",
+            "o'neil@e-x.org",
+            "a_b~c@1-2.io",
+        ] {
+            assert_eq!(ok(good), Ok(good.to_owned()));
+        }
+        for bad in [
+            "ada.@example.org",
+            "ada@.org",
+            "ada@example..org",
+            "ada@example-.org",
+            "ada@ex_ample.org",
+            "a(b)@example.org",
+        ] {
+            assert!(invalid(bad), "{bad:?} was accepted");
+        }
+        assert_eq!(
+            Email::parse("ada"),
+            Err(UserError::InvalidEmail {
+                reason: "must contain '@'"
+            })
+        );
+    }
+
+    #[test]
+    fn user_ids_wrap_the_uuid_they_are_given() {
+        let uuid = Uuid::from_u128(0x0192_f0c4_0000_7000_8000_0000_0000_0001);
+        let id = UserId::from_uuid(uuid);
+        assert_eq!(id.as_uuid(), uuid);
+        assert_eq!(id.to_string(), "0192f0c4-0000-7000-8000-000000000001");
+    }
+
+    #[test]
     fn display_name_bounds() {
         assert_eq!(
             DisplayName::parse("   "),
@@ -185,6 +239,29 @@ mod tests {
         assert_eq!(
             DisplayName::parse("a\u{0}b"),
             Err(UserError::DisplayNameCharacters)
+        );
+    }
+
+    #[test]
+    fn display_name_refuses_what_a_reader_cannot_see() {
+        for c in [
+            '\u{202E}', '\u{2066}', '\u{200F}', '\u{200B}', '\u{AD}', '\u{FEFF}',
+        ] {
+            let refused = DisplayName::parse(&format!("Ada{c}Lovelace"));
+            assert_eq!(
+                refused,
+                Err(UserError::DisplayNameInvisibleCharacter {
+                    character: CodePoint::of(c)
+                })
+            );
+        }
+        assert_eq!(
+            DisplayName::parse("Ada\u{202E}nimda").map_err(|error| error.code()),
+            Err("display_name_invisible_character")
+        );
+        assert_eq!(
+            DisplayName::parse(" Ada Lovelace ").map(|name| name.as_str().to_owned()),
+            Ok("Ada Lovelace".to_owned())
         );
     }
 

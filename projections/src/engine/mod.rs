@@ -44,7 +44,7 @@ pub use batch::{apply_events, apply_to};
 pub use guard::Verdict;
 pub use parking::{retry_parked, retry_parked_from_store, RetryOutcome};
 pub(crate) use progress::LaneProgress;
-pub use runner::{partition_of, ProjectionRunner, RunnerSettings};
+pub use runner::{consumer_name, partition_of, ProjectionRunner, RunnerSettings};
 pub use source::{BoxError, EventSource, UnreadableHistory};
 
 /// Why applying an event failed.

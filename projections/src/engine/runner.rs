@@ -51,6 +51,11 @@ pub struct RunnerSettings {
     pub worker_id: String,
 }
 
+/// The durable JetStream consumer of `partition` of `projection`.
+pub fn consumer_name(projection: &str, partition: u32, partitions: u32) -> String {
+    format!("{projection}-{partition}of{}", partitions.max(1))
+}
+
 /// The partition a stream belongs to: FNV-1a of its id, modulo `partitions`. Stable across
 /// processes, builds and restarts.
 pub fn partition_of(stream_id: &str, partitions: u32) -> u32 {
@@ -252,7 +257,7 @@ impl<P: Projection> ProjectionRunner<P> {
     ) -> Result<(), BoxError> {
         let name = self.projection.name();
         let partitions = self.settings.partitions.max(1);
-        let consumer_name = format!("{name}-{partition}of{partitions}");
+        let consumer_name = consumer_name(name, partition, partitions);
         let stream = jetstream.get_stream(&self.settings.stream).await?;
         // Only a consumer created now uses this; an existing one keeps its position. Every
         // message before the start carries an event the projection's first build read from the

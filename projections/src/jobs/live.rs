@@ -195,7 +195,7 @@ pub fn update_of(event: &RecordedEvent, known_owner: Option<Uuid>) -> Option<Job
         JobEvent::JobClaimed { .. } => (Some(JobStatus::Claimed), None),
         JobEvent::ProgressReported { progress, .. } => (
             Some(JobStatus::Running),
-            Some((progress.done, progress.total)),
+            Some((progress.done(), progress.total())),
         ),
         JobEvent::JobSucceeded { .. } => (Some(JobStatus::Succeeded), None),
         JobEvent::JobFailed { .. } => (Some(JobStatus::Failed), None),

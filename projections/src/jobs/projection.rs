@@ -152,7 +152,7 @@ impl Projection for JobsProjection {
                 row.update(
                     connection,
                     "status = 'running', progress_done = $5, progress_total = $6",
-                    (progress.done as i64, progress.total as i64),
+                    (count(progress.done()), count(progress.total())),
                 )
                 .await?;
             }
@@ -162,12 +162,12 @@ impl Projection for JobsProjection {
                 metrics,
                 ..
             } => {
-                let characters = metrics.characters as i64;
+                let characters = count(metrics.characters());
                 row.update(
                     &mut *connection,
                     "status = 'succeeded', worker = NULL, lease_expires_at = NULL,
                      result_document_id = $5, characters = $6, segments = $7, finished_at = $4",
-                    (result.document_id, characters, metrics.segments as i64),
+                    (result.document_id, characters, count(metrics.segments())),
                 )
                 .await?;
                 row.end_attempt(&mut *connection, lease_id, "succeeded", None)
@@ -369,4 +369,10 @@ impl Row<'_> {
         .await?;
         Ok(())
     }
+}
+
+/// A worker-reported count as stored: new reports are bounded by the domain; anything recorded
+/// before the bound saturates rather than wrapping.
+fn count(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }

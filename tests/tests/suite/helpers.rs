@@ -277,6 +277,14 @@ impl TestApp {
             .unwrap()
     }
 
+    /// An operator key (created as from the command line), recorded in tenant `system`.
+    pub async fn operator_key(&self) -> String {
+        api::bootstrap::create_operator_key(&self.settings, "system", "test operator")
+            .await
+            .unwrap()
+            .1
+    }
+
     /// An admin key of another tenant (bootstrapped on demand).
     pub async fn admin_key_of(&self, tenant: &str) -> String {
         api::bootstrap::create_admin_key(&self.settings, tenant, "other tenant admin")

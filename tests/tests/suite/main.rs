@@ -11,6 +11,7 @@
 
 mod faults;
 mod feed;
+mod hardening;
 mod helpers;
 mod jobs;
 mod projections;

@@ -234,8 +234,8 @@ async fn a_gap_the_store_cannot_fill_either_parks_its_stream_with_the_reason_gap
         parked[0].error.starts_with("gap: sequences 2..=2"),
         "{parked:?}"
     );
-    let ready = app.get("/health/ready").await;
-    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let health = app.get("/health/projections").await;
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
     stop.cancel();
     running.await.unwrap();
 }

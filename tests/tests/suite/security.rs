@@ -21,6 +21,8 @@ struct Claims<'a> {
     iss: &'a str,
     aud: &'a str,
     exp: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
 }
 
 fn claims<'a>(sub: &'a str, tenant: &'a str) -> Claims<'a> {
@@ -30,6 +32,7 @@ fn claims<'a>(sub: &'a str, tenant: &'a str) -> Claims<'a> {
         iss: "cqrs-backend",
         aud: "cqrs-backend",
         exp: Utc::now().timestamp() + 600,
+        nbf: None,
     }
 }
 
@@ -89,6 +92,10 @@ async fn tokens_and_keys_that_are_not_valid_are_refused() {
         aud: "someone-else",
         ..claims(&admin, "acme")
     };
+    let not_yet_valid = Claims {
+        nbf: Some(Utc::now().timestamp() + 3600),
+        ..claims(&admin, "acme")
+    };
     let unknown_user = Uuid::now_v7().to_string();
     let header_none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"; // {"alg":"none","typ":"JWT"}
     let payload = {
@@ -97,6 +104,7 @@ async fn tokens_and_keys_that_are_not_valid_are_refused() {
     };
     let refused = [
         hs256(&expired, JWT_HS256_SECRET.as_bytes()),
+        hs256(&not_yet_valid, JWT_HS256_SECRET.as_bytes()),
         hs256(&wrong_issuer, JWT_HS256_SECRET.as_bytes()),
         hs256(&wrong_audience, JWT_HS256_SECRET.as_bytes()),
         hs256(&valid, b"a-different-secret-that-is-long-enough!!"),

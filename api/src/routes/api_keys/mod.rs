@@ -18,6 +18,7 @@ use crate::http::auth::new_api_key;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Caller, IdPath, JsonBody};
 use crate::http::respond::{accepted, changed, one_field, CommandAccepted};
+use crate::http::schema::GrantableRole;
 use crate::routes::{AppState, Routes};
 
 /// The API key routes.
@@ -36,8 +37,8 @@ pub struct IssueApiKey {
     /// What the key is for (1 to 64 characters).
     pub name: String,
     /// At least one role.
-    #[schema(value_type = Vec<String>)]
-    pub roles: Vec<Role>,
+    #[schema(min_items = 1, max_items = 5)]
+    pub roles: Vec<GrantableRole>,
     /// When the key stops working; never if absent.
     pub expires_at: Option<DateTime<Utc>>,
 }
@@ -64,7 +65,7 @@ pub async fn issue_api_key(
     let (secret, secret_hash) = new_api_key(&context.tenant, key);
     let command = ApiKeyCommand::Issue {
         name,
-        roles: body.roles.iter().copied().collect(),
+        roles: body.roles.iter().copied().map(Role::from).collect(),
         expires_at: body.expires_at,
         secret_hash,
         at: Utc::now(),

@@ -50,7 +50,7 @@ pub struct DocumentAccepted {
 /// Upload a document: the raw bytes as the body.
 #[utoipa::path(
     post, path = "/api/v1/documents", tag = "documents",
-    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+    request_body(content = String, content_type = "application/octet-stream",
         description = "The document's bytes. The type is recognised from the content (plain \
                        text, markdown, SubRip/WebVTT subtitles, JSON, docx, PDF); a declared \
                        `text/markdown` tells markdown from plain text.",
@@ -168,7 +168,7 @@ pub async fn download_document(
         .store()
         .get(&stored.storage_key)
         .await
-        .map_err(|error| ApiError::Unavailable(Box::new(error)))?;
+        .map_err(ApiError::failed)?;
     let body = Body::from_stream(bytes.map(|chunk| chunk.map_err(std::io::Error::other)));
     let mut response = Response::new(body);
     let headers = response.headers_mut();

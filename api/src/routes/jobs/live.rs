@@ -45,6 +45,8 @@ pub struct LiveParams {
             (re-read the jobs, then follow the stream)", content_type = "text/event-stream", body = JobUpdate),
         (status = 400, description = "Last-Event-ID is not an event id", body = Problem),
         (status = 404, description = "No such job", body = Problem),
+        (status = 429, description = "The caller or the server holds as many live streams as \
+            allowed (`too_many_streams`)", body = Problem),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -83,6 +85,7 @@ pub async fn live_jobs(
             Watch::Jobs { owner }
         }
     };
+    let permit = state.live_streams.open(&caller.principal)?;
     let jetstream = jetstream::new(state.nats.clone());
     let bus = live::Bus {
         jetstream: &jetstream,
@@ -104,6 +107,7 @@ pub async fn live_jobs(
             .json_data(&update)
             .unwrap_or_default())
     });
-    Ok(Sse::new(futures::stream::iter(resync).chain(updates))
+    let events = futures::stream::iter(resync).chain(updates);
+    Ok(Sse::new(state.live_streams.serve(permit, events))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::http::error::{ApiError, FieldError, Problem};
+use crate::http::error::{from_domain, ApiError, FieldError, Problem};
 use crate::http::extract::{Caller, IdPath, JsonBody};
 use crate::http::respond::{changed, field, CommandAccepted};
 use crate::routes::AppState;
@@ -304,10 +304,7 @@ pub async fn report_progress(
 ) -> Result<Response, ApiError> {
     let command = JobCommand::ReportProgress {
         lease_id: body.lease_id,
-        progress: Progress {
-            done: body.done,
-            total: body.total,
-        },
+        progress: Progress::new(body.done, body.total).map_err(|error| from_domain(&error))?,
         at: Utc::now(),
     };
     worker_command(&state, &caller, id, &body, command).await
@@ -344,10 +341,8 @@ pub async fn complete_job(
     let command = JobCommand::Complete {
         lease_id: body.lease_id,
         result,
-        metrics: JobMetrics {
-            characters: body.characters,
-            segments: body.segments,
-        },
+        metrics: JobMetrics::new(body.characters, body.segments)
+            .map_err(|error| from_domain(&error))?,
         at: Utc::now(),
     };
     worker_command(&state, &caller, id, &body, command).await

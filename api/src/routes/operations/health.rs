@@ -1,37 +1,38 @@
-//! Liveness and readiness.
+//! Liveness, readiness, and projection health. None of them is rate limited, and none reads the
+//! event store: a probe costs the same whatever the history's size.
 
+use async_nats::jetstream;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use projections::health::{self, ProjectionHealth};
+use projections::registry::Registered;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use projections::registry::Registered;
-use projections::status;
-
+use crate::http::error::ApiError;
 use crate::routes::AppState;
 
 /// A health answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
     /// `ok` or `unavailable`.
+    #[schema(example = "ok")]
     pub status: &'static str,
     /// Each dependency checked: `ok` or what is wrong.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checks: Option<Checks>,
 }
 
-/// Readiness checks.
+/// Readiness checks: what this instance needs to serve.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Checks {
-    /// Postgres answers.
+    /// Postgres answers (and the read replica, where one is configured).
     pub postgres: String,
     /// The NATS connection is up.
     pub nats: String,
     /// Every embedded migration is applied.
     pub migrations: String,
-    /// No projection is parked or further behind than `projections.max_lag_events`.
-    pub projections: String,
 }
 
 /// The process is up.
@@ -44,10 +45,12 @@ pub async fn live() -> Json<Health> {
     })
 }
 
-/// The process can serve: Postgres and NATS reachable, migrations applied.
+/// This instance can serve: Postgres and NATS reachable, migrations applied. Projection trouble
+/// does not make an instance unready (another instance would not serve better); it is reported
+/// by `/health/projections`, `/metrics` and the admin overview.
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses((status = 200, description = "Ready", body = Health),
-              (status = 503, description = "Not ready", body = Health)))]
+              (status = 503, description = "Not ready; `checks` says why", body = Health)))]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let ok = || "ok".to_owned();
     // Acquiring a connection pings it; a query-side process also needs its replica.
@@ -65,53 +68,87 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) 
         Ok(pending) => format!("{pending} pending"),
         Err(_) => "unknown".to_owned(),
     };
-    let projections = match projection_problems(&state).await {
-        Ok(problems) if problems.is_empty() => ok(),
-        Ok(problems) => problems.join("; "),
-        Err(_) => "unknown".to_owned(),
-    };
-    let ready = [&postgres, &nats, &migrations, &projections]
-        .iter()
-        .all(|c| *c == "ok");
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let ready = [&postgres, &nats, &migrations].iter().all(|c| *c == "ok");
     let health = Health {
         status: if ready { "ok" } else { "unavailable" },
         checks: Some(Checks {
             postgres,
             nats,
             migrations,
-            projections,
         }),
+    };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(health))
 }
 
-async fn projection_problems(state: &AppState) -> Result<Vec<String>, sqlx::Error> {
-    let mut problems = Vec::new();
-    for projection in Registered::ALL {
-        let status = status::status(
-            &state.pool,
-            projection.name(),
-            projection.aggregate_types(),
-            state.settings.projections.partitions,
-        )
-        .await?;
-        if status.parked_streams > 0 {
-            problems.push(format!(
-                "{}: {} parked streams",
-                status.name, status.parked_streams
-            ));
-        }
-        if status.events_behind > state.settings.projections.max_lag_events {
-            problems.push(format!(
-                "{}: {} events behind",
-                status.name, status.events_behind
-            ));
-        }
-    }
-    Ok(problems)
+/// Projection health.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectionsHealth {
+    /// `ok`, or `degraded` when a projection has parked streams or more pending messages than
+    /// `projections.max_lag_events`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    /// Each projection's problems (empty when none).
+    pub problems: Vec<String>,
+    /// Each projection: pending messages per partition, parked streams (counts only).
+    #[schema(value_type = Vec<Object>)]
+    pub projections: Vec<ProjectionHealth>,
+}
+
+/// Whether every projection keeps up: no parked streams, backlogs within
+/// `projections.max_lag_events`. Counts only, never stream ids (those are in the admin API).
+#[utoipa::path(get, path = "/health/projections", tag = "health",
+    responses((status = 200, description = "Every projection keeps up", body = ProjectionsHealth),
+              (status = 503, description = "A projection has parked streams or is behind; \
+                `problems` says which", body = ProjectionsHealth)))]
+pub async fn projections(
+    State(state): State<AppState>,
+) -> Result<(StatusCode, Json<ProjectionsHealth>), ApiError> {
+    let projections = projection_health(&state).await?;
+    let max_pending = u64::try_from(state.settings.projections.max_lag_events).unwrap_or(0);
+    let problems: Vec<String> = projections
+        .iter()
+        .flat_map(|health| {
+            health
+                .problems(max_pending)
+                .into_iter()
+                .map(|problem| format!("{}: {problem}", health.name))
+        })
+        .collect();
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let health = ProjectionsHealth {
+        status: if problems.is_empty() {
+            "ok"
+        } else {
+            "degraded"
+        },
+        problems,
+        projections,
+    };
+    Ok((status, Json(health)))
+}
+
+/// Every registered projection's health.
+pub async fn projection_health(state: &AppState) -> Result<Vec<ProjectionHealth>, ApiError> {
+    let names: Vec<&str> = Registered::ALL.iter().map(|p| p.name()).collect();
+    let stream = jetstream::new(state.nats.clone())
+        .get_stream(&state.settings.nats.stream)
+        .await
+        .map_err(ApiError::failed)?;
+    health::health(
+        &state.pool,
+        &stream,
+        &names,
+        state.settings.projections.partitions,
+    )
+    .await
+    .map_err(ApiError::failed)
 }

@@ -1,6 +1,7 @@
-//! Prometheus metrics: projection lag, parking, relay horizon. System-wide numbers only (no
-//! tenant's data), so the route is public like health; bind the API to a private interface or
-//! filter `/metrics` at the proxy if even those should stay inside.
+//! Prometheus metrics: projection backlogs (from their JetStream consumers), parking, relay
+//! horizon (the unpublished tail only): a scrape never scans the event store. System-wide
+//! numbers only (no tenant's data), so the route is public like health; bind the API to a
+//! private interface or filter `/metrics` at the proxy if even those should stay inside.
 
 use std::fmt::Write;
 
@@ -8,10 +9,9 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use commands::feed::{self, FeedCursor};
-use projections::registry::Registered;
-use projections::status;
 
 use crate::http::error::ApiError;
+use crate::routes::operations::health::projection_health;
 use crate::routes::AppState;
 
 /// Metrics in the Prometheus text format.
@@ -22,63 +22,39 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     let gauge = |out: &mut String, name: &str, help: &str| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
     };
-    let partitions = state.settings.projections.partitions;
-    let mut statuses = Vec::new();
-    for projection in Registered::ALL {
-        statuses.push(
-            status::status(
-                &state.pool,
-                projection.name(),
-                projection.aggregate_types(),
-                partitions,
-            )
-            .await?,
-        );
-    }
+    let projections = projection_health(&state).await?;
     gauge(
         &mut out,
-        "projection_events_behind",
-        "Stored events not yet applied, per partition.",
+        "projection_pending_messages",
+        "Messages a partition's consumer has not had acknowledged yet.",
     );
-    for s in &statuses {
-        for p in &s.partitions {
+    for projection in &projections {
+        for p in &projection.partitions {
             let _ = writeln!(
                 out,
-                "projection_events_behind{{projection=\"{}\",partition=\"{}\"}} {}",
-                s.name, p.partition, p.events_behind
+                "projection_pending_messages{{projection=\"{}\",partition=\"{}\"}} {}",
+                projection.name, p.partition, p.pending_messages
             );
         }
-    }
-    gauge(
-        &mut out,
-        "projection_seconds_behind",
-        "Age of the oldest stored event not yet applied.",
-    );
-    for s in &statuses {
-        let _ = writeln!(
-            out,
-            "projection_seconds_behind{{projection=\"{}\"}} {}",
-            s.name, s.seconds_behind
-        );
     }
     gauge(
         &mut out,
         "projection_parked_streams",
         "Streams parked by a poison event.",
     );
-    for s in &statuses {
+    for projection in &projections {
         let _ = writeln!(
             out,
             "projection_parked_streams{{projection=\"{}\"}} {}",
-            s.name, s.parked_streams
+            projection.name, projection.parked_streams
         );
     }
     let _ = writeln!(out, "# HELP projection_events_applied_total Events applied.\n# TYPE projection_events_applied_total counter");
-    for s in &statuses {
+    for projection in &projections {
         let _ = writeln!(
             out,
             "projection_events_applied_total{{projection=\"{}\"}} {}",
-            s.name, s.events_applied
+            projection.name, projection.events_applied
         );
     }
     let cursor = state

@@ -36,5 +36,6 @@ pub fn routes() -> Routes {
         )
         .public(routes!(health::live))
         .public(routes!(health::ready))
+        .public(routes!(health::projections))
         .public(routes!(metrics::metrics))
 }

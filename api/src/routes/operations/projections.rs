@@ -1,20 +1,23 @@
 //! Projection operations: projection lag, parked streams, and retrying them.
 //!
-//! Lag figures are system-wide numbers and reveal no tenant's data; parked streams carry event
-//! data, so they are listed and retried only within the caller's tenant.
+//! Lag figures are system-wide numbers and reveal no tenant's data; parked streams and their
+//! errors carry event data, so a tenant's admins and auditors see and retry only their own
+//! tenant's. Operators (a role only the command line grants) see every tenant's, retry any, and
+//! alone may rebuild, since a rebuild rewrites every tenant's read model.
 
 use axum::extract::{Path, State};
 use axum::Json;
 use commands::feed::{self, FeedCursor};
+use domain::identity::{Role, TenantId};
 use domain::policy::OperationAction;
 use projections::registry::Registered;
 use projections::status::{self, ParkedStream, ProjectionStatus};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::http::error::ApiError;
-use crate::http::extract::Caller;
+use crate::http::extract::{Caller, QueryParams};
 use crate::routes::AppState;
 
 /// Lag of every projection, and what the relay holds back.
@@ -28,6 +31,15 @@ pub struct ProjectionsOverview {
     pub projections: Vec<ProjectionStatus>,
 }
 
+/// Whose stream a retry concerns.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RetryScope {
+    /// Another tenant's stream (operators only); the caller's tenant if absent.
+    #[param(pattern = "^[A-Za-z0-9_-]{1,128}$")]
+    pub tenant: Option<String>,
+}
+
 /// What a retry did.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RetryResult {
@@ -35,6 +47,16 @@ pub struct RetryResult {
     pub applied: usize,
     /// Events still parked (the first failed again, or waits for a missing one).
     pub still_parked: usize,
+}
+
+/// The stream ids whose parked streams and errors `caller` may see: every tenant's for an
+/// operator, its own tenant's for anyone else.
+fn scope(caller: &Caller, tenant: &TenantId) -> String {
+    if caller.principal.has(Role::Operator) {
+        String::new()
+    } else {
+        format!("{tenant}:")
+    }
 }
 
 fn projection(name: &str) -> Result<Registered, ApiError> {
@@ -54,7 +76,8 @@ pub async fn list_projections(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<ProjectionsOverview>, ApiError> {
-    caller.may_read(OperationAction::ReadProjectionStatus, None)?;
+    let tenant = caller.may_read(OperationAction::ReadProjectionStatus, None)?;
+    let scope = scope(&caller, tenant);
     let mut projections = Vec::new();
     for projection in Registered::ALL {
         projections.push(
@@ -63,6 +86,7 @@ pub async fn list_projections(
                 projection.name(),
                 projection.aggregate_types(),
                 state.settings.projections.partitions,
+                &scope,
             )
             .await?,
         );
@@ -97,7 +121,7 @@ pub async fn list_parked(
     let tenant = caller.may_read(OperationAction::ReadProjectionStatus, None)?;
     let projection = projection(&name)?;
     Ok(Json(
-        status::parked(&state.pool, projection.name(), &format!("{tenant}:")).await?,
+        status::parked(&state.pool, projection.name(), &scope(&caller, tenant)).await?,
     ))
 }
 
@@ -143,7 +167,8 @@ pub async fn rebuild_projection(
 #[utoipa::path(
     post, path = "/api/v1/admin/projections/{name}/parked/{id}/retry", tag = "admin",
     params(("name" = String, Path, description = "Projection name"),
-           ("id" = Uuid, Path, description = "The parked aggregate's id")),
+           ("id" = Uuid, Path, description = "The parked aggregate's id"),
+           RetryScope),
     responses(
         (status = 200, description = "Retried", body = RetryResult),
         (status = 404, description = "Nothing parked for this id", body = crate::http::error::Problem),
@@ -153,6 +178,7 @@ pub async fn rebuild_projection(
 pub async fn retry_parked(
     State(state): State<AppState>,
     Path((name, id)): Path<(String, String)>,
+    QueryParams(query): QueryParams<RetryScope>,
     caller: Caller,
 ) -> Result<Json<RetryResult>, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| {
@@ -162,8 +188,18 @@ pub async fn retry_parked(
         )
     })?;
     let context = caller.may(OperationAction::RetryParked, Some(id), &())?;
+    let tenant = match query.tenant {
+        None => context.tenant,
+        Some(_) if !caller.principal.has(Role::Operator) => {
+            return Err(ApiError::Forbidden(
+                "only operators may retry another tenant's streams".to_owned(),
+            ))
+        }
+        Some(tenant) => TenantId::parse(&tenant)
+            .map_err(|error| ApiError::bad_request("invalid_query", error.to_string()))?,
+    };
     let projection = projection(&name)?;
-    let stream = format!("{}:{id}", context.tenant);
+    let stream = format!("{tenant}:{id}");
     let parked = status::parked(&state.pool, projection.name(), &stream).await?;
     if parked.is_empty() {
         return Err(ApiError::NotFound {
@@ -185,7 +221,7 @@ pub async fn retry_parked(
                 &stream.aggregate_id,
             )
             .await
-            .map_err(|error| ApiError::Unavailable(Box::new(error)))?;
+            .map_err(ApiError::failed)?;
         result.applied += outcome.applied;
         result.still_parked += outcome.still_parked;
     }

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Caller, ExpectedVersion, IdPath, JsonBody};
 use crate::http::respond::{changed, created, field, one_field, CommandAccepted};
+use crate::http::schema::GrantableRole;
 use crate::routes::AppState;
 
 /// Register a user.
@@ -25,9 +26,9 @@ pub struct RegisterUser {
     pub email: String,
     /// 1 to 64 characters.
     pub display_name: String,
-    /// Roles (`admin`, `moderator`, `user`, `worker`, `auditor`); default `["user"]`.
-    #[schema(value_type = Option<Vec<String>>)]
-    pub roles: Option<Vec<Role>>,
+    /// Roles; default `["user"]`.
+    #[schema(max_items = 5)]
+    pub roles: Option<Vec<GrantableRole>>,
 }
 
 /// Rename a user.
@@ -45,8 +46,8 @@ pub struct ChangeDisplayName {
 #[schema(examples(json!({"roles": ["user", "moderator"]})))]
 pub struct ChangeUserRoles {
     /// The complete new set of roles.
-    #[schema(value_type = Vec<String>)]
-    pub roles: Vec<Role>,
+    #[schema(max_items = 5)]
+    pub roles: Vec<GrantableRole>,
 }
 
 /// Runs a command on an existing user for an authorized caller: `200` with what it changed.
@@ -96,9 +97,10 @@ pub async fn register_user(
     let (Some(email), Some(display_name)) = (email, display_name) else {
         return Err(ApiError::validation(errors));
     };
-    let roles = body
-        .roles
-        .map_or_else(|| Roles::from([Role::User]), Roles::from_iter);
+    let roles = body.roles.map_or_else(
+        || Roles::from([Role::User]),
+        |roles| roles.into_iter().map(Role::from).collect(),
+    );
     let command = UserCommand::Register {
         email,
         display_name,
@@ -174,7 +176,7 @@ pub async fn change_user_roles(
     JsonBody(body): JsonBody<ChangeUserRoles>,
 ) -> Result<Response, ApiError> {
     let command = UserCommand::ChangeRoles {
-        roles: body.roles.iter().copied().collect(),
+        roles: body.roles.iter().copied().map(Role::from).collect(),
         at: Utc::now(),
     };
     user_command(

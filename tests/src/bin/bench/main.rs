@@ -204,6 +204,7 @@ async fn wait_caught_up(pool: &PgPool) {
                 projection.name(),
                 projection.aggregate_types(),
                 PARTITIONS,
+                "",
             )
             .await
             .unwrap();

@@ -1,0 +1,339 @@
+//! Rate limits keyed on what is proven.
+//!
+//! Before authentication only the client's address is known, so that is what the first limits
+//! key on: every request from one address ([`RateLimitSettings::per_ip_per_minute`]), requests
+//! without credentials, and refused credentials. An address over its refused-credentials limit
+//! is answered 429 before any credential is looked up, so made-up keys cost no event-store read.
+//! After authentication the principal is proven and its own command and query limits apply
+//! ([`RateLimits::principal`], called by the `Caller` extractor). A client sending a new made-up
+//! key on every request therefore meets its address's limits, never a fresh bucket.
+//!
+//! The client's address is the TCP peer, or, when the peer is one of the configured trusted
+//! proxies, the nearest address in `X-Forwarded-For` that is not itself a trusted proxy.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use domain::identity::Principal;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::config::RateLimitSettings;
+use crate::http::auth::credential_present;
+use crate::http::error::ApiError;
+
+/// The client's address, as decided by [`client_address`]; set on every request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+/// An address or network (`10.0.0.0/8`, `::1`) whose requests may name the client in
+/// `X-Forwarded-For`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustedProxy {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl FromStr for TrustedProxy {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (address, prefix) = text.split_once('/').unwrap_or((text, ""));
+        let network: IpAddr = address
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{text}` is not an IP address or network"))?;
+        let bits = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = if prefix.is_empty() {
+            bits
+        } else {
+            prefix
+                .parse::<u8>()
+                .ok()
+                .filter(|prefix| *prefix <= bits)
+                .ok_or_else(|| format!("`{text}` has a prefix length outside 0..={bits}"))?
+        };
+        Ok(Self { network, prefix })
+    }
+}
+
+impl TrustedProxy {
+    /// Whether `address` lies in this network.
+    pub fn contains(&self, address: IpAddr) -> bool {
+        let masked = |bits: u128, width: u32| {
+            let host_bits = width - u32::from(self.prefix);
+            bits.checked_shr(host_bits).unwrap_or(0)
+        };
+        match (self.network, address) {
+            (IpAddr::V4(network), IpAddr::V4(address)) => {
+                masked(u32::from(network).into(), 32) == masked(u32::from(address).into(), 32)
+            }
+            (IpAddr::V6(network), IpAddr::V6(address)) => {
+                masked(u128::from(network), 128) == masked(u128::from(address), 128)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The client's address: `peer`, unless `peer` is a trusted proxy, then the right-most address
+/// of `X-Forwarded-For` that is not a trusted proxy (each proxy appends the address it saw).
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[TrustedProxy]) -> IpAddr {
+    let is_trusted = |address: IpAddr| trusted.iter().any(|proxy| proxy.contains(address));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map_while(|hop| hop.trim().parse().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .copied()
+        .find(|address| !is_trusted(*address))
+        .or_else(|| forwarded.first().copied())
+        .unwrap_or(peer)
+}
+
+/// Every limit of one process.
+#[derive(Debug)]
+pub struct RateLimits {
+    per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    anonymous: DefaultKeyedRateLimiter<IpAddr>,
+    refused: DefaultKeyedRateLimiter<IpAddr>,
+    /// Addresses over their refused-credentials limit, and until when.
+    blocked: Mutex<HashMap<IpAddr, Instant>>,
+    commands: DefaultKeyedRateLimiter<String>,
+    queries: DefaultKeyedRateLimiter<String>,
+    requests: AtomicU64,
+}
+
+impl RateLimits {
+    /// Every this many requests, buckets that are full again are dropped, so a flood from many
+    /// addresses cannot grow memory without bound.
+    const SWEEP_EVERY: u64 = 10_000;
+
+    /// Limits as configured; `None` when switched off.
+    pub fn new(settings: &RateLimitSettings) -> Option<Arc<Self>> {
+        let per_minute = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
+        settings.enabled.then(|| {
+            Arc::new(Self {
+                per_ip: RateLimiter::keyed(per_minute(settings.per_ip_per_minute)),
+                anonymous: RateLimiter::keyed(per_minute(settings.anonymous_per_minute)),
+                refused: RateLimiter::keyed(per_minute(settings.refused_credentials_per_minute)),
+                blocked: Mutex::new(HashMap::new()),
+                commands: RateLimiter::keyed(per_minute(settings.commands_per_minute)),
+                queries: RateLimiter::keyed(per_minute(settings.queries_per_minute)),
+                requests: AtomicU64::new(0),
+            })
+        })
+    }
+
+    fn sweep_now_and_then(&self) {
+        if self.requests.fetch_add(1, Ordering::Relaxed) % Self::SWEEP_EVERY
+            == Self::SWEEP_EVERY - 1
+        {
+            for limiter in [&self.per_ip, &self.anonymous, &self.refused] {
+                limiter.retain_recent();
+                limiter.shrink_to_fit();
+            }
+            for limiter in [&self.commands, &self.queries] {
+                limiter.retain_recent();
+                limiter.shrink_to_fit();
+            }
+            let now = Instant::now();
+            self.blocked_addresses().retain(|_, until| *until > now);
+        }
+    }
+
+    fn blocked_addresses(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Instant>> {
+        self.blocked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Before authentication: 429 while `client` is over its refused-credentials limit.
+    ///
+    /// # Errors
+    /// [`ApiError::TooManyRequests`].
+    pub fn before_authentication(&self, client: IpAddr) -> Result<(), ApiError> {
+        let until = self.blocked_addresses().get(&client).copied();
+        match until.map(|until| until.saturating_duration_since(Instant::now())) {
+            Some(wait) if !wait.is_zero() => Err(too_many(wait)),
+            _ => Ok(()),
+        }
+    }
+
+    /// After refused credentials: counts the refusal against `client`, blocking it once over
+    /// the limit.
+    pub fn refused(&self, client: IpAddr) {
+        if let Err(not_until) = self.refused.check_key(&client) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            self.blocked_addresses()
+                .insert(client, Instant::now() + wait.max(Duration::from_secs(1)));
+        }
+    }
+
+    /// After authentication: the principal's limit for commands or queries.
+    ///
+    /// # Errors
+    /// [`ApiError::TooManyRequests`].
+    pub fn principal(&self, principal: &Principal, method: &Method) -> Result<(), ApiError> {
+        let limiter = if method == Method::GET || method == Method::HEAD {
+            &self.queries
+        } else {
+            &self.commands
+        };
+        check(limiter, &format!("{}/{}", principal.tenant, principal.id))
+    }
+}
+
+fn check<K: std::hash::Hash + Eq + Clone>(
+    limiter: &DefaultKeyedRateLimiter<K>,
+    key: &K,
+) -> Result<(), ApiError> {
+    limiter
+        .check_key(key)
+        .map_err(|not_until| too_many(not_until.wait_time_from(DefaultClock::default().now())))
+}
+
+fn too_many(wait: Duration) -> ApiError {
+    ApiError::TooManyRequests {
+        retry_after_secs: wait.as_secs() + 1,
+    }
+}
+
+/// What the address middleware needs.
+#[derive(Debug, Clone)]
+pub struct AddressLimits {
+    /// The limits; `None` when switched off.
+    pub limits: Option<Arc<RateLimits>>,
+    /// Proxies allowed to name the client.
+    pub trusted_proxies: Arc<[TrustedProxy]>,
+}
+
+/// Records the client's address on the request and applies the per-address limits: every
+/// request, and requests without credentials.
+pub async fn per_address(
+    State(config): State<AddressLimits>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(address)| {
+            address.ip()
+        });
+    let client = client_address(peer, request.headers(), &config.trusted_proxies);
+    request.extensions_mut().insert(ClientIp(client));
+    if let Some(limits) = &config.limits {
+        limits.sweep_now_and_then();
+        let checked = check(&limits.per_ip, &client).and_then(|()| {
+            if credential_present(request.headers()) {
+                Ok(())
+            } else {
+                check(&limits.anonymous, &client)
+            }
+        });
+        if let Err(limited) = checked {
+            return limited.into_response();
+        }
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proxies(list: &[&str]) -> Vec<TrustedProxy> {
+        list.iter().map(|p| p.parse().unwrap()).collect()
+    }
+
+    fn forwarded(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", value.parse().unwrap());
+        headers
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn networks_contain_exactly_their_addresses() {
+        let net: TrustedProxy = "10.1.0.0/16".parse().unwrap();
+        assert!(net.contains(ip("10.1.255.3")));
+        assert!(!net.contains(ip("10.2.0.1")));
+        assert!(!net.contains(ip("::1")));
+        let all: TrustedProxy = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains(ip("192.0.2.1")));
+        let one: TrustedProxy = "::1".parse().unwrap();
+        assert!(one.contains(ip("::1")) && !one.contains(ip("::2")));
+        assert!("10.0.0.0/33".parse::<TrustedProxy>().is_err());
+        assert!("proxy.local".parse::<TrustedProxy>().is_err());
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
+        let trusted = proxies(&["10.0.0.0/8"]);
+        let headers = forwarded("198.51.100.7");
+        assert_eq!(
+            client_address(ip("203.0.113.9"), &headers, &trusted),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &headers, &trusted),
+            ip("198.51.100.7")
+        );
+    }
+
+    #[test]
+    fn the_nearest_untrusted_hop_is_the_client() {
+        let trusted = proxies(&["10.0.0.0/8"]);
+        // A client cannot pick its address by sending its own X-Forwarded-For first.
+        let headers = forwarded("1.2.3.4, 198.51.100.7, 10.0.0.5");
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &headers, &trusted),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &HeaderMap::new(), &trusted),
+            ip("10.0.0.2")
+        );
+    }
+
+    #[test]
+    fn an_address_over_its_refusals_is_held_back_before_authentication() {
+        let settings = RateLimitSettings {
+            refused_credentials_per_minute: 2,
+            ..RateLimitSettings::default()
+        };
+        let limits = RateLimits::new(&settings).unwrap();
+        let client = ip("192.0.2.10");
+        for _ in 0..2 {
+            assert!(limits.before_authentication(client).is_ok());
+            limits.refused(client);
+        }
+        limits.refused(client);
+        assert!(matches!(
+            limits.before_authentication(client),
+            Err(ApiError::TooManyRequests { .. })
+        ));
+        assert!(limits.before_authentication(ip("192.0.2.11")).is_ok());
+    }
+}

@@ -1,0 +1,157 @@
+//! Caps on long-lived responses (Server-Sent Events): each open stream holds a permit, a
+//! principal holds at most a few, a process serves at most a configured number, and every stream
+//! ends when the process shuts down, so a drain never waits on a client that never leaves.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use domain::identity::Principal;
+use futures::{Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::http::error::ApiError;
+
+/// The open live streams of one process.
+#[derive(Debug)]
+pub struct LiveStreams {
+    per_principal: usize,
+    per_process: usize,
+    open: Mutex<Open>,
+    shutdown: CancellationToken,
+}
+
+#[derive(Debug, Default)]
+struct Open {
+    total: usize,
+    by_principal: HashMap<String, usize>,
+}
+
+impl LiveStreams {
+    /// Caps of `per_principal` and `per_process` streams; every stream ends on `shutdown`.
+    pub fn new(per_principal: usize, per_process: usize, shutdown: CancellationToken) -> Self {
+        Self {
+            per_principal,
+            per_process,
+            open: Mutex::new(Open::default()),
+            shutdown,
+        }
+    }
+
+    /// A permit for one more stream of `principal`.
+    ///
+    /// # Errors
+    /// 429 when the principal or the process is at its cap, 503 while shutting down.
+    pub fn open(self: &Arc<Self>, principal: &Principal) -> Result<LivePermit, ApiError> {
+        if self.shutdown.is_cancelled() {
+            return Err(ApiError::Unavailable("the server is shutting down".into()));
+        }
+        let key = format!("{}/{}", principal.tenant, principal.id);
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let mine = open.by_principal.get(&key).copied().unwrap_or(0);
+        if mine >= self.per_principal {
+            return Err(ApiError::TooManyStreams(format!(
+                "this principal already holds {mine} live streams, the most allowed; close one \
+                 before opening another"
+            )));
+        }
+        if open.total >= self.per_process {
+            return Err(ApiError::TooManyStreams(
+                "this server holds as many live streams as it serves; retry later or elsewhere"
+                    .to_owned(),
+            ));
+        }
+        open.total += 1;
+        *open.by_principal.entry(key.clone()).or_default() += 1;
+        Ok(LivePermit {
+            streams: Arc::clone(self),
+            key,
+        })
+    }
+
+    /// `stream`, holding `permit` for as long as it runs, ended at shutdown.
+    pub fn serve<S: Stream + Send + 'static>(
+        &self,
+        permit: LivePermit,
+        stream: S,
+    ) -> impl Stream<Item = S::Item> + Send + 'static {
+        stream
+            .take_until(self.shutdown.clone().cancelled_owned())
+            .map(move |item| {
+                let _held = &permit;
+                item
+            })
+    }
+}
+
+/// One open stream; dropping it frees its place.
+#[derive(Debug)]
+pub struct LivePermit {
+    streams: Arc<LiveStreams>,
+    key: String,
+}
+
+impl Drop for LivePermit {
+    fn drop(&mut self) {
+        let mut open = self
+            .streams
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        open.total = open.total.saturating_sub(1);
+        if let Some(count) = open.by_principal.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                open.by_principal.remove(&self.key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::identity::{Role, TenantId};
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn principal() -> Principal {
+        Principal::api_key(
+            TenantId::parse("acme").unwrap(),
+            Uuid::new_v4(),
+            [Role::Admin].into(),
+        )
+    }
+
+    #[test]
+    fn a_principal_and_a_process_meet_their_caps_and_closing_frees_a_place() {
+        let streams = Arc::new(LiveStreams::new(2, 3, CancellationToken::new()));
+        let (one, two) = (principal(), principal());
+        let first = streams.open(&one).unwrap();
+        let _second = streams.open(&one).unwrap();
+        assert!(matches!(
+            streams.open(&one),
+            Err(ApiError::TooManyStreams(_))
+        ));
+        let _third = streams.open(&two).unwrap();
+        assert!(matches!(
+            streams.open(&two),
+            Err(ApiError::TooManyStreams(_))
+        ));
+        drop(first);
+        assert!(streams.open(&two).is_ok());
+    }
+
+    #[tokio::test]
+    async fn streams_end_at_shutdown() {
+        let shutdown = CancellationToken::new();
+        let streams = Arc::new(LiveStreams::new(1, 1, shutdown.clone()));
+        let permit = streams.open(&principal()).unwrap();
+        let endless = streams.serve(permit, futures::stream::pending::<()>());
+        shutdown.cancel();
+        assert_eq!(endless.collect::<Vec<_>>().await, Vec::<()>::new());
+        assert!(matches!(
+            streams.open(&principal()),
+            Err(ApiError::Unavailable(_))
+        ));
+    }
+}

@@ -1,0 +1,219 @@
+//! Hardening: health that cannot go dark, limits keyed on what is proven, errors mapped by their
+//! cause, and caps on live streams.
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use uuid::Uuid;
+
+use std::time::Duration;
+
+use crate::helpers::{assert_problem, spawn_app_with};
+
+fn limited(app_settings: &mut api::config::Settings) {
+    app_settings.rate_limit.enabled = true;
+    app_settings.rate_limit.anonymous_per_minute = 5;
+    app_settings.rate_limit.per_ip_per_minute = 20;
+    app_settings.rate_limit.refused_credentials_per_minute = 10;
+}
+
+async fn status_of(request: reqwest::RequestBuilder) -> StatusCode {
+    request.send().await.unwrap().status()
+}
+
+#[tokio::test]
+async fn health_answers_while_anonymous_requests_from_the_same_address_are_refused() {
+    let app = spawn_app_with(limited).await;
+    let mut refused = 0;
+    for _ in 0..20 {
+        let anonymous = app.anonymous(Method::GET, "/api/v1/users");
+        match status_of(anonymous).await {
+            StatusCode::TOO_MANY_REQUESTS => refused += 1,
+            status => assert_eq!(status, StatusCode::UNAUTHORIZED),
+        }
+    }
+    assert!(refused > 0, "the anonymous limit is met");
+    for path in [
+        "/health/live",
+        "/health/ready",
+        "/health/projections",
+        "/metrics",
+    ] {
+        for _ in 0..30 {
+            let status = status_of(app.anonymous(Method::GET, path)).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+        }
+    }
+    // Backlogs come from the partitions' consumers, once the projection created them.
+    crate::helpers::wait_until(
+        "metrics show each partition's backlog",
+        Duration::from_secs(30),
+        || async {
+            let metrics = app
+                .anonymous(Method::GET, "/metrics")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            metrics.contains("projection_pending_messages{projection=\"users\",partition=\"0\"} ")
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_new_made_up_key_on_every_request_meets_the_limits_of_its_address() {
+    let app = spawn_app_with(limited).await;
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        let made_up = format!("acme.{}.{}", Uuid::now_v7(), "0".repeat(64));
+        let request = app
+            .anonymous(Method::GET, "/api/v1/users")
+            .header("x-api-key", made_up);
+        statuses.push(status_of(request).await);
+    }
+    let first_limited = statuses
+        .iter()
+        .position(|status| *status == StatusCode::TOO_MANY_REQUESTS)
+        .expect("made-up keys meet a limit");
+    assert!(
+        statuses[..first_limited]
+            .iter()
+            .all(|status| *status == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[first_limited..]
+            .iter()
+            .all(|status| *status == StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert!(first_limited <= 11, "{statuses:?}");
+    // Health is never limited.
+    let health = status_of(app.anonymous(Method::GET, "/health/ready")).await;
+    assert_eq!(health, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_proxy_names_the_client_only_when_it_is_trusted() {
+    let app = spawn_app_with(|settings| {
+        limited(settings);
+        settings.http.trusted_proxies = vec!["127.0.0.1".to_owned()];
+    })
+    .await;
+    // Behind the trusted proxy, each client has its own anonymous budget.
+    for client in ["198.51.100.1", "198.51.100.2"] {
+        let statuses: Vec<StatusCode> = futures::future::join_all((0..5).map(|_| {
+            app.anonymous(Method::GET, "/api/v1/users")
+                .header("x-forwarded-for", client)
+                .send()
+        }))
+        .await
+        .into_iter()
+        .map(|response| response.unwrap().status())
+        .collect();
+        assert!(
+            statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+            "{client}: {statuses:?}"
+        );
+    }
+    let sixth = app
+        .anonymous(Method::GET, "/api/v1/users")
+        .header("x-forwarded-for", "198.51.100.1")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(sixth, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn an_event_that_does_not_decode_is_a_500_not_a_503() {
+    let app = spawn_app_with(|_| {}).await;
+    let (id, _) = app.registered_user("decode@example.org", "Decode").await;
+    // A row this build cannot decode: its metadata's `recorded_at` is not a time.
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata)
+         VALUES ('User', $1, 2, 'UserDisplayNameChanged', '1.0', '{}',
+                 '{\"tenant_id\": \"acme\", \"recorded_at\": \"not a time\"}')",
+    )
+    .bind(format!("acme:{id}"))
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let response = app.rename_user(&id, "Renamed").await;
+    assert!(!response.headers().contains_key("retry-after"));
+    let problem: Value = assert_problem(
+        response,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+    )
+    .await;
+    assert!(
+        !problem["detail"].as_str().unwrap().contains("recorded_at"),
+        "details stay in the logs: {problem}"
+    );
+}
+
+#[tokio::test]
+async fn live_streams_meet_their_cap_per_principal_and_free_it_when_closed() {
+    let app = spawn_app_with(|settings| {
+        settings.http.live_streams_per_principal = 3;
+        settings.http.live_streams_per_process = 5;
+    })
+    .await;
+    let open = || async {
+        app.request(Method::GET, "/api/v1/jobs/live")
+            .send()
+            .await
+            .unwrap()
+    };
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let response = open().await;
+        assert_eq!(response.status(), StatusCode::OK);
+        held.push(response);
+    }
+    let over = open().await;
+    assert!(over.headers().contains_key("retry-after"));
+    assert_problem(over, StatusCode::TOO_MANY_REQUESTS, "too_many_streams").await;
+
+    // Another principal has its own budget, until the process is full.
+    let (_, other) = app.api_key_with_roles(&["admin"]).await;
+    let open_other = || async {
+        app.anonymous(Method::GET, "/api/v1/jobs/live")
+            .header("x-api-key", &other)
+            .send()
+            .await
+            .unwrap()
+    };
+    let mut other_held = Vec::new();
+    for _ in 0..2 {
+        let response = open_other().await;
+        assert_eq!(response.status(), StatusCode::OK);
+        other_held.push(response);
+    }
+    assert_problem(
+        open_other().await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_streams",
+    )
+    .await;
+
+    // Closing a stream frees its place (the server notices the closed connection).
+    drop(held.pop());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = open().await;
+        if response.status() == StatusCode::OK {
+            held.push(response);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a closed stream frees its place"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
