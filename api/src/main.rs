@@ -153,8 +153,13 @@ fn print_openapi() -> ExitCode {
         commands: true,
         queries: true,
     };
-    let document = api::routes::document(api::routes::contexts(), sides);
-    match document.to_pretty_json() {
+    // The defaults' limits: the document a backend serves states its own settings'.
+    let limits = api::routes::openapi::Limits {
+        max_page_size: api::config::QuerySettings::default().max_page_size,
+        upload_max_bytes: api::config::DocumentSettings::default().max_bytes,
+    };
+    let document = api::routes::document(api::routes::contexts(), sides, limits);
+    match serde_json::to_string_pretty(&document) {
         // The document is this command's output.
         #[allow(clippy::print_stdout)]
         Ok(json) => {

@@ -107,6 +107,12 @@ pub struct ConsistencyToken {
     pub version: u64,
 }
 
+impl ConsistencyToken {
+    /// Every token this backend issues, and nothing else it accepts, as an ECMA-262 pattern.
+    pub const PATTERN: &'static str = "^[A-Za-z][A-Za-z0-9]{0,63}:[A-Za-z0-9_-]{1,128}:\
+        [0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:[1-9][0-9]{0,18}$";
+}
+
 /// A consistency token that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed consistency token: expected the value returned by a command")]
@@ -125,14 +131,25 @@ impl std::fmt::Display for ConsistencyToken {
 impl std::str::FromStr for ConsistencyToken {
     type Err = MalformedToken;
 
+    /// Reads exactly the form commands return ([`ConsistencyToken::PATTERN`]):
+    /// `{type}:{tenant}:{uuid}:{version}`.
     fn from_str(raw: &str) -> Result<Self, Self::Err> {
-        // `{type}:{aggregate_id}:{version}`; the aggregate id may itself contain ':'.
         let (aggregate_type, rest) = raw.split_once(':').ok_or(MalformedToken)?;
         let (aggregate_id, version) = rest.rsplit_once(':').ok_or(MalformedToken)?;
-        let version = version.parse().map_err(|_| MalformedToken)?;
-        if aggregate_type.is_empty() || aggregate_id.is_empty() || version == 0 {
+        let (tenant, id) = aggregate_id.split_once(':').ok_or(MalformedToken)?;
+        let type_ok = (1..=64).contains(&aggregate_type.len())
+            && aggregate_type.starts_with(|c: char| c.is_ascii_alphabetic())
+            && aggregate_type.chars().all(|c| c.is_ascii_alphanumeric());
+        let id_ok = id.len() == 36
+            && id.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f' | '-'))
+            && uuid::Uuid::parse_str(id).is_ok();
+        let version_ok = (1..=19).contains(&version.len())
+            && !version.starts_with('0')
+            && version.chars().all(|c| c.is_ascii_digit());
+        if !(type_ok && is_subject_token(tenant) && id_ok && version_ok) {
             return Err(MalformedToken);
         }
+        let version = version.parse().map_err(|_| MalformedToken)?;
         Ok(Self {
             aggregate_type: aggregate_type.to_owned(),
             aggregate_id: aggregate_id.to_owned(),
@@ -297,14 +314,31 @@ mod tests {
 
     #[test]
     fn a_token_needs_a_type_an_id_and_a_version() {
+        let id = "acme:0192f0c4-0000-7000-8000-00000000000a";
         assert_eq!(
-            "User:x:1".parse(),
+            format!("User:{id}:1").parse(),
             Ok(ConsistencyToken {
                 aggregate_type: "User".to_owned(),
-                aggregate_id: "x".to_owned(),
+                aggregate_id: id.to_owned(),
                 version: 1,
             })
         );
-        assert_eq!("User:x:-1".parse::<ConsistencyToken>(), Err(MalformedToken));
+        for raw in [
+            "User:x:1".to_owned(),
+            format!("User:{id}:-1"),
+            format!("User:{id}:+1"),
+            format!("User:{id}:01"),
+            format!("User:{id}:99999999999999999999"),
+            format!("User:{}:1", id.to_uppercase()),
+            format!("1User:{id}:1"),
+            format!("User:{}:1", id.replace("acme", "a.b")),
+            "User:acme:0192f0c40000700080000000000000aa:1".to_owned(),
+        ] {
+            assert_eq!(
+                raw.parse::<ConsistencyToken>(),
+                Err(MalformedToken),
+                "{raw}"
+            );
+        }
     }
 }

@@ -100,7 +100,14 @@ pub enum NameRefusal {
 /// [`NameRefusal`] saying which rule the name breaks (length first).
 pub fn parse_name(raw: &str, chars: RangeInclusive<usize>) -> Result<&str, NameRefusal> {
     let name = raw.trim();
-    let actual = name.chars().count();
+    // Surrounding whitespace is trimmed, but counts against the maximum: a name is never longer
+    // as sent than the rule says.
+    let sent = raw.chars().count();
+    let actual = if sent > *chars.end() {
+        sent
+    } else {
+        name.chars().count()
+    };
     if !chars.contains(&actual) {
         return Err(NameRefusal::Length {
             min: *chars.start(),
@@ -192,7 +199,16 @@ mod tests {
 
     #[test]
     fn length_is_counted_in_characters_after_trimming_and_checked_first() {
-        assert_eq!(parse_name("  Ada \n", 1..=3), Ok("Ada"));
+        assert_eq!(parse_name(" Ada ", 1..=5), Ok("Ada"));
+        // Padding counts against the maximum: as sent, a name is never longer than the rule.
+        assert_eq!(
+            parse_name("  Ada \n", 1..=3),
+            Err(NameRefusal::Length {
+                min: 1,
+                max: 3,
+                actual: 7
+            })
+        );
         assert_eq!(
             parse_name(" \t ", 1..=3),
             Err(NameRefusal::Length {

@@ -9,6 +9,8 @@ use domain::error::{DomainError, ErrorKind};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::http::limits::Budget;
+
 tokio::task_local! {
     /// The current request's id, set by the request-id middleware around each request so that
     /// every problem body can name it without threading it through every handler.
@@ -115,6 +117,8 @@ pub enum ApiError {
     TooManyRequests {
         /// Seconds until a request will be accepted again.
         retry_after_secs: u64,
+        /// The exhausted budget, reported in `RateLimit-*` headers.
+        budget: Option<Budget>,
     },
     /// 429: the caller or the process holds as many live streams as allowed.
     #[error("{0}")]
@@ -277,8 +281,14 @@ impl IntoResponse for ApiError {
             Self::TooManyStreams(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
-            Self::TooManyRequests { retry_after_secs } => {
+            Self::TooManyRequests {
+                retry_after_secs,
+                budget,
+            } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+                if let Some(budget) = budget {
+                    budget.write(headers);
+                }
             }
             Self::Unauthenticated(_) => {
                 headers.insert(
@@ -292,7 +302,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Domain errors keep their code; their kind picks the status.
+/// Domain errors keep their code; their kind picks the status: invalid input 422, unknown
+/// aggregate 404, a conflict with the aggregate's current state 409.
 pub fn from_domain(error: &impl DomainError) -> ApiError {
     let (code, detail) = (error.code(), error.to_string());
     match error.kind() {
@@ -302,12 +313,9 @@ pub fn from_domain(error: &impl DomainError) -> ApiError {
             errors: Vec::new(),
         },
         ErrorKind::NotFound => ApiError::NotFound { code, detail },
-        ErrorKind::Conflict => ApiError::Conflict { code, detail },
-        ErrorKind::Rejected => ApiError::Unprocessable {
-            code,
-            detail,
-            errors: Vec::new(),
-        },
+        // Refused because of the aggregate's current state (a deactivated user, a finished
+        // job): the request conflicts with the resource as it is now.
+        ErrorKind::Conflict | ErrorKind::Rejected => ApiError::Conflict { code, detail },
     }
 }
 

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::http::auth::{hex, AuthError};
 use crate::http::error::ApiError;
-use crate::http::limits::ClientIp;
+use crate::http::limits::{BudgetSlot, ClientIp};
 use crate::routes::{AppState, RequestId};
 
 /// A JSON body. Unknown fields, wrong types, bad syntax and a wrong content type each get their
@@ -81,12 +81,18 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|rejection| ApiError::bad_request("invalid_path", rejection.body_text()))?;
-        Uuid::parse_str(&raw).map(Self).map_err(|_| {
-            ApiError::bad_request(
-                "invalid_id",
-                format!("`{}` is not a valid id: ids are UUIDs", truncate(&raw, 64)),
-            )
-        })
+        // Only the hyphenated form this API writes (what `format: uuid` describes).
+        let hyphenated = raw.len() == 36;
+        Uuid::parse_str(&raw)
+            .ok()
+            .filter(|_| hyphenated)
+            .map(Self)
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_id",
+                    format!("`{}` is not a valid id: ids are UUIDs", truncate(&raw, 64)),
+                )
+            })
     }
 }
 
@@ -136,7 +142,10 @@ impl FromRequestParts<AppState> for Caller {
             }
         };
         if let Some(limits) = &state.limits {
-            limits.principal(&principal, &parts.method)?;
+            let budget = limits.principal(&principal, &parts.method)?;
+            if let Some(slot) = parts.extensions.get::<BudgetSlot>() {
+                slot.set(budget);
+            }
         }
         let request_id = parts
             .extensions
@@ -235,13 +244,24 @@ impl<S: Send + Sync> FromRequestParts<S> for ExpectedVersion {
         let Some(raw) = header(&parts.headers, "if-match")? else {
             return Ok(Self(None));
         };
-        let version = raw.trim().trim_start_matches("W/").trim_matches('"');
-        version.parse().map(|v| Self(Some(v))).map_err(|_| {
-            ApiError::bad_request(
-                "invalid_if_match",
-                "If-Match must be the resource's version as returned in ETag, e.g. \"3\"",
-            )
-        })
+        // An entity tag as sent back from `ETag` (`"3"`, or weak `W/"3"`), or the bare version.
+        let tag = raw.strip_prefix("W/").unwrap_or(raw);
+        let version = tag
+            .strip_prefix('"')
+            .and_then(|rest| rest.strip_suffix('"'))
+            .or(Some(tag))
+            .filter(|digits| {
+                (1..=19).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+            });
+        version
+            .and_then(|digits| digits.parse().ok())
+            .map(|v| Self(Some(v)))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_if_match",
+                    "If-Match must be the resource's version as returned in ETag, e.g. \"3\"",
+                )
+            })
     }
 }
 
@@ -334,11 +354,16 @@ pub async fn consistent(
         .aggregate_id
         .parse::<StreamId>()
         .is_ok_and(|stream| stream.tenant == *tenant);
+    // A well-formed token that names no write of this collection in the caller's tenant: there
+    // is no such write to wait for.
     if token.aggregate_type != aggregate_type || !own_stream {
-        return Err(ApiError::bad_request(
-            "invalid_consistency_token",
-            format!("this token was not issued by a command on a {aggregate_type}"),
-        ));
+        return Err(ApiError::NotFound {
+            code: "consistency_token_not_found",
+            detail: format!(
+                "this token names no command on a {aggregate_type} of your tenant; pass the \
+                 token a command on this collection returned"
+            ),
+        });
     }
     consistency::wait_for(
         &state.read_pool,

@@ -10,6 +10,10 @@
 //!
 //! The client's address is the TCP peer, or, when the peer is one of the configured trusted
 //! proxies, the nearest address in `X-Forwarded-For` that is not itself a trusted proxy.
+//!
+//! Every limited response says where the caller stands (`RateLimit-Limit`,
+//! `RateLimit-Remaining`, `RateLimit-Reset`): the principal's budget once it is proven, the
+//! address's before.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -21,10 +25,12 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use domain::identity::Principal;
 use governor::clock::{Clock, DefaultClock};
+use governor::middleware::{StateInformationMiddleware, StateSnapshot};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::RateLimitSettings;
@@ -108,16 +114,89 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[TrustedProxy
         .unwrap_or(peer)
 }
 
+type Limiter<K> = DefaultKeyedRateLimiter<K, StateInformationMiddleware>;
+
+/// Where a caller stands against the limit that applied to its request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    limit: u32,
+    remaining: u32,
+    reset_secs: u64,
+}
+
+impl Budget {
+    fn of(snapshot: &StateSnapshot) -> Self {
+        let quota = snapshot.quota();
+        let remaining = snapshot.remaining_burst_capacity();
+        let used = quota.burst_size().get().saturating_sub(remaining);
+        Self {
+            limit: quota.burst_size().get(),
+            remaining,
+            reset_secs: (quota.replenish_interval() * used).as_secs_f64().ceil() as u64,
+        }
+    }
+
+    fn exhausted(quota: &Quota, wait: Duration) -> Self {
+        Self {
+            limit: quota.burst_size().get(),
+            remaining: 0,
+            reset_secs: wait.as_secs() + 1,
+        }
+    }
+
+    /// Writes the `RateLimit-*` headers, unless the response already has them.
+    pub fn write(self, headers: &mut axum::http::HeaderMap) {
+        for (name, value) in [
+            (RATE_LIMIT_LIMIT, u64::from(self.limit)),
+            (RATE_LIMIT_REMAINING, u64::from(self.remaining)),
+            (RATE_LIMIT_RESET, self.reset_secs),
+        ] {
+            headers
+                .entry(HeaderName::from_static(name))
+                .or_insert(HeaderValue::from(value));
+        }
+    }
+}
+
+/// The size of the caller's budget.
+pub const RATE_LIMIT_LIMIT: &str = "ratelimit-limit";
+/// Requests left in it now.
+pub const RATE_LIMIT_REMAINING: &str = "ratelimit-remaining";
+/// Seconds until it is full again.
+pub const RATE_LIMIT_RESET: &str = "ratelimit-reset";
+
+/// Carries the budget the request was held to from where it is known (the address middleware,
+/// then the `Caller` extractor) to the response.
+#[derive(Debug, Clone, Default)]
+pub struct BudgetSlot(Arc<Mutex<Option<Budget>>>);
+
+impl BudgetSlot {
+    /// Records `budget` as the one the response reports.
+    pub fn set(&self, budget: Budget) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(budget);
+    }
+
+    fn get(&self) -> Option<Budget> {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Every limit of one process.
 #[derive(Debug)]
 pub struct RateLimits {
-    per_ip: DefaultKeyedRateLimiter<IpAddr>,
-    anonymous: DefaultKeyedRateLimiter<IpAddr>,
-    refused: DefaultKeyedRateLimiter<IpAddr>,
+    per_ip: Limiter<IpAddr>,
+    anonymous: Limiter<IpAddr>,
+    refused: Limiter<IpAddr>,
     /// Addresses over their refused-credentials limit, and until when.
     blocked: Mutex<HashMap<IpAddr, Instant>>,
-    commands: DefaultKeyedRateLimiter<String>,
-    queries: DefaultKeyedRateLimiter<String>,
+    commands: Limiter<String>,
+    queries: Limiter<String>,
     requests: AtomicU64,
 }
 
@@ -128,15 +207,18 @@ impl RateLimits {
 
     /// Limits as configured; `None` when switched off.
     pub fn new(settings: &RateLimitSettings) -> Option<Arc<Self>> {
-        let per_minute = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
+        fn per_minute<K: std::hash::Hash + Eq + Clone>(n: u32) -> Limiter<K> {
+            let quota = Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
+            RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>()
+        }
         settings.enabled.then(|| {
             Arc::new(Self {
-                per_ip: RateLimiter::keyed(per_minute(settings.per_ip_per_minute)),
-                anonymous: RateLimiter::keyed(per_minute(settings.anonymous_per_minute)),
-                refused: RateLimiter::keyed(per_minute(settings.refused_credentials_per_minute)),
+                per_ip: per_minute(settings.per_ip_per_minute),
+                anonymous: per_minute(settings.anonymous_per_minute),
+                refused: per_minute(settings.refused_credentials_per_minute),
                 blocked: Mutex::new(HashMap::new()),
-                commands: RateLimiter::keyed(per_minute(settings.commands_per_minute)),
-                queries: RateLimiter::keyed(per_minute(settings.queries_per_minute)),
+                commands: per_minute(settings.commands_per_minute),
+                queries: per_minute(settings.queries_per_minute),
                 requests: AtomicU64::new(0),
             })
         })
@@ -187,11 +269,11 @@ impl RateLimits {
         }
     }
 
-    /// After authentication: the principal's limit for commands or queries.
+    /// After authentication: the principal's limit for commands or queries; the budget left.
     ///
     /// # Errors
     /// [`ApiError::TooManyRequests`].
-    pub fn principal(&self, principal: &Principal, method: &Method) -> Result<(), ApiError> {
+    pub fn principal(&self, principal: &Principal, method: &Method) -> Result<Budget, ApiError> {
         let limiter = if method == Method::GET || method == Method::HEAD {
             &self.queries
         } else {
@@ -202,17 +284,25 @@ impl RateLimits {
 }
 
 fn check<K: std::hash::Hash + Eq + Clone>(
-    limiter: &DefaultKeyedRateLimiter<K>,
+    limiter: &Limiter<K>,
     key: &K,
-) -> Result<(), ApiError> {
+) -> Result<Budget, ApiError> {
     limiter
         .check_key(key)
-        .map_err(|not_until| too_many(not_until.wait_time_from(DefaultClock::default().now())))
+        .map(|snapshot| Budget::of(&snapshot))
+        .map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            ApiError::TooManyRequests {
+                retry_after_secs: wait.as_secs() + 1,
+                budget: Some(Budget::exhausted(&not_until.quota(), wait)),
+            }
+        })
 }
 
 fn too_many(wait: Duration) -> ApiError {
     ApiError::TooManyRequests {
         retry_after_secs: wait.as_secs() + 1,
+        budget: None,
     }
 }
 
@@ -240,20 +330,28 @@ pub async fn per_address(
         });
     let client = client_address(peer, request.headers(), &config.trusted_proxies);
     request.extensions_mut().insert(ClientIp(client));
-    if let Some(limits) = &config.limits {
-        limits.sweep_now_and_then();
-        let checked = check(&limits.per_ip, &client).and_then(|()| {
-            if credential_present(request.headers()) {
-                Ok(())
-            } else {
-                check(&limits.anonymous, &client)
-            }
-        });
-        if let Err(limited) = checked {
-            return limited.into_response();
+    let Some(limits) = &config.limits else {
+        return next.run(request).await;
+    };
+    limits.sweep_now_and_then();
+    let checked = check(&limits.per_ip, &client).and_then(|budget| {
+        if credential_present(request.headers()) {
+            Ok(budget)
+        } else {
+            check(&limits.anonymous, &client)
         }
+    });
+    let slot = BudgetSlot::default();
+    match checked {
+        Ok(budget) => slot.set(budget),
+        Err(limited) => return limited.into_response(),
     }
-    next.run(request).await
+    request.extensions_mut().insert(slot.clone());
+    let mut response = next.run(request).await;
+    if let Some(budget) = slot.get() {
+        budget.write(response.headers_mut());
+    }
+    response
 }
 
 #[cfg(test)]

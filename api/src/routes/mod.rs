@@ -211,7 +211,13 @@ pub fn router(state: AppState, contexts: Vec<Routes>, sides: Sides) -> Router {
     let (api, mut document) = api.split_for_parts();
     let (public, public_document) = public.split_for_parts();
     document.merge(public_document);
-    openapi::complete(&mut document);
+    let document = openapi::complete(
+        document,
+        openapi::Limits {
+            max_page_size: state.settings.queries.max_page_size,
+            upload_max_bytes: state.settings.documents.max_bytes,
+        },
+    );
     let api = api
         .fallback(|| async {
             ApiError::NotFound {
@@ -239,13 +245,12 @@ pub fn router(state: AppState, contexts: Vec<Routes>, sides: Sides) -> Router {
 }
 
 /// The OpenAPI document of the routes of `contexts` that `sides` asks for, exactly as
-/// [`router`] serves it.
-pub fn document(contexts: Vec<Routes>, sides: Sides) -> utoipa::openapi::OpenApi {
+/// [`router`] serves it with settings that have these `limits`.
+pub fn document(contexts: Vec<Routes>, sides: Sides, limits: openapi::Limits) -> serde_json::Value {
     let (api, public) = assemble(contexts, sides);
     let mut document = api.into_openapi();
     document.merge(public.into_openapi());
-    openapi::complete(&mut document);
-    document
+    openapi::complete(document, limits)
 }
 
 /// The protected routes (with the document's frame and every context's tags) and the public

@@ -7,9 +7,10 @@
 //!   derivation never overwrites a newer one. It is driven by a durable JetStream consumer, but
 //!   a message is only a "this job changed" signal: the timer comes from the stored history,
 //!   so redelivered, reordered or missed-then-redelivered messages all converge.
-//! - [`JobScheduler::fire_due`] locks due timers (`FOR UPDATE SKIP LOCKED`, so several
-//!   processes share the work), issues `ExpireLease` or `Requeue` with the triggering event as
-//!   causation, and clears the timer. A stale timer (the worker sent a heartbeat after all) is
+//! - [`JobScheduler::fire_due`] takes due timers (moving them briefly into the future in one
+//!   statement, so several processes share the work and no lock is held while commands run),
+//!   issues `ExpireLease` or `Requeue` with the triggering event as causation, and clears the
+//!   timer. A stale timer (the worker sent a heartbeat after all) is
 //!   refused by the aggregate, which decides with the same clock rule the timer was set by.
 
 use std::collections::BTreeSet;
@@ -152,68 +153,87 @@ impl JobScheduler {
     /// Fires every timer due at `now` (up to the batch size): issues the command and clears
     /// the timer. Returns how many fired.
     ///
+    /// Timers are taken by moving them [`TAKEN_FOR`] into the future in one statement, so no
+    /// lock is held (and no transaction stays open for the relay's horizon to wait on) while the
+    /// commands run. Several processes take different timers; a process that dies after taking
+    /// some leaves them due again once that time has passed, and firing one twice is harmless
+    /// (the aggregate refuses the stale command).
+    ///
     /// # Errors
-    /// When the database fails; timers not yet cleared fire again on the next call.
+    /// When the database fails; timers not cleared fire again.
     pub async fn fire_due(&self, now: DateTime<Utc>) -> Result<usize, SchedulerError> {
-        let mut tx = self.pool.begin().await?;
         let due: Vec<DueTimer> = sqlx::query_as(
-            "SELECT aggregate_id, version, kind, lease_id, cause_event_id, correlation_id
-               FROM scheduler.job_timers
-              WHERE due_at <= $1
-              ORDER BY due_at
-              LIMIT $2
-              FOR UPDATE SKIP LOCKED",
+            "UPDATE scheduler.job_timers t SET due_at = $1::timestamptz + $3::interval
+               FROM (SELECT aggregate_id FROM scheduler.job_timers
+                      WHERE due_at <= $1
+                      ORDER BY due_at
+                      LIMIT $2
+                      FOR UPDATE SKIP LOCKED) due
+              WHERE t.aggregate_id = due.aggregate_id
+             RETURNING t.aggregate_id, t.version, t.kind, t.lease_id, t.cause_event_id,
+                       t.correlation_id",
         )
         .bind(now)
         .bind(self.settings.batch)
-        .fetch_all(&mut *tx)
+        .bind(TAKEN_FOR)
+        .fetch_all(&self.pool)
         .await?;
         let mut fired = 0;
-        for DueTimer {
+        for timer in due {
+            let (aggregate_id, version) = (timer.aggregate_id.clone(), timer.version);
+            match self.fire(timer, now).await {
+                Fired::Done => {
+                    fired += 1;
+                    clear(&self.pool, &aggregate_id, version).await?;
+                }
+                Fired::Stale => clear(&self.pool, &aggregate_id, version).await?,
+                // Due again at once: the next tick tries it again.
+                Fired::Again => due_again(&self.pool, &aggregate_id, version, now).await?,
+            }
+        }
+        Ok(fired)
+    }
+
+    async fn fire(&self, timer: DueTimer, now: DateTime<Utc>) -> Fired {
+        let DueTimer {
             aggregate_id,
-            version,
             kind,
             lease_id,
             cause_event_id: cause,
             correlation_id,
-        } in due
+            ..
+        } = timer;
+        let Ok(stream) = aggregate_id.parse::<StreamId>() else {
+            warn!(job.stream = %aggregate_id, "timer for a malformed stream id; dropping it");
+            return Fired::Stale;
+        };
+        let command = match (kind.as_str(), lease_id) {
+            ("lease_expiry", Some(lease_id)) => JobCommand::ExpireLease { lease_id, at: now },
+            _ => JobCommand::Requeue { at: now },
+        };
+        let context = CommandContext {
+            request_id: Uuid::now_v7().to_string(),
+            correlation_id: correlation_id.unwrap_or_else(|| cause.to_string()),
+            causation_id: cause.to_string(),
+            actor: ACTOR.to_owned(),
+            tenant: stream.tenant.clone(),
+            idempotency: None,
+        };
+        match self
+            .jobs
+            .execute(&context, stream.id, None, command, now)
+            .await
         {
-            let Ok(stream) = aggregate_id.parse::<StreamId>() else {
-                warn!(job.stream = %aggregate_id, "timer for a malformed stream id; dropping it");
-                clear(&mut tx, &aggregate_id, version).await?;
-                continue;
-            };
-            let command = match (kind.as_str(), lease_id) {
-                ("lease_expiry", Some(lease_id)) => JobCommand::ExpireLease { lease_id, at: now },
-                _ => JobCommand::Requeue { at: now },
-            };
-            let context = CommandContext {
-                request_id: Uuid::now_v7().to_string(),
-                correlation_id: correlation_id.unwrap_or_else(|| cause.to_string()),
-                causation_id: cause.to_string(),
-                actor: ACTOR.to_owned(),
-                tenant: stream.tenant.clone(),
-                idempotency: None,
-            };
-            let result = self
-                .jobs
-                .execute(&context, stream.id, None, command, now)
-                .await;
-            match result {
-                Ok(_) => fired += 1,
-                // Stale: the job moved on (a heartbeat, a cancel); its next event re-derives.
-                Err(CommandError::Rejected(_)) => {}
-                // A concurrent command on the job: its event re-derives the timer, or we retry.
-                Err(CommandError::Conflict) => continue,
-                Err(error) => {
-                    warn!(job.stream = %aggregate_id, error = %error, "firing a job timer failed; it stays due");
-                    continue;
-                }
+            Ok(_) => Fired::Done,
+            // Stale: the job moved on (a heartbeat, a cancel); its next event re-derives.
+            Err(CommandError::Rejected(_)) => Fired::Stale,
+            // A concurrent command on the job: its event re-derives the timer, or we retry.
+            Err(CommandError::Conflict) => Fired::Again,
+            Err(error) => {
+                warn!(job.stream = %aggregate_id, error = %error, "firing a job timer failed; it stays due");
+                Fired::Again
             }
-            clear(&mut tx, &aggregate_id, version).await?;
         }
-        tx.commit().await?;
-        Ok(fired)
     }
 
     /// Runs both halves until `shutdown`: the consumer of job events, and the timer loop.
@@ -350,18 +370,47 @@ fn timer_of(
     })
 }
 
-async fn clear(
-    tx: &mut sqlx::PgConnection,
-    aggregate_id: &str,
-    version: i64,
-) -> Result<(), sqlx::Error> {
+/// How long a taken timer stays out of other processes' reach while its command runs.
+const TAKEN_FOR: Duration = Duration::from_secs(30);
+
+/// What firing one timer came to.
+enum Fired {
+    /// The command was accepted.
+    Done,
+    /// The job moved on (or the timer is unusable): nothing to fire.
+    Stale,
+    /// It could not be decided now: due again at once.
+    Again,
+}
+
+/// Clears the timer of version `version` (a newer derivation is left alone).
+async fn clear(pool: &PgPool, aggregate_id: &str, version: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE scheduler.job_timers SET kind = NULL, due_at = NULL
           WHERE aggregate_id = $1 AND version = $2",
     )
     .bind(aggregate_id)
     .bind(version)
-    .execute(tx)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Makes a taken timer of version `version` due at `now` again.
+async fn due_again(
+    pool: &PgPool,
+    aggregate_id: &str,
+    version: i64,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE scheduler.job_timers SET due_at = $3
+          WHERE aggregate_id = $1 AND version = $2 AND kind IS NOT NULL",
+    )
+    .bind(aggregate_id)
+    .bind(version)
+    .bind(now)
+    .execute(pool)
     .await?;
     Ok(())
 }

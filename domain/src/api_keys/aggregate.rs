@@ -274,9 +274,10 @@ mod tests {
         );
         assert_eq!(KeyName::parse("a\u{7}b"), Err(ApiKeyError::InvalidName));
         assert_eq!(
-            KeyName::parse(&format!(" {} ", "k".repeat(64))).map(|name| name.as_str().len()),
-            Ok(64)
+            KeyName::parse(&format!(" {} ", "k".repeat(62))).map(|name| name.as_str().len()),
+            Ok(62)
         );
+        assert!(KeyName::parse(&format!(" {} ", "k".repeat(63))).is_err());
         assert_eq!(
             SecretHash::parse("ABC"),
             Err(ApiKeyError::InvalidSecretHash)

@@ -60,11 +60,18 @@ impl JobKind {
 pub struct LanguageCode(String);
 
 impl LanguageCode {
+    /// The longest tag as sent, surrounding whitespace included (`zho-Hant-419` is 12).
+    pub const MAX_CHARS: usize = 12;
+
     /// Parses and normalises a language tag.
     ///
     /// # Errors
     /// [`JobError::InvalidLanguage`].
     pub fn parse(raw: &str) -> Result<Self, JobError> {
+        // Surrounding whitespace is trimmed; as sent, a tag is at most `MAX_CHARS` long.
+        if raw.chars().count() > Self::MAX_CHARS {
+            return Err(JobError::InvalidLanguage);
+        }
         let mut parts = raw.trim().split(['-', '_']);
         let language = parts.next().unwrap_or_default();
         if !(2..=3).contains(&language.len()) || !language.bytes().all(|b| b.is_ascii_alphabetic())
@@ -261,13 +268,14 @@ impl Text {
     /// The longest text kept.
     pub const MAX_LEN: usize = 1000;
 
-    /// Trims and checks the length.
+    /// Trims and checks the length: at most [`Self::MAX_LEN`] characters as sent, at least one
+    /// once trimmed.
     ///
     /// # Errors
     /// [`JobError::TextLength`].
     pub fn parse(raw: &str) -> Result<Self, JobError> {
         let text = raw.trim();
-        if (1..=Self::MAX_LEN).contains(&text.chars().count()) {
+        if raw.chars().count() <= Self::MAX_LEN && !text.is_empty() {
             Ok(Self(text.to_owned()))
         } else {
             Err(JobError::TextLength { max: Self::MAX_LEN })

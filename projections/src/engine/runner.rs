@@ -265,7 +265,7 @@ impl<P: Projection> ProjectionRunner<P> {
         let start = checkpoint
             .consumer_start
             .map(|start| start.min(stream.cached_info().state.last_sequence + 1));
-        let deliver_policy = match start {
+        let mut deliver_policy = match start {
             Some(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
             None => DeliverPolicy::All,
         };
@@ -274,6 +274,23 @@ impl<P: Projection> ProjectionRunner<P> {
             Err(error) if error.kind() == ConsumerInfoErrorKind::NotFound => None,
             Err(error) => return Err(error.into()),
         };
+        // Messages delivered to a previous owner and never acknowledged (it died, or its worker
+        // was cut off) would wait out the ack wait before JetStream delivered them again: half a
+        // minute of acknowledged writes nobody can read. This worker holds the partition's lock,
+        // so nobody else consumes: the consumer is recreated at its ack floor and they arrive at
+        // once (the guard drops whatever the previous owner did apply).
+        if let Some(info) = existing.as_ref().filter(|info| info.num_ack_pending > 0) {
+            info!(
+                projection = name,
+                partition,
+                unacknowledged = info.num_ack_pending,
+                "taking over a partition with unacknowledged messages; redelivering them now"
+            );
+            stream.delete_consumer(&consumer_name).await?;
+            deliver_policy = DeliverPolicy::ByStartSequence {
+                start_sequence: info.ack_floor.stream_sequence + 1,
+            };
+        }
         let config = pull::Config {
             durable_name: Some(consumer_name.clone()),
             filter_subjects: self

@@ -67,7 +67,11 @@ pub struct JobUpdate {
     pub version: i64,
     /// The status the event moved the job to, when it changes status.
     pub status: Option<&'static str>,
-    /// Units done and total, for progress reports.
+    /// Units done and total, `[done, total]`, for progress reports.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<Vec<u64>>, min_items = 2, max_items = 2)
+    )]
     pub progress: Option<(u64, u64)>,
     /// When it happened.
     pub at: DateTime<Utc>,

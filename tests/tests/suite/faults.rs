@@ -259,3 +259,86 @@ async fn a_row_with_sparse_metadata_does_not_stall_the_relay() {
         StatusCode::OK
     );
 }
+
+/// A process that relays and owns every partition is killed in the middle of a write burst; the
+/// surviving process takes the relay and the partitions over, and every acknowledged write is
+/// applied within seconds, not after JetStream's ack wait: messages the dead process had been
+/// handed are delivered again at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_a_kill_every_acknowledged_write_is_readable_within_seconds() {
+    use crate::projections::{user_commands, write_users};
+
+    let first = spawn_app_with(|settings| settings.projections.partitions = 4).await;
+    wait_until(
+        "the first process owns every partition",
+        Duration::from_secs(60),
+        || async {
+            let owned: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM projection.partition_owners
+                  WHERE projection = 'users' AND partitions = 4",
+            )
+            .fetch_one(&first.pool)
+            .await
+            .unwrap();
+            owned == 4
+        },
+    )
+    .await;
+    let second = spawn_with_settings(first.settings.clone()).await;
+    let users = std::sync::Arc::new(user_commands(&first));
+    let mut writers = Vec::new();
+    for writer in 0..16 {
+        let users = users.clone();
+        writers.push(tokio::spawn(async move {
+            write_users(&users, &format!("k{writer}n"), 300, 0).await;
+        }));
+    }
+    // Killed while it is behind: it holds messages it was handed and has not acknowledged.
+    wait_until(
+        "the first process applies part of the burst",
+        Duration::from_secs(120),
+        || async { second.projection_counts("users").await.0 >= 500 },
+    )
+    .await;
+    first.kill();
+    let killed = tokio::time::Instant::now();
+    // Every write acknowledged by the time of the kill is in the store up to this position.
+    let acknowledged: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
+        .fetch_one(&second.pool)
+        .await
+        .unwrap();
+    let unapplied = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM events e
+               LEFT JOIN projection.stream_positions p
+                      ON p.projection = 'users' AND p.aggregate_type = e.aggregate_type
+                     AND p.aggregate_id = e.aggregate_id
+              WHERE e.aggregate_type = 'User' AND e.global_position <= $1
+                AND coalesce(p.last_sequence, 0) < e.sequence",
+        )
+        .bind(acknowledged)
+        .fetch_one(&second.pool)
+        .await
+        .unwrap()
+    };
+    wait_until(
+        "every write acknowledged before the kill is applied, within seconds",
+        Duration::from_secs(20),
+        || async { unapplied().await == 0 },
+    )
+    .await;
+    let readable_after = killed.elapsed();
+    println!("time to readable after kill: {readable_after:?}");
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let total = second.user_events().await;
+    assert_eq!(total, 16 * 300);
+    wait_until(
+        "every write is applied",
+        Duration::from_secs(120),
+        || async { second.projection_counts("users").await.0 >= total },
+    )
+    .await;
+    second.assert_users_read_model_is_a_replay().await;
+}

@@ -7,7 +7,9 @@ use uuid::Uuid;
 
 use std::time::Duration;
 
-use crate::helpers::{assert_problem, spawn_app_with};
+use serde_json::json;
+
+use crate::helpers::{assert_problem, spawn_app_with, TestApp};
 
 fn limited(app_settings: &mut api::config::Settings) {
     app_settings.rate_limit.enabled = true;
@@ -216,4 +218,106 @@ async fn live_streams_meet_their_cap_per_principal_and_free_it_when_closed() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Another tenant's admin sees none of acme's parked streams or errors and may not rebuild; an
+/// operator sees them, and a tenant's admin cannot make itself one.
+pub(crate) async fn operator_scope(app: &TestApp, parked: &str) {
+    let other_admin = app.admin_key_of("globex").await;
+    let as_other = |method: Method, path: &str| {
+        app.anonymous(method, path)
+            .header("x-api-key", &other_admin)
+    };
+    let overview: Value = as_other(Method::GET, "/api/v1/admin/projections")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let users = overview["projections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "users")
+        .unwrap();
+    assert_eq!(users["parked_streams"], 0, "{users}");
+    assert!(users["last_error"].is_null(), "{users}");
+    let listed: Value = as_other(Method::GET, "/api/v1/admin/projections/users/parked")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed, json!([]));
+    for key in [&other_admin, &app.admin_key] {
+        let rebuild = app
+            .anonymous(Method::POST, "/api/v1/admin/projections/users/rebuild")
+            .header("x-api-key", key)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(rebuild, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+    let retry_elsewhere = app
+        .post(&format!(
+            "/api/v1/admin/projections/users/parked/{parked}/retry?tenant=globex"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(retry_elsewhere, StatusCode::FORBIDDEN, "forbidden").await;
+    let granted = app
+        .post_json(
+            "/api/v1/api-keys",
+            &json!({ "name": "escalate", "roles": ["operator"] }),
+        )
+        .await;
+    assert_eq!(granted.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let operator = app.operator_key().await;
+    let listed: Value = app
+        .anonymous(Method::GET, "/api/v1/admin/projections/users/parked")
+        .header("x-api-key", &operator)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|stream| stream["aggregate_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [format!("acme:{parked}")]);
+}
+
+#[tokio::test]
+async fn names_with_bidirectional_or_invisible_characters_are_refused_with_a_field_error() {
+    let app = spawn_app_with(|_| {}).await;
+    for (name, code_point) in [("Ada\u{202E}ecalevol", "U+202E"), ("Ada\u{200B}", "U+200B")] {
+        let response = app.register_user("bidi@example.org", name).await;
+        let problem = assert_problem(
+            response,
+            reqwest::StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+        let field = &problem["errors"][0];
+        assert_eq!(field["field"], "display_name", "{problem}");
+        assert!(
+            field["message"].as_str().unwrap().contains(code_point),
+            "{problem}"
+        );
+    }
+    let created = app
+        .post_json(
+            "/api/v1/api-keys",
+            &json!({ "name": "ci\u{2066}", "roles": ["worker"] }),
+        )
+        .await;
+    assert_eq!(created.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
 }

@@ -172,31 +172,16 @@ async fn a_worker_claims_reports_and_completes_a_job() {
     let backwards = worker
         .on(&job, "progress", json!({ "done": 2, "total": 10 }))
         .await;
-    assert_problem(
-        backwards,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "progress_regressed",
-    )
-    .await;
+    assert_problem(backwards, StatusCode::CONFLICT, "progress_regressed").await;
     let above = worker
         .on(&job, "progress", json!({ "done": 11, "total": 10 }))
         .await;
-    assert_problem(
-        above,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "progress_above_total",
-    )
-    .await;
+    assert_problem(above, StatusCode::CONFLICT, "progress_above_total").await;
     let stranger = json!({ "lease_id": uuid::Uuid::new_v4(), "done": 4, "total": 10 });
     let foreign = worker
         .post(&format!("/api/v1/worker/jobs/{job_id}/progress"), stranger)
         .await;
-    assert_problem(
-        foreign,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "not_lease_holder",
-    )
-    .await;
+    assert_problem(foreign, StatusCode::CONFLICT, "not_lease_holder").await;
 
     let result = worker.upload_result("Hallo, Welt.\n").await;
     let done = worker
@@ -214,7 +199,7 @@ async fn a_worker_claims_reports_and_completes_a_job() {
     let again = worker
         .on(&job, "progress", json!({ "done": 10, "total": 10 }))
         .await;
-    assert_problem(again, StatusCode::UNPROCESSABLE_ENTITY, "job_finished").await;
+    assert_problem(again, StatusCode::CONFLICT, "job_finished").await;
 
     let detail: Value = app
         .anonymous(Method::GET, &format!("/api/v1/jobs/{job_id}"))
@@ -275,7 +260,7 @@ async fn a_worker_claims_reports_and_completes_a_job() {
         .send()
         .await
         .unwrap();
-    assert_problem(cancel, StatusCode::UNPROCESSABLE_ENTITY, "job_finished").await;
+    assert_problem(cancel, StatusCode::CONFLICT, "job_finished").await;
 }
 
 #[tokio::test]
@@ -308,7 +293,7 @@ async fn a_cancelled_job_tells_its_worker_at_the_next_heartbeat() {
             json!({ "error_code": "x", "message": "x", "retryable": true }),
         )
         .await;
-    assert_problem(complete, StatusCode::UNPROCESSABLE_ENTITY, "job_cancelled").await;
+    assert_problem(complete, StatusCode::CONFLICT, "job_cancelled").await;
 }
 
 #[tokio::test]
@@ -475,7 +460,7 @@ async fn eight_workers_drain_a_thousand_jobs_through_failures_and_deaths() {
                 // A slow call may find its lease expired: that attempt is lost, like a death.
                 let status = response.status();
                 assert!(
-                    status == StatusCode::OK || status == StatusCode::UNPROCESSABLE_ENTITY,
+                    status == StatusCode::OK || status == StatusCode::CONFLICT,
                     "{status}: {}",
                     response.text().await.unwrap()
                 );

@@ -9,6 +9,7 @@
     missing_debug_implementations
 )]
 
+mod contract;
 mod faults;
 mod feed;
 mod hardening;

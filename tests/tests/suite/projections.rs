@@ -22,7 +22,7 @@ use sqlx::PgConnection;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::helpers::{assert_problem, spawn_app_with, wait_until, TestApp};
+use crate::helpers::{spawn_app_with, wait_until, TestApp};
 
 /// The users projection with a test toggle: while `poisoned` names a stream, every event of it
 /// fails to apply, as a bug in a handler would.
@@ -198,7 +198,7 @@ async fn a_poison_event_parks_its_stream_only_and_a_retry_applies_it_in_order() 
     let status = overview(&app).await;
     assert_eq!(status["parked_streams"], 1);
     assert!(status["last_error"].as_str().unwrap().contains("poison"));
-    operator_scope(&app, &poison).await;
+    crate::hardening::operator_scope(&app, &poison).await;
     // The instance still serves: readiness stays up, projection health says what is parked.
     assert_eq!(app.get("/health/ready").await.status(), StatusCode::OK);
     let health = app.get("/health/projections").await;
@@ -588,79 +588,4 @@ async fn two_processes_share_partitions_and_survive_a_kill() {
         .unwrap();
     assert!(complete, "{report}");
     assert!(report.contains("10000 streams, 50000 events"), "{report}");
-}
-
-/// Another tenant's admin sees none of acme's parked streams or errors and may not rebuild; an
-/// operator sees them, and a tenant's admin cannot make itself one.
-async fn operator_scope(app: &TestApp, parked: &str) {
-    let other_admin = app.admin_key_of("globex").await;
-    let as_other = |method: Method, path: &str| {
-        app.anonymous(method, path)
-            .header("x-api-key", &other_admin)
-    };
-    let overview: Value = as_other(Method::GET, "/api/v1/admin/projections")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let users = overview["projections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "users")
-        .unwrap();
-    assert_eq!(users["parked_streams"], 0, "{users}");
-    assert!(users["last_error"].is_null(), "{users}");
-    let listed: Value = as_other(Method::GET, "/api/v1/admin/projections/users/parked")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(listed, json!([]));
-    for key in [&other_admin, &app.admin_key] {
-        let rebuild = app
-            .anonymous(Method::POST, "/api/v1/admin/projections/users/rebuild")
-            .header("x-api-key", key)
-            .send()
-            .await
-            .unwrap();
-        assert_problem(rebuild, StatusCode::FORBIDDEN, "forbidden").await;
-    }
-    let retry_elsewhere = app
-        .post(&format!(
-            "/api/v1/admin/projections/users/parked/{parked}/retry?tenant=globex"
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(retry_elsewhere, StatusCode::FORBIDDEN, "forbidden").await;
-    let granted = app
-        .post_json(
-            "/api/v1/api-keys",
-            &json!({ "name": "escalate", "roles": ["operator"] }),
-        )
-        .await;
-    assert_eq!(granted.status(), StatusCode::UNPROCESSABLE_ENTITY);
-
-    let operator = app.operator_key().await;
-    let listed: Value = app
-        .anonymous(Method::GET, "/api/v1/admin/projections/users/parked")
-        .header("x-api-key", &operator)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ids: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|stream| stream["aggregate_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, [format!("acme:{parked}")]);
 }

@@ -1,6 +1,8 @@
 //! API key routes: issue (the key is shown once) and revoke. Keys are issued to machines; a
 //! revoked key is refused at once.
 
+use std::collections::BTreeSet;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -18,7 +20,7 @@ use crate::http::auth::new_api_key;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Caller, IdPath, JsonBody};
 use crate::http::respond::{accepted, changed, one_field, CommandAccepted};
-use crate::http::schema::GrantableRole;
+use crate::http::schema::{self, GrantableRole};
 use crate::routes::{AppState, Routes};
 
 /// The API key routes.
@@ -34,12 +36,14 @@ pub fn routes() -> Routes {
 #[serde(deny_unknown_fields)]
 #[schema(examples(json!({"name": "ci", "roles": ["worker"], "expires_at": "2030-01-01T00:00:00Z"})))]
 pub struct IssueApiKey {
-    /// What the key is for (1 to 64 characters).
+    /// What the key is for.
+    #[schema(value_type = schema::KeyName)]
     pub name: String,
-    /// At least one role.
+    /// At least one role, each at most once.
+    #[serde(deserialize_with = "schema::unique")]
     #[schema(min_items = 1, max_items = 5)]
-    pub roles: Vec<GrantableRole>,
-    /// When the key stops working; never if absent.
+    pub roles: BTreeSet<GrantableRole>,
+    /// When the key stops working (later than now); never if absent.
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -77,7 +81,12 @@ pub async fn issue_api_key(
         .api_keys
         .execute(&context, &stream, Guarded::new(command), name, Utc::now())
         .await?;
-    Ok(accepted(StatusCode::CREATED, None, outcome, Some(secret)))
+    Ok(accepted(
+        StatusCode::CREATED,
+        Some("/api/v1/api-keys"),
+        outcome,
+        Some(secret),
+    ))
 }
 
 /// Revoke an API key (admins). Requests with it are refused at once.

@@ -6,6 +6,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use commands::documents::{BodyError, UploadError};
+use domain::documents::ContentType;
 use domain::policy::DocumentAction;
 use futures::StreamExt;
 use serde::Serialize;
@@ -128,7 +129,19 @@ pub async fn upload_document(
     get, path = "/api/v1/documents/{id}", tag = "documents",
     params(("id" = Uuid, Path, description = "Document id")),
     responses(
-        (status = 200, description = "The bytes; `ETag` is their sha-256", content_type = "application/octet-stream"),
+        (status = 200, description = "The bytes, as uploaded, in the type recognised at upload; \
+            `ETag` is their sha-256",
+            content(
+                (String = ContentType::PlainText.mime()),
+                (String = ContentType::Markdown.mime()),
+                (String = ContentType::Srt.mime()),
+                (String = ContentType::WebVtt.mime()),
+                (serde_json::Value = ContentType::Json.mime()),
+                // Binary: no schema. Literals, as a bare expression reads as a schema here; the
+                // test below holds the list to `ContentType::ALL`.
+                ("application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+                ("application/pdf"),
+            )),
         (status = 403, description = "Not yours", body = Problem),
         (status = 404, description = "No such document", body = Problem),
     ),
@@ -184,4 +197,24 @@ pub async fn download_document(
         headers.insert(header::CONTENT_DISPOSITION, disposition);
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::Path;
+
+    use super::*;
+
+    #[test]
+    fn a_download_documents_every_type_an_upload_may_have() {
+        let operation = __path_download_document::operation();
+        let Some(utoipa::openapi::RefOr::T(ok)) = operation.responses.responses.get("200") else {
+            panic!("no 200 answer");
+        };
+        let mut documented: Vec<&str> = ok.content.keys().map(String::as_str).collect();
+        documented.sort_unstable();
+        let mut stored: Vec<&str> = ContentType::ALL.map(ContentType::mime).to_vec();
+        stored.sort_unstable();
+        assert_eq!(documented, stored);
+    }
 }

@@ -12,12 +12,14 @@ use domain::jobs::{
 };
 use domain::policy::JobAction;
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Caller, ExpectedVersion, IdPath, JsonBody};
 use crate::http::respond::{changed, created, field, one_field, CommandAccepted};
+use crate::http::schema;
 use crate::routes::AppState;
 
 /// Submit a job.
@@ -25,22 +27,59 @@ use crate::routes::AppState;
 #[serde(deny_unknown_fields)]
 #[schema(examples(json!({"kind": "translation", "source_language": "en", "target_language": "de", "document_id": "0192f5a4-7d3c-7e6a-9b1d-2f4c6a8e0b13", "priority": 5})))]
 pub struct SubmitJob {
-    /// `translation`, `validation`, `post_edit` or `illustration`.
-    #[schema(value_type = String)]
+    /// What the job does. Validation and post-edit jobs need `parent_job_id`; the others must
+    /// not have one.
+    #[schema(value_type = schema::JobKind)]
     pub kind: JobKind,
-    /// e.g. `en`, `pt-BR`.
+    /// The document's language, e.g. `en`, `pt-BR`.
+    #[schema(value_type = schema::LanguageCode)]
     pub source_language: String,
-    /// e.g. `de`.
+    /// The language wanted, e.g. `de`; for every kind but illustration, not the source
+    /// language (compared once normalised).
+    #[schema(value_type = schema::LanguageCode)]
     pub target_language: String,
     /// An uploaded document of yours. For validation and post-edit jobs, the parent's result
     /// is worked on instead; name the parent's source or result here.
     pub document_id: Uuid,
     /// 0 (lowest) to 9; default 5.
+    #[serde(default, deserialize_with = "schema::whole_number::option_i64")]
+    #[schema(minimum = 0, maximum = 9)]
     pub priority: Option<i64>,
-    /// Settings for the worker: up to 20 string keys and values.
+    /// Settings for the worker: up to 20 keys of 1 to 64 characters, each with a value of up
+    /// to 256 characters.
+    #[schema(schema_with = job_options)]
     pub options: Option<BTreeMap<String, String>>,
-    /// Required for validation and post-edit jobs: the succeeded job they work on.
+    /// Required for validation and post-edit jobs (and refused for the others): the succeeded
+    /// job they work on.
     pub parent_job_id: Option<Uuid>,
+}
+
+/// The longest option key [`JobOptions::new`] accepts, in characters (a test holds the two
+/// together).
+const OPTION_KEY_CHARS: usize = 64;
+/// The longest option value [`JobOptions::new`] accepts, in characters.
+const OPTION_VALUE_CHARS: usize = 256;
+
+/// The documented shape of [`JobOptions`]: `schema_with` because utoipa's field attributes
+/// cannot bound a map's size, keys and values.
+fn job_options() -> Object {
+    let string = |min: Option<usize>, max: usize| {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::new(Type::String))
+            .min_length(min)
+            .max_length(Some(max))
+    };
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+        .description(Some(
+            "Settings for the worker: up to 20 keys of 1 to 64 characters, each with a value \
+             of up to 256 characters.",
+        ))
+        .max_properties(Some(JobOptions::MAX_KEYS))
+        .property_names(Some(string(Some(1), OPTION_KEY_CHARS)))
+        .additional_properties(Some(string(None, OPTION_VALUE_CHARS)))
+        .examples([serde_json::json!({"tone": "formal"})])
+        .build()
 }
 
 /// Cancel a job.
@@ -48,7 +87,8 @@ pub struct SubmitJob {
 #[serde(deny_unknown_fields)]
 #[schema(examples(json!({"reason": "submitted by mistake"})))]
 pub struct CancelJob {
-    /// Why (1 to 1000 characters).
+    /// Why.
+    #[schema(value_type = schema::Text)]
     pub reason: String,
 }
 
@@ -196,4 +236,35 @@ pub async fn resubmit_job(
         .execute(&context, id, expected.0, command, Utc::now())
         .await?;
     Ok(changed(outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_option_bounds_are_the_domains() {
+        let options = |keys: usize, key: usize, value: usize| {
+            let entries = (0..keys).map(|i| (format!("{i:0>key$}"), "é".repeat(value)));
+            JobOptions::new(entries.collect()).is_ok()
+        };
+        assert!(options(
+            JobOptions::MAX_KEYS,
+            OPTION_KEY_CHARS,
+            OPTION_VALUE_CHARS
+        ));
+        assert!(!options(JobOptions::MAX_KEYS + 1, 2, 0));
+        assert!(!options(1, OPTION_KEY_CHARS + 1, 0));
+        assert!(!options(1, 1, OPTION_VALUE_CHARS + 1));
+        assert!(JobOptions::new(BTreeMap::from([(String::new(), String::new())])).is_err());
+    }
+
+    #[test]
+    fn the_documented_priorities_are_the_domains() {
+        let documented = crate::http::schema::property::<SubmitJob>("priority");
+        let bound = |edge: &str| documented[edge].as_i64().expect("a bound");
+        let (min, max) = (bound("minimum"), bound("maximum"));
+        assert!(Priority::new(min).is_ok() && Priority::new(max).is_ok());
+        assert!(Priority::new(min - 1).is_err() && Priority::new(max + 1).is_err());
+    }
 }

@@ -24,6 +24,7 @@ use crate::routes::AppState;
 /// What live updates follow.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LiveParams {
     /// One job.
     pub job_id: Option<Uuid>,

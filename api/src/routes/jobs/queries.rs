@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{consistent, Caller, Consistency, IdPath, QueryParams};
 use crate::http::respond::{not_found, page_limit, with_etag};
+use crate::http::schema;
 use crate::routes::AppState;
 
 /// One job with its attempts and children.
@@ -57,24 +58,34 @@ pub async fn get_job(
 /// Filters and paging of a job list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListJobs {
-    /// queued, claimed, running, retry_scheduled, succeeded, failed, cancelled, dead_lettered.
+    /// Only jobs in this status.
+    #[param(value_type = Option<schema::JobStatus>, inline)]
     pub status: Option<String>,
-    /// translation, validation, post_edit, illustration.
+    /// Only jobs of this kind.
+    #[param(value_type = Option<schema::JobKind>, inline)]
     pub kind: Option<String>,
     /// Only this owner's jobs (staff); others always see only their own.
     pub owner: Option<Uuid>,
-    /// Source language.
+    /// Only jobs from this language.
+    #[param(value_type = Option<schema::LanguageCode>, inline)]
     pub source_language: Option<String>,
-    /// Target language.
+    /// Only jobs into this language.
+    #[param(value_type = Option<schema::LanguageCode>, inline)]
     pub target_language: Option<String>,
     /// Submitted at or after (RFC 3339).
     pub submitted_from: Option<DateTime<Utc>>,
     /// Submitted before (RFC 3339).
     pub submitted_to: Option<DateTime<Utc>>,
-    /// The previous page's `next_cursor`.
+    /// The previous page's `next_cursor`: opaque, as this API wrote it.
+    #[param(
+        max_length = 56,
+        pattern = "^-?[0-9]{1,18}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub after: Option<String>,
-    /// Page size, 1 to the configured maximum (default 20).
+    /// Page size: 1 to `queries.max_page_size` (100 unless configured otherwise); default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// Wait until this command's effects are visible.
     pub consistency_token: Option<String>,
@@ -198,6 +209,7 @@ pub async fn list_jobs(
 /// The moment statistics windows end at.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StatsParams {
     /// End of the time windows (RFC 3339); now when absent.
     pub at: Option<DateTime<Utc>>,

@@ -1,7 +1,7 @@
 //! The worker protocol: claim, heartbeat, progress, complete, fail. Workers are ordinary API
 //! clients with the `worker` role; the lease they get from a claim names every later call.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -21,6 +21,7 @@ use uuid::Uuid;
 use crate::http::error::{from_domain, ApiError, FieldError, Problem};
 use crate::http::extract::{Caller, IdPath, JsonBody};
 use crate::http::respond::{changed, field, CommandAccepted};
+use crate::http::schema;
 use crate::routes::AppState;
 
 /// Claim the next job.
@@ -28,16 +29,23 @@ use crate::routes::AppState;
 #[serde(deny_unknown_fields)]
 #[schema(examples(json!({"kinds": ["translation"], "source_languages": ["en"], "target_languages": []})))]
 pub struct ClaimJob {
-    /// The kinds this worker handles (at least one).
-    #[schema(value_type = Vec<String>)]
-    pub kinds: Vec<JobKind>,
-    /// Source languages it handles; any when absent or empty.
+    /// The kinds this worker handles: at least one, each at most once.
+    #[serde(deserialize_with = "schema::unique")]
+    #[schema(value_type = BTreeSet<schema::JobKind>, min_items = 1, max_items = 4)]
+    pub kinds: BTreeSet<JobKind>,
+    /// Source languages it handles (at most 100); any when absent or empty.
     #[serde(default)]
+    #[schema(value_type = Vec<schema::LanguageCode>, max_items = 100)]
     pub source_languages: Vec<String>,
-    /// Target languages it handles; any when absent or empty.
+    /// Target languages it handles (at most 100); any when absent or empty.
     #[serde(default)]
+    #[schema(value_type = Vec<schema::LanguageCode>, max_items = 100)]
     pub target_languages: Vec<String>,
 }
+
+/// The most languages a claim may name on either side: more would be a worker that handles any
+/// (it says so by naming none), and each one is a parameter of the queue's query.
+const MAX_CLAIM_LANGUAGES: usize = 100;
 
 /// A claimed job: everything a worker needs to do it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -96,8 +104,12 @@ pub struct ReportProgress {
     /// The lease from the claim.
     pub lease_id: Uuid,
     /// Units done: never less than last reported, never above `total`.
+    #[serde(deserialize_with = "schema::whole_number::u64")]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_u64)]
     pub done: u64,
-    /// Units in total (at least 1; fixed by the first report).
+    /// Units in total: at least 1, fixed by the first report.
+    #[serde(deserialize_with = "schema::whole_number::u64")]
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_u64)]
     pub total: u64,
 }
 
@@ -111,8 +123,12 @@ pub struct CompleteJob {
     /// The result, uploaded by this worker through `/api/v1/documents`.
     pub result_document_id: Uuid,
     /// Characters processed.
+    #[serde(deserialize_with = "schema::whole_number::u64")]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_u64)]
     pub characters: u64,
     /// Segments processed.
+    #[serde(deserialize_with = "schema::whole_number::u64")]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_u64)]
     pub segments: u64,
 }
 
@@ -123,9 +139,11 @@ pub struct CompleteJob {
 pub struct FailJob {
     /// The lease from the claim.
     pub lease_id: Uuid,
-    /// Machine-readable: 1 to 64 of a-z, 0-9, `_`, `.`, `-`.
+    /// Machine-readable.
+    #[schema(value_type = schema::ErrorCode)]
     pub error_code: String,
-    /// What happened (1 to 1000 characters).
+    /// What happened.
+    #[schema(value_type = schema::Text)]
     pub message: String,
     /// Whether another attempt may succeed (it is then retried with backoff, up to the
     /// configured attempts, then dead-lettered).
@@ -158,6 +176,15 @@ pub async fn claim_job(
         });
     }
     let languages = |raw: &[String], name: &str| -> Result<Vec<String>, ApiError> {
+        if raw.len() > MAX_CLAIM_LANGUAGES {
+            return Err(ApiError::validation(vec![FieldError {
+                field: name.to_owned(),
+                code: "too_many_languages".to_owned(),
+                message: format!(
+                    "at most {MAX_CLAIM_LANGUAGES} languages; name none to handle any"
+                ),
+            }]));
+        }
         raw.iter()
             .map(|code| {
                 LanguageCode::parse(code)
@@ -387,4 +414,49 @@ pub async fn fail_job(
         at: Utc::now(),
     };
     worker_command(&state, &caller, id, &body, command).await
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::jobs::MAX_COUNT;
+
+    use super::*;
+    use crate::http::schema::property;
+
+    #[test]
+    fn the_documented_counts_are_the_domains() {
+        for documented in [
+            property::<ReportProgress>("done"),
+            property::<ReportProgress>("total"),
+            property::<CompleteJob>("characters"),
+            property::<CompleteJob>("segments"),
+        ] {
+            assert_eq!(documented["maximum"], MAX_COUNT);
+            assert_eq!(documented["format"], "int64");
+        }
+        assert!(Progress::new(MAX_COUNT, MAX_COUNT).is_ok());
+        assert!(Progress::new(0, MAX_COUNT + 1).is_err());
+        assert!(JobMetrics::new(MAX_COUNT, MAX_COUNT).is_ok());
+        assert!(JobMetrics::new(MAX_COUNT + 1, 0).is_err());
+        // A total of 0 is refused when the report is decided (`JobError::InvalidTotal`).
+        assert_eq!(property::<ReportProgress>("total")["minimum"], 1);
+    }
+
+    #[test]
+    fn the_documented_claim_bounds_are_the_servers() {
+        let kinds = property::<ClaimJob>("kinds");
+        assert_eq!(kinds["maxItems"], JobKind::ALL.len());
+        assert_eq!(kinds["uniqueItems"], true);
+        for languages in ["source_languages", "target_languages"] {
+            assert_eq!(
+                property::<ClaimJob>(languages)["maxItems"],
+                MAX_CLAIM_LANGUAGES
+            );
+        }
+        let claim = |kinds: serde_json::Value| {
+            serde_json::from_value::<ClaimJob>(serde_json::json!({ "kinds": kinds }))
+        };
+        assert!(claim(serde_json::json!(["translation", "validation"])).is_ok());
+        assert!(claim(serde_json::json!(["translation", "translation"])).is_err());
+    }
 }

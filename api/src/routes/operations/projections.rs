@@ -34,9 +34,10 @@ pub struct ProjectionsOverview {
 /// Whose stream a retry concerns.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RetryScope {
     /// Another tenant's stream (operators only); the caller's tenant if absent.
-    #[param(pattern = "^[A-Za-z0-9_-]{1,128}$")]
+    #[param(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_-]{1,128}$")]
     pub tenant: Option<String>,
 }
 
@@ -44,8 +45,10 @@ pub struct RetryScope {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RetryResult {
     /// Parked events applied now.
+    #[schema(value_type = u64, maximum = 9_223_372_036_854_775_807_u64)]
     pub applied: usize,
     /// Events still parked (the first failed again, or waits for a missing one).
+    #[schema(value_type = u64, maximum = 9_223_372_036_854_775_807_u64)]
     pub still_parked: usize,
 }
 
@@ -106,9 +109,9 @@ pub async fn list_projections(
 /// The caller's tenant's parked streams of one projection.
 #[utoipa::path(
     get, path = "/api/v1/admin/projections/{name}/parked", tag = "admin",
-    params(("name" = String, Path, description = "Projection name")),
+    params(("name" = inline(ProjectionName), Path, description = "Projection name")),
     responses(
-        (status = 200, description = "Parked streams, oldest first", body = Vec<Object>),
+        (status = 200, description = "Parked streams, oldest first (at most 1,000)", body = Vec<Object>),
         (status = 404, description = "No such projection", body = crate::http::error::Problem),
     ),
     security(("bearer" = []), ("api_key" = []))
@@ -120,9 +123,26 @@ pub async fn list_parked(
 ) -> Result<Json<Vec<ParkedStream>>, ApiError> {
     let tenant = caller.may_read(OperationAction::ReadProjectionStatus, None)?;
     let projection = projection(&name)?;
-    Ok(Json(
-        status::parked(&state.pool, projection.name(), &scope(&caller, tenant)).await?,
-    ))
+    let mut parked =
+        status::parked(&state.pool, projection.name(), &scope(&caller, tenant)).await?;
+    parked.truncate(PARKED_LISTED);
+    Ok(Json(parked))
+}
+
+/// The most parked streams one listing shows (the oldest first); the CLI lists them all.
+const PARKED_LISTED: usize = 1_000;
+
+/// The name of a registered projection.
+#[derive(Debug)]
+pub struct ProjectionName;
+
+impl utoipa::PartialSchema for ProjectionName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Registered::ALL.iter().map(|p| p.name())))
+            .into()
+    }
 }
 
 /// A rebuild was started.
@@ -138,7 +158,7 @@ pub struct RebuildStarted {
 /// downtime: queries keep reading the current tables until the atomic swap.
 #[utoipa::path(
     post, path = "/api/v1/admin/projections/{name}/rebuild", tag = "admin",
-    params(("name" = String, Path, description = "Projection name")),
+    params(("name" = inline(ProjectionName), Path, description = "Projection name")),
     responses(
         (status = 202, description = "Rebuild started", body = RebuildStarted),
         (status = 404, description = "No such projection", body = crate::http::error::Problem),
@@ -166,7 +186,7 @@ pub async fn rebuild_projection(
 /// events in order with the projection's current code.
 #[utoipa::path(
     post, path = "/api/v1/admin/projections/{name}/parked/{id}/retry", tag = "admin",
-    params(("name" = String, Path, description = "Projection name"),
+    params(("name" = inline(ProjectionName), Path, description = "Projection name"),
            ("id" = Uuid, Path, description = "The parked aggregate's id"),
            RetryScope),
     responses(

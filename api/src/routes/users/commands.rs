@@ -1,6 +1,8 @@
 //! User command routes: register, rename, roles, deactivate, reactivate. Each appends events
 //! only through `commands`.
 
+use std::collections::BTreeSet;
+
 use axum::extract::State;
 use axum::response::Response;
 use chrono::Utc;
@@ -14,7 +16,7 @@ use uuid::Uuid;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Caller, ExpectedVersion, IdPath, JsonBody};
 use crate::http::respond::{changed, created, field, one_field, CommandAccepted};
-use crate::http::schema::GrantableRole;
+use crate::http::schema::{self, GrantableRole};
 use crate::routes::AppState;
 
 /// Register a user.
@@ -23,12 +25,15 @@ use crate::routes::AppState;
 #[schema(examples(json!({"email": "ada@example.org", "display_name": "Ada", "roles": ["user"]})))]
 pub struct RegisterUser {
     /// Unique within the tenant; compared case-insensitively.
+    #[schema(value_type = schema::Email)]
     pub email: String,
-    /// 1 to 64 characters.
+    /// How the user is shown to others.
+    #[schema(value_type = schema::DisplayName)]
     pub display_name: String,
-    /// Roles; default `["user"]`.
+    /// Roles, each at most once; default `["user"]`.
+    #[serde(default, deserialize_with = "schema::unique_or_none")]
     #[schema(max_items = 5)]
-    pub roles: Option<Vec<GrantableRole>>,
+    pub roles: Option<BTreeSet<GrantableRole>>,
 }
 
 /// Rename a user.
@@ -36,7 +41,8 @@ pub struct RegisterUser {
 #[serde(deny_unknown_fields)]
 #[schema(examples(json!({"display_name": "Ada Lovelace"})))]
 pub struct ChangeDisplayName {
-    /// 1 to 64 characters.
+    /// How the user is shown to others.
+    #[schema(value_type = schema::DisplayName)]
     pub display_name: String,
 }
 
@@ -45,9 +51,10 @@ pub struct ChangeDisplayName {
 #[serde(deny_unknown_fields)]
 #[schema(examples(json!({"roles": ["user", "moderator"]})))]
 pub struct ChangeUserRoles {
-    /// The complete new set of roles.
+    /// The complete new set of roles, each at most once.
+    #[serde(deserialize_with = "schema::unique")]
     #[schema(max_items = 5)]
-    pub roles: Vec<GrantableRole>,
+    pub roles: BTreeSet<GrantableRole>,
 }
 
 /// Runs a command on an existing user for an authorized caller: `200` with what it changed.
@@ -255,4 +262,26 @@ pub async fn reactivate_user(
         command,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::identity::Role;
+
+    use super::*;
+    use crate::http::schema::property;
+
+    #[test]
+    fn roles_are_documented_as_a_set_of_the_grantable_ones() {
+        for roles in [
+            property::<RegisterUser>("roles"),
+            property::<ChangeUserRoles>("roles"),
+            property::<crate::routes::api_keys::IssueApiKey>("roles"),
+        ] {
+            assert_eq!(roles["maxItems"], Role::GRANTABLE.len());
+            assert_eq!(roles["uniqueItems"], true);
+        }
+        let body = serde_json::json!({"roles": ["user", "user"]});
+        assert!(serde_json::from_value::<ChangeUserRoles>(body).is_err());
+    }
 }

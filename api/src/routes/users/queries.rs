@@ -64,10 +64,12 @@ pub struct UserPage {
 /// Paging parameters.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListUsers {
     /// Return users after this id (the previous page's `next_cursor`).
     pub after: Option<Uuid>,
-    /// Page size, 1 to the configured maximum (default 20).
+    /// Page size: 1 to `queries.max_page_size` (100 unless configured otherwise); default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// Wait until this command's effects are visible.
     pub consistency_token: Option<String>,
@@ -141,4 +143,25 @@ pub async fn list_users(
         None
     };
     Ok(Json(UserPage { items, next_cursor }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::queries::QuerySettings;
+    use crate::http::schema::parameter;
+
+    #[test]
+    fn the_documented_page_size_is_the_default_configurations() {
+        let max = QuerySettings::default().max_page_size;
+        let limit = parameter::<ListUsers>("limit");
+        assert_eq!(limit["maximum"], max);
+        assert_eq!(limit["minimum"], 1);
+        assert!(page_limit(Some(1), max).is_ok() && page_limit(Some(max), max).is_ok());
+        assert!(page_limit(Some(0), max).is_err() && page_limit(Some(max + 1), max).is_err());
+        assert_eq!(
+            parameter::<crate::routes::jobs::queries::ListJobs>("limit"),
+            limit
+        );
+    }
 }
