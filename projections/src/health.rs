@@ -17,7 +17,8 @@ use crate::engine::{consumer_name, BoxError};
 pub struct ProjectionHealth {
     /// The projection.
     pub name: String,
-    /// Messages its consumers have not had acknowledged yet, over every partition.
+    /// Messages not acknowledged yet: the largest backlog of its partitions' consumers (each
+    /// consumer is offered every message of the projection's streams and keeps its partition's).
     pub pending_messages: u64,
     /// The same per partition; absent for a partition whose consumer was never created.
     pub partitions: Vec<PartitionHealth>,
@@ -92,7 +93,11 @@ pub async fn health(
             }
         }
         health.push(ProjectionHealth {
-            pending_messages: partition_health.iter().map(|p| p.pending_messages).sum(),
+            pending_messages: partition_health
+                .iter()
+                .map(|p| p.pending_messages)
+                .max()
+                .unwrap_or(0),
             partitions: partition_health,
             name,
             parked_streams,

@@ -93,25 +93,31 @@ impl TrustedProxy {
 
 /// The client's address: `peer`, unless `peer` is a trusted proxy, then the right-most address
 /// of `X-Forwarded-For` that is not a trusted proxy (each proxy appends the address it saw).
+/// Hops are read from the right, the end the proxies wrote: the first one that is not a valid
+/// address stops the walk at the last trusted hop, so nothing a client wrote to the left of it
+/// can name the client. IPv4-mapped IPv6 addresses count as their IPv4 address.
 pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[TrustedProxy]) -> IpAddr {
     let is_trusted = |address: IpAddr| trusted.iter().any(|proxy| proxy.contains(address));
-    if !is_trusted(peer) {
-        return peer;
+    let mut client = peer.to_canonical();
+    if !is_trusted(client) {
+        return client;
     }
-    let forwarded: Vec<IpAddr> = headers
+    let hops: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .map_while(|hop| hop.trim().parse().ok())
         .collect();
-    forwarded
-        .iter()
-        .rev()
-        .copied()
-        .find(|address| !is_trusted(*address))
-        .or_else(|| forwarded.first().copied())
-        .unwrap_or(peer)
+    for hop in hops.iter().rev() {
+        let Ok(address) = hop.trim().parse::<IpAddr>() else {
+            break;
+        };
+        client = address.to_canonical();
+        if !is_trusted(client) {
+            break;
+        }
+    }
+    client
 }
 
 type Limiter<K> = DefaultKeyedRateLimiter<K, StateInformationMiddleware>;
@@ -348,8 +354,12 @@ pub async fn per_address(
     }
     request.extensions_mut().insert(slot.clone());
     let mut response = next.run(request).await;
-    if let Some(budget) = slot.get() {
-        budget.write(response.headers_mut());
+    // A 429 from elsewhere (refused credentials, live streams) carries its own headers or none:
+    // the address's budget, with requests left, would contradict it.
+    if response.status() != axum::http::StatusCode::TOO_MANY_REQUESTS {
+        if let Some(budget) = slot.get() {
+            budget.write(response.headers_mut());
+        }
     }
     response
 }
@@ -412,6 +422,27 @@ mod tests {
         assert_eq!(
             client_address(ip("10.0.0.2"), &HeaderMap::new(), &trusted),
             ip("10.0.0.2")
+        );
+    }
+
+    #[test]
+    fn a_client_cannot_name_itself_through_an_unreadable_hop() {
+        let trusted = proxies(&["10.0.0.0/8"]);
+        let headers = forwarded("6.6.6.6, junk, 198.51.100.7");
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &headers, &trusted),
+            ip("198.51.100.7")
+        );
+        let headers = forwarded("6.6.6.6, junk");
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &headers, &trusted),
+            ip("10.0.0.2"),
+            "the last trusted hop"
+        );
+        let mapped: IpAddr = "::ffff:10.0.0.2".parse().unwrap();
+        assert_eq!(
+            client_address(mapped, &forwarded("198.51.100.7"), &trusted),
+            ip("198.51.100.7")
         );
     }
 

@@ -189,6 +189,11 @@ impl JobScheduler {
                 Fired::Stale => clear(&self.pool, &aggregate_id, version).await?,
                 // Due again at once: the next tick tries it again.
                 Fired::Again => due_again(&self.pool, &aggregate_id, version, now).await?,
+                // A failure retrying will not cure soon: out of the way of the others for a while.
+                Fired::Later => {
+                    let later = now + chrono::Duration::from_std(TAKEN_FOR).unwrap_or_default();
+                    due_again(&self.pool, &aggregate_id, version, later).await?;
+                }
             }
         }
         Ok(fired)
@@ -229,9 +234,13 @@ impl JobScheduler {
             Err(CommandError::Rejected(_)) => Fired::Stale,
             // A concurrent command on the job: its event re-derives the timer, or we retry.
             Err(CommandError::Conflict) => Fired::Again,
-            Err(error) => {
+            Err(error) if crate::failure::is_transient(&error) => {
                 warn!(job.stream = %aggregate_id, error = %error, "firing a job timer failed; it stays due");
                 Fired::Again
+            }
+            Err(error) => {
+                warn!(job.stream = %aggregate_id, error = %error, "firing a job timer failed for good; retried later");
+                Fired::Later
             }
         }
     }
@@ -381,6 +390,9 @@ enum Fired {
     Stale,
     /// It could not be decided now: due again at once.
     Again,
+    /// It failed in a way retrying at once will not cure (an event that does not decode): due
+    /// again after [`TAKEN_FOR`], so it never holds up the timers behind it.
+    Later,
 }
 
 /// Clears the timer of version `version` (a newer derivation is left alone).

@@ -129,6 +129,7 @@ impl DomainError for JobError {
             | Self::TextLength { .. }
             | Self::CountTooLarge { .. }
             | Self::InvalidTotal
+            | Self::ProgressAboveTotal { .. }
             | Self::ParentRequired { .. }
             | Self::ParentNotAllowed { .. } => ErrorKind::Invalid,
             Self::NotFound | Self::ParentNotFound | Self::DocumentNotFound => ErrorKind::NotFound,
@@ -139,7 +140,6 @@ impl DomainError for JobError {
             | Self::Cancelled
             | Self::AlreadyFinished
             | Self::ProgressRegressed { .. }
-            | Self::ProgressAboveTotal { .. }
             | Self::TotalChanged { .. }
             | Self::LeaseNotExpired
             | Self::RetryNotDue

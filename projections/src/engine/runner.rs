@@ -51,6 +51,12 @@ pub struct RunnerSettings {
     pub worker_id: String,
 }
 
+/// How long JetStream waits for a delivered message's acknowledgement before delivering it
+/// again: after a crash, at most this long passes before a surviving or restarted owner receives
+/// what the dead one was handed. A batch that takes longer is delivered twice, which the guard
+/// makes harmless.
+pub const ACK_WAIT: Duration = Duration::from_secs(4);
+
 /// The durable JetStream consumer of `partition` of `projection`.
 pub fn consumer_name(projection: &str, partition: u32, partitions: u32) -> String {
     format!("{projection}-{partition}of{}", partitions.max(1))
@@ -265,7 +271,7 @@ impl<P: Projection> ProjectionRunner<P> {
         let start = checkpoint
             .consumer_start
             .map(|start| start.min(stream.cached_info().state.last_sequence + 1));
-        let mut deliver_policy = match start {
+        let deliver_policy = match start {
             Some(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
             None => DeliverPolicy::All,
         };
@@ -274,22 +280,16 @@ impl<P: Projection> ProjectionRunner<P> {
             Err(error) if error.kind() == ConsumerInfoErrorKind::NotFound => None,
             Err(error) => return Err(error.into()),
         };
-        // Messages delivered to a previous owner and never acknowledged (it died, or its worker
-        // was cut off) would wait out the ack wait before JetStream delivered them again: half a
-        // minute of acknowledged writes nobody can read. This worker holds the partition's lock,
-        // so nobody else consumes: the consumer is recreated at its ack floor and they arrive at
-        // once (the guard drops whatever the previous owner did apply).
-        if let Some(info) = existing.as_ref().filter(|info| info.num_ack_pending > 0) {
-            info!(
-                projection = name,
-                partition,
-                unacknowledged = info.num_ack_pending,
-                "taking over a partition with unacknowledged messages; redelivering them now"
-            );
-            stream.delete_consumer(&consumer_name).await?;
-            deliver_policy = DeliverPolicy::ByStartSequence {
-                start_sequence: info.ack_floor.stream_sequence + 1,
-            };
+        // Messages delivered to a previous owner that died unacknowledged come back once their
+        // ack wait has passed: a short one bounds how long acknowledged writes stay unreadable
+        // after a crash. Consumers created with an older, longer wait are brought to it.
+        if let Some(info) = existing
+            .as_ref()
+            .filter(|info| info.config.ack_wait != ACK_WAIT)
+        {
+            let mut config = info.config.clone();
+            config.ack_wait = ACK_WAIT;
+            stream.update_consumer(config).await?;
         }
         let config = pull::Config {
             durable_name: Some(consumer_name.clone()),
@@ -301,7 +301,7 @@ impl<P: Projection> ProjectionRunner<P> {
                 .collect(),
             ack_policy: AckPolicy::Explicit,
             deliver_policy,
-            ack_wait: Duration::from_secs(30),
+            ack_wait: ACK_WAIT,
             max_ack_pending: 10_000,
             ..Default::default()
         };

@@ -262,8 +262,8 @@ async fn a_row_with_sparse_metadata_does_not_stall_the_relay() {
 
 /// A process that relays and owns every partition is killed in the middle of a write burst; the
 /// surviving process takes the relay and the partitions over, and every acknowledged write is
-/// applied within seconds, not after JetStream's ack wait: messages the dead process had been
-/// handed are delivered again at once.
+/// applied within seconds: messages the dead process had been handed come back after the short
+/// ack wait (`projections::engine::ACK_WAIT`), not half a minute later.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn after_a_kill_every_acknowledged_write_is_readable_within_seconds() {
     use crate::projections::{user_commands, write_users};

@@ -176,7 +176,12 @@ async fn a_worker_claims_reports_and_completes_a_job() {
     let above = worker
         .on(&job, "progress", json!({ "done": 11, "total": 10 }))
         .await;
-    assert_problem(above, StatusCode::CONFLICT, "progress_above_total").await;
+    assert_problem(
+        above,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "progress_above_total",
+    )
+    .await;
     let stranger = json!({ "lease_id": uuid::Uuid::new_v4(), "done": 4, "total": 10 });
     let foreign = worker
         .post(&format!("/api/v1/worker/jobs/{job_id}/progress"), stranger)

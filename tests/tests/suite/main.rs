@@ -15,6 +15,8 @@ mod feed;
 mod hardening;
 mod helpers;
 mod jobs;
+mod outage;
+mod pg;
 mod projections;
 mod replica;
 mod retention;

@@ -17,18 +17,15 @@
 //! server and deletes the directory when the test process is gone. Directories of dead processes
 //! whose watchdog died too (a reboot) are swept by the next start.
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use sqlx::{Connection, PgConnection};
 use tokio::sync::OnceCell;
-use uuid::Uuid;
 
 use crate::helpers::{fresh_database, services, wait_until, with_database};
+use crate::pg::{append, free_port, running_as_root, server_dir, PgTools};
 
 /// How long a start may take: base backup, server start and reaching consistent recovery.
 const START_DEADLINE: Duration = Duration::from_secs(120);
@@ -204,53 +201,6 @@ async fn primary_wal_position() -> String {
         .expect("read the primary's WAL position")
 }
 
-/// Runs the Postgres binaries as the `postgres` system user when the tests run as root
-/// (Postgres refuses root), as the justfile does.
-struct PgTools {
-    bin: PathBuf,
-    as_root: bool,
-}
-
-impl PgTools {
-    fn command(&self, tool: &str) -> std::process::Command {
-        let program = self.bin.join(tool);
-        if self.as_root {
-            let mut command = std::process::Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(program);
-            command
-        } else {
-            std::process::Command::new(program)
-        }
-    }
-
-    /// Runs `command` to completion off the async runtime; panics with its output on failure.
-    async fn run(what: &str, mut command: std::process::Command) {
-        let what = what.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let output = command
-                .stdin(Stdio::null())
-                .output()
-                .unwrap_or_else(|error| panic!("{what}: cannot run {command:?}: {error}"));
-            assert!(
-                output.status.success(),
-                "{what} failed ({}): {}{}",
-                output.status,
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        })
-        .await
-        .expect("the command's task completes");
-    }
-}
-
-fn running_as_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).trim() == "0")
-}
-
 async fn start() -> Replica {
     let primary_url = with_database(&services().database_url, "postgres");
     let mut primary = PgConnection::connect(&primary_url)
@@ -277,20 +227,7 @@ async fn start() -> Replica {
         as_root: running_as_root(),
     };
 
-    let replicas = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.local/replicas");
-    sweep_stale(&replicas, &tools);
-    let dir = replicas.join(format!(
-        "{}-{}",
-        std::process::id(),
-        &Uuid::new_v4().simple().to_string()[..8]
-    ));
-    std::fs::create_dir_all(&dir).expect("create the replica's directory");
-    if tools.as_root {
-        let mut chown = std::process::Command::new("chown");
-        chown.arg("postgres:").arg(&replicas).arg(&dir);
-        PgTools::run("chown the replica's directory to postgres", chown).await;
-    }
-    spawn_watchdog(&dir, &tools);
+    let dir = server_dir("replicas", &tools).await;
 
     let data = dir.join("data");
     let mut backup = tools.command("pg_basebackup");
@@ -364,90 +301,6 @@ async fn wait_until_in_recovery(replica: &Replica) {
             .unwrap_or(false)
     })
     .await;
-}
-
-/// A port free on 127.0.0.1 right now (the server binds it a moment later; see the retry).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("find a free port")
-        .port()
-}
-
-fn append(path: &Path, text: &str) {
-    OpenOptions::new()
-        .append(true)
-        .open(path)
-        .and_then(|mut file| file.write_all(text.as_bytes()))
-        .unwrap_or_else(|error| panic!("append to {}: {error}", path.display()));
-}
-
-/// Stops the replica and deletes `dir` once this test process is gone, however it ends. The
-/// watchdog runs in the background of a shell that exits at once (so nothing is left to wait
-/// for) and in a process group of its own, so signals nextest sends to the test's group on a
-/// timeout do not reach it.
-fn spawn_watchdog(dir: &Path, tools: &PgTools) {
-    const SCRIPT: &str = r#"
-        pid=$1 dir=$2 pg_ctl=$3 as_root=$4
-        (
-            while kill -0 "$pid" 2>/dev/null; do sleep 1; done
-            if [ "$as_root" = 1 ]; then
-                runuser -u postgres -- "$pg_ctl" -D "$dir/data" -m immediate stop
-            else
-                "$pg_ctl" -D "$dir/data" -m immediate stop
-            fi
-            rm -rf "$dir"
-        ) >/dev/null 2>&1 &
-    "#;
-    let status = std::process::Command::new("sh")
-        .args(["-c", SCRIPT, "replica-watchdog"])
-        .arg(std::process::id().to_string())
-        .arg(dir)
-        .arg(tools.bin.join("pg_ctl"))
-        .arg(if tools.as_root { "1" } else { "0" })
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .status()
-        .expect("start the replica's watchdog");
-    assert!(
-        status.success(),
-        "the replica's watchdog did not start: {status}"
-    );
-}
-
-/// Stops and deletes replicas whose test process is gone and whose watchdog did not clean up
-/// (a reboot or a killed watchdog). Best effort: a failure here never fails a test.
-fn sweep_stale(replicas: &Path, tools: &PgTools) {
-    let Ok(entries) = std::fs::read_dir(replicas) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|name| name.split('-').next())
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if Path::new(&format!("/proc/{pid}")).exists() {
-            continue;
-        }
-        let data = entry.path().join("data");
-        if data.join("postmaster.pid").exists() {
-            let _ = tools
-                .command("pg_ctl")
-                .arg("-D")
-                .arg(&data)
-                .args(["-m", "immediate", "stop"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
-        let _ = std::fs::remove_dir_all(entry.path());
-    }
 }
 
 #[tokio::test]

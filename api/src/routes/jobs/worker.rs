@@ -150,8 +150,9 @@ pub struct FailJob {
     pub retryable: bool,
 }
 
-/// Claim the next queued job for the worker's kinds and languages: highest priority first,
-/// then oldest. Two workers never hold the same job.
+/// Claim the next queued job for the worker's kinds and languages: the highest priority first
+/// (among several of that priority, concurrent workers start at different ones), then the rest
+/// oldest first. Two workers never hold the same job.
 #[utoipa::path(
     post, path = "/api/v1/worker/claim", tag = "worker",
     request_body = ClaimJob,
@@ -212,7 +213,7 @@ pub async fn claim_job(
     let worker = &caller.principal.id;
     let jobs = &state.write.jobs;
     let context = &context;
-    // The queue proposes (locking its rows), the job's aggregate decides.
+    // The queue proposes (without locking its rows), the job's aggregate decides.
     let claimed = claim_next(
         &state.pool,
         context.tenant.as_str(),

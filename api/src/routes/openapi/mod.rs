@@ -114,7 +114,11 @@ fn schemes_for(action: Action) -> Vec<&'static str> {
             schemes.push(scheme);
         }
     }
-    if rule.allows_subject() && !schemes.contains(&USER_TOKEN) {
+    // Users hold human roles too: a user's token serves wherever one of them, or the subject
+    // itself, may act.
+    let human = [Role::Admin, Role::Moderator, Role::Auditor, Role::User];
+    let humans_may = rule.allows_subject() || human.iter().any(|role| roles.contains(role));
+    if humans_may && !schemes.contains(&USER_TOKEN) {
         schemes.push(USER_TOKEN);
     }
     schemes
@@ -235,7 +239,7 @@ fn complete_operation(operation: &mut Operation, command: bool) {
         "503",
         "Temporarily unavailable (a dependency, a timeout, a projection behind); retry after \
          `Retry-After` seconds",
-        protected,
+        true,
     );
     for (status, response) in &mut operation.responses.responses {
         let RefOr::T(response) = response else {

@@ -88,8 +88,8 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) 
 /// Projection health.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProjectionsHealth {
-    /// `ok`, or `degraded` when a projection has parked streams or more pending messages than
-    /// `projections.max_lag_events`.
+    /// `ok`; `degraded` when a projection has parked streams or more pending messages than
+    /// `projections.max_lag_events`; `unknown` when that cannot be read.
     #[schema(example = "ok")]
     pub status: &'static str,
     /// Each projection's problems (empty when none).
@@ -105,10 +105,19 @@ pub struct ProjectionsHealth {
     responses((status = 200, description = "Every projection keeps up", body = ProjectionsHealth),
               (status = 503, description = "A projection has parked streams or is behind; \
                 `problems` says which", body = ProjectionsHealth)))]
-pub async fn projections(
-    State(state): State<AppState>,
-) -> Result<(StatusCode, Json<ProjectionsHealth>), ApiError> {
-    let projections = projection_health(&state).await?;
+pub async fn projections(State(state): State<AppState>) -> (StatusCode, Json<ProjectionsHealth>) {
+    let projections = match projection_health(&state).await {
+        Ok(projections) => projections,
+        Err(error) => {
+            tracing::warn!(error = %error, "projection health could not be read");
+            let health = ProjectionsHealth {
+                status: "unknown",
+                problems: vec!["projection health could not be read (Postgres or NATS)".to_owned()],
+                projections: Vec::new(),
+            };
+            return (StatusCode::SERVICE_UNAVAILABLE, Json(health));
+        }
+    };
     let max_pending = u64::try_from(state.settings.projections.max_lag_events).unwrap_or(0);
     let problems: Vec<String> = projections
         .iter()
@@ -133,7 +142,7 @@ pub async fn projections(
         problems,
         projections,
     };
-    Ok((status, Json(health)))
+    (status, Json(health))
 }
 
 /// Every registered projection's health.

@@ -106,7 +106,8 @@ pub async fn list_projections(
     }))
 }
 
-/// The caller's tenant's parked streams of one projection.
+/// The parked streams of one projection: the caller's tenant's, or an operator's every
+/// tenant's.
 #[utoipa::path(
     get, path = "/api/v1/admin/projections/{name}/parked", tag = "admin",
     params(("name" = inline(ProjectionName), Path, description = "Projection name")),

@@ -123,6 +123,10 @@ fn language_tags_are_normalised() {
     assert_eq!(tag(" ZH-hant-tw "), Ok("zh-Hant-TW".to_owned()));
     assert_eq!(tag("es-419"), Ok("es-419".to_owned()));
     assert_eq!(tag("GSW"), Ok("gsw".to_owned()));
+    // At most 12 characters as sent, surrounding whitespace included.
+    assert_eq!(tag("zho-Hant-419"), Ok("zho-Hant-419".to_owned()));
+    assert_eq!(tag(" zh-Hant-419"), Ok("zh-Hant-419".to_owned()));
+    assert_eq!(tag("  zh-Hant-419"), Err(JobError::InvalidLanguage));
     assert_eq!(tag("sr-Latn"), Ok("sr-Latn".to_owned()));
     assert_eq!(
         LanguageCode::parse("de-CH").map(|code| code.as_str().to_owned()),
@@ -208,6 +212,12 @@ fn text_is_trimmed_and_1_to_1000_characters() {
     assert_eq!(Text::parse("  "), Err(JobError::TextLength { max: 1000 }));
     assert_eq!(
         Text::parse(&"é".repeat(1001)),
+        Err(JobError::TextLength { max: 1000 })
+    );
+    // Padding counts against the maximum as sent.
+    assert!(Text::parse(&format!(" {} ", "é".repeat(998))).is_ok());
+    assert_eq!(
+        Text::parse(&format!(" {} ", "é".repeat(999))),
         Err(JobError::TextLength { max: 1000 })
     );
 }
@@ -322,7 +332,7 @@ fn error_codes_and_kinds_are_stable() {
         (
             ProgressAboveTotal { done: 2, total: 1 },
             "progress_above_total",
-            Rejected,
+            Invalid,
         ),
         (
             TotalChanged {
