@@ -165,12 +165,14 @@ async fn live_streams_meet_their_cap_per_principal_and_free_it_when_closed() {
         settings.http.live_streams_per_process = 5;
     })
     .await;
-    let open = || async {
-        app.request(Method::GET, "/api/v1/jobs/live")
-            .send()
-            .await
-            .unwrap()
+    // One live stream opened with `key`.
+    let open_with = |key: String| {
+        let request = app
+            .anonymous(Method::GET, "/api/v1/jobs/live")
+            .header("x-api-key", key);
+        async move { request.send().await.unwrap() }
     };
+    let open = || open_with(app.admin_key.clone());
     let mut held = Vec::new();
     for _ in 0..3 {
         let response = open().await;
@@ -183,13 +185,7 @@ async fn live_streams_meet_their_cap_per_principal_and_free_it_when_closed() {
 
     // Another principal has its own budget, until the process is full.
     let (_, other) = app.api_key_with_roles(&["admin"]).await;
-    let open_other = || async {
-        app.anonymous(Method::GET, "/api/v1/jobs/live")
-            .header("x-api-key", &other)
-            .send()
-            .await
-            .unwrap()
-    };
+    let open_other = || open_with(other.clone());
     let mut other_held = Vec::new();
     for _ in 0..2 {
         let response = open_other().await;
