@@ -78,6 +78,8 @@ test: services
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
     "{{just_executable()}}" --justfile "{{justfile()}}" check-domain-deps
+    # The kill -9 test runs the backend binary as separate processes.
+    cargo build --quiet -p api --bin backend
     if cargo nextest --version >/dev/null 2>&1; then
         cargo nextest run --workspace --no-fail-fast
     else

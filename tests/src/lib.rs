@@ -1,1 +1,5 @@
-//! End-to-end tests live in `tests/suite`; this library is empty.
+//! Harness pieces shared by the end-to-end tests (`tests/suite`) and `just bench`: backends run
+//! as their own OS processes, and the kill-during-a-burst recovery measurement.
+
+pub mod process;
+pub mod recovery;

@@ -16,21 +16,22 @@
 
 mod load;
 mod report;
+mod setup;
 mod store;
 mod system;
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use load::{Row, Target};
 use report::{Breakdown, Report};
+use setup::{drop_database, fresh_databases, start_backend, with_database};
 use store::Statements;
 use system::{peak_rss_mib, CpuMeter};
 
@@ -52,120 +53,6 @@ const LANGUAGES: [&str; 4] = ["de", "fr", "pt-BR", "ja"];
 const PARTITIONS: u32 = 4;
 /// The tenant of the bench's key and of its bulk history.
 const TENANT: &str = "bench";
-
-fn with_database(url: &str, database: &str) -> String {
-    let (scheme, rest) = url.split_once("://").expect("database URL has a scheme");
-    let (authority, _) = rest.split_once('/').unwrap_or((rest, ""));
-    format!("{scheme}://{authority}/{database}")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Drops earlier bench databases and creates `names` afresh.
-async fn fresh_databases(database_url: &str, names: &[&str]) {
-    let mut admin = PgConnection::connect(&with_database(database_url, "postgres"))
-        .await
-        .unwrap();
-    let old: Vec<String> =
-        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'bench\\_%'")
-            .fetch_all(&mut admin)
-            .await
-            .unwrap();
-    for name in old {
-        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-    }
-    for name in names {
-        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-    }
-}
-
-async fn drop_database(database_url: &str, name: &str) {
-    let mut admin = PgConnection::connect(&with_database(database_url, "postgres"))
-        .await
-        .unwrap();
-    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&mut admin)
-        .await;
-}
-
-/// Starts the backend on `database_url`; returns the process and a client's view of it.
-async fn start_backend(
-    backend: &PathBuf,
-    database_url: &str,
-    nats_url: &str,
-    run: &str,
-) -> (tokio::process::Child, Target) {
-    let port = free_port();
-    let env = [
-        ("DATABASE_URL", database_url.to_owned()),
-        ("NATS_URL", nats_url.to_owned()),
-        ("APP_HTTP__PORT", port.to_string()),
-        ("APP_NATS__STREAM", format!("BENCH_{run}")),
-        ("APP_NATS__SUBJECT_PREFIX", format!("bench{run}")),
-        ("APP_RATE_LIMIT__ENABLED", "false".to_owned()),
-        ("APP_DATABASE__MAX_CONNECTIONS", "40".to_owned()),
-        ("APP_LOG__FILTER", "warn".to_owned()),
-        (
-            "APP_DOCUMENTS__LOCAL_PATH",
-            format!("target/bench/documents-{run}"),
-        ),
-    ];
-    let server = tokio::process::Command::new(backend)
-        .arg("serve")
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {backend:?}: {e}"));
-    let pid = server.id().unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(128)
-        .build()
-        .unwrap();
-    let started = Instant::now();
-    while !Target::ok(client.get(format!("{base}/health/ready"))).await {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the backend did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let key_output = std::process::Command::new(backend)
-        .args(["create-admin-key", "--tenant", TENANT])
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stderr(Stdio::null())
-        .output()
-        .unwrap();
-    let key = String::from_utf8(key_output.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .expect("create-admin-key prints the key")
-        .trim()
-        .to_owned();
-    let target = Target {
-        base,
-        key,
-        client,
-        pid,
-        meter: CpuMeter::new(Some(pid)),
-    };
-    (server, target)
-}
 
 /// Waits until the users projection has applied `sequence` of every stream in `ids`.
 async fn wait_projected(pool: &PgPool, ids: &[String], sequence: i64) {
@@ -345,7 +232,8 @@ async fn main() {
     let run = format!("b{}", &Uuid::new_v4().simple().to_string()[..8]);
     let live_db = format!("bench_{run}");
     let store_db = format!("bench_{run}_store");
-    fresh_databases(&database_url, &[&live_db, &store_db]).await;
+    let kill_db = format!("bench_{run}_kill");
+    fresh_databases(&database_url, &[&live_db, &store_db, &kill_db]).await;
     let live_url = with_database(&database_url, &live_db);
     let store_url = with_database(&database_url, &store_db);
 
@@ -529,8 +417,13 @@ async fn main() {
          (cqrs-es's own snapshot mode applies events twice, see DESIGN.md)."
             .to_owned(),
     );
-    let _ = server.kill().await;
+    server.kill().await;
     drop(live);
+
+    eprintln!("bench: kill -9 of one of two backends mid-burst...");
+    let kill_url = with_database(&database_url, &kill_db);
+    rows.push(setup::recovery_after_kill(&backend, &kill_url, &nats_url, &format!("{run}k")).await);
+    drop_database(&database_url, &kill_db).await;
 
     eprintln!("bench: store growth (empty store) and rebuild over {REBUILD_EVENTS} events...");
     // Room for the rebuild's lanes and its bookkeeping.
