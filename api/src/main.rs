@@ -33,6 +33,12 @@ enum Command {
         #[command(subcommand)]
         command: ProjectionsCommand,
     },
+    /// The jobs the job scheduler parked (a history that does not decode, a timer's command
+    /// failing for good), and retrying them.
+    Scheduler {
+        #[command(subcommand)]
+        command: SchedulerCommand,
+    },
     /// Mint a short-lived HS256 JWT for a user, signed with the configured
     /// `auth.jwt_hs256_secret` (for local development; production tokens come from your
     /// identity provider).
@@ -97,6 +103,17 @@ enum ProjectionsCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum SchedulerCommand {
+    /// The parked jobs, oldest first, with their reasons.
+    Parked,
+    /// Derive a parked job's timer from its stored history again (after a fix).
+    Retry {
+        /// The job's stream id, as listed by `parked` (e.g. `acme:0192…`).
+        stream: String,
+    },
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -126,6 +143,7 @@ async fn main() -> ExitCode {
             create_key(settings, &tenant, &name, KeyKind::Operator).await
         }
         Command::Projections { command } => projections(settings, command).await,
+        Command::Scheduler { command } => scheduler(settings, command).await,
         Command::MintToken {
             tenant,
             user,
@@ -247,6 +265,27 @@ async fn projections(
     } else {
         Err("the projection differs from the event store".into())
     }
+}
+
+async fn scheduler(
+    settings: Settings,
+    command: SchedulerCommand,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use api::operate;
+    let pool = startup::connect_database(&settings).await?;
+    startup::migrate(&pool).await?;
+    let report = match command {
+        SchedulerCommand::Parked => operate::scheduler_parked_report(&pool).await?,
+        SchedulerCommand::Retry { stream } => {
+            operate::scheduler_retry_report(&pool, &stream).await?
+        }
+    };
+    // The report is this command's output.
+    #[allow(clippy::print_stdout)]
+    {
+        print!("{report}");
+    }
+    Ok(())
 }
 
 fn mint_token(

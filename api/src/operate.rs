@@ -1,8 +1,10 @@
-//! The operator's command line for projections: status, parked streams, retries and the
-//! completeness check. Each returns the text to print, so tests read what a person reads.
+//! The operator's command line for projections (status, parked streams, retries and the
+//! completeness check) and for the jobs the job scheduler parked. Each returns the text to
+//! print, so tests read what a person reads.
 
 use std::fmt::Write as _;
 
+use commands::jobs::parked;
 use projections::registry::Registered;
 use projections::status;
 use sqlx::PgPool;
@@ -69,6 +71,11 @@ pub async fn status_report(pool: &PgPool, partitions: u32) -> Result<String, Ope
             );
         }
     }
+    let _ = writeln!(
+        out,
+        "job-scheduler: {} parked jobs (`backend scheduler parked`)",
+        parked::count(pool).await?
+    );
     Ok(out)
 }
 
@@ -127,6 +134,55 @@ pub async fn retry_report(pool: &PgPool, name: &str, stream: &str) -> Result<Str
         );
     }
     Ok(out)
+}
+
+/// The jobs the job scheduler parked, oldest first, with their reasons.
+///
+/// # Errors
+/// [`OperateError`].
+pub async fn scheduler_parked_report(pool: &PgPool) -> Result<String, OperateError> {
+    let jobs = parked::list(pool, "").await?;
+    let mut out = format!("job-scheduler: {} parked jobs\n", jobs.len());
+    for job in jobs {
+        let _ = writeln!(
+            out,
+            "{}  attempts {}  since {}  event {}\n  {}",
+            job.aggregate_id,
+            job.attempts,
+            job.first_failed_at.format("%Y-%m-%d %H:%M:%S"),
+            job.event_id
+                .map_or_else(|| "-".to_owned(), |id| id.to_string()),
+            job.error
+        );
+    }
+    Ok(out)
+}
+
+/// Retries a job the job scheduler parked: its timer is derived from the stored history again.
+///
+/// # Errors
+/// [`OperateError`].
+pub async fn scheduler_retry_report(pool: &PgPool, stream: &str) -> Result<String, OperateError> {
+    if !parked::list(pool, stream)
+        .await?
+        .iter()
+        .any(|job| job.aggregate_id == stream)
+    {
+        return Ok(format!("job-scheduler: job {stream} is not parked\n"));
+    }
+    let free = parked::retry(pool, stream)
+        .await
+        .map_err(|error| OperateError::Retry(error.chain()))?;
+    Ok(if free {
+        format!("job-scheduler: job {stream} is scheduled again\n")
+    } else {
+        let reason = parked::list(pool, stream)
+            .await?
+            .into_iter()
+            .find(|job| job.aggregate_id == stream)
+            .map_or_else(String::new, |job| job.error);
+        format!("job-scheduler: job {stream} is still parked: {reason}\n")
+    })
 }
 
 /// One line of the rebuild progress bar: `[#####.....]  52%  1234/2345 events  8210 ev/s  ETA 3s`.

@@ -2,6 +2,7 @@
 //! is the owner's; a validation or post-edit job's parent has succeeded), the worker protocol
 //! ([`worker`]) and the process manager that keeps leases and retries on time ([`scheduler`]).
 
+pub mod parked;
 pub mod scheduler;
 mod worker;
 

@@ -12,6 +12,9 @@
 //!   issues `ExpireLease` or `Requeue` with the triggering event as causation, and clears the
 //!   timer. A stale timer (the worker sent a heartbeat after all) is
 //!   refused by the aggregate, which decides with the same clock rule the timer was set by.
+//!
+//! A job whose stored history does not decode, or whose timer's command fails for good, is
+//! parked ([`super::parked`]): its messages are acknowledged and the other jobs' timers go on.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -32,7 +35,7 @@ use uuid::Uuid;
 
 use crate::bus::CommandError;
 use crate::feed::{self, FeedError};
-use crate::jobs::JobCommands;
+use crate::jobs::{parked, JobCommands};
 use crate::metadata::CommandContext;
 use crate::relay::{sleep_or_cancel, Backoff};
 
@@ -59,8 +62,43 @@ pub enum SchedulerError {
     #[error("reading a job stream failed")]
     Feed(#[from] FeedError),
     /// A stored job event does not decode.
-    #[error("job event {0} does not decode")]
-    Decode(Uuid),
+    #[error("job event {event_id} does not decode: {reason}")]
+    Decode {
+        /// The stored event.
+        event_id: Uuid,
+        /// The decoder's message.
+        reason: String,
+    },
+}
+
+impl SchedulerError {
+    /// Whether retrying cannot help until the code or the data changes: the job is parked.
+    pub fn parks(&self) -> bool {
+        matches!(
+            self,
+            Self::Decode { .. } | Self::Feed(FeedError::Corrupt { .. })
+        )
+    }
+
+    /// The stored event at fault, when one is.
+    pub fn event_id(&self) -> Option<Uuid> {
+        match self {
+            Self::Decode { event_id, .. } => Some(*event_id),
+            _ => None,
+        }
+    }
+
+    /// The error and its causes, one line.
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
 }
 
 /// One timer as derived from a job's history.
@@ -105,49 +143,19 @@ impl JobScheduler {
         }
     }
 
-    /// Re-derives the timer of the job stream `aggregate_id` from its stored history.
+    /// Re-derives the timer of the job stream `aggregate_id` from its stored history, parking
+    /// the job when that history cannot be read.
     ///
     /// # Errors
-    /// [`SchedulerError`]; nothing is changed then.
+    /// [`SchedulerError`] when retrying may help; nothing is changed then.
     pub async fn track(&self, aggregate_id: &str) -> Result<(), SchedulerError> {
-        let stored = feed::read_stream(&self.pool, TranslationJob::TYPE, aggregate_id).await?;
-        let Some(last) = stored.last() else {
-            return Ok(());
-        };
-        let events = stored
-            .iter()
-            .map(|event| {
-                serde_json::from_value::<JobEvent>(event.payload.clone())
-                    .map_err(|_| SchedulerError::Decode(event.event_id))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let state = replay::<TranslationJob>(&events);
-        let timer = state
-            .state()
-            .job()
-            .and_then(|job| timer_of(job.status, job.lease.as_ref(), &stored, &events));
-        sqlx::query(
-            "INSERT INTO scheduler.job_timers
-                (aggregate_id, tenant_id, version, kind, due_at, lease_id, cause_event_id,
-                 correlation_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (aggregate_id) DO UPDATE
-                SET version = excluded.version, kind = excluded.kind, due_at = excluded.due_at,
-                    lease_id = excluded.lease_id, cause_event_id = excluded.cause_event_id,
-                    correlation_id = excluded.correlation_id
-              WHERE job_timers.version < excluded.version",
-        )
-        .bind(aggregate_id)
-        .bind(&last.tenant_id)
-        .bind(last.sequence)
-        .bind(timer.as_ref().map(|timer| timer.kind))
-        .bind(timer.as_ref().map(|timer| timer.due_at))
-        .bind(timer.as_ref().and_then(|timer| timer.lease_id))
-        .bind(timer.as_ref().map(|timer| timer.cause))
-        .bind(timer.as_ref().map(|timer| timer.correlation_id.clone()))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        match derive_timer(&self.pool, aggregate_id).await {
+            Err(error) if error.parks() => {
+                parked::park(&self.pool, aggregate_id, error.event_id(), &error.chain()).await?;
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// Fires every timer due at `now` (up to the batch size): issues the command and clears
@@ -189,10 +197,10 @@ impl JobScheduler {
                 Fired::Stale => clear(&self.pool, &aggregate_id, version).await?,
                 // Due again at once: the next tick tries it again.
                 Fired::Again => due_again(&self.pool, &aggregate_id, version, now).await?,
-                // A failure retrying will not cure soon: out of the way of the others for a while.
-                Fired::Later => {
-                    let later = now + chrono::Duration::from_std(TAKEN_FOR).unwrap_or_default();
-                    due_again(&self.pool, &aggregate_id, version, later).await?;
+                // A failure retrying will not cure: parked, its timer held, the others go on.
+                Fired::Parked(error) => {
+                    parked::park(&self.pool, &aggregate_id, None, &error).await?;
+                    parked::hold(&self.pool, &aggregate_id, version).await?;
                 }
             }
         }
@@ -238,10 +246,7 @@ impl JobScheduler {
                 warn!(job.stream = %aggregate_id, error = %error, "firing a job timer failed; it stays due");
                 Fired::Again
             }
-            Err(error) => {
-                warn!(job.stream = %aggregate_id, error = %error, "firing a job timer failed for good; retried later");
-                Fired::Later
-            }
+            Err(error) => Fired::Parked(format!("firing its {kind} timer failed: {error}")),
         }
     }
 
@@ -304,25 +309,36 @@ impl JobScheduler {
             let Some(batch) = batch else {
                 return Err("consumer message stream ended".into());
             };
-            let messages: Vec<_> = batch.into_iter().filter_map(Result::ok).collect();
-            // Many events of one job in a batch need one derivation.
-            let streams: BTreeSet<String> = messages
-                .iter()
-                .filter_map(|message| {
-                    serde_json::from_slice::<RecordedEvent>(&message.payload).ok()
+            // Each message with the job stream it signals (a message that does not decode names
+            // none: the store, not the bus, is the history, so it is acknowledged).
+            let messages: Vec<_> = batch
+                .into_iter()
+                .filter_map(Result::ok)
+                .map(|message| {
+                    let stream = serde_json::from_slice::<RecordedEvent>(&message.payload)
+                        .ok()
+                        .map(|event| event.aggregate_id);
+                    (message, stream)
                 })
-                .map(|event| event.aggregate_id)
                 .collect();
-            let mut failed = false;
-            for stream in &streams {
+            // Many events of one job in a batch need one derivation; a job that failed for a
+            // reason retrying may cure is redelivered alone.
+            let streams: BTreeSet<&String> = messages
+                .iter()
+                .filter_map(|(_, stream)| stream.as_ref())
+                .collect();
+            let mut failed = BTreeSet::new();
+            for stream in streams {
                 if let Err(error) = self.track(stream).await {
-                    warn!(job.stream = %stream, error = %error, "deriving a job timer failed");
-                    failed = true;
-                    break;
+                    warn!(job.stream = %stream, error = %error, "deriving a job timer failed; redelivering its events");
+                    failed.insert(stream.clone());
                 }
             }
-            for message in &messages {
-                let kind = if failed {
+            for (message, stream) in &messages {
+                let kind = if stream
+                    .as_ref()
+                    .is_some_and(|stream| failed.contains(stream))
+                {
                     AckKind::Nak(Some(Duration::from_secs(1)))
                 } else {
                     AckKind::Ack
@@ -333,6 +349,59 @@ impl JobScheduler {
             }
         }
     }
+}
+
+/// Derives the timer of the job stream `aggregate_id` from its stored history and stores it,
+/// unless a newer derivation is stored; a stored newer derivation frees a parked job.
+///
+/// # Errors
+/// [`SchedulerError`]; nothing is changed then.
+pub(super) async fn derive_timer(pool: &PgPool, aggregate_id: &str) -> Result<(), SchedulerError> {
+    let stored = feed::read_stream(pool, TranslationJob::TYPE, aggregate_id).await?;
+    let Some(last) = stored.last() else {
+        return Ok(());
+    };
+    let events = stored
+        .iter()
+        .map(|event| {
+            serde_json::from_value::<JobEvent>(event.payload.clone()).map_err(|error| {
+                SchedulerError::Decode {
+                    event_id: event.event_id,
+                    reason: error.to_string(),
+                }
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let state = replay::<TranslationJob>(&events);
+    let timer = state
+        .state()
+        .job()
+        .and_then(|job| timer_of(job.status, job.lease.as_ref(), &stored, &events));
+    sqlx::query(
+        "WITH derived AS (
+            INSERT INTO scheduler.job_timers
+                (aggregate_id, tenant_id, version, kind, due_at, lease_id, cause_event_id,
+                 correlation_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            ON CONFLICT (aggregate_id) DO UPDATE
+               SET version = excluded.version, kind = excluded.kind, due_at = excluded.due_at,
+                   lease_id = excluded.lease_id, cause_event_id = excluded.cause_event_id,
+                   correlation_id = excluded.correlation_id
+             WHERE job_timers.version < excluded.version
+            RETURNING aggregate_id)
+         DELETE FROM scheduler.parked WHERE aggregate_id IN (SELECT aggregate_id FROM derived)",
+    )
+    .bind(aggregate_id)
+    .bind(&last.tenant_id)
+    .bind(last.sequence)
+    .bind(timer.as_ref().map(|timer| timer.kind))
+    .bind(timer.as_ref().map(|timer| timer.due_at))
+    .bind(timer.as_ref().and_then(|timer| timer.lease_id))
+    .bind(timer.as_ref().map(|timer| timer.cause))
+    .bind(timer.as_ref().map(|timer| timer.correlation_id.clone()))
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// The timer a job in `status` needs, with the event that set it.
@@ -390,9 +459,9 @@ enum Fired {
     Stale,
     /// It could not be decided now: due again at once.
     Again,
-    /// It failed in a way retrying at once will not cure (an event that does not decode): due
-    /// again after [`TAKEN_FOR`], so it never holds up the timers behind it.
-    Later,
+    /// It failed in a way retrying will not cure (an event that does not decode): the job is
+    /// parked with this reason.
+    Parked(String),
 }
 
 /// Clears the timer of version `version` (a newer derivation is left alone).

@@ -13,82 +13,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_problem, spawn_app_with, spawn_with_settings, wait_until, TestApp};
-
-/// A worker's view of the API: one API key with the worker role.
-#[derive(Clone)]
-struct Worker {
-    app_address: String,
-    client: reqwest::Client,
-    key: String,
-}
-
-impl Worker {
-    async fn new(app: &TestApp) -> Self {
-        Self {
-            app_address: app.address.clone(),
-            client: app.client.clone(),
-            key: app.api_key_with_roles(&["worker"]).await.1,
-        }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> reqwest::Response {
-        self.client
-            .post(format!("{}{path}", self.app_address))
-            .header("x-api-key", &self.key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn claim(&self) -> Option<Value> {
-        let response = self
-            .post("/api/v1/worker/claim", json!({ "kinds": ["translation"] }))
-            .await;
-        match response.status() {
-            StatusCode::NO_CONTENT => None,
-            StatusCode::OK => Some(response.json().await.unwrap()),
-            other => panic!("claim answered {other}: {}", response.text().await.unwrap()),
-        }
-    }
-
-    /// Claims until a job is handed out (the queue view follows the store), or panics.
-    async fn claim_within(&self, deadline: Duration) -> Value {
-        let until = tokio::time::Instant::now() + deadline;
-        loop {
-            if let Some(job) = self.claim().await {
-                return job;
-            }
-            assert!(
-                tokio::time::Instant::now() < until,
-                "no job to claim within {deadline:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn on(&self, job: &Value, action: &str, mut body: Value) -> reqwest::Response {
-        body["lease_id"] = job["lease_id"].clone();
-        let id = job["job_id"].as_str().unwrap();
-        self.post(&format!("/api/v1/worker/jobs/{id}/{action}"), body)
-            .await
-    }
-
-    async fn upload_result(&self, text: &str) -> String {
-        let response = self
-            .client
-            .post(format!("{}/api/v1/documents", self.app_address))
-            .header("x-api-key", &self.key)
-            .header("content-type", "text/plain")
-            .body(text.to_owned())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let body: Value = response.json().await.unwrap();
-        body["document_id"].as_str().unwrap().to_owned()
-    }
-}
+use crate::workers::{submit, submitter, Worker};
 
 /// Every job stream in the event store, decoded: (job id, [(event id, event, causation id)]).
 async fn job_streams(app: &TestApp) -> BTreeMap<String, Vec<(String, JobEvent, String)>> {
@@ -122,27 +47,6 @@ async fn jobs_in_status(app: &TestApp, statuses: &[&str]) -> i64 {
 }
 
 /// A user (an API key with the user role) with an uploaded document; returns (key, document).
-async fn submitter(app: &TestApp) -> (String, String) {
-    let (_, key) = app.api_key_with_roles(&["user"]).await;
-    let document = app.uploaded_document(&key).await;
-    (key, document)
-}
-
-async fn submit(app: &TestApp, key: &str, document: &str) -> Value {
-    let response = app
-        .anonymous(Method::POST, "/api/v1/jobs")
-        .header("x-api-key", key)
-        .json(&json!({
-            "kind": "translation", "source_language": "en", "target_language": "de",
-            "document_id": document, "priority": 5,
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json().await.unwrap()
-}
-
 #[tokio::test]
 async fn a_worker_claims_reports_and_completes_a_job() {
     let app = spawn_app_with(|_| {}).await;

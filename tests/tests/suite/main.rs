@@ -24,6 +24,8 @@ mod replica;
 mod retention;
 mod roles;
 mod routes_added;
+mod scheduler;
 mod security;
 mod users_api;
 mod walk;
+mod workers;

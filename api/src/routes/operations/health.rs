@@ -5,6 +5,7 @@ use async_nats::jetstream;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use commands::jobs::parked;
 use projections::health::{self, ProjectionHealth};
 use projections::registry::Registered;
 use serde::Serialize;
@@ -89,14 +90,18 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProjectionsHealth {
     /// `ok`; `degraded` when a projection has parked streams or more pending messages than
-    /// `projections.max_lag_events`; `unknown` when that cannot be read.
+    /// `projections.max_lag_events`, or the job scheduler has parked jobs; `unknown` when that
+    /// cannot be read.
     #[schema(example = "ok")]
     pub status: &'static str,
-    /// Each projection's problems (empty when none).
+    /// Each projection's problems, and the job scheduler's (empty when none).
     pub problems: Vec<String>,
     /// Each projection: pending messages per partition, parked streams (counts only).
     #[schema(value_type = Vec<Object>)]
     pub projections: Vec<ProjectionHealth>,
+    /// Job streams the job scheduler parked (system-wide count; `backend scheduler parked`
+    /// lists them).
+    pub parked_jobs: i64,
 }
 
 /// Whether every projection keeps up: no parked streams, backlogs within
@@ -106,20 +111,26 @@ pub struct ProjectionsHealth {
               (status = 503, description = "A projection has parked streams or is behind; \
                 `problems` says which", body = ProjectionsHealth)))]
 pub async fn projections(State(state): State<AppState>) -> (StatusCode, Json<ProjectionsHealth>) {
-    let projections = match projection_health(&state).await {
-        Ok(projections) => projections,
+    let read = async {
+        let projections = projection_health(&state).await?;
+        let parked_jobs = parked::count(&state.pool).await.map_err(ApiError::failed)?;
+        Ok::<_, ApiError>((projections, parked_jobs))
+    };
+    let (projections, parked_jobs) = match read.await {
+        Ok(read) => read,
         Err(error) => {
             tracing::warn!(error = %error, "projection health could not be read");
             let health = ProjectionsHealth {
                 status: "unknown",
                 problems: vec!["projection health could not be read (Postgres or NATS)".to_owned()],
                 projections: Vec::new(),
+                parked_jobs: 0,
             };
             return (StatusCode::SERVICE_UNAVAILABLE, Json(health));
         }
     };
     let max_pending = u64::try_from(state.settings.projections.max_lag_events).unwrap_or(0);
-    let problems: Vec<String> = projections
+    let mut problems: Vec<String> = projections
         .iter()
         .flat_map(|health| {
             health
@@ -128,6 +139,9 @@ pub async fn projections(State(state): State<AppState>) -> (StatusCode, Json<Pro
                 .map(|problem| format!("{}: {problem}", health.name))
         })
         .collect();
+    if parked_jobs > 0 {
+        problems.push(format!("job-scheduler: {parked_jobs} parked jobs"));
+    }
     let status = if problems.is_empty() {
         StatusCode::OK
     } else {
@@ -141,6 +155,7 @@ pub async fn projections(State(state): State<AppState>) -> (StatusCode, Json<Pro
         },
         problems,
         projections,
+        parked_jobs,
     };
     (status, Json(health))
 }

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use commands::feed::{self, FeedCursor};
+use commands::jobs::parked;
 
 use crate::http::error::ApiError;
 use crate::routes::operations::health::projection_health;
@@ -57,6 +58,16 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             projection.name, projection.events_applied
         );
     }
+    gauge(
+        &mut out,
+        "scheduler_parked_jobs",
+        "Job streams the job scheduler parked (undecodable history, a timer failing for good).",
+    );
+    let _ = writeln!(
+        out,
+        "scheduler_parked_jobs {}",
+        parked::count(&state.pool).await.map_err(ApiError::failed)?
+    );
     let cursor = state
         .relay
         .checkpoint()
