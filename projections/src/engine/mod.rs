@@ -34,6 +34,7 @@ pub mod catchup;
 pub mod checkpoint;
 pub mod gaps;
 pub mod guard;
+pub mod in_progress;
 pub mod parking;
 pub mod progress;
 pub mod runner;

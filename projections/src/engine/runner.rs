@@ -21,6 +21,8 @@ use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use async_nats::jetstream::stream::Stream;
 use async_nats::jetstream::{self, AckKind, Message};
+
+use super::in_progress::while_in_progress;
 use domain::event::{RecordedEvent, Subjects};
 use futures::StreamExt;
 use sqlx::{PgConnection, PgPool};
@@ -426,11 +428,15 @@ impl<P: Projection> ProjectionRunner<P> {
         if events.is_empty() {
             return;
         }
-        match self.apply_batch(partition, &events).await {
-            Ok(verdicts) => {
-                let filled = self
-                    .fill_lasting_gaps(partition, &decoded, &events, &verdicts)
-                    .await;
+        let work = async {
+            let verdicts = self.apply_batch(partition, &events).await?;
+            let filled = self
+                .fill_lasting_gaps(partition, &decoded, &events, &verdicts)
+                .await;
+            Ok::<_, ApplyError>((verdicts, filled))
+        };
+        match while_in_progress(&decoded, ACK_WAIT / 2, work).await {
+            Ok((verdicts, filled)) => {
                 for ((message, (_, event)), verdict) in decoded.iter().zip(&events).zip(verdicts) {
                     let verdict = match verdict {
                         Verdict::Gap => filled.verdict(event),

@@ -320,3 +320,87 @@ async fn after_kill_9_of_a_backend_every_acknowledged_write_is_readable_within_s
     app.assert_users_read_model_is_a_replay().await;
     drop(recovery.survivor);
 }
+
+/// A batch whose work outlasts the projection consumers' ack wait is not redelivered meanwhile:
+/// its messages are marked in progress. The same wait without the marks redelivers them, which
+/// is what the marks prevent.
+#[tokio::test]
+async fn messages_marked_in_progress_outlast_the_ack_wait_without_redelivery() {
+    use async_nats::jetstream::consumer::{pull, AckPolicy};
+    use futures::StreamExt;
+    use projections::engine::in_progress::while_in_progress;
+
+    let nats = commands::jetstream::connect(&crate::helpers::services().nats_url)
+        .await
+        .unwrap();
+    let jetstream = async_nats::jetstream::new(nats);
+    let name = format!("P_{}", uuid::Uuid::new_v4().simple());
+    let stream = jetstream
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: name.clone(),
+            subjects: vec![format!("{name}.>")],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for n in 0..3 {
+        jetstream
+            .publish(format!("{name}.{n}"), "event".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let ack_wait = Duration::from_secs(1);
+    // Holds a batch of all three messages for three ack waits, marking them or not, then
+    // acknowledges them; answers how many deliveries the consumer made in all.
+    let hold = |consumer: &'static str, marked: bool| {
+        let stream = stream.clone();
+        async move {
+            let consumer = stream
+                .create_consumer(pull::Config {
+                    durable_name: Some(consumer.to_owned()),
+                    ack_policy: AckPolicy::Explicit,
+                    ack_wait,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            let batch: Vec<_> = consumer
+                .fetch()
+                .max_messages(3)
+                .messages()
+                .await
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+                .await;
+            assert_eq!(batch.len(), 3);
+            // Meanwhile another pull waits, as the runner's message stream always does: it gets
+            // whatever JetStream redelivers.
+            let work = tokio::time::sleep(ack_wait * 3);
+            let held = async {
+                if marked {
+                    while_in_progress(&batch, ack_wait / 2, work).await;
+                } else {
+                    work.await;
+                }
+            };
+            let waiting = consumer
+                .fetch()
+                .max_messages(10)
+                .expires(ack_wait * 3)
+                .messages();
+            let ((), again) = tokio::join!(held, async { waiting.await.unwrap().count().await });
+            for message in &batch {
+                message.ack().await.unwrap();
+            }
+            batch.len() + again
+        }
+    };
+    assert_eq!(hold("marked", true).await, 3, "delivered once each");
+    assert!(
+        hold("unmarked", false).await > 3,
+        "without the marks the batch is redelivered"
+    );
+}
