@@ -60,6 +60,13 @@ projections *args: services
     if [[ -z "${DATABASE_URL:-}" || -z "${NATS_URL:-}" ]]; then source "{{local}}/services.env"; fi
     cargo run --release --quiet -p api --bin backend -- projections {{args}}
 
+# The job scheduler's parked jobs: `parked`, `retry STREAM`.
+scheduler *args: services
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [[ -z "${DATABASE_URL:-}" || -z "${NATS_URL:-}" ]]; then source "{{local}}/services.env"; fi
+    cargo run --release --quiet -p api --bin backend -- scheduler {{args}}
+
 # Measure: load scenarios against a release build, each next to a baseline from the same run.
 bench: services
     #!/usr/bin/env bash
@@ -185,7 +192,8 @@ services: install
     echo "Postgres on 127.0.0.1:{{pg_port}}, NATS on 127.0.0.1:{{nats_port}} (data in .local/)." >&2
 
 # Client ports are NATS_CLUSTER_PORT (default 54230) and the next two; route ports 10 above them,
-# monitoring ports at MONITOR_BASE (default 58230) and up. Stores in .local/nats-cluster/.
+# monitoring ports NATS_CLUSTER_MONITOR_PORT (default 58230) and the next two. Stores in
+# .local/nats-cluster/.
 # Start a three-node NATS JetStream cluster and write .local/nats-cluster.env (NATS_URL, replicas 3).
 nats-cluster: install
     #!/usr/bin/env bash
@@ -282,3 +290,4 @@ down:
         for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         echo "NATS cluster node $(basename "$(dirname "$pidfile")") stopped."
     done
+    rm -f "$local/nats-cluster.env"

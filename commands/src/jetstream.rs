@@ -148,6 +148,11 @@ pub async fn ensure_stream(
             .update_stream(wanted)
             .await
             .map_err(|source| failed(Box::new(source)))?;
+        // The handle's cached information is the old configuration's.
+        stream = context
+            .get_stream(&settings.name)
+            .await
+            .map_err(|source| failed(Box::new(source)))?;
     }
     Ok(stream)
 }

@@ -24,6 +24,8 @@
 //! - [`jobs`]: the `TranslationJob` aggregate: lifecycle, leases, progress, retries.
 //! - [`api_keys`]: the `ApiKey` aggregate (issue, revoke; only a hash of the secret is stored).
 //! - [`users`]: the `User` aggregate (register, rename, deactivate, reactivate).
+//! - [`audit`]: reading the history (no aggregate): its actions, and replaying any aggregate's
+//!   stored events into its state as of a version or a time.
 //!
 //! Events are stored forever: each context's `stored_events.rs` holds the stored JSON of every
 //! event variant as snapshots, checked by the test-only `stored_check` kernel module, so a rename
@@ -46,6 +48,8 @@ macro_rules! bounded_contexts {
             Jobs(jobs::JobAction),
             /// Uploaded documents.
             Documents(documents::DocumentAction),
+            /// Reading the history: pages, streams, state as of a version or time, exports.
+            Audit(audit::AuditAction),
         }
     };
 }
@@ -56,6 +60,7 @@ macro_rules! bounded_contexts {
 // without its module does not compile, and a module left out of the list has actions that do
 // not convert into `Action`, so no route can authorize them.
 pub mod api_keys;
+pub mod audit;
 pub mod documents;
 pub mod jobs;
 pub mod operations;

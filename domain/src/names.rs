@@ -3,8 +3,8 @@
 //!
 //! A name is shown in lists, audit trails and notifications next to text it does not control, so
 //! it must read as exactly what it is. Two kinds of character break that and no name may hold:
-//! - control characters (general category Cc): line breaks and terminal escapes rewrite the line
-//!   a name is printed on;
+//! - control characters (general category Cc) and the line and paragraph separators (Zl, Zp):
+//!   line breaks and terminal escapes rewrite the line a name is printed on;
 //! - format characters (Cf): invisible, yet they change what is seen. Bidirectional controls
 //!   reorder the text around them (`Ada`, U+202E RIGHT-TO-LEFT OVERRIDE, `nimda` is shown as
 //!   `Adaadmin`: the "Trojan Source" trick), and zero-width spaces, joiners, soft hyphens and
@@ -44,6 +44,13 @@ const FORMAT_CHARACTERS: &[RangeInclusive<char>] = &[
     '\u{E0001}'..='\u{E0001}', // language tag
     '\u{E0020}'..='\u{E007F}', // tag characters
 ];
+
+/// Whether `c` breaks or rewrites the line a name is printed on: a control character (general
+/// category Cc) or the line or paragraph separator (U+2028, U+2029, the only characters of Zl and
+/// Zp).
+pub fn is_control_character(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
+}
 
 /// Whether `c` is a format character (general category Cf): invisible, but changing how the
 /// text around it is shown.
@@ -115,7 +122,7 @@ pub fn parse_name(raw: &str, chars: RangeInclusive<usize>) -> Result<&str, NameR
             actual,
         });
     }
-    if let Some(control) = name.chars().find(|c| c.is_control()) {
+    if let Some(control) = name.chars().find(|c| is_control_character(*c)) {
         return Err(NameRefusal::Control(CodePoint(control)));
     }
     if let Some(invisible) = name.chars().find(|c| is_format_character(*c)) {
@@ -257,6 +264,14 @@ mod tests {
         assert_eq!(
             parse_name("a\u{85}b", 1..=64),
             Err(NameRefusal::Control(CodePoint('\u{85}')))
+        );
+        assert_eq!(
+            parse_name("Ada\u{2028}Lovelace", 1..=20),
+            Err(NameRefusal::Control(CodePoint('\u{2028}')))
+        );
+        assert_eq!(
+            parse_name("Ada\u{2029}x", 1..=10),
+            Err(NameRefusal::Control(CodePoint('\u{2029}')))
         );
     }
 

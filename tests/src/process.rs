@@ -35,8 +35,11 @@ impl Launch {
     /// The `backend` binary of the build this test or bench belongs to: next to the running
     /// executable's directory (`target/<profile>/`), or `BACKEND_BIN`.
     ///
+    /// It is not rebuilt here: `just test` and `just bench` build it first, and a plain
+    /// `cargo nextest run` uses whatever build is on disk.
+    ///
     /// # Panics
-    /// When it has not been built (`just test` and `just bench` build it first).
+    /// When it has not been built.
     pub fn built_binary() -> PathBuf {
         if let Ok(binary) = std::env::var("BACKEND_BIN") {
             return PathBuf::from(binary);
@@ -59,6 +62,16 @@ impl Launch {
         binary
     }
 
+    /// What a child takes from this process's environment: only what a shell needs. Its
+    /// configuration is exactly [`Launch::env`]'s, never whatever `APP_*` happens to be set here.
+    fn inherited(&self) -> impl Iterator<Item = (String, String)> {
+        ["PATH", "HOME", "TMPDIR"].into_iter().filter_map(|name| {
+            std::env::var(name)
+                .ok()
+                .map(|value| (name.to_owned(), value))
+        })
+    }
+
     /// The same with `key` set to `value` (later settings win).
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.retain(|(k, _)| k != key);
@@ -77,6 +90,8 @@ impl Launch {
             .port();
         let child = tokio::process::Command::new(&self.binary)
             .arg("serve")
+            .env_clear()
+            .envs(self.inherited())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("APP_HTTP__PORT", port.to_string())
             .stdout(Stdio::null())
@@ -112,6 +127,8 @@ impl Launch {
     pub fn create_admin_key(&self, tenant: &str) -> String {
         let output = std::process::Command::new(&self.binary)
             .args(["create-admin-key", "--tenant", tenant])
+            .env_clear()
+            .envs(self.inherited())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stderr(Stdio::inherit())
             .output()

@@ -88,9 +88,12 @@ pub async fn kill_during_burst(
                         "display_name": "Burst",
                     });
                     // Alternate between the processes; a write the killed one never answered
-                    // goes to the survivor (under the same idempotency key).
+                    // goes to the survivor (under the same idempotency key) until it is answered.
                     let idempotency_key = format!("burst-{writer}-{n}");
-                    for target in [&targets[n % 2], &targets[1]] {
+                    let mut target = &targets[n % 2];
+                    let mut attempts = 0;
+                    loop {
+                        attempts += 1;
                         let sent = client
                             .post(format!("{target}/api/v1/users"))
                             .header("x-api-key", &key)
@@ -98,15 +101,23 @@ pub async fn kill_during_burst(
                             .json(&body)
                             .send()
                             .await;
-                        let Ok(response) = sent else { continue };
-                        let status = response.status();
-                        assert!(
-                            status == reqwest::StatusCode::CREATED,
-                            "a burst command answered {status}: {}",
-                            response.text().await.unwrap_or_default()
-                        );
-                        accepted.fetch_add(1, Ordering::Relaxed);
-                        break;
+                        match sent {
+                            Ok(response) => {
+                                let status = response.status();
+                                assert!(
+                                    status == reqwest::StatusCode::CREATED,
+                                    "a burst command answered {status}: {}",
+                                    response.text().await.unwrap_or_default()
+                                );
+                                accepted.fetch_add(1, Ordering::Relaxed);
+                                break;
+                            }
+                            Err(error) => {
+                                assert!(attempts < 10, "a burst command failed 10 times: {error}");
+                                target = &targets[1];
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                            }
+                        }
                     }
                 }
             })

@@ -382,6 +382,12 @@ impl From<UploadError> for ApiError {
     }
 }
 
+impl From<commands::feed::FeedError> for ApiError {
+    fn from(error: commands::feed::FeedError) -> Self {
+        Self::failed(error)
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         Self::failed(error)

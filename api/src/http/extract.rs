@@ -81,19 +81,26 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|rejection| ApiError::bad_request("invalid_path", rejection.body_text()))?;
-        // Only the hyphenated form this API writes (what `format: uuid` describes).
-        let hyphenated = raw.len() == 36;
-        Uuid::parse_str(&raw)
-            .ok()
-            .filter(|_| hyphenated)
-            .map(Self)
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_id",
-                    format!("`{}` is not a valid id: ids are UUIDs", truncate(&raw, 64)),
-                )
-            })
+        parse_id(&raw).map(Self)
     }
+}
+
+/// An id as this API writes it: a hyphenated UUID (what `format: uuid` describes); anything
+/// else is a 400 saying so.
+///
+/// # Errors
+/// `400 invalid_id`.
+pub fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+    let hyphenated = raw.len() == 36;
+    Uuid::parse_str(raw)
+        .ok()
+        .filter(|_| hyphenated)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_id",
+                format!("`{}` is not a valid id: ids are UUIDs", truncate(raw, 64)),
+            )
+        })
 }
 
 /// The authenticated caller of a protected route, with the request's ids.

@@ -210,10 +210,11 @@ fn class(keep: impl Fn(char) -> bool) -> String {
 /// What `str::trim` removes: Unicode `White_Space`.
 static WHITESPACE: LazyLock<String> = LazyLock::new(|| class(char::is_whitespace));
 
-/// What no name may hold ([`domain::names`]): control (Cc) and format (Cf) characters, the latter
-/// as the domain's own table lists them.
-static INVISIBLE: LazyLock<String> =
-    LazyLock::new(|| class(|c| c.is_control() || domain::names::is_format_character(c)));
+/// What no name may hold ([`domain::names`]): control characters (Cc, and the line and paragraph
+/// separators) and format characters (Cf) as the domain's own tables list them.
+static INVISIBLE: LazyLock<String> = LazyLock::new(|| {
+    class(|c| domain::names::is_control_character(c) || domain::names::is_format_character(c))
+});
 
 /// A pattern for a value that is trimmed, then must be `min..=max` characters (`min >= 1`) of
 /// `inner`, the first and last of them not whitespace.
@@ -258,8 +259,9 @@ fn string(
 fn name(what: &str, (min, max): (usize, usize), example: &str) -> RefOr<Schema> {
     let description = format!(
         "{what}: at most {max} characters as sent, and {min} to {max} once surrounding \
-         whitespace is trimmed, none of them a control character (Unicode category Cc) or a \
-         format character (Cf: invisible and bidirectional controls)."
+         whitespace is trimmed, none of them a control character (Unicode category Cc), a line \
+         or paragraph separator (U+2028, U+2029) or a format character (Cf: invisible and \
+         bidirectional controls)."
     );
     let pattern = trimmed(&format!("[^{}]", *INVISIBLE), min, max);
     string(&description, (min, max), pattern, example)
@@ -388,6 +390,15 @@ documented! {
         .schema_type(SchemaType::new(Type::String))
         .description(Some("Where a job is in its lifecycle."))
         .enum_values(Some(DomainJobStatus::NAMES.iter().copied()))
+        .into()
+}
+
+documented! {
+    /// [`domain::audit::aggregate_types`]: every aggregate type whose history can be read.
+    AggregateType => ObjectBuilder::new()
+        .schema_type(SchemaType::new(Type::String))
+        .description(Some("An aggregate type."))
+        .enum_values(Some(domain::audit::aggregate_types()))
         .into()
 }
 

@@ -39,6 +39,7 @@ use crate::http::security;
 use crate::http::streams::LiveStreams;
 
 pub mod api_keys;
+pub mod audit;
 pub mod documents;
 pub mod jobs;
 pub mod openapi;
@@ -51,6 +52,7 @@ pub const CONTEXTS: &[fn() -> Routes] = &[
     api_keys::routes,
     jobs::routes,
     documents::routes,
+    audit::routes,
     operations::routes,
 ];
 

@@ -3,8 +3,11 @@
 //! retried in a loop; it is listed with its reason (`backend scheduler parked`, `/metrics`,
 //! `/health/projections`) until a later event of the job or [`retry`] derives its timer again.
 //!
-//! A timer parked while firing is held at `infinity` (never due) rather than cleared, so a retry
-//! makes exactly that timer due again.
+//! A timer whose command failed for good is held (due again only after [`HELD_FOR`]) rather
+//! than cleared: an error misjudged as permanent still heals by itself, and a retry makes exactly
+//! that timer due at once.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -48,7 +51,7 @@ pub(super) async fn park(
         "INSERT INTO scheduler.parked (aggregate_id, tenant_id, event_id, error)
          VALUES ($1, $2, $3, $4)
          ON CONFLICT (aggregate_id) DO UPDATE
-            SET event_id = excluded.event_id, error = excluded.error,
+            SET event_id = coalesce(excluded.event_id, parked.event_id), error = excluded.error,
                 attempts = parked.attempts + 1, last_failed_at = clock_timestamp()",
     )
     .bind(aggregate_id)
@@ -60,18 +63,34 @@ pub(super) async fn park(
     Ok(())
 }
 
-/// Holds the taken timer of version `version` (never due) while its job is parked.
-pub(super) async fn hold(
+/// How long a timer whose command failed for good waits before it is fired again.
+pub const HELD_FOR: Duration = Duration::from_secs(600);
+
+/// Parks the job of the taken timer of version `version` because firing it failed for good,
+/// and holds the timer for [`HELD_FOR`], in one statement: a timer re-derived meanwhile (the job
+/// moved on) is neither held nor parked.
+pub(super) async fn park_held(
     pool: &PgPool,
     aggregate_id: &str,
     version: i64,
+    error: &str,
 ) -> Result<(), sqlx::Error> {
+    warn!(job.stream = %aggregate_id, error = %error, "parking a job whose timer fails for good");
     sqlx::query(
-        "UPDATE scheduler.job_timers SET due_at = 'infinity'
-          WHERE aggregate_id = $1 AND version = $2 AND kind IS NOT NULL",
+        "WITH held AS (
+            UPDATE scheduler.job_timers SET due_at = clock_timestamp() + $3::interval
+             WHERE aggregate_id = $1 AND version = $2 AND kind IS NOT NULL
+            RETURNING aggregate_id, tenant_id)
+         INSERT INTO scheduler.parked (aggregate_id, tenant_id, error)
+         SELECT aggregate_id, tenant_id, $4 FROM held
+         ON CONFLICT (aggregate_id) DO UPDATE
+            SET error = excluded.error, attempts = parked.attempts + 1,
+                last_failed_at = clock_timestamp()",
     )
     .bind(aggregate_id)
     .bind(version)
+    .bind(HELD_FOR)
+    .bind(error)
     .execute(pool)
     .await?;
     Ok(())
@@ -103,7 +122,7 @@ pub async fn count(pool: &PgPool) -> Result<i64, sqlx::Error> {
 }
 
 /// Retries a parked job with the current code: derives its timer from the stored history again
-/// and makes a held timer due at once. Returns whether the job is free now (`false`: it parked
+/// and makes its timer, if any, due at once. Returns whether the job is free now (`false`: it parked
 /// again, with the new reason).
 ///
 /// # Errors
@@ -119,7 +138,7 @@ pub async fn retry(pool: &PgPool, aggregate_id: &str) -> Result<bool, SchedulerE
     sqlx::query(
         "WITH unparked AS (DELETE FROM scheduler.parked WHERE aggregate_id = $1)
          UPDATE scheduler.job_timers SET due_at = clock_timestamp()
-          WHERE aggregate_id = $1 AND due_at = 'infinity'",
+          WHERE aggregate_id = $1 AND kind IS NOT NULL",
     )
     .bind(aggregate_id)
     .execute(pool)

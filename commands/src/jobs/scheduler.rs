@@ -199,8 +199,7 @@ impl JobScheduler {
                 Fired::Again => due_again(&self.pool, &aggregate_id, version, now).await?,
                 // A failure retrying will not cure: parked, its timer held, the others go on.
                 Fired::Parked(error) => {
-                    parked::park(&self.pool, &aggregate_id, None, &error).await?;
-                    parked::hold(&self.pool, &aggregate_id, version).await?;
+                    parked::park_held(&self.pool, &aggregate_id, version, &error).await?;
                 }
             }
         }
@@ -327,10 +326,14 @@ impl JobScheduler {
                 .iter()
                 .filter_map(|(_, stream)| stream.as_ref())
                 .collect();
+            // After a failure the rest of the batch is redelivered untried: the failure is likely
+            // the database's, and each try would wait for it.
             let mut failed = BTreeSet::new();
             for stream in streams {
-                if let Err(error) = self.track(stream).await {
-                    warn!(job.stream = %stream, error = %error, "deriving a job timer failed; redelivering its events");
+                if !failed.is_empty() {
+                    failed.insert(stream.clone());
+                } else if let Err(error) = self.track(stream).await {
+                    warn!(job.stream = %stream, error = %error, "deriving a job timer failed; redelivering the rest of the batch");
                     failed.insert(stream.clone());
                 }
             }
@@ -459,8 +462,8 @@ enum Fired {
     Stale,
     /// It could not be decided now: due again at once.
     Again,
-    /// It failed in a way retrying will not cure (an event that does not decode): the job is
-    /// parked with this reason.
+    /// It failed in a way retrying soon will not cure (an event that does not decode): the job
+    /// is parked with this reason and its timer held for a while.
     Parked(String),
 }
 

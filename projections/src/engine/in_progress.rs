@@ -13,14 +13,15 @@ use std::time::Duration;
 use async_nats::jetstream::{AckKind, Message};
 use tracing::debug;
 
-/// Runs `work` while marking `messages` as in progress every `every` (half the ack wait).
+/// Runs `work` while marking `messages` as in progress when it starts (they may have waited for
+/// it) and then every `every` (half the ack wait).
 pub async fn while_in_progress<T>(
     messages: &[Message],
     every: Duration,
     work: impl Future<Output = T>,
 ) -> T {
     let mut work = std::pin::pin!(work);
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let mut ticks = tokio::time::interval(every);
     loop {
         tokio::select! {
             output = &mut work => return output,

@@ -55,8 +55,9 @@ pub struct RunnerSettings {
 
 /// How long JetStream waits for a delivered message's acknowledgement before delivering it
 /// again: after a crash, at most this long passes before a surviving or restarted owner receives
-/// what the dead one was handed. A batch that takes longer is delivered twice, which the guard
-/// makes harmless.
+/// what the dead one was handed. A batch that takes longer marks its messages in progress
+/// ([`super::in_progress`]), and the client fetches no more than one batch ahead, so slow work
+/// is not redelivered meanwhile (and if it were, the guard would make it harmless).
 pub const ACK_WAIT: Duration = Duration::from_secs(4);
 
 /// The durable JetStream consumer of `partition` of `projection`.
@@ -319,7 +320,11 @@ impl<P: Projection> ProjectionRunner<P> {
         )
         .await?;
         self.keep_up(partition, &stream, &mut floor).await?;
+        // Fetched no more than one batch ahead: a message waiting in the client's buffer is
+        // not marked in progress, so the buffer must not outlast the ack wait.
         let mut batches = consumer
+            .stream()
+            .max_messages_per_batch(self.settings.batch_size)
             .messages()
             .await?
             .ready_chunks(self.settings.batch_size);

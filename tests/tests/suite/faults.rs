@@ -233,12 +233,20 @@ async fn two_backends_share_one_store_with_one_active_relay_and_take_over() {
 
     let total = second.all_events().await;
     assert_eq!(second.user_events().await, 8);
-    let relayed: i64 =
-        sqlx::query_scalar("SELECT events_relayed FROM projection.relay_checkpoints")
+    // The relay keeps its checkpoint in memory and writes it shortly after publishing.
+    let relayed = || async {
+        sqlx::query_scalar::<_, i64>("SELECT events_relayed FROM projection.relay_checkpoints")
             .fetch_one(&second.pool)
             .await
-            .unwrap();
-    assert_eq!(relayed, total, "every event relayed once");
+            .unwrap()
+    };
+    wait_until(
+        "the relay's checkpoint counts every event",
+        Duration::from_secs(30),
+        || async { relayed().await >= total },
+    )
+    .await;
+    assert_eq!(relayed().await, total, "every event relayed once");
     second.assert_users_read_model_is_a_replay().await;
 }
 
@@ -351,8 +359,8 @@ async fn messages_marked_in_progress_outlast_the_ack_wait_without_redelivery() {
             .await
             .unwrap();
     }
-    let ack_wait = Duration::from_secs(1);
-    // Holds a batch of all three messages for three ack waits, marking them or not, then
+    let ack_wait = Duration::from_secs(2);
+    // Holds a batch of all three messages for two and a half ack waits, marking them or not, then
     // acknowledges them; answers how many deliveries the consumer made in all.
     let hold = |consumer: &'static str, marked: bool| {
         let stream = stream.clone();
@@ -378,10 +386,10 @@ async fn messages_marked_in_progress_outlast_the_ack_wait_without_redelivery() {
             assert_eq!(batch.len(), 3);
             // Meanwhile another pull waits, as the runner's message stream always does: it gets
             // whatever JetStream redelivers.
-            let work = tokio::time::sleep(ack_wait * 3);
+            let work = tokio::time::sleep(ack_wait * 5 / 2);
             let held = async {
                 if marked {
-                    while_in_progress(&batch, ack_wait / 2, work).await;
+                    while_in_progress(&batch, ack_wait / 4, work).await;
                 } else {
                     work.await;
                 }
@@ -389,7 +397,7 @@ async fn messages_marked_in_progress_outlast_the_ack_wait_without_redelivery() {
             let waiting = consumer
                 .fetch()
                 .max_messages(10)
-                .expires(ack_wait * 3)
+                .expires(ack_wait * 5 / 2)
                 .messages();
             let ((), again) = tokio::join!(held, async { waiting.await.unwrap().count().await });
             for message in &batch {

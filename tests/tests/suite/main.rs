@@ -9,6 +9,7 @@
     missing_debug_implementations
 )]
 
+mod audit;
 mod cluster;
 mod contract;
 mod faults;

@@ -135,7 +135,9 @@ pub async fn call(
     let path = operation
         .path
         .replace("{id}", id)
-        .replace("{name}", "users");
+        .replace("{name}", "users")
+        .replace("{aggregate_type}", "User")
+        .replace("{correlation_id}", id);
     let mut request = app.anonymous(method, &path);
     if let Some(key) = credential {
         request = request.header("x-api-key", key);

@@ -1,6 +1,7 @@
 //! The global feed of the event store: every event exactly once, in an order that never changes.
 //!
-//! This is the only module that reads the `events` table by position.
+//! This module (with [`history`], the auditors' reads) is the only one that reads the `events`
+//! table by position.
 //!
 //! Why not simply `ORDER BY global_position`: an identity value is taken at INSERT, but the row
 //! becomes visible at COMMIT. A reader can see position 2 while position 1's transaction is still
@@ -14,6 +15,8 @@
 //!
 //! Within one aggregate the order is the stream order: the transaction appending sequence n+1
 //! read sequence n after it committed, so it was given a larger transaction id.
+
+pub mod history;
 
 use chrono::{DateTime, Utc};
 use domain::event::{EventMetadata, RecordedEvent};
