@@ -425,3 +425,106 @@ async fn an_export_is_the_history_as_ndjson_up_to_a_settled_end() {
     )
     .await;
 }
+
+/// The serving process's peak resident memory, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/<pid>/status")
+}
+
+/// An export of 100,000 events is streamed: the peak resident memory of the backend process
+/// serving it grows by less than 50 MiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_of_a_hundred_thousand_events_keeps_the_servers_memory_flat() {
+    use futures::StreamExt;
+    use tests::process::Launch;
+
+    // No relay anywhere: the bulk history stays in the store.
+    let app = spawn_app_with(|settings| {
+        settings.roles = api::config::Roles::parse("commands,queries").unwrap();
+    })
+    .await;
+    tests::bulk::users(&app.pool, "acme", 20_000, 5)
+        .await
+        .unwrap();
+    let settled = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM events WHERE tenant_id = 'acme'
+                AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+    };
+    crate::helpers::wait_until(
+        "the bulk history settles",
+        std::time::Duration::from_secs(60),
+        || async { settled().await >= 100_000 },
+    )
+    .await;
+    let settings = &app.settings;
+    let server = Launch::new(
+        &Launch::built_binary(),
+        settings.database.url.expose(),
+        settings.nats.url.expose(),
+        &settings.nats.stream,
+    )
+    .env("APP_NATS__SUBJECT_PREFIX", &settings.nats.subject_prefix)
+    .env(
+        "APP_NATS__MAX_AGE_SECS",
+        &settings.nats.max_age_secs.to_string(),
+    )
+    .env("APP_ROLES", "queries")
+    .start()
+    .await;
+    let export = |query: &'static str| {
+        let request = app
+            .client
+            .get(format!("{}/api/v1/audit/export{query}", server.base))
+            .header("x-api-key", &app.admin_key);
+        async move { request.send().await.unwrap() }
+    };
+    // Warm up: the first request's allocations are not the export's.
+    let small = export("?aggregate_type=ApiKey").await;
+    assert_eq!(small.status(), StatusCode::OK);
+    small.bytes().await.unwrap();
+    let before = peak_rss_kib(server.pid);
+
+    let response = export("").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let until = response.headers()["export-until"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (mut lines, mut bytes) = (0_i64, 0_usize);
+    let mut body = response.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.unwrap();
+        bytes += chunk.len();
+        lines += chunk.iter().filter(|b| **b == b'\n').count() as i64;
+    }
+    let after = peak_rss_kib(server.pid);
+
+    let (transaction, position) = until.split_once('.').unwrap();
+    let expected: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE tenant_id = 'acme'
+            AND (transaction_id, global_position) <= ($1::text::xid8, $2)",
+    )
+    .bind(transaction)
+    .bind(position.parse::<i64>().unwrap())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(expected >= 100_000, "{expected}");
+    assert_eq!(lines, expected, "one line per event up to Export-Until");
+    let grown_mib = after.saturating_sub(before) / 1024;
+    println!(
+        "exported {lines} events ({} MiB); peak RSS {before} -> {after} KiB",
+        bytes >> 20
+    );
+    assert!(grown_mib < 50, "peak RSS grew by {grown_mib} MiB");
+}
