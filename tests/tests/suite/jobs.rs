@@ -12,11 +12,13 @@ use rand::Rng;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app_with, spawn_with_settings, wait_until, TestApp};
+use crate::helpers::{assert_problem, spawn_app_with, wait_until, TestApp};
 use crate::workers::{submit, submitter, Worker};
 
 /// Every job stream in the event store, decoded: (job id, [(event id, event, causation id)]).
-async fn job_streams(app: &TestApp) -> BTreeMap<String, Vec<(String, JobEvent, String)>> {
+pub(crate) async fn job_streams(
+    app: &TestApp,
+) -> BTreeMap<String, Vec<(String, JobEvent, String)>> {
     let rows: Vec<(String, String, Value, String)> = sqlx::query_as(
         "SELECT aggregate_id, event_id::text, payload::jsonb::json,
                 coalesce(metadata::jsonb ->> 'causation_id', '')
@@ -38,7 +40,7 @@ async fn job_streams(app: &TestApp) -> BTreeMap<String, Vec<(String, JobEvent, S
     streams
 }
 
-async fn jobs_in_status(app: &TestApp, statuses: &[&str]) -> i64 {
+pub(crate) async fn jobs_in_status(app: &TestApp, statuses: &[&str]) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM read_models.jobs WHERE status = ANY($1)")
         .bind(statuses)
         .fetch_one(&app.pool)
@@ -203,92 +205,6 @@ async fn a_cancelled_job_tells_its_worker_at_the_next_heartbeat() {
         )
         .await;
     assert_problem(complete, StatusCode::CONFLICT, "job_cancelled").await;
-}
-
-#[tokio::test]
-async fn uploads_are_checked_by_content_and_size_and_download_byte_identical() {
-    let app = spawn_app_with(|settings| settings.documents.max_bytes = 4096).await;
-    let (_, key) = app.api_key_with_roles(&["user"]).await;
-    let (_, stranger) = app.api_key_with_roles(&["user"]).await;
-
-    let too_large = app.upload(&key, vec![b'a'; 5000], "text/plain").await;
-    assert_problem(
-        too_large,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-    )
-    .await;
-    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01".to_vec();
-    let disguised = app.upload(&key, png, "text/plain").await;
-    assert_problem(
-        disguised,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_content",
-    )
-    .await;
-    let empty = app.upload(&key, Vec::new(), "text/plain").await;
-    assert_problem(empty, StatusCode::UNPROCESSABLE_ENTITY, "empty_document").await;
-
-    // A PDF-like document with every byte value, beyond the sniffed prefix.
-    let mut pdf = b"%PDF-1.7\n".to_vec();
-    pdf.extend((0..=255u8).cycle().take(3000));
-    let stored = app
-        .upload(&key, pdf.clone(), "application/octet-stream")
-        .await;
-    assert_eq!(stored.status(), StatusCode::CREATED);
-    let stored: Value = stored.json().await.unwrap();
-    assert_eq!(stored["content_type"], "pdf");
-    assert_eq!(stored["size_bytes"], pdf.len());
-    let id = stored["document_id"].as_str().unwrap();
-    let download = |credential: String| {
-        app.anonymous(Method::GET, &format!("/api/v1/documents/{id}"))
-            .header("x-api-key", credential)
-            .send()
-    };
-    let mine = download(key.clone()).await.unwrap();
-    assert_eq!(mine.status(), StatusCode::OK);
-    assert_eq!(mine.headers()["content-type"], "application/pdf");
-    assert_eq!(mine.bytes().await.unwrap().to_vec(), pdf);
-    let admin = app.get(&format!("/api/v1/documents/{id}")).await;
-    assert_eq!(admin.bytes().await.unwrap().to_vec(), pdf);
-    let theirs = download(stranger).await.unwrap();
-    assert_problem(theirs, StatusCode::FORBIDDEN, "forbidden").await;
-
-    // Idempotency-Key: a retry of the same bytes answers with the first document and keeps no
-    // second copy; other bytes under the same key are refused, and nothing is kept of them.
-    let upload_with_key = |bytes: &'static [u8]| {
-        app.anonymous(Method::POST, "/api/v1/documents")
-            .header("x-api-key", &key)
-            .header("idempotency-key", "upload-1")
-            .header("content-type", "text/plain")
-            .body(bytes)
-            .send()
-    };
-    let (events, files) = (app.document_events().await, app.stored_documents());
-    let first = upload_with_key(b"Once only.\n").await.unwrap();
-    assert_eq!(first.status(), StatusCode::CREATED);
-    assert!(first.headers().get("idempotent-replayed").is_none());
-    let first: Value = first.json().await.unwrap();
-    let retry = upload_with_key(b"Once only.\n").await.unwrap();
-    assert_eq!(retry.status(), StatusCode::CREATED);
-    assert_eq!(retry.headers()["idempotent-replayed"], "true");
-    assert_eq!(
-        retry.headers()["location"],
-        format!(
-            "/api/v1/documents/{}",
-            first["document_id"].as_str().unwrap()
-        )
-    );
-    assert_eq!(retry.json::<Value>().await.unwrap(), first);
-    let other = upload_with_key(b"Something else.\n").await.unwrap();
-    assert_problem(
-        other,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "idempotency_key_reused",
-    )
-    .await;
-    assert_eq!(app.document_events().await, events + 1);
-    assert_eq!(app.stored_documents(), files + 1);
 }
 
 /// 8 workers drain 1,000 jobs with random retryable and final failures and random deaths
@@ -522,96 +438,6 @@ async fn eight_workers_drain_a_thousand_jobs_through_failures_and_deaths() {
         failed > 0 && retries > 0,
         "the run exercised failures and retries"
     );
-}
-
-/// Scheduled retries live in the database: killing the backend while they wait loses none.
-#[tokio::test]
-async fn a_restart_in_the_middle_of_scheduled_retries_loses_none() {
-    const JOBS: usize = 10;
-    // Retries fire 15 to 30 s after each failure (jitter), so all ten are still scheduled when
-    // the test looks, however slowly a loaded machine claims and fails them.
-    let app = spawn_app_with(|settings| {
-        settings.jobs.retry_base_delay_ms = 30_000;
-        settings.jobs.retry_max_delay_ms = 30_000;
-        settings.jobs.scheduler_tick_ms = 50;
-    })
-    .await;
-    let (key, document) = submitter(&app).await;
-    for _ in 0..JOBS {
-        submit(&app, &key, &document).await;
-    }
-    let worker = Worker::new(&app).await;
-    for _ in 0..JOBS {
-        let job = worker.claim_within(Duration::from_secs(20)).await;
-        let body = json!({ "error_code": "engine.busy", "message": "later", "retryable": true });
-        assert_eq!(worker.on(&job, "fail", body).await.status(), StatusCode::OK);
-    }
-    wait_until(
-        "every retry is scheduled durably",
-        Duration::from_secs(20),
-        || async {
-            let timers: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM scheduler.job_timers WHERE kind = 'retry'",
-            )
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-            timers == JOBS as i64
-        },
-    )
-    .await;
-    let requeued = || async {
-        let rows: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM events WHERE event_type = 'JobQueued'
-                AND payload::jsonb -> 'JobQueued' ->> 'reason' = 'retry'",
-        )
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-        rows
-    };
-    assert_eq!(requeued().await, 0, "the retries are not due yet");
-    let settings = app.settings.clone();
-    let pool = app.pool.clone();
-    app.kill();
-    let restarted = spawn_with_settings(settings).await;
-    wait_until(
-        "every retry fired after the restart",
-        Duration::from_secs(90),
-        || async {
-            let rows: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM events WHERE event_type = 'JobQueued'
-                AND payload::jsonb -> 'JobQueued' ->> 'reason' = 'retry'",
-            )
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            rows == JOBS as i64
-        },
-    )
-    .await;
-    for (id, events) in job_streams(&restarted).await {
-        let retry = events
-            .iter()
-            .find(|(_, event, _)| matches!(event, JobEvent::RetryScheduled { .. }))
-            .unwrap();
-        let (_, _, cause) = events
-            .iter()
-            .find(|(_, event, _)| {
-                matches!(
-                    event,
-                    JobEvent::JobQueued {
-                        reason: QueueReason::Retry,
-                        ..
-                    }
-                )
-            })
-            .unwrap();
-        assert_eq!(
-            *cause, retry.0,
-            "job {id}: the retry is caused by its schedule"
-        );
-    }
 }
 
 /// One server-sent event.

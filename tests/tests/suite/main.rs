@@ -12,6 +12,7 @@
 mod audit;
 mod cluster;
 mod contract;
+mod documents;
 mod faults;
 mod feed;
 mod hardening;
@@ -21,6 +22,7 @@ mod nats;
 mod outage;
 mod pg;
 mod projections;
+mod read_model;
 mod replica;
 mod retention;
 mod roles;

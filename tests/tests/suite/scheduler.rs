@@ -1,7 +1,7 @@
-//! The job process manager meets a job whose stored history does not decode: the job is parked
-//! with its reason (not re-fetched forever), every other job's timers go on, operators see it
-//! (`/metrics`, `/health/projections`, `backend scheduler parked`) and a retry after a repair
-//! schedules it again.
+//! The job process manager: scheduled retries survive a restart, and a job whose stored history
+//! does not decode is parked with its reason (not re-fetched forever) while every other job's
+//! timers go on, operators see it (`/metrics`, `/health/projections`,
+//! `backend scheduler parked`) and a retry after a repair schedules it again.
 
 use std::time::Duration;
 
@@ -9,7 +9,11 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{spawn_app_with, wait_until};
+use domain::jobs::{JobEvent, QueueReason};
+use serde_json::json;
+
+use crate::helpers::{spawn_app_with, spawn_with_settings, wait_until};
+use crate::jobs::job_streams;
 use crate::workers::{submit, submitter, Worker};
 
 #[tokio::test]
@@ -161,4 +165,94 @@ async fn a_job_whose_history_does_not_decode_is_parked_and_the_others_flow() {
         listed.starts_with("job-scheduler: 0 parked jobs"),
         "{listed}"
     );
+}
+
+/// Scheduled retries live in the database: killing the backend while they wait loses none.
+#[tokio::test]
+async fn a_restart_in_the_middle_of_scheduled_retries_loses_none() {
+    const JOBS: usize = 10;
+    // Retries fire 15 to 30 s after each failure (jitter), so all ten are still scheduled when
+    // the test looks, however slowly a loaded machine claims and fails them.
+    let app = spawn_app_with(|settings| {
+        settings.jobs.retry_base_delay_ms = 30_000;
+        settings.jobs.retry_max_delay_ms = 30_000;
+        settings.jobs.scheduler_tick_ms = 50;
+    })
+    .await;
+    let (key, document) = submitter(&app).await;
+    for _ in 0..JOBS {
+        submit(&app, &key, &document).await;
+    }
+    let worker = Worker::new(&app).await;
+    for _ in 0..JOBS {
+        let job = worker.claim_within(Duration::from_secs(20)).await;
+        let body = json!({ "error_code": "engine.busy", "message": "later", "retryable": true });
+        assert_eq!(worker.on(&job, "fail", body).await.status(), StatusCode::OK);
+    }
+    wait_until(
+        "every retry is scheduled durably",
+        Duration::from_secs(20),
+        || async {
+            let timers: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM scheduler.job_timers WHERE kind = 'retry'",
+            )
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+            timers == JOBS as i64
+        },
+    )
+    .await;
+    let requeued = || async {
+        let rows: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE event_type = 'JobQueued'
+                AND payload::jsonb -> 'JobQueued' ->> 'reason' = 'retry'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        rows
+    };
+    assert_eq!(requeued().await, 0, "the retries are not due yet");
+    let settings = app.settings.clone();
+    let pool = app.pool.clone();
+    app.kill();
+    let restarted = spawn_with_settings(settings).await;
+    wait_until(
+        "every retry fired after the restart",
+        Duration::from_secs(90),
+        || async {
+            let rows: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM events WHERE event_type = 'JobQueued'
+                AND payload::jsonb -> 'JobQueued' ->> 'reason' = 'retry'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            rows == JOBS as i64
+        },
+    )
+    .await;
+    for (id, events) in job_streams(&restarted).await {
+        let retry = events
+            .iter()
+            .find(|(_, event, _)| matches!(event, JobEvent::RetryScheduled { .. }))
+            .unwrap();
+        let (_, _, cause) = events
+            .iter()
+            .find(|(_, event, _)| {
+                matches!(
+                    event,
+                    JobEvent::JobQueued {
+                        reason: QueueReason::Retry,
+                        ..
+                    }
+                )
+            })
+            .unwrap();
+        assert_eq!(
+            *cause, retry.0,
+            "job {id}: the retry is caused by its schedule"
+        );
+    }
 }
