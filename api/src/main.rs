@@ -62,6 +62,13 @@ enum Command {
         #[arg(long, default_value = "bootstrap admin")]
         name: String,
     },
+    /// Generate an Ed25519 key for signing audit-log checkpoints: prints the private key
+    /// (for `audit.signing_key`) on stdout and the public verifier key on stderr.
+    GenerateAuditKey {
+        /// The key's name (signature lines name it); printable ASCII, no spaces or '+'.
+        #[arg(long, default_value = "cqrs-backend.local")]
+        name: String,
+    },
     /// Create an operator API key and print it (once): it rebuilds projections and reads every
     /// tenant's projection status and parked streams. No tenant's admin can create one.
     CreateOperatorKey {
@@ -120,6 +127,9 @@ async fn main() -> ExitCode {
     if matches!(cli.command, Some(Command::Openapi)) {
         return print_openapi();
     }
+    if let Some(Command::GenerateAuditKey { name }) = &cli.command {
+        return generate_audit_key(name);
+    }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(error) => {
@@ -135,7 +145,7 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
-        Command::Openapi => Ok(()),
+        Command::Openapi | Command::GenerateAuditKey { .. } => Ok(()),
         Command::CreateAdminKey { tenant, name } => {
             create_key(settings, &tenant, &name, KeyKind::Admin).await
         }
@@ -265,6 +275,20 @@ async fn projections(
     } else {
         Err("the projection differs from the event store".into())
     }
+}
+
+/// Prints a new checkpoint signing key: the private key on stdout, the verifier key on stderr.
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+fn generate_audit_key(name: &str) -> ExitCode {
+    let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_graphic() && c != '+');
+    if !valid {
+        eprintln!("--name: printable ASCII without spaces or '+'");
+        return ExitCode::from(2);
+    }
+    let (private_key, verifier_key) = commands::audit::sealer::SigningKey::generate(name);
+    println!("{private_key}");
+    eprintln!("verifier key (give it to auditors): {verifier_key}");
+    ExitCode::SUCCESS
 }
 
 async fn scheduler(

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
+use commands::audit::sealer::Sealer;
 use commands::documents::{StoreLocation, StoreSettings};
 use commands::jetstream::{BusError, StreamSettings};
 use commands::jobs::scheduler::{JobScheduler, SchedulerSettings};
@@ -330,6 +331,15 @@ impl Application {
                 },
             );
             workers.spawn(scheduler.run(self.jetstream.clone(), stop.child_token()));
+        }
+        if settings.roles.runs_workers() && settings.audit.sealer_enabled {
+            let key = settings.audit.key().unwrap_or_else(|error| {
+                // Settings loaded from the environment were validated; built in code, they may not be.
+                tracing::error!(error = %error, "the audit signing key is unusable; no checkpoints");
+                None
+            });
+            let sealer = Sealer::new(self.state.pool.clone(), settings.audit.sealer(), key);
+            workers.spawn(sealer.run(stop.child_token()));
         }
         let sides = Sides {
             commands: settings.roles.serves_commands(),

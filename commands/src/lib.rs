@@ -24,6 +24,7 @@
 //!   protocol, and the process manager (durable lease-expiry and retry timers).
 
 pub mod api_keys;
+pub mod audit;
 pub mod bus;
 pub mod documents;
 pub mod failure;

@@ -10,6 +10,7 @@
 //! and [`secret`] (values never printed). Every validation error names its setting (and its
 //! environment variable where that is not the `APP_` form).
 
+pub mod audit;
 pub mod auth;
 pub mod database;
 pub mod documents;
@@ -31,6 +32,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+pub use audit::AuditSettings;
 pub use auth::AuthSettings;
 pub use database::DatabaseSettings;
 pub use documents::{DocumentSettings, DocumentStoreKind};
@@ -74,6 +76,8 @@ pub struct Settings {
     pub jobs: JobSettings,
     /// Document uploads and their storage.
     pub documents: DocumentSettings,
+    /// The verifiable audit log.
+    pub audit: AuditSettings,
 }
 
 /// Invalid configuration; the message names the setting.
@@ -156,7 +160,8 @@ impl Settings {
         self.projections.validate()?;
         self.queries.validate()?;
         self.jobs.validate()?;
-        self.documents.validate()
+        self.documents.validate()?;
+        self.audit.validate()
     }
 
     /// The retry policy new jobs are submitted with.

@@ -162,6 +162,9 @@ pub async fn test_settings() -> Settings {
     settings.auth.jwt_hs256_secret = Secret::new(JWT_HS256_SECRET);
     settings.auth.jwt_rs256_public_key_pem = Secret::new(fixture("jwt-test-rs256.pub.pem"));
     settings.log.filter = "warn".to_owned();
+    settings.audit.signing_key =
+        Secret::new(commands::audit::sealer::SigningKey::generate("cqrs-test.local").0);
+    settings.audit.poll_interval_ms = 50;
     settings
 }
 

@@ -10,6 +10,7 @@
 )]
 
 mod audit;
+mod audit_log;
 mod cluster;
 mod contract;
 mod documents;

@@ -6,6 +6,7 @@
 
 pub mod export;
 pub mod history;
+pub mod log;
 
 use chrono::{DateTime, Utc};
 use commands::feed::FeedCursor;
@@ -25,7 +26,8 @@ pub fn routes() -> Routes {
         .tag(
             "audit",
             "The history itself: events in feed order, streams, state as of a version or time, \
-             correlation traces, NDJSON export",
+             correlation traces, NDJSON export, and the verifiable log (signed checkpoints, \
+             inclusion and consistency proofs)",
         )
         .query(AuditAction::ReadHistory, routes!(history::list_events))
         .query(AuditAction::ReadHistory, routes!(history::stream_events))
@@ -35,6 +37,10 @@ pub fn routes() -> Routes {
             routes!(history::correlation_trace),
         )
         .query(AuditAction::ExportHistory, routes!(export::export_events))
+        .query(AuditAction::ReadHistory, routes!(log::latest_checkpoint))
+        .query(AuditAction::ReadHistory, routes!(log::signing_key))
+        .query(AuditAction::ReadHistory, routes!(log::inclusion_proof))
+        .query(AuditAction::ReadHistory, routes!(log::consistency_proof))
 }
 
 /// The pattern of a history cursor: `{transaction id}.{global position}`.

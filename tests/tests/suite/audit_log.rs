@@ -1,0 +1,197 @@
+//! The verifiable log as an auditor checks it: every event sealed once, in feed order; signed
+//! checkpoints that verify with the served key; inclusion proofs recomputed from the history's
+//! own fields; consistency between two checkpoints; each tenant's tree its own.
+
+use std::time::Duration;
+
+use commands::audit::{decode_hash, leaf_data, leaf_hash, LeafEvent};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use signed_note::{Note, StandardVerifier, VerifierList};
+use tlog_tiles::checkpoint::Checkpoint;
+use tlog_tiles::tlog;
+
+use crate::helpers::{assert_problem, spawn_app_with, wait_until, TestApp};
+
+async fn read(app: &TestApp, key: &str, path: &str) -> Value {
+    let response = get(app, key, path).await;
+    assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+    response.json().await.unwrap()
+}
+
+async fn get(app: &TestApp, key: &str, path: &str) -> reqwest::Response {
+    app.anonymous(Method::GET, path)
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Waits until the tenant's sealed log holds every one of its events, then for a checkpoint of
+/// that size; returns it after checking its signature with the served key.
+async fn checkpoint_of_everything(app: &TestApp, key: &str, tenant: &str) -> (u64, tlog::Hash) {
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    wait_until(
+        "a checkpoint covers every event",
+        Duration::from_secs(30),
+        || async {
+            let response = get(app, key, "/api/v1/audit/log/checkpoint").await;
+            response.status() == StatusCode::OK
+                && response.json::<Value>().await.unwrap()["tree_size"] == stored
+        },
+    )
+    .await;
+    let checkpoint = read(app, key, "/api/v1/audit/log/checkpoint").await;
+    let verifier_key = read(app, key, "/api/v1/audit/log/key").await["verifier_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let verifiers = VerifierList::new(vec![Box::new(
+        StandardVerifier::new(&verifier_key).unwrap(),
+    )]);
+    let note = Note::from_bytes(checkpoint["note"].as_str().unwrap().as_bytes()).unwrap();
+    note.verify(&verifiers)
+        .expect("the checkpoint is signed with the served key");
+    let signed = Checkpoint::from_bytes(note.text()).unwrap();
+    assert_eq!(signed.origin(), format!("cqrs-backend.local/{tenant}"));
+    assert_eq!(signed.size(), stored as u64);
+    let root = decode_hash(checkpoint["root_hash"].as_str().unwrap()).unwrap();
+    assert_eq!(*signed.hash(), root, "the signed root is the served root");
+    (signed.size(), root)
+}
+
+#[tokio::test]
+async fn every_event_is_sealed_once_in_feed_order_and_every_proof_verifies() {
+    let app = spawn_app_with(|settings| settings.audit.checkpoint_every_events = 1).await;
+    let (_, auditor) = app.api_key_with_roles(&["auditor"]).await;
+    for n in 0..4 {
+        app.registered_user(&format!("sealed{n}@example.org"), "Sealed")
+            .await;
+    }
+    let globex = app.admin_key_of("globex").await;
+    let (size, root) = checkpoint_of_everything(&app, &auditor, "acme").await;
+
+    // The leaves are the history in feed order, once each.
+    let history = read(&app, &auditor, "/api/v1/audit/events?limit=100").await["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(history.len() as u64, size);
+    let sealed: Vec<String> = sqlx::query_scalar(
+        "SELECT event_id::text FROM audit.leaves WHERE tenant_id = 'acme' ORDER BY position",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let listed: Vec<&str> = history
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(sealed, listed);
+
+    // Each event's leaf, recomputed from the history's own fields, is proven in the tree.
+    for (index, event) in history.iter().enumerate() {
+        let recorded_at = event["recorded_at"].as_str().unwrap().parse().unwrap();
+        let leaf = LeafEvent {
+            event_id: event["event_id"].as_str().unwrap().parse().unwrap(),
+            aggregate_type: event["aggregate_type"].as_str().unwrap(),
+            aggregate_id: event["aggregate_id"].as_str().unwrap(),
+            sequence: event["sequence"].as_i64().unwrap(),
+            event_type: event["event_type"].as_str().unwrap(),
+            event_version: event["event_version"].as_str().unwrap(),
+            payload: &event["payload"],
+            metadata: &event["metadata"],
+            recorded_at,
+        };
+        let hash = leaf_hash(&leaf_data(index as u64, &leaf));
+        let path = format!(
+            "/api/v1/audit/log/inclusion?event_id={}&tree_size={size}",
+            leaf.event_id
+        );
+        let proven = read(&app, &auditor, &path).await;
+        assert_eq!(proven["leaf_index"], index as u64);
+        assert_eq!(
+            decode_hash(proven["leaf_hash"].as_str().unwrap()).unwrap(),
+            hash
+        );
+        let proof: Vec<tlog::Hash> = proven["proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| decode_hash(h.as_str().unwrap()).unwrap())
+            .collect();
+        tlog::check_record(&proof, size, root, index as u64, hash).expect("inclusion verifies");
+        let mut forged = hash;
+        forged.0[0] ^= 1;
+        assert!(tlog::check_record(&proof, size, root, index as u64, forged).is_err());
+    }
+
+    // More history, a later checkpoint, and the proof that it extends the first.
+    for n in 0..3 {
+        app.registered_user(&format!("later{n}@example.org"), "Later")
+            .await;
+    }
+    let (later, later_root) = checkpoint_of_everything(&app, &auditor, "acme").await;
+    assert!(later > size);
+    let proven = read(
+        &app,
+        &auditor,
+        &format!("/api/v1/audit/log/consistency?from={size}&to={later}"),
+    )
+    .await;
+    let proof: Vec<tlog::Hash> = proven["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| decode_hash(h.as_str().unwrap()).unwrap())
+        .collect();
+    tlog::check_tree(&proof, later, later_root, size, root).expect("consistency verifies");
+    let mut rewritten = root;
+    rewritten.0[5] ^= 1;
+    assert!(tlog::check_tree(&proof, later, later_root, size, rewritten).is_err());
+
+    // Another tenant's tree is its own, and it sees nothing of this one.
+    let (theirs, _) = checkpoint_of_everything(&app, &globex, "globex").await;
+    assert!(theirs >= 1);
+    let first = history[0]["event_id"].as_str().unwrap();
+    assert_problem(
+        get(
+            &app,
+            &globex,
+            &format!("/api/v1/audit/log/inclusion?event_id={first}&tree_size=1"),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "event_not_sealed",
+    )
+    .await;
+    assert_problem(
+        get(
+            &app,
+            &auditor,
+            &format!("/api/v1/audit/log/inclusion?event_id={first}&tree_size=0"),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_tree_size",
+    )
+    .await;
+    assert_problem(
+        get(
+            &app,
+            &auditor,
+            &format!(
+                "/api/v1/audit/log/consistency?from={}&to={later}",
+                later + 1
+            ),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "tree_size_not_sealed",
+    )
+    .await;
+}
