@@ -22,6 +22,13 @@ up: services
     set -euo pipefail
     if [[ -z "${DATABASE_URL:-}" || -z "${NATS_URL:-}" ]]; then source "{{local}}/services.env"; fi
     cargo build --release -p api --bin backend
+    # A local key for signing audit-log checkpoints, made once (there are no default keys).
+    if [[ -z "${APP_AUDIT__SIGNING_KEY:-}" ]]; then
+        if [[ ! -s "{{local}}/audit-signing-key" ]]; then
+            (umask 077; target/release/backend generate-audit-key >"{{local}}/audit-signing-key")
+        fi
+        export APP_AUDIT__SIGNING_KEY=$(cat "{{local}}/audit-signing-key")
+    fi
     echo "Starting the backend. API http://127.0.0.1:${APP_HTTP__PORT:-8080}/api/v1  docs http://127.0.0.1:${APP_HTTP__PORT:-8080}/docs/  health http://127.0.0.1:${APP_HTTP__PORT:-8080}/health/ready"
     exec target/release/backend serve
 

@@ -70,6 +70,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
     }
 }
 
+/// Reads a query string as `T`, for handlers that must authorize before judging parameters (a
+/// refused caller learns nothing about what the route expects). Same rules as [`QueryParams`].
+///
+/// # Errors
+/// `400 invalid_query` saying what is wrong.
+pub fn query_of<T: DeserializeOwned>(uri: &axum::http::Uri) -> Result<T, ApiError> {
+    Query::<T>::try_from_uri(uri)
+        .map(|Query(value)| value)
+        .map_err(|rejection| ApiError::bad_request("invalid_query", rejection.body_text()))
+}
+
 /// A resource id from the path; anything but a UUID is a 400 saying so.
 #[derive(Debug, Clone, Copy)]
 pub struct IdPath(pub Uuid);

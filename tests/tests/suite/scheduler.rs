@@ -96,10 +96,9 @@ async fn a_job_whose_history_does_not_decode_is_parked_and_the_others_flow() {
         },
     )
     .await;
-    // Each message of the job derived once (the old scheduler re-fetched its batch every second).
+    // Each message of the job derived once: a batch re-fetched in a loop (as the scheduler once
+    // did) would keep its messages outstanding above.
     let (_, _, attempts) = parked().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(parked().await.unwrap().2, attempts, "not retried in a loop");
 
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(

@@ -2,6 +2,7 @@
 //! and consistency proofs (RFC 6962) to check against a checkpoint the auditor kept.
 
 use axum::extract::State;
+use axum::http::Uri;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use commands::audit::{encode_hash, proofs, AuditError};
@@ -11,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{Caller, QueryParams};
+use crate::http::extract::{query_of, Caller};
 use crate::routes::AppState;
 
 impl From<AuditError> for ApiError {
@@ -175,9 +176,10 @@ async fn sealed_size(state: &AppState, tenant: &str, asked: Option<u64>) -> Resu
 pub async fn inclusion_proof(
     State(state): State<AppState>,
     caller: Caller,
-    QueryParams(query): QueryParams<InclusionQuery>,
+    uri: Uri,
 ) -> Result<Json<InclusionProof>, ApiError> {
     let tenant = caller.may_read(AuditAction::ReadHistory, None)?.as_str();
+    let query: InclusionQuery = query_of(&uri)?;
     let tree_size = sealed_size(&state, tenant, query.tree_size).await?;
     let (leaf_index, leaf_hash) = proofs::leaf_of(&state.pool, tenant, query.event_id)
         .await?
@@ -239,9 +241,10 @@ pub struct ConsistencyProof {
 pub async fn consistency_proof(
     State(state): State<AppState>,
     caller: Caller,
-    QueryParams(query): QueryParams<ConsistencyQuery>,
+    uri: Uri,
 ) -> Result<Json<ConsistencyProof>, ApiError> {
     let tenant = caller.may_read(AuditAction::ReadHistory, None)?.as_str();
+    let query: ConsistencyQuery = query_of(&uri)?;
     if query.from == 0 {
         return Err(ApiError::bad_request(
             "invalid_tree_size",
