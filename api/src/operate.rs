@@ -185,6 +185,50 @@ pub async fn scheduler_retry_report(pool: &PgPool, stream: &str) -> Result<Strin
     })
 }
 
+/// `audit verify`: each tenant's log (or `tenant`'s) checked against the event store, with
+/// checkpoint signatures checked against `verifier_key` when given. Returns the report and
+/// whether everything agreed.
+///
+/// # Errors
+/// [`OperateError`].
+pub async fn audit_verify_report(
+    pool: &PgPool,
+    tenant: Option<&str>,
+    verifier_key: Option<&str>,
+) -> Result<(String, bool), OperateError> {
+    use commands::audit::verify;
+    let failed = |e: commands::audit::AuditError| OperateError::Retry(e.to_string());
+    let tenants = match tenant {
+        Some(tenant) => vec![tenant.to_owned()],
+        None => verify::tenants(pool).await.map_err(failed)?,
+    };
+    let mut out = String::new();
+    if verifier_key.is_none() {
+        out.push_str("no audit.signing_key configured: checkpoint signatures are not checked\n");
+    }
+    let mut clean = true;
+    for tenant in tenants {
+        let found = verify::verify(pool, &tenant, verifier_key)
+            .await
+            .map_err(failed)?;
+        let _ = write!(
+            out,
+            "{}: {} sealed, {} stored, {} checkpoints: ",
+            found.tenant, found.sealed, found.stored, found.checkpoints
+        );
+        if found.findings.is_empty() {
+            out.push_str("ok\n");
+        } else {
+            clean = false;
+            out.push_str("FAILED\n");
+            for finding in &found.findings {
+                let _ = writeln!(out, "  {finding}");
+            }
+        }
+    }
+    Ok((out, clean))
+}
+
 /// One line of the rebuild progress bar: `[#####.....]  52%  1234/2345 events  8210 ev/s  ETA 3s`.
 pub fn progress_line(done: i64, total: i64, elapsed: std::time::Duration) -> String {
     let total = total.max(done).max(1);

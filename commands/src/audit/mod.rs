@@ -26,6 +26,7 @@
 
 pub mod proofs;
 pub mod sealer;
+pub mod verify;
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};

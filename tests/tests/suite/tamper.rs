@@ -1,0 +1,237 @@
+//! Tampering with the history as a database superuser would (switching off the append-only
+//! trigger): `audit verify` names the first position that disagrees and how, and a log rewritten
+//! and re-signed with another key fails on its signatures.
+
+use std::time::Duration;
+
+use commands::audit::sealer::{Sealer, SigningKey};
+use commands::audit::verify::{verify, Finding};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::helpers::{spawn_app_with, wait_until};
+
+/// A tenant with eight events, each of its own aggregate and transaction, sealed and covered by
+/// checkpoints; the backend is stopped (no sealer sees what follows). Returns the store, the
+/// verifier key and the event ids in log order.
+async fn sealed() -> (PgPool, String, Vec<Uuid>, api::config::Settings) {
+    let app = spawn_app_with(|settings| settings.audit.checkpoint_every_events = 1).await;
+    for n in 0..6 {
+        app.registered_user(&format!("tamper{n}@example.org"), "Tamper")
+            .await;
+    }
+    let pool = app.pool.clone();
+    let settings = app.settings.clone();
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE tenant_id = 'acme'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    wait_until(
+        "a checkpoint covers every event",
+        Duration::from_secs(30),
+        || async {
+            sqlx::query_scalar::<_, Option<i64>>(
+                "SELECT max(size) FROM audit.checkpoints WHERE tenant_id = 'acme'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+                == Some(stored)
+        },
+    )
+    .await;
+    app.stop().await;
+    let key = settings
+        .audit
+        .key()
+        .unwrap()
+        .unwrap()
+        .verifier_key()
+        .to_owned();
+    let ids = sqlx::query_scalar(
+        "SELECT event_id FROM audit.leaves WHERE tenant_id = 'acme' ORDER BY position",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let (_, clean) = api::operate::audit_verify_report(&pool, Some("acme"), Some(&key))
+        .await
+        .unwrap();
+    assert!(clean, "the untouched log verifies");
+    (pool, key, ids, settings)
+}
+
+/// Runs `statements` (with `$1`, `$2` bound to the events at positions 3 and 4) with the
+/// append-only trigger switched off, as a superuser could.
+async fn tamper(pool: &PgPool, ids: &[Uuid], statements: &[&str]) {
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("ALTER TABLE events DISABLE TRIGGER USER")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    for statement in statements {
+        sqlx::query(statement)
+            .bind(ids[3])
+            .bind(ids[4])
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    sqlx::query("ALTER TABLE events ENABLE TRIGGER USER")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn first_finding(pool: &PgPool, key: &str) -> Finding {
+    let verification = verify(pool, "acme", Some(key)).await.unwrap();
+    let first = verification.findings.first().cloned().expect("a finding");
+    let (_, clean) = api::operate::audit_verify_report(pool, Some("acme"), Some(key))
+        .await
+        .unwrap();
+    assert!(!clean);
+    first
+}
+
+#[tokio::test]
+async fn a_modified_payload_is_named_at_its_position() {
+    let (pool, key, ids, _) = sealed().await;
+    tamper(
+        &pool,
+        &ids,
+        &["UPDATE events SET payload = '{\"rewritten\": true}' WHERE event_id = $1 OR event_id = $2 AND false"],
+    )
+    .await;
+    assert_eq!(
+        first_finding(&pool, &key).await,
+        Finding::Modified {
+            position: 3,
+            event_id: ids[3]
+        }
+    );
+    let findings = verify(&pool, "acme", Some(&key)).await.unwrap().findings;
+    assert!(
+        findings.contains(&Finding::CheckpointRoot {
+            size: ids.len() as u64
+        }),
+        "{findings:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_event_is_named_missing() {
+    let (pool, key, ids, _) = sealed().await;
+    tamper(
+        &pool,
+        &ids,
+        &["DELETE FROM events WHERE event_id = $1 OR event_id = $2 AND false"],
+    )
+    .await;
+    assert_eq!(
+        first_finding(&pool, &key).await,
+        Finding::Missing {
+            position: 3,
+            event_id: ids[3]
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_forged_event_is_named_inserted() {
+    let (pool, key, ids, _) = sealed().await;
+    // Placed in the feed just before the event at position 3.
+    tamper(
+        &pool,
+        &ids,
+        &[
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                              payload, metadata, transaction_id, global_position)
+           OVERRIDING SYSTEM VALUE
+           SELECT 'User', 'acme:' || gen_random_uuid(), 1, 'UserRegistered', '1',
+                  payload, metadata, transaction_id, -1
+             FROM events WHERE event_id = $1 OR event_id = $2 AND false",
+        ],
+    )
+    .await;
+    let Finding::Inserted {
+        position: 3,
+        event_id,
+    } = first_finding(&pool, &key).await
+    else {
+        panic!("not an insertion at 3");
+    };
+    assert!(!ids.contains(&event_id));
+}
+
+#[tokio::test]
+async fn two_swapped_events_are_named_reordered() {
+    let (pool, key, ids, _) = sealed().await;
+    tamper(
+        &pool,
+        &ids,
+        &["UPDATE events e SET transaction_id = o.transaction_id
+             FROM events o
+            WHERE (e.event_id, o.event_id) IN (($1, $2), ($2, $1))"],
+    )
+    .await;
+    assert_eq!(
+        first_finding(&pool, &key).await,
+        Finding::Reordered {
+            position: 3,
+            event_id: ids[3]
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_truncated_tail_is_named_truncated() {
+    let (pool, key, ids, _) = sealed().await;
+    let last = ids.len() - 2;
+    tamper(
+        &pool,
+        &ids,
+        &[
+            "DELETE FROM events WHERE event_id IN (SELECT event_id FROM audit.leaves
+           WHERE tenant_id = 'acme' AND position >= (SELECT count(*) - 2 FROM audit.leaves
+                                                    WHERE tenant_id = 'acme')) AND $1 <> $2",
+        ],
+    )
+    .await;
+    assert_eq!(
+        first_finding(&pool, &key).await,
+        Finding::Truncated {
+            position: last as u64,
+            sealed: ids.len() as u64
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_log_rewritten_and_re_signed_with_another_key_fails_its_signatures() {
+    let (pool, key, ids, settings) = sealed().await;
+    tamper(&pool, &ids, &["UPDATE events SET payload = '{\"rewritten\": true}' WHERE event_id = $1 OR event_id = $2 AND false"]).await;
+    // The forger seals the rewritten history afresh and signs it with a key of their own.
+    for table in ["leaves", "hashes", "trees", "checkpoints", "sealer"] {
+        sqlx::query(&format!("DELETE FROM audit.{table}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let (forged_key, _) = SigningKey::generate("cqrs-backend.local");
+    let sealer = Sealer::new(
+        pool.clone(),
+        settings.audit.sealer(),
+        Some(SigningKey::parse(&forged_key).unwrap()),
+    );
+    while sealer.seal_once().await.unwrap() > 0 {}
+    assert!(sealer.publish_due_checkpoints().await.unwrap() >= 1);
+    let findings = verify(&pool, "acme", Some(&key)).await.unwrap().findings;
+    assert!(!findings.is_empty());
+    assert!(
+        findings
+            .iter()
+            .all(|f| matches!(f, Finding::CheckpointSignature { .. })),
+        "the leaves agree with the rewritten store; only the signatures give it away: {findings:?}"
+    );
+}
