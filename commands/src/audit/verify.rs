@@ -9,10 +9,9 @@ use std::fmt;
 use signed_note::{Note, StandardVerifier, VerifierList};
 use sqlx::PgPool;
 use tlog_tiles::checkpoint::Checkpoint;
-use tlog_tiles::tlog::{self, Hash, HashReader};
 use uuid::Uuid;
 
-use super::{leaf_data, leaf_hash, to_hash, AuditError, LeafEvent};
+use super::{leaf_data, leaf_hash, to_hash, AuditError, LeafEvent, MemoryTree};
 use crate::feed::history::{self, HistoryFilter};
 use crate::feed::FeedCursor;
 
@@ -88,24 +87,6 @@ pub struct Verification {
     pub findings: Vec<Finding>,
 }
 
-/// The stored hashes of a tree rebuilt in memory.
-#[derive(Debug, Default)]
-struct Rebuilt(Vec<Hash>);
-
-impl HashReader for Rebuilt {
-    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog::Error> {
-        indexes
-            .iter()
-            .map(|index| {
-                self.0
-                    .get(*index as usize)
-                    .copied()
-                    .ok_or(tlog::Error::IndexesNotInTree)
-            })
-            .collect()
-    }
-}
-
 /// Verifies `tenant`'s log against the store; checkpoints are checked with `verifier_key` (a
 /// signed-note verifier key) when given.
 ///
@@ -124,7 +105,7 @@ pub async fn verify(
     .await?;
     let sealed_ids: HashSet<Uuid> = sealed.iter().map(|(_, id, _)| *id).collect();
     let mut stored_ids = HashSet::new();
-    let mut tree = Rebuilt::default();
+    let mut tree = MemoryTree::default();
     let mut findings = Vec::new();
     let (mut position, mut after) = (0u64, FeedCursor::default());
     let filter = HistoryFilter::default();
@@ -137,8 +118,7 @@ pub async fn verify(
             let metadata = serde_json::to_value(&event.metadata)
                 .map_err(|e| AuditError::Inconsistent(e.to_string()))?;
             let data = leaf_data(position, &LeafEvent::of(event, &metadata));
-            let hashes = tlog::stored_hashes(position, &data, &tree)?;
-            tree.0.extend(hashes);
+            tree.append(&data)?;
             if findings.is_empty() {
                 if let Some((_, sealed_id, sealed_hash)) = sealed.get(position as usize) {
                     if *sealed_id == event.event_id {
@@ -209,9 +189,7 @@ pub async fn verify(
         }
         let signed = Checkpoint::from_bytes(note.text())
             .map_err(|e| AuditError::Inconsistent(format!("checkpoint {size}: {e}")))?;
-        let root = (size <= position)
-            .then(|| tlog::tree_hash(size, &tree).ok())
-            .flatten();
+        let root = tree.root(size);
         if root != Some(*signed.hash()) {
             findings.push(Finding::CheckpointRoot { size });
         }

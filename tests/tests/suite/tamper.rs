@@ -235,3 +235,114 @@ async fn a_log_rewritten_and_re_signed_with_another_key_fails_its_signatures() {
         "the leaves agree with the rewritten store; only the signatures give it away: {findings:?}"
     );
 }
+
+/// Runs `backend audit verify-export` (no configuration, no services); returns whether it
+/// succeeded and what it printed.
+fn verify_export(dir: &std::path::Path, export: &str, notes: &[&str], key: &str) -> (bool, String) {
+    let file = dir.join(format!("export-{}.ndjson", Uuid::new_v4()));
+    std::fs::write(&file, export).unwrap();
+    let mut command = std::process::Command::new(tests::process::Launch::built_binary());
+    command
+        .env_clear()
+        .args(["audit", "verify-export"])
+        .arg(&file);
+    for note in notes {
+        let path = dir.join(format!("checkpoint-{}.txt", Uuid::new_v4()));
+        std::fs::write(&path, note).unwrap();
+        command.arg("--checkpoint").arg(path);
+    }
+    let output = command.args(["--public-key", key]).output().unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), printed)
+}
+
+/// The tenant's whole history as the export route writes it.
+async fn export_of(pool: &PgPool) -> String {
+    let events = commands::feed::history::page(
+        pool,
+        "acme",
+        &Default::default(),
+        Default::default(),
+        None,
+        10_000,
+    )
+    .await
+    .unwrap();
+    events
+        .into_iter()
+        .map(|event| {
+            serde_json::to_string(&api::routes::audit::HistoryEvent::from(event)).unwrap() + "\n"
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_export_verifies_offline_against_kept_checkpoints_and_a_rewrite_does_not() {
+    let (pool, key, ids, settings) = sealed().await;
+    // The earliest checkpoint, as an auditor would have kept it back then.
+    let (kept_size, kept): (i64, String) = sqlx::query_as(
+        "SELECT size, note FROM audit.checkpoints WHERE tenant_id = 'acme' ORDER BY size LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let latest: String = sqlx::query_scalar(
+        "SELECT note FROM audit.checkpoints WHERE tenant_id = 'acme' ORDER BY size DESC LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("verify-export-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let export = export_of(&pool).await;
+    let (ok, printed) = verify_export(&dir, &export, &[&kept, &latest], &key);
+    assert!(ok, "{printed}");
+    assert!(
+        printed.contains(&format!("ok: {} events", ids.len())),
+        "{printed}"
+    );
+
+    // The history is rewritten at its first event and re-sealed and re-signed with another key.
+    tamper(&pool, &ids, &["UPDATE events SET payload = '{\"rewritten\": true}' WHERE event_id = (SELECT event_id FROM audit.leaves WHERE position = 0 AND tenant_id = 'acme') AND $1 <> $2"]).await;
+    for table in ["leaves", "hashes", "trees", "checkpoints", "sealer"] {
+        sqlx::query(&format!("DELETE FROM audit.{table}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let (forged_key, forged_verifier) = SigningKey::generate("cqrs-backend.local");
+    let sealer = Sealer::new(
+        pool.clone(),
+        settings.audit.sealer(),
+        Some(SigningKey::parse(&forged_key).unwrap()),
+    );
+    while sealer.seal_once().await.unwrap() > 0 {}
+    sealer.publish_due_checkpoints().await.unwrap();
+    let forged: String = sqlx::query_scalar(
+        "SELECT note FROM audit.checkpoints WHERE tenant_id = 'acme' ORDER BY size DESC LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let rewritten = export_of(&pool).await;
+    // With the forger's own key the new checkpoint is self-consistent ...
+    let (ok, printed) = verify_export(&dir, &rewritten, &[&forged], &forged_verifier);
+    assert!(ok, "{printed}");
+    // ... but the checkpoint the auditor kept gives the rewrite away, and so does the real key.
+    let (ok, printed) = verify_export(&dir, &rewritten, &[&kept], &key);
+    assert!(!ok);
+    assert!(
+        printed.contains(&format!(
+            "checkpoint 1 (size {kept_size}) does not match the export"
+        )),
+        "{printed}"
+    );
+    let (ok, printed) = verify_export(&dir, &rewritten, &[&forged], &key);
+    assert!(!ok);
+    assert!(printed.contains("signature does not verify"), "{printed}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
