@@ -67,6 +67,16 @@ projections *args: services
     if [[ -z "${DATABASE_URL:-}" || -z "${NATS_URL:-}" ]]; then source "{{local}}/services.env"; fi
     cargo run --release --quiet -p api --bin backend -- projections {{args}}
 
+# The verifiable audit log: `verify [--tenant T]`, `verify-export FILE --checkpoint C --public-key K`.
+audit *args: services
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [[ -z "${DATABASE_URL:-}" || -z "${NATS_URL:-}" ]]; then source "{{local}}/services.env"; fi
+    if [[ -z "${APP_AUDIT__SIGNING_KEY:-}" && -s "{{local}}/audit-signing-key" ]]; then
+        export APP_AUDIT__SIGNING_KEY=$(cat "{{local}}/audit-signing-key")
+    fi
+    cargo run --release --quiet -p api --bin backend -- audit {{args}}
+
 # The job scheduler's parked jobs: `parked`, `retry STREAM`.
 scheduler *args: services
     #!/usr/bin/env bash

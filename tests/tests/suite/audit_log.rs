@@ -195,3 +195,99 @@ async fn every_event_is_sealed_once_in_feed_order_and_every_proof_verifies() {
     )
     .await;
 }
+
+/// The sealing process is killed (`kill -9`) three times while 20 writers append through another
+/// process: the sealed log ends with every event exactly once, in feed order, and verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sealer_killed_repeatedly_under_load_leaves_every_event_sealed_once_in_order() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use tests::process::Launch;
+
+    // This process writes only: relay, projections and sealer run in the process that is killed.
+    let app = Arc::new(
+        spawn_app_with(|settings| {
+            settings.roles = api::config::Roles::parse("commands,queries").unwrap();
+        })
+        .await,
+    );
+    let settings = &app.settings;
+    let sealer = Launch::new(
+        &Launch::built_binary(),
+        settings.database.url.expose(),
+        settings.nats.url.expose(),
+        &settings.nats.stream,
+    )
+    .env("APP_NATS__SUBJECT_PREFIX", &settings.nats.subject_prefix)
+    .env(
+        "APP_NATS__MAX_AGE_SECS",
+        &settings.nats.max_age_secs.to_string(),
+    )
+    .env("APP_ROLES", "workers")
+    .env(
+        "APP_AUDIT__SIGNING_KEY",
+        settings.audit.signing_key.expose(),
+    )
+    .env("APP_AUDIT__POLL_INTERVAL_MS", "20");
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..20)
+        .map(|writer| {
+            let (app, stop) = (app.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let email = format!("seal{writer}-{n}@example.org");
+                    let response = app.register_user(&email, "Seal").await;
+                    assert_eq!(response.status(), StatusCode::CREATED);
+                }
+            })
+        })
+        .collect();
+    let sealed = || async {
+        sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT size FROM audit.trees WHERE tenant_id = 'acme'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(0)
+    };
+    for round in 0..3 {
+        let mut process = sealer.start().await;
+        let before = sealed().await;
+        wait_until(
+            &format!("round {round}: the sealer seals part of the burst"),
+            Duration::from_secs(60),
+            || async { sealed().await > before + 20 },
+        )
+        .await;
+        process.kill().await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let _survivor = sealer.start().await;
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE tenant_id = 'acme'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    wait_until("every event is sealed", Duration::from_secs(60), || async {
+        sealed().await >= stored
+    })
+    .await;
+    let key = app.settings.audit.key().unwrap().unwrap();
+    let verification = commands::audit::verify::verify(&app.pool, "acme", Some(key.verifier_key()))
+        .await
+        .unwrap();
+    assert_eq!(verification.sealed as i64, stored, "each event sealed once");
+    assert_eq!(verification.stored as i64, stored);
+    assert!(
+        verification.findings.is_empty(),
+        "{:?}",
+        verification.findings
+    );
+}
