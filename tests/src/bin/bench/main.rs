@@ -457,6 +457,20 @@ async fn main() {
     rebuild.cpu = Some(meter.since(&cpu));
     rebuild.peak_rss_mib = Some(peak_rss_mib(std::process::id()));
     rows.push(rebuild.against_throughput(&raw));
+
+    eprintln!("bench: sealing and verifying the audit log over {REBUILD_EVENTS} events...");
+    let (sealed, elapsed) = store::seal_all(&store, FEED_BATCH).await;
+    let mut seal = Row::rate("seal audit log (leaves + stored hashes)", sealed, elapsed);
+    seal.peak_rss_mib = Some(peak_rss_mib(std::process::id()));
+    rows.push(seal.against_throughput(&raw));
+    let (verified, elapsed) = store::verify_all(&store, TENANT).await;
+    let mut verify = Row::rate(
+        "audit verify (leaves recomputed, tree rebuilt)",
+        verified,
+        elapsed,
+    );
+    verify.peak_rss_mib = Some(peak_rss_mib(std::process::id()));
+    rows.push(verify.against_throughput(&raw));
     rows.push(raw);
 
     eprintln!("bench: store growth: filling the store to {GROWN_STORE_EVENTS} events...");

@@ -58,6 +58,43 @@ pub fn pgbench(database_url: &str, clients: usize, duration: Duration, out: &Pat
 
 pub use tests::bulk::users as bulk_users;
 
+/// Seals the whole store into the audit log, `batch` events per transaction (no checkpoints):
+/// events sealed and the time taken.
+pub async fn seal_all(pool: &PgPool, batch: i64) -> (u64, Duration) {
+    use commands::audit::sealer::{Sealer, SealerSettings};
+    let settings = SealerSettings {
+        origin: "bench.local".to_owned(),
+        poll_interval: Duration::from_secs(1),
+        batch,
+        checkpoint_every: i64::MAX,
+        checkpoint_interval: Duration::from_secs(3600),
+    };
+    let sealer = Sealer::new(pool.clone(), settings, None);
+    let started = Instant::now();
+    let mut sealed = 0;
+    loop {
+        let step = sealer.seal_once().await.expect("sealing");
+        if step == 0 {
+            return (sealed, started.elapsed());
+        }
+        sealed += step as u64;
+    }
+}
+
+/// `audit verify` of `tenant`'s sealed log: events verified and the time taken.
+pub async fn verify_all(pool: &PgPool, tenant: &str) -> (u64, Duration) {
+    let started = Instant::now();
+    let verification = commands::audit::verify::verify(pool, tenant, None)
+        .await
+        .expect("verifying");
+    assert!(
+        verification.findings.is_empty(),
+        "{:?}",
+        verification.findings
+    );
+    (verification.stored, started.elapsed())
+}
+
 /// Fills the store with `events` small events of an aggregate type no projection reads, from
 /// `connections` connections at once (history for the store-growth scenario).
 pub async fn bulk_filler(pool: &PgPool, events: i64, connections: i64) -> Result<(), sqlx::Error> {
