@@ -124,6 +124,10 @@ enum AuditCommand {
         /// Only this tenant's log.
         #[arg(long)]
         tenant: Option<String>,
+        /// Check checkpoint signatures with this verifier key (`{name}+{id}+{base64}`) instead
+        /// of the configured signing key's, so an auditor needs no secret.
+        #[arg(long)]
+        public_key: Option<String>,
     },
     /// Verify an NDJSON export offline (no database, no server): every checkpoint given (the
     /// latest, and any kept from before) must be signed by the public key and sign exactly the
@@ -333,7 +337,12 @@ fn verify_export(file: &Path, checkpoints: &[PathBuf], public_key: &str) -> Exit
     });
     match outcome {
         Ok(verified) => {
-            println!("ok: {} events", verified.events);
+            let covered = verified.checkpoints.iter().map(|(_, size)| *size).max();
+            println!(
+                "ok: {} events, the first {} of them covered by a checkpoint",
+                verified.events,
+                covered.unwrap_or(0)
+            );
             for (origin, size) in verified.checkpoints {
                 println!("checkpoint {origin} at size {size}: signed and matches the export");
             }
@@ -366,10 +375,15 @@ async fn audit(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let pool = startup::connect_database(&settings).await?;
     startup::migrate(&pool).await?;
-    let key = settings.audit.key()?;
-    let verifier_key = key.as_ref().map(|key| key.verifier_key().to_owned());
-    let AuditCommand::Verify { tenant } = command else {
+    let AuditCommand::Verify { tenant, public_key } = command else {
         return Ok(()); // verify-export runs before configuration is loaded.
+    };
+    let verifier_key = match public_key {
+        Some(key) => Some(key),
+        None => settings
+            .audit
+            .key()?
+            .map(|key| key.verifier_key().to_owned()),
     };
     let (report, clean) =
         api::operate::audit_verify_report(&pool, tenant.as_deref(), verifier_key.as_deref())

@@ -204,7 +204,9 @@ pub async fn audit_verify_report(
     };
     let mut out = String::new();
     if verifier_key.is_none() {
-        out.push_str("no audit.signing_key configured: checkpoint signatures are not checked\n");
+        out.push_str(
+            "no --public-key and no audit.signing_key: checkpoint signatures are not checked\n",
+        );
     }
     let mut clean = true;
     for tenant in tenants {

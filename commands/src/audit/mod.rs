@@ -19,8 +19,9 @@
 //!  payload, metadata, recorded_at]
 //! ```
 //!
-//! with `aggregate_id` without the tenant prefix, `metadata` as the history API shows it, and
-//! `recorded_at` in RFC 3339 with microseconds and `Z`. Its hash is RFC 6962's leaf hash,
+//! with `aggregate_id` as stored (`{tenant}:{id}`: the history API shows the tenant in
+//! `metadata.tenant_id` and the id in `aggregate_id`), `metadata` as the history API shows it,
+//! and `recorded_at` in RFC 3339 with microseconds and `Z`. Its hash is RFC 6962's leaf hash,
 //! SHA-256(0x00 || data). An export line (the history API's event) holds every one of these
 //! fields, so [`leaf_data`] can be recomputed from it.
 
@@ -64,7 +65,7 @@ pub struct LeafEvent<'a> {
     pub event_id: Uuid,
     /// e.g. `User`.
     pub aggregate_type: &'a str,
-    /// The aggregate's id without the tenant prefix.
+    /// The aggregate's id as stored, `{tenant}:{id}`.
     pub aggregate_id: &'a str,
     /// Position in its stream.
     pub sequence: i64,
@@ -86,10 +87,7 @@ impl<'a> LeafEvent<'a> {
         Self {
             event_id: event.event_id,
             aggregate_type: &event.aggregate_type,
-            aggregate_id: event
-                .aggregate_id
-                .split_once(':')
-                .map_or(event.aggregate_id.as_str(), |(_, id)| id),
+            aggregate_id: &event.aggregate_id,
             sequence: event.sequence,
             event_type: &event.event_type,
             event_version: &event.event_version,
@@ -303,7 +301,7 @@ mod tests {
         let event = LeafEvent {
             event_id: Uuid::from_u128(1),
             aggregate_type: "User",
-            aggregate_id: "00000000-0000-0000-0000-000000000002",
+            aggregate_id: "acme:00000000-0000-0000-0000-000000000002",
             sequence: 1,
             event_type: "UserRegistered",
             event_version: "1",
@@ -317,7 +315,7 @@ mod tests {
         assert_eq!(
             data,
             "[7,\"00000000-0000-0000-0000-000000000001\",\"User\",\
-             \"00000000-0000-0000-0000-000000000002\",1,\"UserRegistered\",\"1\",\
+             \"acme:00000000-0000-0000-0000-000000000002\",1,\"UserRegistered\",\"1\",\
              {\"UserRegistered\":{\"at\":\"2025-01-01T00:00:00Z\",\"email\":\"a@b.c\"}},\
              {\"actor\":\"k1\",\"tenant_id\":\"acme\"},\"2025-01-02T03:04:05.123456Z\"]"
         );

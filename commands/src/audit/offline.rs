@@ -60,10 +60,16 @@ pub fn verify_export(
         let recorded_at: DateTime<Utc> = field(position, &event, "recorded_at")?
             .parse()
             .map_err(|e| ExportRefused(format!("line {}: recorded_at: {e}", index + 1)))?;
+        // Stored as `{tenant}:{id}`; the export shows them apart.
+        let stream = format!(
+            "{}:{}",
+            event["metadata"]["tenant_id"].as_str().unwrap_or_default(),
+            field(position, &event, "aggregate_id")?
+        );
         let leaf = LeafEvent {
             event_id,
             aggregate_type: field(position, &event, "aggregate_type")?,
-            aggregate_id: field(position, &event, "aggregate_id")?,
+            aggregate_id: &stream,
             sequence: event["sequence"]
                 .as_i64()
                 .ok_or_else(|| ExportRefused(format!("line {}: no `sequence`", index + 1)))?,

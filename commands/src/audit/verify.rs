@@ -29,8 +29,10 @@ pub enum Finding {
     Inserted { position: u64, event_id: Uuid },
     /// The events are there, in another order.
     Reordered { position: u64, event_id: Uuid },
-    /// The store ends before the sealed log does.
+    /// The store ends before the sealed log does (or goes on with events never sealed).
     Truncated { position: u64, sealed: u64 },
+    /// The log ends before an event the sealer has already passed: the log was cut back.
+    Unsealed { position: u64, event_id: Uuid },
     /// A checkpoint does not sign the tree the store's events make.
     CheckpointRoot { size: u64 },
     /// A checkpoint's signature does not verify with the configured key.
@@ -59,6 +61,11 @@ impl fmt::Display for Finding {
             Self::Truncated { position, sealed } => write!(
                 f,
                 "truncated at position {position}: {sealed} events were sealed, the store ends here"
+            ),
+            Self::Unsealed { position, event_id } => write!(
+                f,
+                "unsealed at position {position}: the sealer passed event {event_id} but the log \
+                 ends before it (the log was cut back)"
             ),
             Self::CheckpointRoot { size } => write!(
                 f,
@@ -97,16 +104,43 @@ pub async fn verify(
     tenant: &str,
     verifier_key: Option<&str>,
 ) -> Result<Verification, AuditError> {
+    // Checkpoints first: one published while the store is read covers no more than was read.
+    let checkpoints: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT size, note FROM audit.checkpoints WHERE tenant_id = $1 ORDER BY size",
+    )
+    .bind(tenant)
+    .fetch_all(pool)
+    .await?;
     let sealed: Vec<(i64, Uuid, Vec<u8>)> = sqlx::query_as(
         "SELECT position, event_id, hash FROM audit.leaves WHERE tenant_id = $1 ORDER BY position",
     )
     .bind(tenant)
     .fetch_all(pool)
     .await?;
+    // Where the sealer has been: every event it passed must be a leaf.
+    let passed: Option<(String, i64)> =
+        sqlx::query_as("SELECT transaction_id::text, global_position FROM audit.sealer")
+            .fetch_optional(pool)
+            .await?;
+    let passed = passed
+        .map(|(transaction_id, global_position)| {
+            transaction_id
+                .parse()
+                .map(|transaction_id| FeedCursor {
+                    transaction_id,
+                    global_position,
+                })
+                .map_err(|e| AuditError::Inconsistent(format!("sealer cursor: {e}")))
+        })
+        .transpose()?
+        .unwrap_or_default();
     let sealed_ids: HashSet<Uuid> = sealed.iter().map(|(_, id, _)| *id).collect();
     let mut stored_ids = HashSet::new();
     let mut tree = MemoryTree::default();
     let mut findings = Vec::new();
+    // The first position where the store's event is not the sealed one: (position, the store's
+    // event, the sealed event), classified once the whole store is known.
+    let mut differs: Option<(u64, Uuid, Uuid)> = None;
     let (mut position, mut after) = (0u64, FeedCursor::default());
     let filter = HistoryFilter::default();
     loop {
@@ -119,43 +153,66 @@ pub async fn verify(
                 .map_err(|e| AuditError::Inconsistent(e.to_string()))?;
             let data = leaf_data(position, &LeafEvent::of(event, &metadata));
             tree.append(&data)?;
-            if findings.is_empty() {
-                if let Some((_, sealed_id, sealed_hash)) = sealed.get(position as usize) {
-                    if *sealed_id == event.event_id {
-                        if to_hash(sealed_hash)? != leaf_hash(&data) {
+            if findings.is_empty() && differs.is_none() {
+                match sealed.get(position as usize) {
+                    Some((_, sealed_id, sealed_hash)) if *sealed_id == event.event_id => {
+                        let sealed_hash = to_hash(sealed_hash)?;
+                        if sealed_hash != leaf_hash(&data) {
                             findings.push(Finding::Modified {
                                 position,
                                 event_id: event.event_id,
                             });
                         }
-                    } else if !sealed_ids.contains(&event.event_id) {
-                        findings.push(Finding::Inserted {
+                    }
+                    Some((_, sealed_id, _)) => {
+                        differs = Some((position, event.event_id, *sealed_id));
+                    }
+                    None if FeedCursor::after(event) <= passed => {
+                        findings.push(Finding::Unsealed {
                             position,
                             event_id: event.event_id,
                         });
-                    } else {
-                        // Decided once the store is read: gone, or elsewhere.
-                        findings.push(Finding::Reordered {
-                            position,
-                            event_id: *sealed_id,
-                        });
                     }
+                    None => {}
                 }
             }
             position += 1;
         }
     }
-    // A leaf whose event is gone reads as "reordered" above until the whole store is known.
-    if let Some(Finding::Reordered { position, event_id }) = findings.first().cloned() {
-        if !stored_ids.contains(&event_id) {
-            findings[0] = Finding::Missing { position, event_id };
-        }
-    }
-    if findings.is_empty() && position < sealed.len() as u64 {
+    let gone_from = |from: u64| {
+        sealed[from as usize..]
+            .iter()
+            .all(|(_, id, _)| !stored_ids.contains(id))
+    };
+    if let Some((at, stored_id, sealed_id)) = differs {
+        findings.push(if !sealed_ids.contains(&stored_id) {
+            if gone_from(at) {
+                Finding::Truncated {
+                    position: at,
+                    sealed: sealed.len() as u64,
+                }
+            } else {
+                Finding::Inserted {
+                    position: at,
+                    event_id: stored_id,
+                }
+            }
+        } else if !stored_ids.contains(&sealed_id) {
+            Finding::Missing {
+                position: at,
+                event_id: sealed_id,
+            }
+        } else {
+            Finding::Reordered {
+                position: at,
+                event_id: sealed_id,
+            }
+        });
+    } else if findings.is_empty() && position < sealed.len() as u64 {
         let (_, event_id, _) = sealed[position as usize];
         findings.push(if stored_ids.contains(&event_id) {
             Finding::Reordered { position, event_id }
-        } else if (position as usize..sealed.len()).all(|i| !stored_ids.contains(&sealed[i].1)) {
+        } else if gone_from(position) {
             Finding::Truncated {
                 position,
                 sealed: sealed.len() as u64,
@@ -165,12 +222,6 @@ pub async fn verify(
         });
     }
 
-    let checkpoints: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT size, note FROM audit.checkpoints WHERE tenant_id = $1 ORDER BY size",
-    )
-    .bind(tenant)
-    .fetch_all(pool)
-    .await?;
     let verifiers = verifier_key
         .map(|key| {
             StandardVerifier::new(key)
@@ -203,14 +254,15 @@ pub async fn verify(
     })
 }
 
-/// Every tenant with a sealed log.
+/// Every tenant with events or a sealed log (a tenant whose log was deleted still has events).
 ///
 /// # Errors
 /// When the database fails.
 pub async fn tenants(pool: &PgPool) -> Result<Vec<String>, AuditError> {
-    Ok(
-        sqlx::query_scalar("SELECT tenant_id FROM audit.trees ORDER BY tenant_id")
-            .fetch_all(pool)
-            .await?,
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT tenant_id FROM events UNION SELECT tenant_id FROM audit.trees
+          ORDER BY 1",
     )
+    .fetch_all(pool)
+    .await?)
 }

@@ -122,6 +122,7 @@ pub async fn stream_page<'e>(
     let sql = format!(
         "{SELECT_EVENT}
   WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3
+    AND tenant_id = split_part($2, ':', 1)
   ORDER BY sequence
   LIMIT $4"
     );
@@ -150,6 +151,7 @@ pub async fn stream_as_of<'e>(
     let sql = format!(
         "{SELECT_EVENT}
   WHERE aggregate_type = $1 AND aggregate_id = $2
+    AND tenant_id = split_part($2, ':', 1)
     AND ($3::bigint IS NULL OR sequence <= $3)
     AND ($4::timestamptz IS NULL OR recorded_at <= $4)
   ORDER BY sequence"
@@ -183,7 +185,7 @@ pub async fn stream_head<'e>(
 ) -> Result<i64, FeedError> {
     Ok(sqlx::query_scalar(
         "SELECT coalesce(max(sequence), 0) FROM events
-          WHERE aggregate_type = $1 AND aggregate_id = $2",
+          WHERE aggregate_type = $1 AND aggregate_id = $2 AND tenant_id = split_part($2, ':', 1)",
     )
     .bind(aggregate_type)
     .bind(aggregate_id)
@@ -191,7 +193,7 @@ pub async fn stream_head<'e>(
     .await?)
 }
 
-/// Every event of `tenant` sharing `correlation_id`, in feed order, up to `limit`.
+/// Every settled event of `tenant` sharing `correlation_id`, in feed order, up to `limit`.
 ///
 /// # Errors
 /// [`FeedError`] when the database fails or a row does not decode.
@@ -204,6 +206,7 @@ pub async fn correlated<'e>(
     let sql = format!(
         "{SELECT_EVENT}
   WHERE tenant_id = $1 AND metadata ->> 'correlation_id' = $2
+    AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
   ORDER BY transaction_id, global_position
   LIMIT $3"
     );

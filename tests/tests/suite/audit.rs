@@ -337,6 +337,16 @@ async fn a_correlation_trace_follows_an_operation_across_a_document_and_a_job() 
     .fetch_all(&app.pool)
     .await
     .unwrap();
+    // Traces list settled history: wait until an open transaction elsewhere no longer holds it.
+    crate::helpers::wait_until(
+        "the trace lists every event of the operation",
+        std::time::Duration::from_secs(30),
+        || async {
+            let trace = read(&app, &app.admin_key, "/api/v1/audit/correlations/order-42").await;
+            trace["events"].as_array().unwrap().len() == expected.len()
+        },
+    )
+    .await;
     let trace = read(&app, &app.admin_key, "/api/v1/audit/correlations/order-42").await;
     let events = trace["events"].as_array().unwrap();
     let found: Vec<(String, String)> = events

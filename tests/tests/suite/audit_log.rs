@@ -96,10 +96,15 @@ async fn every_event_is_sealed_once_in_feed_order_and_every_proof_verifies() {
     // Each event's leaf, recomputed from the history's own fields, is proven in the tree.
     for (index, event) in history.iter().enumerate() {
         let recorded_at = event["recorded_at"].as_str().unwrap().parse().unwrap();
+        let stream = format!(
+            "{}:{}",
+            event["metadata"]["tenant_id"].as_str().unwrap(),
+            event["aggregate_id"].as_str().unwrap()
+        );
         let leaf = LeafEvent {
             event_id: event["event_id"].as_str().unwrap().parse().unwrap(),
             aggregate_type: event["aggregate_type"].as_str().unwrap(),
-            aggregate_id: event["aggregate_id"].as_str().unwrap(),
+            aggregate_id: &stream,
             sequence: event["sequence"].as_i64().unwrap(),
             event_type: event["event_type"].as_str().unwrap(),
             event_version: event["event_version"].as_str().unwrap(),

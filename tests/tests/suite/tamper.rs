@@ -198,11 +198,42 @@ async fn a_truncated_tail_is_named_truncated() {
         ],
     )
     .await;
+    let truncated = Finding::Truncated {
+        position: last as u64,
+        sealed: ids.len() as u64,
+    };
+    assert_eq!(first_finding(&pool, &key).await, truncated);
+    // On a live system new events follow the cut; it is still a truncation, not an insertion.
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata)
+         SELECT 'User', 'acme:' || gen_random_uuid(), 1, event_type, event_version, payload,
+                metadata
+           FROM events WHERE event_id = $1",
+    )
+    .bind(ids[0])
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(first_finding(&pool, &key).await, truncated);
+}
+
+#[tokio::test]
+async fn a_log_cut_back_is_named_unsealed() {
+    let (pool, key, ids, _) = sealed().await;
+    // The forger shortens the log itself to hide what follows position 3.
+    for statement in [
+        "DELETE FROM audit.leaves WHERE tenant_id = 'acme' AND position >= 3",
+        "DELETE FROM audit.checkpoints WHERE tenant_id = 'acme' AND size > 3",
+        "UPDATE audit.trees SET size = 3 WHERE tenant_id = 'acme'",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
     assert_eq!(
         first_finding(&pool, &key).await,
-        Finding::Truncated {
-            position: last as u64,
-            sealed: ids.len() as u64
+        Finding::Unsealed {
+            position: 3,
+            event_id: ids[3]
         }
     );
 }

@@ -45,8 +45,8 @@ pub struct Export {
     /// Start after this cursor (exclusive); from the beginning when absent.
     #[param(max_length = 40, pattern = "^[0-9]{1,20}\\.[0-9]{1,19}$")]
     pub after: Option<String>,
-    /// End at this cursor (inclusive); at the history settled when the export starts when absent
-    /// (its cursor is in the `Export-Until` header).
+    /// End at this cursor (inclusive), or where the settled history ends if that is earlier;
+    /// where it ends when absent (the end used is in the `Export-Until` header).
     #[param(max_length = 40, pattern = "^[0-9]{1,20}\\.[0-9]{1,19}$")]
     pub until: Option<String>,
 }
@@ -91,9 +91,14 @@ pub async fn export_events(
         .map(|raw| read_cursor("after", raw))
         .transpose()?
         .unwrap_or_default();
+    // Never past what has settled: the same range exported later holds the same events.
+    let settled = history::settled_end(&state.pool, &tenant).await?;
     let until = match params.until.as_deref() {
-        Some(raw) => Some(read_cursor("until", raw)?),
-        None => history::settled_end(&state.pool, &tenant).await?,
+        Some(raw) => {
+            let asked = read_cursor("until", raw)?;
+            settled.map(|settled| asked.min(settled))
+        }
+        None => settled,
     };
     let mut response = match until {
         Some(until) => {
