@@ -25,6 +25,7 @@
 //! SHA-256(0x00 || data). An export line (the history API's event) holds every one of these
 //! fields, so [`leaf_data`] can be recomputed from it.
 
+pub mod frontier;
 pub mod offline;
 pub mod proofs;
 pub mod sealer;
@@ -235,57 +236,6 @@ impl StoredHashes {
         Err(AuditError::Inconsistent(
             "the tree asked for stored hashes without end".to_owned(),
         ))
-    }
-}
-
-/// A tree built in memory from its leaves alone (for verification: never from stored hashes).
-#[derive(Debug, Default)]
-pub struct MemoryTree {
-    hashes: Vec<Hash>,
-    leaves: u64,
-}
-
-impl HashReader for MemoryTree {
-    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog::Error> {
-        indexes
-            .iter()
-            .map(|index| {
-                self.hashes
-                    .get(*index as usize)
-                    .copied()
-                    .ok_or(tlog::Error::IndexesNotInTree)
-            })
-            .collect()
-    }
-}
-
-impl MemoryTree {
-    /// Appends the leaf with `data`.
-    ///
-    /// # Errors
-    /// Never in practice (the tree's own hashes are all in memory).
-    pub fn append(&mut self, data: &[u8]) -> Result<(), tlog::Error> {
-        let stored = tlog::stored_hashes(self.leaves, data, self)?;
-        self.hashes.extend(stored);
-        self.leaves += 1;
-        Ok(())
-    }
-
-    /// Leaves appended.
-    pub fn len(&self) -> u64 {
-        self.leaves
-    }
-
-    /// Whether no leaf was appended.
-    pub fn is_empty(&self) -> bool {
-        self.leaves == 0
-    }
-
-    /// The root of the tree of its first `size` leaves, if it has that many.
-    pub fn root(&self, size: u64) -> Option<Hash> {
-        (size <= self.leaves)
-            .then(|| tlog::tree_hash(size, self).ok())
-            .flatten()
     }
 }
 

@@ -1,17 +1,19 @@
 //! `audit verify`: the log checked against the event store. Every leaf is recomputed from the
 //! stored events, the tree is rebuilt from those leaves alone (never from the stored hashes), and
-//! every stored checkpoint's root and signature are checked against it. The first position that
-//! disagrees is named, with how.
+//! every stored checkpoint's root and signature are checked against it; when the events agree
+//! with the leaves, the stored tree (which proofs are served from) must have the same root. The
+//! first position that disagrees is named, with how.
 
-use std::collections::HashSet;
 use std::fmt;
 
 use signed_note::{Note, StandardVerifier, VerifierList};
 use sqlx::PgPool;
 use tlog_tiles::checkpoint::Checkpoint;
+use tlog_tiles::tlog::{self, Hash};
 use uuid::Uuid;
 
-use super::{leaf_data, leaf_hash, to_hash, AuditError, LeafEvent, MemoryTree};
+use super::frontier::Frontier;
+use super::{leaf_data, leaf_hash, to_hash, AuditError, LeafEvent, StoredHashes};
 use crate::feed::history::{self, HistoryFilter};
 use crate::feed::FeedCursor;
 
@@ -33,6 +35,11 @@ pub enum Finding {
     Truncated { position: u64, sealed: u64 },
     /// The log ends before an event the sealer has already passed: the log was cut back.
     Unsealed { position: u64, event_id: Uuid },
+    /// The log has no leaf at this position, though it has later ones.
+    LeafGap { position: u64 },
+    /// The events agree with the leaves, but the stored tree (which proofs are served from)
+    /// has another root at this size.
+    StoredTree { size: u64 },
     /// A checkpoint does not sign the tree the store's events make.
     CheckpointRoot { size: u64 },
     /// A checkpoint's signature does not verify with the configured key.
@@ -67,6 +74,15 @@ impl fmt::Display for Finding {
                 "unsealed at position {position}: the sealer passed event {event_id} but the log \
                  ends before it (the log was cut back)"
             ),
+            Self::LeafGap { position } => write!(
+                f,
+                "leaf gap at position {position}: the log has no leaf there but has later ones"
+            ),
+            Self::StoredTree { size } => write!(
+                f,
+                "stored tree at size {size}: its root is not the root of the stored events, so \
+                 proofs served from it would not verify"
+            ),
             Self::CheckpointRoot { size } => write!(
                 f,
                 "checkpoint at size {size}: its root is not the root of the stored events"
@@ -95,7 +111,10 @@ pub struct Verification {
 }
 
 /// Verifies `tenant`'s log against the store; checkpoints are checked with `verifier_key` (a
-/// signed-note verifier key) when given.
+/// signed-note verifier key) when given. Memory stays O(log n) (plus a size and a root per
+/// checkpoint): the events and the leaves are read in chunks side by side, and the tree is
+/// rebuilt as a [`Frontier`]. The stored tree is checked by its root at the sealed size (its
+/// largest complete subtrees), not hash by hash.
 ///
 /// # Errors
 /// When the database fails or a stored row does not decode.
@@ -105,41 +124,30 @@ pub async fn verify(
     verifier_key: Option<&str>,
 ) -> Result<Verification, AuditError> {
     // Checkpoints first: one published while the store is read covers no more than was read.
-    let checkpoints: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT size, note FROM audit.checkpoints WHERE tenant_id = $1 ORDER BY size",
+    let checkpoints = signed_roots(pool, tenant, verifier_key).await?;
+    // Where the sealer has been, then the log as it stands (in this order: a batch sealed in
+    // between adds leaves, never a passed event without its leaf). Leaves sealed while the
+    // store is read are not looked at.
+    let passed = sealer_cursor(pool).await?;
+    let sealed: i64 = sqlx::query_scalar(
+        "SELECT coalesce(max(position) + 1, 0) FROM audit.leaves WHERE tenant_id = $1",
     )
     .bind(tenant)
-    .fetch_all(pool)
+    .fetch_one(pool)
     .await?;
-    let sealed: Vec<(i64, Uuid, Vec<u8>)> = sqlx::query_as(
-        "SELECT position, event_id, hash FROM audit.leaves WHERE tenant_id = $1 ORDER BY position",
-    )
-    .bind(tenant)
-    .fetch_all(pool)
-    .await?;
-    // Where the sealer has been: every event it passed must be a leaf.
-    let passed: Option<(String, i64)> =
-        sqlx::query_as("SELECT transaction_id::text, global_position FROM audit.sealer")
-            .fetch_optional(pool)
-            .await?;
-    let passed = passed
-        .map(|(transaction_id, global_position)| {
-            transaction_id
-                .parse()
-                .map(|transaction_id| FeedCursor {
-                    transaction_id,
-                    global_position,
-                })
-                .map_err(|e| AuditError::Inconsistent(format!("sealer cursor: {e}")))
-        })
-        .transpose()?
-        .unwrap_or_default();
-    let sealed_ids: HashSet<Uuid> = sealed.iter().map(|(_, id, _)| *id).collect();
-    let mut stored_ids = HashSet::new();
-    let mut tree = MemoryTree::default();
-    let mut findings = Vec::new();
+    let sealed = sealed as u64;
+
+    let mut tree = Frontier::default();
+    let mut rebuilt_at_sealed = None;
+    let mut next_checkpoint = checkpoints.iter().peekable();
+    let mut findings: Vec<Finding> = checkpoints
+        .iter()
+        .filter(|signed| !signed.signature_ok)
+        .map(|signed| Finding::CheckpointSignature { size: signed.size })
+        .collect();
+    let mut leaf_finding = None;
     // The first position where the store's event is not the sealed one: (position, the store's
-    // event, the sealed event), classified once the whole store is known.
+    // event, the sealed event), classified once the whole store has been read.
     let mut differs: Option<(u64, Uuid, Uuid)> = None;
     let (mut position, mut after) = (0u64, FeedCursor::default());
     let filter = HistoryFilter::default();
@@ -147,28 +155,58 @@ pub async fn verify(
         let events = history::page(pool, tenant, &filter, after, None, CHUNK).await?;
         let Some(last) = events.last() else { break };
         after = FeedCursor::after(last);
+        let looking = leaf_finding.is_none() && differs.is_none();
+        let mut leaves = if looking && position < sealed {
+            leaves_between(
+                pool,
+                tenant,
+                position,
+                sealed.min(position + events.len() as u64),
+            )
+            .await?
+        } else {
+            Vec::new()
+        }
+        .into_iter()
+        .peekable();
         for event in &events {
-            stored_ids.insert(event.event_id);
             let metadata = serde_json::to_value(&event.metadata)
                 .map_err(|e| AuditError::Inconsistent(e.to_string()))?;
-            let data = leaf_data(position, &LeafEvent::of(event, &metadata));
-            tree.append(&data)?;
-            if findings.is_empty() && differs.is_none() {
-                match sealed.get(position as usize) {
-                    Some((_, sealed_id, sealed_hash)) if *sealed_id == event.event_id => {
-                        let sealed_hash = to_hash(sealed_hash)?;
-                        if sealed_hash != leaf_hash(&data) {
-                            findings.push(Finding::Modified {
-                                position,
-                                event_id: event.event_id,
-                            });
+            let hash = leaf_hash(&leaf_data(position, &LeafEvent::of(event, &metadata)));
+            tree.push(hash);
+            if tree.len() == sealed {
+                rebuilt_at_sealed = Some(tree.root());
+            }
+            while let Some(signed) = next_checkpoint.next_if(|signed| signed.size <= tree.len()) {
+                if tree.root() != signed.root {
+                    findings.push(Finding::CheckpointRoot { size: signed.size });
+                }
+            }
+            if leaf_finding.is_none() && differs.is_none() {
+                let leaf = if position < sealed {
+                    match leaves.next_if(|(at, _, _)| *at as u64 == position) {
+                        Some((_, id, hash)) => Some((id, to_hash(&hash)?)),
+                        None => {
+                            leaf_finding = Some(Finding::LeafGap { position });
+                            None
                         }
                     }
-                    Some((_, sealed_id, _)) => {
-                        differs = Some((position, event.event_id, *sealed_id));
+                } else {
+                    None
+                };
+                match leaf {
+                    Some((sealed_id, sealed_hash))
+                        if sealed_id == event.event_id && sealed_hash != hash =>
+                    {
+                        leaf_finding = Some(Finding::Modified {
+                            position,
+                            event_id: event.event_id,
+                        });
                     }
-                    None if FeedCursor::after(event) <= passed => {
-                        findings.push(Finding::Unsealed {
+                    Some((sealed_id, _)) if sealed_id == event.event_id => {}
+                    Some((sealed_id, _)) => differs = Some((position, event.event_id, sealed_id)),
+                    None if leaf_finding.is_none() && FeedCursor::after(event) <= passed => {
+                        leaf_finding = Some(Finding::Unsealed {
                             position,
                             event_id: event.event_id,
                         });
@@ -179,17 +217,20 @@ pub async fn verify(
             position += 1;
         }
     }
-    let gone_from = |from: u64| {
-        sealed[from as usize..]
-            .iter()
-            .all(|(_, id, _)| !stored_ids.contains(id))
+    // Checkpoints larger than the store: their roots cannot be the store's.
+    findings.extend(next_checkpoint.map(|signed| Finding::CheckpointRoot { size: signed.size }));
+
+    let classify = Classify {
+        pool,
+        tenant,
+        sealed,
     };
     if let Some((at, stored_id, sealed_id)) = differs {
-        findings.push(if !sealed_ids.contains(&stored_id) {
-            if gone_from(at) {
+        leaf_finding = Some(if !classify.is_sealed(stored_id).await? {
+            if classify.gone_from(at).await? {
                 Finding::Truncated {
                     position: at,
-                    sealed: sealed.len() as u64,
+                    sealed,
                 }
             } else {
                 Finding::Inserted {
@@ -197,7 +238,7 @@ pub async fn verify(
                     event_id: stored_id,
                 }
             }
-        } else if !stored_ids.contains(&sealed_id) {
+        } else if !classify.is_stored(sealed_id).await? {
             Finding::Missing {
                 position: at,
                 event_id: sealed_id,
@@ -208,20 +249,67 @@ pub async fn verify(
                 event_id: sealed_id,
             }
         });
-    } else if findings.is_empty() && position < sealed.len() as u64 {
-        let (_, event_id, _) = sealed[position as usize];
-        findings.push(if stored_ids.contains(&event_id) {
-            Finding::Reordered { position, event_id }
-        } else if gone_from(position) {
-            Finding::Truncated {
-                position,
-                sealed: sealed.len() as u64,
+    } else if leaf_finding.is_none() && position < sealed {
+        let leaf = leaves_between(pool, tenant, position, position + 1)
+            .await?
+            .pop();
+        leaf_finding = Some(if let Some((_, event_id, _)) = leaf {
+            if classify.is_stored(event_id).await? {
+                Finding::Reordered { position, event_id }
+            } else if classify.gone_from(position).await? {
+                Finding::Truncated { position, sealed }
+            } else {
+                Finding::Missing { position, event_id }
             }
         } else {
-            Finding::Missing { position, event_id }
+            Finding::LeafGap { position }
         });
     }
+    // The events agree with the leaves: the stored tree, which proofs are served from, must
+    // have the same root.
+    if leaf_finding.is_none() && sealed > 0 {
+        let mut connection = pool.acquire().await?;
+        let stored = StoredHashes::of(tenant)
+            .compute(&mut connection, |hashes| tlog::tree_hash(sealed, hashes))
+            .await;
+        match stored {
+            Ok(root) if Some(root) == rebuilt_at_sealed => {}
+            Ok(_) | Err(AuditError::Tree(_)) => {
+                findings.push(Finding::StoredTree { size: sealed });
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    findings.splice(0..0, leaf_finding);
+    Ok(Verification {
+        tenant: tenant.to_owned(),
+        sealed,
+        stored: position,
+        checkpoints: checkpoints.len() as u64,
+        findings,
+    })
+}
 
+/// A stored checkpoint: its size and the root it signs (signature already checked).
+struct SignedRoot {
+    size: u64,
+    root: Hash,
+    signature_ok: bool,
+}
+
+/// The tenant's checkpoints by size, each signature checked (a failure is a finding, not an
+/// error: the checkpoint's root is still compared).
+async fn signed_roots(
+    pool: &PgPool,
+    tenant: &str,
+    verifier_key: Option<&str>,
+) -> Result<Vec<SignedRoot>, AuditError> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT size, note FROM audit.checkpoints WHERE tenant_id = $1 ORDER BY size",
+    )
+    .bind(tenant)
+    .fetch_all(pool)
+    .await?;
     let verifiers = verifier_key
         .map(|key| {
             StandardVerifier::new(key)
@@ -229,29 +317,106 @@ pub async fn verify(
                 .map_err(|e| AuditError::Inconsistent(format!("verifier key: {e}")))
         })
         .transpose()?;
-    for (size, text) in &checkpoints {
-        let size = *size as u64;
-        let note = Note::from_bytes(text.as_bytes())
-            .map_err(|e| AuditError::Inconsistent(format!("checkpoint {size}: {e}")))?;
-        if let Some(verifiers) = &verifiers {
-            if note.verify(verifiers).is_err() {
-                findings.push(Finding::CheckpointSignature { size });
-            }
-        }
-        let signed = Checkpoint::from_bytes(note.text())
-            .map_err(|e| AuditError::Inconsistent(format!("checkpoint {size}: {e}")))?;
-        let root = tree.root(size);
-        if root != Some(*signed.hash()) {
-            findings.push(Finding::CheckpointRoot { size });
-        }
-    }
-    Ok(Verification {
-        tenant: tenant.to_owned(),
-        sealed: sealed.len() as u64,
-        stored: position,
-        checkpoints: checkpoints.len() as u64,
-        findings,
+    rows.into_iter()
+        .map(|(size, text)| {
+            let note = Note::from_bytes(text.as_bytes())
+                .map_err(|e| AuditError::Inconsistent(format!("checkpoint {size}: {e}")))?;
+            let signed = Checkpoint::from_bytes(note.text())
+                .map_err(|e| AuditError::Inconsistent(format!("checkpoint {size}: {e}")))?;
+            Ok(SignedRoot {
+                size: size as u64,
+                root: *signed.hash(),
+                signature_ok: verifiers
+                    .as_ref()
+                    .is_none_or(|verifiers| note.verify(verifiers).is_ok()),
+            })
+        })
+        .collect()
+}
+/// Where the sealer has been in the feed: every event it passed must be a leaf.
+async fn sealer_cursor(pool: &PgPool) -> Result<FeedCursor, AuditError> {
+    let passed: Option<(String, i64)> =
+        sqlx::query_as("SELECT transaction_id::text, global_position FROM audit.sealer")
+            .fetch_optional(pool)
+            .await?;
+    let Some((transaction_id, global_position)) = passed else {
+        return Ok(FeedCursor::default());
+    };
+    let transaction_id = transaction_id
+        .parse()
+        .map_err(|e| AuditError::Inconsistent(format!("sealer cursor: {e}")))?;
+    Ok(FeedCursor {
+        transaction_id,
+        global_position,
     })
+}
+
+/// The tenant's leaves at positions `from..to`, in order.
+async fn leaves_between(
+    pool: &PgPool,
+    tenant: &str,
+    from: u64,
+    to: u64,
+) -> Result<Vec<(i64, Uuid, Vec<u8>)>, AuditError> {
+    Ok(sqlx::query_as(
+        "SELECT position, event_id, hash FROM audit.leaves
+          WHERE tenant_id = $1 AND position >= $2 AND position < $3
+          ORDER BY position",
+    )
+    .bind(tenant)
+    .bind(from as i64)
+    .bind(to as i64)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The questions that tell one disagreement from another, asked of the database once the
+/// first disagreement is known (instead of keeping every id in memory).
+struct Classify<'a> {
+    pool: &'a PgPool,
+    tenant: &'a str,
+    sealed: u64,
+}
+
+impl Classify<'_> {
+    /// Whether the event is a leaf of the log as it was when verification began.
+    async fn is_sealed(&self, event_id: Uuid) -> Result<bool, AuditError> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM audit.leaves
+                             WHERE tenant_id = $1 AND event_id = $2 AND position < $3)",
+        )
+        .bind(self.tenant)
+        .bind(event_id)
+        .bind(self.sealed as i64)
+        .fetch_one(self.pool)
+        .await?)
+    }
+
+    /// Whether the event is in the tenant's store.
+    async fn is_stored(&self, event_id: Uuid) -> Result<bool, AuditError> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1 AND tenant_id = $2)",
+        )
+        .bind(event_id)
+        .bind(self.tenant)
+        .fetch_one(self.pool)
+        .await?)
+    }
+
+    /// Whether no leaf from `position` on is in the store any more (the tail was cut off).
+    async fn gone_from(&self, position: u64) -> Result<bool, AuditError> {
+        Ok(sqlx::query_scalar(
+            "SELECT NOT EXISTS (
+                 SELECT 1 FROM audit.leaves l
+                   JOIN events e ON e.event_id = l.event_id AND e.tenant_id = l.tenant_id
+                  WHERE l.tenant_id = $1 AND l.position >= $2 AND l.position < $3)",
+        )
+        .bind(self.tenant)
+        .bind(position as i64)
+        .bind(self.sealed as i64)
+        .fetch_one(self.pool)
+        .await?)
+    }
 }
 
 /// Every tenant with events or a sealed log (a tenant whose log was deleted still has events).

@@ -267,6 +267,35 @@ async fn a_log_rewritten_and_re_signed_with_another_key_fails_its_signatures() {
     );
 }
 
+#[tokio::test]
+async fn a_damaged_log_is_named_where_the_events_still_agree() {
+    let (pool, key, ids, _) = sealed().await;
+    // One stored hash of the tree changed: the leaves and events agree, proofs would not.
+    sqlx::query(
+        "UPDATE audit.hashes SET hash = sha256(hash)
+          WHERE tenant_id = 'acme' AND index = (SELECT max(index) FROM audit.hashes
+                                                 WHERE tenant_id = 'acme')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        first_finding(&pool, &key).await,
+        Finding::StoredTree {
+            size: ids.len() as u64
+        }
+    );
+    // One leaf row gone from the middle of the log.
+    sqlx::query("DELETE FROM audit.leaves WHERE tenant_id = 'acme' AND position = 2")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        first_finding(&pool, &key).await,
+        Finding::LeafGap { position: 2 }
+    );
+}
+
 /// Runs `backend audit verify-export` (no configuration, no services); returns whether it
 /// succeeded and what it printed.
 fn verify_export(dir: &std::path::Path, export: &str, notes: &[&str], key: &str) -> (bool, String) {
