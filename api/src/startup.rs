@@ -142,6 +142,7 @@ pub fn write_settings(settings: &Settings) -> WriteSettings {
     };
     WriteSettings {
         idempotency_ttl: Duration::from_secs(settings.auth.idempotency_ttl_secs),
+        snapshot_every: settings.commands.snapshot_every_events,
         documents: StoreSettings {
             location,
             max_bytes: documents.max_bytes,

@@ -7,17 +7,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use cqrs_es::persist::PersistedEventRepository;
-use cqrs_es::{AggregateError, EventEnvelope, Query};
-use domain::aggregate::{replay, Decider, Guarded, Rejection, Versioned};
+use cqrs_es::{AggregateError, CqrsFramework, EventEnvelope, Query};
+use domain::aggregate::{Decider, Guarded, Rejection, Versioned};
 use domain::event::ConsistencyToken;
 use domain::identity::StreamId;
-use postgres_es::{postgres_cqrs, PostgresCqrs, PostgresEventRepository};
 use sqlx::PgPool;
 use tokio::sync::Notify;
 
 use crate::idempotency::{self, Recorded};
 use crate::metadata::{to_map, CommandContext};
+use crate::snapshots::SnapshotStore;
+
+/// Snapshot interval unless configured: a load replays fewer than this many events.
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 100;
 
 tokio::task_local! {
     /// The sequence of the last event the current command committed.
@@ -115,11 +117,13 @@ impl<E: std::error::Error> From<AggregateError<Rejection<E>>> for CommandError<E
     }
 }
 
-/// Dispatches commands of one aggregate type through cqrs-es in plain event-store mode.
-pub struct CommandBus<D: Decider> {
-    cqrs: PostgresCqrs<Versioned<D>>,
-    repository: PostgresEventRepository,
+/// Dispatches commands of one aggregate type through cqrs-es, over the event store with
+/// snapshots done right ([`SnapshotStore`]).
+pub struct CommandBus<D: Decider + 'static> {
+    cqrs: CqrsFramework<Versioned<D>, SnapshotStore<D>>,
+    store: SnapshotStore<D>,
     pool: PgPool,
+    relay_wakeup: Arc<Notify>,
     idempotency_ttl: Duration,
 }
 
@@ -133,21 +137,43 @@ impl<D: Decider> fmt::Debug for CommandBus<D> {
 
 impl<D: Decider + 'static> CommandBus<D> {
     /// A bus appending to the event store behind `pool`; `relay_wakeup` is notified after
-    /// every commit. Idempotency keys are honoured for 24 hours unless changed.
+    /// every commit. Idempotency keys are honoured for 24 hours and a snapshot is taken every
+    /// [`DEFAULT_SNAPSHOT_EVERY`] events unless changed.
     pub fn new(pool: PgPool, relay_wakeup: Arc<Notify>) -> Self {
-        // Plain event-store mode: cqrs-es 0.5's snapshot and aggregate-store modes apply new
-        // events twice.
-        let cqrs = postgres_cqrs(
-            pool.clone(),
-            vec![Box::new(AfterCommit { relay_wakeup })],
+        Self::with_store(
+            SnapshotStore::new(pool.clone(), DEFAULT_SNAPSHOT_EVERY),
+            pool,
+            relay_wakeup,
+        )
+    }
+
+    fn with_store(store: SnapshotStore<D>, pool: PgPool, relay_wakeup: Arc<Notify>) -> Self {
+        // Not cqrs-es's snapshot or aggregate-store modes: they apply new events twice.
+        let cqrs = CqrsFramework::new(
+            store.clone(),
+            vec![Box::new(AfterCommit {
+                relay_wakeup: relay_wakeup.clone(),
+            })],
             (),
         );
         Self {
             cqrs,
-            repository: PostgresEventRepository::new(pool.clone()),
+            store,
             pool,
+            relay_wakeup,
             idempotency_ttl: Duration::from_secs(24 * 3600),
         }
+    }
+
+    /// Takes a snapshot once a load would replay `every` events or more (0: never).
+    pub fn with_snapshots_every(self, every: u64) -> Self {
+        let ttl = self.idempotency_ttl;
+        Self::with_store(
+            SnapshotStore::new(self.pool.clone(), every),
+            self.pool,
+            self.relay_wakeup,
+        )
+        .with_idempotency_ttl(ttl)
     }
 
     /// How long an idempotency key is remembered.
@@ -162,17 +188,8 @@ impl<D: Decider + 'static> CommandBus<D> {
     /// # Errors
     /// When the store fails or an event does not decode.
     pub async fn load(&self, stream: &StreamId) -> Result<Versioned<D>, CommandError<D::Error>> {
-        let stored = self
-            .repository
-            .get_events::<Versioned<D>>(&stream.to_string())
-            .await
-            .map_err(CommandError::store)?;
-        let events = stored
-            .into_iter()
-            .map(|event| serde_json::from_value::<D::Event>(event.payload))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(CommandError::store)?;
-        Ok(replay::<D>(&events))
+        let (state, _) = self.store.load(&stream.to_string()).await?;
+        Ok(state)
     }
 
     /// Runs one command against the aggregate at `stream`.

@@ -34,6 +34,7 @@ pub mod jetstream;
 pub mod jobs;
 pub mod metadata;
 pub mod relay;
+pub mod snapshots;
 pub mod users;
 pub mod wakeup;
 
@@ -51,6 +52,8 @@ pub use metadata::{CommandContext, IdempotencyClaim};
 pub struct WriteSettings {
     /// How long an idempotency key answers retries.
     pub idempotency_ttl: Duration,
+    /// A snapshot once a load would replay this many events (0: never).
+    pub snapshot_every: u64,
     /// Where document bytes go, and the upload rules.
     pub documents: documents::StoreSettings,
 }
@@ -83,6 +86,7 @@ impl WriteSide {
             pool,
             relay_wakeup,
             ttl: settings.idempotency_ttl,
+            snapshot_every: settings.snapshot_every,
         };
         let documents = Arc::new(documents::DocumentCommands::new(
             bus().build(),
@@ -102,10 +106,13 @@ struct Bus<'a> {
     pool: &'a PgPool,
     relay_wakeup: &'a Arc<Notify>,
     ttl: Duration,
+    snapshot_every: u64,
 }
 
 impl Bus<'_> {
     fn build<D: domain::aggregate::Decider + 'static>(&self) -> CommandBus<D> {
-        CommandBus::new(self.pool.clone(), self.relay_wakeup.clone()).with_idempotency_ttl(self.ttl)
+        CommandBus::new(self.pool.clone(), self.relay_wakeup.clone())
+            .with_idempotency_ttl(self.ttl)
+            .with_snapshots_every(self.snapshot_every)
     }
 }

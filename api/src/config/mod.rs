@@ -6,12 +6,13 @@
 //!
 //! One file per section, each owning its settings, their defaults and their validation:
 //! [`roles`] (which parts this process runs), [`database`], [`nats`], [`http`], [`auth`],
-//! [`rate_limit`], [`relay`], [`projections`], [`queries`], [`jobs`], [`documents`], [`log`],
-//! and [`secret`] (values never printed). Every validation error names its setting (and its
+//! [`rate_limit`], [`commands`], [`relay`], [`projections`], [`queries`], [`jobs`],
+//! [`documents`], [`audit`], [`log`], and [`secret`] (values never printed). Every validation error names its setting (and its
 //! environment variable where that is not the `APP_` form).
 
 pub mod audit;
 pub mod auth;
+pub mod commands;
 pub mod database;
 pub mod documents;
 pub mod http;
@@ -34,6 +35,7 @@ use serde::{Deserialize, Serialize};
 
 pub use audit::AuditSettings;
 pub use auth::AuthSettings;
+pub use commands::CommandSettings;
 pub use database::DatabaseSettings;
 pub use documents::{DocumentSettings, DocumentStoreKind};
 pub use http::HttpSettings;
@@ -60,6 +62,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// NATS JetStream.
     pub nats: NatsSettings,
+    /// The write side.
+    pub commands: CommandSettings,
     /// The relay from the event store to JetStream.
     pub relay: WorkerSettings,
     /// The projection builders.

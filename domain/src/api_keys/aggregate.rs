@@ -78,6 +78,7 @@ impl ApiKey {
 
 impl Decider for ApiKey {
     const TYPE: &'static str = "ApiKey";
+    const SNAPSHOT_SCHEMA: u32 = 1;
     type Command = ApiKeyCommand;
     type Event = ApiKeyEvent;
     type Error = ApiKeyError;
@@ -368,5 +369,32 @@ mod tests {
                 .authenticate(&hash('a'), expiry + Duration::seconds(1)),
             Err(KeyRejected::Expired)
         );
+    }
+
+    fn any_command() -> impl proptest::strategy::Strategy<Value = ApiKeyCommand> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0..3i64).prop_map(|minutes| ApiKeyCommand::Issue {
+                name: KeyName::parse("ci").unwrap(),
+                roles: Roles::from([Role::Worker]),
+                expires_at: None,
+                secret_hash: hash('a'),
+                at: at() + Duration::minutes(minutes),
+            }),
+            (0..3i64).prop_map(|minutes| ApiKeyCommand::Revoke {
+                at: at() + Duration::minutes(minutes)
+            }),
+        ]
+    }
+
+    proptest::proptest! {
+        /// A snapshot after any event of any history, resumed with the rest, is the replay.
+        #[test]
+        fn snapshots_resume_to_the_replay(
+            commands in proptest::collection::vec(any_command(), 0..6)
+        ) {
+            let history = crate::aggregate::history_of::<ApiKey>(commands);
+            crate::aggregate::assert_snapshots_resume::<ApiKey>(&history);
+        }
     }
 }

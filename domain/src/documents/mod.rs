@@ -290,6 +290,7 @@ impl DomainEvent for DocumentEvent {
 
 impl Decider for Document {
     const TYPE: &'static str = "Document";
+    const SNAPSHOT_SCHEMA: u32 = 1;
     type Command = DocumentCommand;
     type Event = DocumentEvent;
     type Error = DocumentError;
@@ -540,5 +541,15 @@ mod tests {
                 content_type: "srt".to_owned(),
             })
         );
+    }
+
+    proptest::proptest! {
+        /// A snapshot after any event of any history, resumed with the rest, is the replay.
+        #[test]
+        fn snapshots_resume_to_the_replay(uploads in 0..4usize) {
+            let command = || upload().command;
+            let history = crate::aggregate::history_of::<Document>((0..uploads).map(|_| command()));
+            crate::aggregate::assert_snapshots_resume::<Document>(&history);
+        }
     }
 }

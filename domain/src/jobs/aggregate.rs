@@ -127,6 +127,7 @@ impl TranslationJob {
 
 impl Decider for TranslationJob {
     const TYPE: &'static str = "TranslationJob";
+    const SNAPSHOT_SCHEMA: u32 = 1;
     type Command = JobCommand;
     type Event = JobEvent;
     type Error = JobError;

@@ -44,6 +44,7 @@ pub enum User {
 
 impl Decider for User {
     const TYPE: &'static str = "User";
+    const SNAPSHOT_SCHEMA: u32 = 1;
     type Command = UserCommand;
     type Event = UserEvent;
     type Error = UserError;

@@ -469,7 +469,8 @@ fn any_command() -> impl Strategy<Value = UserCommand> {
 }
 
 proptest! {
-    /// Whatever sequence of commands ran, replaying the recorded events yields the live state.
+    /// Whatever sequence of commands ran, replaying the recorded events yields the live state,
+    /// and so does a snapshot after any of them resumed with the rest.
     #[test]
     fn replay_equals_live_state(commands in prop::collection::vec(any_command(), 0..30)) {
         let mut live = User::default();
@@ -485,5 +486,6 @@ proptest! {
         let replayed = replay::<User>(&history);
         prop_assert_eq!(replayed.state(), &live);
         prop_assert_eq!(replayed.version(), history.len() as u64);
+        crate::aggregate::assert_snapshots_resume::<User>(&history);
     }
 }

@@ -30,6 +30,7 @@ mod roles;
 mod routes_added;
 mod scheduler;
 mod security;
+mod snapshots;
 mod tamper;
 mod users_api;
 mod walk;

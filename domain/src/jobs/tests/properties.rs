@@ -91,7 +91,8 @@ fn to_command(step: Step, at: DateTime<Utc>) -> JobCommand {
 }
 
 proptest! {
-    /// No command sequence reaches an invalid state, and the history replays to the live state.
+    /// No command sequence reaches an invalid state, and the history replays to the live state
+    /// (from the start, or from a snapshot after any event).
     #[test]
     fn random_histories_stay_valid_and_replay(steps in prop::collection::vec(step(), 1..80)) {
         let mut live = TranslationJob::default();
@@ -129,5 +130,6 @@ proptest! {
         let replayed = replay::<TranslationJob>(&history);
         prop_assert_eq!(replayed.state(), &live);
         prop_assert_eq!(replayed.version(), history.len() as u64);
+        crate::aggregate::assert_snapshots_resume::<TranslationJob>(&history);
     }
 }

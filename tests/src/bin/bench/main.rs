@@ -18,6 +18,7 @@ mod load;
 mod report;
 mod setup;
 mod store;
+mod streams;
 mod system;
 
 use std::path::PathBuf;
@@ -37,10 +38,8 @@ use system::{peak_rss_mib, CpuMeter};
 
 /// How long each timed scenario runs.
 const RUN: Duration = Duration::from_secs(10);
-/// How long each stream length of the long-stream scenario runs.
-const LONG_STREAM_RUN: Duration = Duration::from_secs(5);
-/// Stream lengths of the long-stream scenario.
-const STREAM_LENGTHS: [i64; 3] = [10, 1_000, 10_000];
+/// The backend's default snapshot interval (`commands.snapshot_every_events`).
+const SNAPSHOT_EVERY: u64 = commands::bus::DEFAULT_SNAPSHOT_EVERY;
 /// Events the rebuild scenario rebuilds from (users of ten events each).
 const REBUILD_EVENTS: i64 = 1_000_000;
 /// Events stored before the second append measurement of the store-growth scenario.
@@ -241,7 +240,7 @@ async fn main() {
     let mut breakdowns = Vec::new();
     let mut notes = Vec::new();
 
-    let (mut server, target) = start_backend(&backend, &live_url, &nats_url, &run).await;
+    let (mut server, target) = start_backend(&backend, &live_url, &nats_url, &run, &[]).await;
     let target = Arc::new(target);
     // The bench's own connections: watching the read model, bulk history and statistics (a
     // small pool: watching must not load Postgres more than the system under test does).
@@ -379,44 +378,24 @@ async fn main() {
             .await,
     );
 
-    eprintln!("bench: long streams...");
+    eprintln!("bench: long streams, snapshots every {SNAPSHOT_EVERY} events...");
     wait_caught_up(&live).await;
-    let mut short: Option<Row> = None;
-    for length in STREAM_LENGTHS {
-        let streams = store::bulk_users(&live, TENANT, 2, length).await.unwrap();
-        wait_projected(&live, &streams, length).await;
-        let t = target.clone();
-        let streams: Arc<Vec<String>> = Arc::new(
-            streams
-                .iter()
-                .map(|id| id.split_once(':').unwrap().1.to_owned())
-                .collect(),
-        );
-        let row = target
-            .run(
-                &format!("update command, stream of {length} events (no snapshots)"),
-                1,
-                LONG_STREAM_RUN,
-                move |n| {
-                    let id = &streams[n as usize % streams.len()];
-                    let body = json!({ "display_name": format!("Long {n}") });
-                    Target::ok(t.post(&format!("/api/v1/users/{id}/display-name"), &body))
-                },
-            )
-            .await;
-        match &short {
-            None => {
-                short = Some(row.clone());
-                rows.push(row);
-            }
-            Some(short) => rows.push(row.against_latency(short)),
-        }
-    }
-    notes.push(
-        "Long streams are measured without snapshots only: the store has no snapshots yet \
-         (cqrs-es's own snapshot mode applies events twice, see DESIGN.md)."
-            .to_owned(),
+    rows.extend(
+        streams::long_streams(&target, &live, &format!("snapshots every {SNAPSHOT_EVERY}")).await,
     );
+    server.kill().await;
+    eprintln!("bench: long streams, no snapshots...");
+    let (no_snapshots, target) = start_backend(
+        &backend,
+        &live_url,
+        &nats_url,
+        &run,
+        &[("APP_COMMANDS__SNAPSHOT_EVERY_EVENTS", "0")],
+    )
+    .await;
+    server = no_snapshots;
+    wait_caught_up(&live).await;
+    rows.extend(streams::long_streams(&Arc::new(target), &live, "no snapshots").await);
     server.kill().await;
     drop(live);
 

@@ -65,14 +65,19 @@ fn launch(backend: &Path, database_url: &str, nats_url: &str, run: &str) -> Laun
         )
 }
 
-/// Starts the backend on `database_url`; returns the process and a client's view of it.
+/// Starts the backend on `database_url` with `env` added to its configuration; returns the
+/// process and a client's view of it.
 pub async fn start_backend(
     backend: &Path,
     database_url: &str,
     nats_url: &str,
     run: &str,
+    env: &[(&str, &str)],
 ) -> (BackendProcess, Target) {
-    let launch = launch(backend, database_url, nats_url, run);
+    let launch = env.iter().fold(
+        launch(backend, database_url, nats_url, run),
+        |launch, (name, value)| launch.env(name, value),
+    );
     let server = launch.start().await;
     let key = launch.create_admin_key(TENANT);
     let client = reqwest::Client::builder()
