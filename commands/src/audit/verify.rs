@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use domain::event::RecordedEvent;
 use signed_note::{Note, StandardVerifier, VerifierList};
 use sqlx::PgPool;
 use tlog_tiles::checkpoint::Checkpoint;
@@ -150,25 +151,22 @@ pub async fn verify(
     // event, the sealed event), classified once the whole store has been read.
     let mut differs: Option<(u64, Uuid, Uuid)> = None;
     let (mut position, mut after) = (0u64, FeedCursor::default());
-    let filter = HistoryFilter::default();
+    // The next chunk is read while this one is hashed.
+    let mut next = tokio::spawn(chunk(pool.clone(), tenant.to_owned(), after, 0, sealed));
     loop {
-        let events = history::page(pool, tenant, &filter, after, None, CHUNK).await?;
+        let (events, leaves) = next
+            .await
+            .map_err(|e| AuditError::Inconsistent(format!("reading the store: {e}")))??;
         let Some(last) = events.last() else { break };
         after = FeedCursor::after(last);
-        let looking = leaf_finding.is_none() && differs.is_none();
-        let mut leaves = if looking && position < sealed {
-            leaves_between(
-                pool,
-                tenant,
-                position,
-                sealed.min(position + events.len() as u64),
-            )
-            .await?
-        } else {
-            Vec::new()
-        }
-        .into_iter()
-        .peekable();
+        next = tokio::spawn(chunk(
+            pool.clone(),
+            tenant.to_owned(),
+            after,
+            position + events.len() as u64,
+            sealed,
+        ));
+        let mut leaves = leaves.into_iter().peekable();
         for event in &events {
             let metadata = serde_json::to_value(&event.metadata)
                 .map_err(|e| AuditError::Inconsistent(e.to_string()))?;
@@ -349,6 +347,32 @@ async fn sealer_cursor(pool: &PgPool) -> Result<FeedCursor, AuditError> {
         transaction_id,
         global_position,
     })
+}
+
+/// Events read per chunk, with the leaves sealed at their positions.
+type Chunk = (Vec<RecordedEvent>, Vec<(i64, Uuid, Vec<u8>)>);
+
+/// The tenant's next [`CHUNK`] events after `after`, and the leaves at the positions from
+/// `position` they would take (read side by side).
+async fn chunk(
+    pool: PgPool,
+    tenant: String,
+    after: FeedCursor,
+    position: u64,
+    sealed: u64,
+) -> Result<Chunk, AuditError> {
+    let filter = HistoryFilter::default();
+    let events = history::page(&pool, &tenant, &filter, after, None, CHUNK);
+    let leaves = async {
+        if position < sealed {
+            let to = sealed.min(position + CHUNK as u64);
+            leaves_between(&pool, &tenant, position, to).await
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let (events, leaves) = tokio::join!(events, leaves);
+    Ok((events?, leaves?))
 }
 
 /// The tenant's leaves at positions `from..to`, in order.
