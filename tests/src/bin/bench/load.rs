@@ -81,6 +81,21 @@ impl Row {
         self
     }
 
+    /// Compares this row's throughput with the framework baseline's (the ratio kept) and
+    /// with pgbench's.
+    pub fn against_both(self, framework: &Row, pgbench: &Row) -> Self {
+        let mut row = self.against_throughput(framework);
+        row.baseline = Some(format!(
+            "{} {:.0}/s; {:.2}x {} {:.0}/s",
+            framework.scenario,
+            framework.per_second,
+            row.per_second / pgbench.per_second.max(1e-9),
+            pgbench.scenario,
+            pgbench.per_second
+        ));
+        row
+    }
+
     /// Compares this row's median latency with `baseline`'s (above 1 is slower).
     pub fn against_latency(mut self, baseline: &Row) -> Self {
         let (Some(mine), Some(theirs)) = (self.p50_ms, baseline.p50_ms) else {

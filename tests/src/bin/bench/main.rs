@@ -14,6 +14,7 @@
     clippy::expect_used
 )]
 
+mod baseline;
 mod load;
 mod report;
 mod setup;
@@ -30,6 +31,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use baseline::Baseline;
 use load::{Row, Target};
 use report::{Breakdown, Report};
 use setup::{drop_database, fresh_databases, start_backend, with_database};
@@ -219,6 +221,13 @@ async fn with_breakdown<Fut: std::future::Future<Output = Row>>(
 
 #[tokio::main]
 async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, command, database_url, port] = args.as_slice() {
+        if command == "baseline-serve" {
+            baseline::serve(database_url, port.parse().unwrap()).await;
+            return;
+        }
+    }
     let database_url =
         std::env::var("DATABASE_URL").expect("DATABASE_URL (the bench recipe sets it)");
     let nats_url = std::env::var("NATS_URL").expect("NATS_URL (the bench recipe sets it)");
@@ -232,7 +241,13 @@ async fn main() {
     let live_db = format!("bench_{run}");
     let store_db = format!("bench_{run}_store");
     let kill_db = format!("bench_{run}_kill");
-    fresh_databases(&database_url, &[&live_db, &store_db, &kill_db]).await;
+    let framework_db = format!("bench_{run}_framework");
+    fresh_databases(
+        &database_url,
+        &[&live_db, &store_db, &kill_db, &framework_db],
+    )
+    .await;
+    let framework_url = with_database(&database_url, &framework_db);
     let live_url = with_database(&database_url, &live_db);
     let store_url = with_database(&database_url, &store_db);
 
@@ -259,10 +274,26 @@ async fn main() {
         );
     }
 
-    eprintln!("bench: create commands and the pgbench baseline at 16 and 64 clients...");
-    let mut baseline16 = None;
-    for clients in [16, 64] {
+    eprintln!(
+        "bench: create commands, the framework baseline and pgbench at 1, 16 and 64 clients..."
+    );
+    let (framework_server, framework) = Baseline::start(&framework_url).await;
+    let framework = Arc::new(framework);
+    let (mut baseline16, mut framework16) = (None, None);
+    for clients in [1, 16, 64] {
         let baseline = store::pgbench(&live_url, clients, RUN, &out);
+        let f = framework.clone();
+        let bare = framework
+            .run(
+                "framework baseline: create (cqrs-es + postgres-es alone)",
+                clients,
+                RUN,
+                move |n| {
+                    let body = json!({ "email": format!("f{clients}-{n}@bench.example"), "display_name": "Bench" });
+                    Target::ok(f.post("/api/v1/users", &body))
+                },
+            )
+            .await;
         let t = target.clone();
         let (row, breakdown) = with_breakdown(
             statements.as_ref().filter(|_| clients == 16),
@@ -272,14 +303,18 @@ async fn main() {
             }),
         )
         .await;
-        rows.push(row.against_throughput(&baseline));
+        rows.push(row.against_both(&bare, &baseline));
         breakdowns.extend(breakdown);
         if clients == 16 {
             baseline16 = Some(baseline.clone());
+            framework16 = Some(bare.clone());
         }
+        rows.push(bare.against_throughput(&baseline));
         rows.push(baseline);
     }
-    let baseline16 = baseline16.unwrap();
+    framework_server.stop().await;
+    drop_database(&database_url, &framework_db).await;
+    let (baseline16, framework16) = (baseline16.unwrap(), framework16.unwrap());
     let create16 = rows
         .iter()
         .find(|r| r.scenario.starts_with("create") && r.clients == 16)
@@ -322,7 +357,7 @@ async fn main() {
             Target::ok(t.post("/api/v1/jobs", &body))
         })
         .await;
-    rows.push(row.against_throughput(&baseline16));
+    rows.push(row.against_both(&framework16, &baseline16));
 
     eprintln!("bench: 400 users with 15 events each (bulk), update commands...");
     let seeded = Arc::new(store::bulk_users(&live, TENANT, 400, 15).await.unwrap());
@@ -341,7 +376,7 @@ async fn main() {
             Target::ok(t.post(&format!("/api/v1/users/{id}/display-name"), &body))
         })
         .await;
-    rows.push(row.against_throughput(&baseline16));
+    rows.push(row.against_both(&framework16, &baseline16));
 
     eprintln!("bench: queries...");
     let (t, i) = (target.clone(), ids.clone());
