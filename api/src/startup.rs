@@ -15,6 +15,7 @@ use commands::{wakeup, WriteSettings, WriteSide};
 use domain::documents::ContentType;
 use domain::event::Subjects;
 use projections::engine::RunnerSettings;
+use projections::live::LiveHub;
 use projections::registry::Registered;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
@@ -29,6 +30,10 @@ use crate::http::auth::Authenticator;
 use crate::http::limits::RateLimits;
 use crate::http::streams::LiveStreams;
 use crate::routes::{self, AppState, Routes, Sides};
+
+/// How far a live client may fall behind the process's subscription before its stream ends
+/// (it reconnects with its last id and reads the gap from the stream).
+const LIVE_LAG_LIMIT: usize = 4096;
 
 /// Why the backend could not start.
 #[derive(Debug, thiserror::Error)]
@@ -232,6 +237,12 @@ impl Application {
                 settings.http.live_streams_per_principal,
                 settings.http.live_streams_per_process,
                 stop.clone(),
+            )),
+            live_jobs: Arc::new(LiveHub::new(
+                jetstream.clone(),
+                &settings.nats.stream,
+                projections::jobs::live::hub_subject(&settings.nats.subject_prefix),
+                LIVE_LAG_LIMIT,
             )),
             settings: Arc::new(settings),
         };

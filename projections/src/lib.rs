@@ -18,6 +18,7 @@
 //! - [`health`]: what probes and scrapes read: consumer backlogs and parked counts, without
 //!   reading the event store.
 //! - [`consistency`]: read-your-writes, waiting for a command's consistency token.
+//! - [`live`]: one JetStream subscription per process, fanned out to every live client.
 //! - [`jobs`]: the jobs read models (detail, lists, worker queue, usage), dashboard statistics
 //!   and live updates.
 //! - [`users`]: the users read model and its queries.
@@ -53,6 +54,7 @@ read_models!(declare_modules);
 pub mod consistency;
 pub mod engine;
 pub mod health;
+pub mod live;
 pub mod rebuild;
 pub mod registry;
 pub mod status;

@@ -78,6 +78,8 @@ pub struct AppState {
     pub limits: Option<Arc<RateLimits>>,
     /// Open live streams, capped.
     pub live_streams: Arc<LiveStreams>,
+    /// The process's one subscription to job events, shared by every live job stream.
+    pub live_jobs: Arc<projections::live::LiveHub>,
 }
 
 /// One context's routes with their documentation, split by side.

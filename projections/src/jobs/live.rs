@@ -2,20 +2,22 @@
 //!
 //! The hard idea is resumption. Each update carries its message's sequence in the JetStream
 //! stream as its id, so a client that reconnects after update `n` asks for everything after `n`
-//! and receives it in order, then live updates, with nothing skipped and nothing repeated. The
-//! feed reads through an ordered consumer: ephemeral, without acknowledgements, narrowed by
-//! subject to one job or one tenant's jobs, and recreated by the client library past any loss of
-//! its own. What the feed cannot do is invent events JetStream no longer retains: when the
-//! messages after `n` have expired, it says so ([`LiveFeed::resync`]) instead of silently
-//! continuing from a later point.
+//! and receives it in order, then live updates, with nothing skipped and nothing repeated. Live
+//! updates come from the process's one subscription to job events ([`LiveHub`]); what a
+//! resuming client missed comes from a short-lived consumer of its own, narrowed by subject to
+//! one job or one tenant's jobs ([`crate::live::resume`]). What the feed cannot do is invent
+//! events JetStream no longer retains: when the messages after `n` have expired, it says so
+//! ([`LiveFeed::resync`]) instead of silently continuing from a later point.
 //!
 //! An update names the job's owner, so a caller following one owner's jobs sees only theirs.
 //! Only a job's first event carries its owner; the feed remembers the owners it has seen and
 //! looks the others up in the jobs read model.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-use async_nats::jetstream::{self, consumer::pull, consumer::DeliverPolicy};
+use async_nats::jetstream;
 use chrono::{DateTime, Utc};
 use domain::aggregate::Decider;
 use domain::event::RecordedEvent;
@@ -29,6 +31,7 @@ use uuid::Uuid;
 
 use super::queries::owner;
 use crate::engine::BoxError;
+use crate::live::{self as hub, Delivered, LiveHub};
 
 /// What a live feed follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +54,13 @@ pub struct Bus<'a> {
     pub stream: &'a str,
     /// Its subject prefix (subjects are `{prefix}.{tenant}.{aggregate_type}.{aggregate_id}`).
     pub subject_prefix: &'a str,
+    /// The process's subscription to job events (see [`hub_subject`]).
+    pub hub: &'a LiveHub,
+}
+
+/// What the process's [`LiveHub`] for job updates follows: every tenant's job events.
+pub fn hub_subject(subject_prefix: &str) -> String {
+    format!("{subject_prefix}.*.{}.*", TranslationJob::TYPE)
 }
 
 /// One live update.
@@ -117,46 +127,59 @@ pub async fn follow(
         Watch::Job(job) => (format!("{prefix}.{tenant}.{kind}.{tenant}:{job}"), None),
         Watch::Jobs { owner } => (format!("{prefix}.{tenant}.{kind}.*"), owner),
     };
+    // Subscribe first: every message stored from here on is in the subscription, so the
+    // backlog read next and the subscription leave no gap between them.
+    let live = bus
+        .hub
+        .subscribe()
+        .await
+        .map_err(unavailable)?;
     let stream = bus
         .jetstream
         .get_stream(bus.stream)
         .await
         .map_err(|error| unavailable(error.into()))?;
     // Looking the stream up fetched its state: no second request for it.
-    let first_retained = stream.cached_info().state.first_sequence;
-    let consumer = stream
-        .create_consumer(pull::OrderedConfig {
-            filter_subject: subject,
-            deliver_policy: match resume_after {
-                Some(last) => DeliverPolicy::ByStartSequence {
-                    start_sequence: last + 1,
-                },
-                None => DeliverPolicy::New,
-            },
-            ..Default::default()
-        })
-        .await
-        .map_err(|error| unavailable(error.into()))?;
-    let messages = consumer
-        .messages()
-        .await
-        .map_err(|error| unavailable(error.into()))?;
+    let state = &stream.cached_info().state;
+    let (first_retained, last_stored) = (state.first_sequence, state.last_sequence);
     let resync = resume_after.is_some_and(|last| last + 1 < first_retained);
+    let backlog = match resume_after {
+        Some(after) if after < last_stored => {
+            hub::resume(bus.jetstream, bus.stream, subject, after)
+                .await
+                .map_err(unavailable)?
+        }
+        _ => futures::stream::empty().boxed(),
+    };
+    // A backlog that cannot be read to its end ends the feed (the client resumes again):
+    // going on with live updates would skip the rest.
+    let failed = Arc::new(AtomicBool::new(false));
+    let backlog = {
+        let failed = failed.clone();
+        backlog.scan((), move |(), item| {
+            if item.is_err() {
+                failed.store(true, Ordering::SeqCst);
+            }
+            std::future::ready(item.ok().map(Arc::new))
+        })
+    };
+    let live = live.take_while(move |_| std::future::ready(!failed.load(Ordering::SeqCst)));
+    let mut sent = resume_after.unwrap_or(0);
     let mut owners: HashMap<Uuid, Uuid> = HashMap::new();
-    let updates = messages
-        .filter_map(move |message| {
-            // A consumer error ends nothing: the ordered consumer recovers by itself.
-            let decoded = message.ok().and_then(|message| {
-                let position = message.info().ok()?.stream_sequence;
-                let event = serde_json::from_slice::<RecordedEvent>(&message.payload).ok()?;
-                Some((position, event))
-            });
+    let updates = backlog
+        .chain(live)
+        .filter_map(move |delivered: Arc<Delivered>| {
+            // Each id once, in order: the subscription repeats what the backlog already had.
+            let followed = delivered.sequence > sent && watches(&tenant, watch, &delivered.event);
+            if followed {
+                sent = delivered.sequence;
+            }
+            let decoded = followed.then(|| (delivered.sequence, &delivered.event));
             let known = decoded
-                .as_ref()
                 .and_then(|(_, event)| event.aggregate_id.parse::<StreamId>().ok())
                 .and_then(|stream| owners.get(&stream.id).copied());
             let update =
-                decoded.and_then(|(position, event)| Some((position, update_of(&event, known)?)));
+                decoded.and_then(|(position, event)| Some((position, update_of(event, known)?)));
             if let Some((_, update)) = &update {
                 if !update.owner.is_nil() {
                     owners.insert(update.job_id, update.owner);
@@ -181,6 +204,19 @@ pub async fn follow(
         resync,
         updates: updates.boxed(),
     })
+}
+
+/// Whether `event` is one `watch` follows in `tenant`.
+fn watches(tenant: &TenantId, watch: Watch, event: &RecordedEvent) -> bool {
+    let Ok(stream) = event.aggregate_id.parse::<StreamId>() else {
+        return false;
+    };
+    event.aggregate_type == TranslationJob::TYPE
+        && stream.tenant == *tenant
+        && match watch {
+            Watch::Job(job) => stream.id == job,
+            Watch::Jobs { .. } => true,
+        }
 }
 
 /// The update an event makes, with the owner when known (nil when it must be looked up).

@@ -19,6 +19,7 @@ mod feed;
 mod hardening;
 mod helpers;
 mod jobs;
+mod live;
 mod nats;
 mod outage;
 mod pg;

@@ -92,6 +92,7 @@ pub async fn live_jobs(
         jetstream: &jetstream,
         stream: &state.settings.nats.stream,
         subject_prefix: &state.settings.nats.subject_prefix,
+        hub: &state.live_jobs,
     };
     let feed = live::follow(bus, state.read_pool.clone(), tenant, watch, resume_after)
         .await

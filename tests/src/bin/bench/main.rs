@@ -15,6 +15,7 @@
 )]
 
 mod baseline;
+mod fanout;
 mod load;
 mod report;
 mod setup;
@@ -255,7 +256,12 @@ async fn main() {
     let mut breakdowns = Vec::new();
     let mut notes = Vec::new();
 
-    let (mut server, target) = start_backend(&backend, &live_url, &nats_url, &run, &[]).await;
+    let live_caps = [
+        ("APP_HTTP__LIVE_STREAMS_PER_PRINCIPAL", "1100"),
+        ("APP_HTTP__LIVE_STREAMS_PER_PROCESS", "1100"),
+    ];
+    let (mut server, target) =
+        start_backend(&backend, &live_url, &nats_url, &run, &live_caps).await;
     let target = Arc::new(target);
     // The bench's own connections: watching the read model, bulk history and statistics (a
     // small pool: watching must not load Postgres more than the system under test does).
@@ -346,7 +352,7 @@ async fn main() {
         .unwrap();
     let document: Value = upload.json().await.unwrap();
     let document = document["document_id"].as_str().unwrap().to_owned();
-    let t = target.clone();
+    let (t, job_document) = (target.clone(), document.clone());
     let row = target
         .run("create command (submit job)", 16, RUN, move |n| {
             let language = LANGUAGES[n as usize % LANGUAGES.len()];
@@ -358,6 +364,19 @@ async fn main() {
         })
         .await;
     rows.push(row.against_both(&framework16, &baseline16));
+
+    eprintln!(
+        "bench: live job updates to {} SSE clients...",
+        fanout::CLIENTS
+    );
+    let jetstream = async_nats::jetstream::new(async_nats::connect(&nats_url).await.unwrap());
+    let stream_name = format!("BENCH_{run}");
+    let consumers = || async {
+        let mut stream = jetstream.get_stream(&stream_name).await.unwrap();
+        stream.info().await.unwrap().state.consumer_count
+    };
+    wait_caught_up(&live).await;
+    rows.push(fanout::sse_fanout(&target, &job_document, consumers).await);
 
     eprintln!("bench: 400 users with 15 events each (bulk), update commands...");
     let seeded = Arc::new(store::bulk_users(&live, TENANT, 400, 15).await.unwrap());
