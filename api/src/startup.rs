@@ -15,6 +15,7 @@ use commands::{wakeup, WriteSettings, WriteSide};
 use domain::documents::ContentType;
 use domain::event::Subjects;
 use projections::engine::RunnerSettings;
+use projections::jobs::live;
 use projections::live::LiveHub;
 use projections::registry::Registered;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -225,6 +226,13 @@ impl Application {
             .await
             .map_err(|source| StartupError::Bind { address, source })?;
         let stop = CancellationToken::new();
+        let live_jobs = Arc::new(LiveHub::new(
+            jetstream.clone(),
+            &settings.nats.stream,
+            live::hub_subject(&settings.nats.subject_prefix),
+            LIVE_LAG_LIMIT,
+            live::JobUpdates::new(read_pool.clone()),
+        ));
         let state = AppState {
             write,
             pool,
@@ -238,12 +246,7 @@ impl Application {
                 settings.http.live_streams_per_process,
                 stop.clone(),
             )),
-            live_jobs: Arc::new(LiveHub::new(
-                jetstream.clone(),
-                &settings.nats.stream,
-                projections::jobs::live::hub_subject(&settings.nats.subject_prefix),
-                LIVE_LAG_LIMIT,
-            )),
+            live_jobs,
             settings: Arc::new(settings),
         };
         Ok(Self {

@@ -1,8 +1,8 @@
 //! One JetStream subscription per process for every live client of an aggregate type.
 //!
 //! A [`LiveHub`] reads the events of one aggregate type (every tenant) through a single ordered
-//! consumer, decodes each message once, and fans it out in memory to its subscribers, which
-//! filter what they follow. A client that resumes after an id first reads what it missed
+//! consumer, decodes and [`Prepare`]s each message once (e.g. renders the update a client is
+//! sent), and fans it out in memory to its subscribers, which only filter what they follow. A client that resumes after an id first reads what it missed
 //! through a short-lived consumer of its own ([`resume`]), then switches to the hub: it
 //! subscribes *before* reading the backlog, so everything stored after the backlog's last read
 //! is in its subscription, and ids at or below what it already sent are skipped. Nothing is
@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, consumer::DeliverPolicy};
 use domain::event::RecordedEvent;
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use tokio::sync::{broadcast, Mutex};
@@ -32,19 +33,32 @@ pub struct Delivered {
     pub event: RecordedEvent,
 }
 
-/// What subscribers receive: a message, or `None` once the subscription ended.
-type Item = Option<Arc<Delivered>>;
+/// What a hub makes of each message, once for all of its subscribers. A resuming client runs
+/// its own copy over the messages it missed, so both reach it in the same form.
+pub trait Prepare: Clone + Send + Sync + 'static {
+    /// What subscribers receive.
+    type Item: Send + Sync + 'static;
+
+    /// The item for `delivered`, or `None` when it is nothing subscribers are sent.
+    fn prepare(&mut self, delivered: Delivered) -> BoxFuture<'_, Option<Self::Item>>;
+}
+
+/// What subscribers receive: an item, or `None` once the subscription ended.
+type Item<P> = Option<Arc<<P as Prepare>::Item>>;
+
+type Running<P> = Option<(broadcast::Sender<Item<P>>, JoinHandle<()>)>;
 
 /// The process's subscription to one aggregate type's events, shared by every live client.
-pub struct LiveHub {
+pub struct LiveHub<P: Prepare> {
     jetstream: jetstream::Context,
     stream: String,
     subject: String,
     capacity: usize,
-    running: Mutex<Option<(broadcast::Sender<Item>, JoinHandle<()>)>>,
+    preparer: P,
+    running: Mutex<Running<P>>,
 }
 
-impl std::fmt::Debug for LiveHub {
+impl<P: Prepare> std::fmt::Debug for LiveHub<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LiveHub")
             .field("stream", &self.stream)
@@ -53,30 +67,38 @@ impl std::fmt::Debug for LiveHub {
     }
 }
 
-impl LiveHub {
-    /// A hub for the messages of `stream` matching `subject`; each subscriber may fall up to
-    /// `capacity` messages behind. Nothing is read until the first subscriber comes.
+impl<P: Prepare> LiveHub<P> {
+    /// A hub for the messages of `stream` matching `subject`, each made ready by `preparer`;
+    /// each subscriber may fall up to `capacity` messages behind. Nothing is read until the
+    /// first subscriber comes.
     pub fn new(
         jetstream: jetstream::Context,
         stream: &str,
         subject: String,
         capacity: usize,
+        preparer: P,
     ) -> Self {
         Self {
             jetstream,
             stream: stream.to_owned(),
             subject,
             capacity,
+            preparer,
             running: Mutex::new(None),
         }
     }
 
-    /// Every message stored from now on, in order; starts the process's subscription when none
-    /// is running.
+    /// A preparer for a client's own backlog.
+    pub fn preparer(&self) -> P {
+        self.preparer.clone()
+    }
+
+    /// Every message stored from now on, prepared, in order; starts the process's subscription
+    /// when none is running.
     ///
     /// # Errors
     /// When the subscription cannot be started.
-    pub async fn subscribe(&self) -> Result<BoxStream<'static, Arc<Delivered>>, BoxError> {
+    pub async fn subscribe(&self) -> Result<BoxStream<'static, Arc<P::Item>>, BoxError> {
         let mut running = self.running.lock().await;
         let sender = match running.as_ref() {
             Some((sender, pump)) if !pump.is_finished() => sender.clone(),
@@ -99,7 +121,7 @@ impl LiveHub {
         )
     }
 
-    async fn start(&self) -> Result<(broadcast::Sender<Item>, JoinHandle<()>), BoxError> {
+    async fn start(&self) -> Result<(broadcast::Sender<Item<P>>, JoinHandle<()>), BoxError> {
         let consumer = self
             .jetstream
             .get_stream(&self.stream)
@@ -112,26 +134,33 @@ impl LiveHub {
             .await?;
         let mut messages = consumer.messages().await?;
         let (sender, _) = broadcast::channel(self.capacity);
+        let mut preparer = self.preparer.clone();
         let pump = tokio::spawn({
             let sender = sender.clone();
             async move {
                 while let Some(message) = messages.next().await {
                     // A consumer error ends nothing: the ordered consumer recovers by itself.
                     let Ok(message) = message else { continue };
-                    let Ok(info) = message.info() else { continue };
-                    let sequence = info.stream_sequence;
-                    let Ok(event) = serde_json::from_slice::<RecordedEvent>(&message.payload)
-                    else {
+                    let Some(delivered) = decode(&message) else {
                         continue;
                     };
-                    // No subscriber right now is not an error.
-                    let _ = sender.send(Some(Arc::new(Delivered { sequence, event })));
+                    if let Some(item) = preparer.prepare(delivered).await {
+                        // No subscriber right now is not an error.
+                        let _ = sender.send(Some(Arc::new(item)));
+                    }
                 }
                 let _ = sender.send(None);
             }
         });
         Ok((sender, pump))
     }
+}
+
+/// A message's sequence and event, when it holds one.
+fn decode(message: &jetstream::Message) -> Option<Delivered> {
+    let sequence = message.info().ok()?.stream_sequence;
+    let event = serde_json::from_slice(&message.payload).ok()?;
+    Some(Delivered { sequence, event })
 }
 
 /// The messages of `stream` matching `subject` after sequence `after`, up to the stream's end
@@ -182,11 +211,7 @@ async fn fetch(consumer: &jetstream::consumer::PullConsumer) -> Result<Vec<Deliv
     let mut messages = consumer.fetch().max_messages(500).messages().await?;
     let mut batch = Vec::new();
     while let Some(message) = messages.next().await {
-        let message = message?;
-        let sequence = message.info()?.stream_sequence;
-        if let Ok(event) = serde_json::from_slice(&message.payload) {
-            batch.push(Delivered { sequence, event });
-        }
+        batch.extend(decode(&message?));
     }
     Ok(batch)
 }

@@ -79,7 +79,7 @@ pub struct AppState {
     /// Open live streams, capped.
     pub live_streams: Arc<LiveStreams>,
     /// The process's one subscription to job events, shared by every live job stream.
-    pub live_jobs: Arc<projections::live::LiveHub>,
+    pub live_jobs: Arc<projections::live::LiveHub<projections::jobs::live::JobUpdates>>,
 }
 
 /// One context's routes with their documentation, split by side.

@@ -23,6 +23,7 @@ use domain::aggregate::Decider;
 use domain::event::RecordedEvent;
 use domain::identity::{StreamId, TenantId};
 use domain::jobs::{JobEvent, JobStatus, TranslationJob};
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use serde::Serialize;
@@ -31,7 +32,7 @@ use uuid::Uuid;
 
 use super::queries::owner;
 use crate::engine::BoxError;
-use crate::live::{self as hub, Delivered, LiveHub};
+use crate::live::{self as hub, Delivered, LiveHub, Prepare};
 
 /// What a live feed follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +56,7 @@ pub struct Bus<'a> {
     /// Its subject prefix (subjects are `{prefix}.{tenant}.{aggregate_type}.{aggregate_id}`).
     pub subject_prefix: &'a str,
     /// The process's subscription to job events (see [`hub_subject`]).
-    pub hub: &'a LiveHub,
+    pub hub: &'a LiveHub<JobUpdates>,
 }
 
 /// What the process's [`LiveHub`] for job updates follows: every tenant's job events.
@@ -87,13 +88,79 @@ pub struct JobUpdate {
     pub at: DateTime<Utc>,
 }
 
+/// An update as every live client is sent it: made once per process, not once per client.
+#[derive(Debug, Clone)]
+pub struct PreparedUpdate {
+    /// Its id: the message's sequence in the stream.
+    pub id: u64,
+    /// The job's tenant.
+    pub tenant: TenantId,
+    /// The update.
+    pub update: JobUpdate,
+    /// The update as JSON.
+    pub json: String,
+}
+
+/// Makes [`PreparedUpdate`]s of job events, remembering each job's owner (only a job's first
+/// event names it; the others are looked up in the jobs read model once).
+#[derive(Debug, Clone)]
+pub struct JobUpdates {
+    pool: PgPool,
+    owners: HashMap<Uuid, Uuid>,
+}
+
+/// Owners remembered before the memory starts over.
+const OWNERS_REMEMBERED: usize = 100_000;
+
+impl JobUpdates {
+    /// Updates whose owners are looked up, when needed, through `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            owners: HashMap::new(),
+        }
+    }
+}
+
+impl Prepare for JobUpdates {
+    type Item = PreparedUpdate;
+
+    fn prepare(&mut self, delivered: Delivered) -> BoxFuture<'_, Option<PreparedUpdate>> {
+        Box::pin(async move {
+            let stream: StreamId = delivered.event.aggregate_id.parse().ok()?;
+            if delivered.event.aggregate_type != TranslationJob::TYPE {
+                return None;
+            }
+            let known = self.owners.get(&stream.id).copied();
+            let mut update = update_of(&delivered.event, known)?;
+            if update.owner.is_nil() {
+                update.owner = owner(&self.pool, stream.tenant.as_str(), update.job_id)
+                    .await
+                    .ok()
+                    .flatten()?;
+            }
+            if self.owners.len() >= OWNERS_REMEMBERED {
+                self.owners.clear();
+            }
+            self.owners.insert(update.job_id, update.owner);
+            let json = serde_json::to_string(&update).ok()?;
+            Some(PreparedUpdate {
+                id: delivered.sequence,
+                tenant: stream.tenant,
+                update,
+                json,
+            })
+        })
+    }
+}
+
 /// A live feed: updates with their ids (stream sequences), in order, endlessly.
 pub struct LiveFeed {
     /// Whether updates after the requested id are no longer retained: the caller should re-read
     /// the jobs, then follow the updates.
     pub resync: bool,
-    /// `(id, update)` pairs.
-    pub updates: BoxStream<'static, (u64, JobUpdate)>,
+    /// The updates, each as every client following it is sent it.
+    pub updates: BoxStream<'static, Arc<PreparedUpdate>>,
 }
 
 impl std::fmt::Debug for LiveFeed {
@@ -116,24 +183,19 @@ pub struct BusUnavailable(#[source] pub BoxError);
 /// [`BusUnavailable`] when the stream cannot be read.
 pub async fn follow(
     bus: Bus<'_>,
-    pool: PgPool,
     tenant: TenantId,
     watch: Watch,
     resume_after: Option<u64>,
 ) -> Result<LiveFeed, BusUnavailable> {
     let unavailable = |error: BoxError| BusUnavailable(error);
     let (prefix, kind) = (bus.subject_prefix, TranslationJob::TYPE);
-    let (subject, owner_filter) = match watch {
-        Watch::Job(job) => (format!("{prefix}.{tenant}.{kind}.{tenant}:{job}"), None),
-        Watch::Jobs { owner } => (format!("{prefix}.{tenant}.{kind}.*"), owner),
+    let subject = match watch {
+        Watch::Job(job) => format!("{prefix}.{tenant}.{kind}.{tenant}:{job}"),
+        Watch::Jobs { .. } => format!("{prefix}.{tenant}.{kind}.*"),
     };
     // Subscribe first: every message stored from here on is in the subscription, so the
     // backlog read next and the subscription leave no gap between them.
-    let live = bus
-        .hub
-        .subscribe()
-        .await
-        .map_err(unavailable)?;
+    let live = bus.hub.subscribe().await.map_err(unavailable)?;
     let stream = bus
         .jetstream
         .get_stream(bus.stream)
@@ -154,68 +216,40 @@ pub async fn follow(
     // A backlog that cannot be read to its end ends the feed (the client resumes again):
     // going on with live updates would skip the rest.
     let failed = Arc::new(AtomicBool::new(false));
-    let backlog = {
-        let failed = failed.clone();
-        backlog.scan((), move |(), item| {
-            if item.is_err() {
+    let state = (backlog, bus.hub.preparer(), failed.clone());
+    let backlog = futures::stream::unfold(state, |(mut backlog, mut preparer, failed)| async move {
+        loop {
+            let Ok(delivered) = backlog.next().await? else {
                 failed.store(true, Ordering::SeqCst);
+                return None;
+            };
+            if let Some(prepared) = preparer.prepare(delivered).await {
+                return Some((Arc::new(prepared), (backlog, preparer, failed)));
             }
-            std::future::ready(item.ok().map(Arc::new))
-        })
-    };
+        }
+    });
     let live = live.take_while(move |_| std::future::ready(!failed.load(Ordering::SeqCst)));
     let mut sent = resume_after.unwrap_or(0);
-    let mut owners: HashMap<Uuid, Uuid> = HashMap::new();
-    let updates = backlog
-        .chain(live)
-        .filter_map(move |delivered: Arc<Delivered>| {
-            // Each id once, in order: the subscription repeats what the backlog already had.
-            let followed = delivered.sequence > sent && watches(&tenant, watch, &delivered.event);
-            if followed {
-                sent = delivered.sequence;
-            }
-            let decoded = followed.then(|| (delivered.sequence, &delivered.event));
-            let known = decoded
-                .and_then(|(_, event)| event.aggregate_id.parse::<StreamId>().ok())
-                .and_then(|stream| owners.get(&stream.id).copied());
-            let update =
-                decoded.and_then(|(position, event)| Some((position, update_of(event, known)?)));
-            if let Some((_, update)) = &update {
-                if !update.owner.is_nil() {
-                    owners.insert(update.job_id, update.owner);
-                }
-            }
-            let (pool, tenant) = (pool.clone(), tenant.clone());
-            async move {
-                let (position, mut update) = update?;
-                if update.owner.is_nil() {
-                    update.owner = owner(&pool, tenant.as_str(), update.job_id)
-                        .await
-                        .ok()
-                        .flatten()?;
-                }
-                Some((position, update))
-            }
-        })
-        .filter(move |(_, update)| {
-            std::future::ready(owner_filter.is_none_or(|owner| owner == update.owner))
-        });
+    let updates = backlog.chain(live).filter(move |prepared| {
+        // Each id once, in order: the subscription repeats what the backlog already had.
+        let followed = prepared.id > sent && watches(&tenant, watch, prepared);
+        if followed {
+            sent = prepared.id;
+        }
+        std::future::ready(followed)
+    });
     Ok(LiveFeed {
         resync,
         updates: updates.boxed(),
     })
 }
 
-/// Whether `event` is one `watch` follows in `tenant`.
-fn watches(tenant: &TenantId, watch: Watch, event: &RecordedEvent) -> bool {
-    let Ok(stream) = event.aggregate_id.parse::<StreamId>() else {
-        return false;
-    };
-    event.aggregate_type == TranslationJob::TYPE
-        && stream.tenant == *tenant
+/// Whether `watch` in `tenant` follows the update.
+fn watches(tenant: &TenantId, watch: Watch, prepared: &PreparedUpdate) -> bool {
+    prepared.tenant == *tenant
         && match watch {
-            Watch::Job(job) => stream.id == job,
-            Watch::Jobs { .. } => true,
+            Watch::Job(job) => prepared.update.job_id == job,
+            Watch::Jobs { owner } => owner.is_none_or(|owner| owner == prepared.update.owner),
         }
 }
 

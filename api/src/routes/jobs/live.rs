@@ -94,7 +94,7 @@ pub async fn live_jobs(
         subject_prefix: &state.settings.nats.subject_prefix,
         hub: &state.live_jobs,
     };
-    let feed = live::follow(bus, state.read_pool.clone(), tenant, watch, resume_after)
+    let feed = live::follow(bus, tenant, watch, resume_after)
         .await
         .map_err(|error| ApiError::Unavailable(Box::new(error)))?;
     let resync = feed.resync.then(|| {
@@ -102,12 +102,11 @@ pub async fn live_jobs(
             .event("resync")
             .data("events after Last-Event-ID are no longer retained; re-read the jobs"))
     });
-    let updates = feed.updates.map(|(position, update)| {
+    let updates = feed.updates.map(|prepared| {
         Ok(Event::default()
             .event("job")
-            .id(position.to_string())
-            .json_data(&update)
-            .unwrap_or_default())
+            .id(prepared.id.to_string())
+            .data(&prepared.json))
     });
     let events = futures::stream::iter(resync).chain(updates);
     Ok(Sse::new(state.live_streams.serve(permit, events))
