@@ -5,11 +5,12 @@
 //! them (see `DESIGN.md`). Here the state saved is the one cqrs-es hands to `commit`: its
 //! `handle` wrote the events through the sink, which applied them, so it is exactly the state
 //! after the committed events. A snapshot is taken once a load would otherwise replay `every`
-//! events or more, and written after the events' commit, never in its way: losing one costs a
-//! longer replay and nothing else.
+//! events or more, and written in its own task after the events' commit, never in its way:
+//! losing one costs a longer replay and nothing else.
 //!
-//! A snapshot is used only when its schema is the decider's [`Decider::SNAPSHOT_SCHEMA`] and
-//! its version is the one the state inside it records; then the events after it are applied.
+//! A snapshot is used only when its schema is the decider's [`Decider::SNAPSHOT_SCHEMA`], its
+//! version is the one the state inside it records, and the stream has an event of that
+//! version; then the events after it are applied.
 //! Anything else (none, another schema, a state that no longer decodes) replays the stream.
 
 use std::collections::HashMap;
@@ -96,9 +97,15 @@ impl<D: Decider> SnapshotStore<D> {
         if self.every == 0 {
             return Ok(None);
         }
+        // Only a snapshot of a version the stream has (a store restored without its snapshots
+        // must not be decided on from a state it no longer holds).
         let row: Option<(i64, Value)> = sqlx::query_as(
-            "SELECT version, state FROM snapshots.aggregates
-              WHERE aggregate_type = $1 AND aggregate_id = $2 AND schema = $3",
+            "SELECT s.version, s.state FROM snapshots.aggregates s
+              WHERE s.aggregate_type = $1 AND s.aggregate_id = $2 AND s.schema = $3
+                AND EXISTS (SELECT 1 FROM events e
+                             WHERE e.aggregate_type = s.aggregate_type
+                               AND e.aggregate_id = s.aggregate_id
+                               AND e.sequence = s.version)",
         )
         .bind(D::TYPE)
         .bind(aggregate_id)
@@ -157,12 +164,24 @@ impl<D: Decider> SnapshotStore<D> {
             .collect()
     }
 
-    /// Saves `state` unless a newer snapshot of this schema is already there. Failures are
-    /// logged: the events are committed, and a missing snapshot only means a longer replay.
-    async fn save(&self, aggregate_id: &str, state: &Versioned<D>) {
-        let saved = async {
-            let json = serde_json::to_value(state).map_err(|e| sqlx::Error::Decode(e.into()))?;
-            sqlx::query(
+    /// Saves `state` unless a newer snapshot of this schema is already there, in its own task:
+    /// the command has its answer already. Failures are logged: the events are committed, and
+    /// a missing snapshot only means a longer replay.
+    fn save(&self, aggregate_id: &str, state: &Versioned<D>) {
+        let json = match serde_json::to_value(state) {
+            Ok(json) => json,
+            Err(error) => {
+                tracing::warn!(aggregate_type = D::TYPE, aggregate_id, %error, "snapshot not saved");
+                return;
+            }
+        };
+        let (pool, aggregate_id, version) = (
+            self.pool.clone(),
+            aggregate_id.to_owned(),
+            i64::try_from(state.version()).unwrap_or(i64::MAX),
+        );
+        tokio::spawn(async move {
+            let saved = sqlx::query(
                 "INSERT INTO snapshots.aggregates (aggregate_type, aggregate_id, version, schema, state)
                  VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
@@ -172,21 +191,21 @@ impl<D: Decider> SnapshotStore<D> {
                      OR snapshots.aggregates.schema <> EXCLUDED.schema",
             )
             .bind(D::TYPE)
-            .bind(aggregate_id)
-            .bind(i64::try_from(state.version()).unwrap_or(i64::MAX))
+            .bind(&aggregate_id)
+            .bind(version)
             .bind(i64::from(D::SNAPSHOT_SCHEMA))
             .bind(json)
-            .execute(&self.pool)
-            .await
-        };
-        if let Err(error) = saved.await {
-            tracing::warn!(
-                aggregate_type = D::TYPE,
-                aggregate_id,
-                %error,
-                "snapshot not saved; the next load replays further"
-            );
-        }
+            .execute(&pool)
+            .await;
+            if let Err(error) = saved {
+                tracing::warn!(
+                    aggregate_type = D::TYPE,
+                    aggregate_id,
+                    %error,
+                    "snapshot not saved; the next load replays further"
+                );
+            }
+        });
     }
 }
 
@@ -250,7 +269,7 @@ impl<D: Decider + 'static> EventStore<Versioned<D>> for SnapshotStore<D> {
             && context.aggregate.version() == committed
             && committed - from_snapshot >= self.every
         {
-            self.save(&context.aggregate_id, &context.aggregate).await;
+            self.save(&context.aggregate_id, &context.aggregate);
         }
         Ok(envelopes)
     }

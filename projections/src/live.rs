@@ -39,14 +39,26 @@ pub trait Prepare: Clone + Send + Sync + 'static {
     /// What subscribers receive.
     type Item: Send + Sync + 'static;
 
-    /// The item for `delivered`, or `None` when it is nothing subscribers are sent.
-    fn prepare(&mut self, delivered: Delivered) -> BoxFuture<'_, Option<Self::Item>>;
+    /// What `delivered` becomes for subscribers.
+    fn prepare(&mut self, delivered: Delivered) -> BoxFuture<'_, Prepared<Self::Item>>;
+}
+
+/// What [`Prepare::prepare`] made of a message.
+#[derive(Debug)]
+pub enum Prepared<T> {
+    /// Send this.
+    Item(T),
+    /// Nothing subscribers are sent (not their kind of event).
+    Skip,
+    /// It could not be made ready now (e.g. a lookup failed): followers must not go on past it,
+    /// so their streams end and they resume from their last id.
+    Failed,
 }
 
 /// What subscribers receive: an item, or `None` once the subscription ended.
 type Item<P> = Option<Arc<<P as Prepare>::Item>>;
 
-type Running<P> = Option<(broadcast::Sender<Item<P>>, JoinHandle<()>)>;
+type Running<P> = Arc<Mutex<Option<(broadcast::Sender<Item<P>>, JoinHandle<()>)>>>;
 
 /// The process's subscription to one aggregate type's events, shared by every live client.
 pub struct LiveHub<P: Prepare> {
@@ -55,7 +67,7 @@ pub struct LiveHub<P: Prepare> {
     subject: String,
     capacity: usize,
     preparer: P,
-    running: Mutex<Running<P>>,
+    running: Running<P>,
 }
 
 impl<P: Prepare> std::fmt::Debug for LiveHub<P> {
@@ -84,7 +96,7 @@ impl<P: Prepare> LiveHub<P> {
             subject,
             capacity,
             preparer,
-            running: Mutex::new(None),
+            running: Arc::default(),
         }
     }
 
@@ -113,7 +125,8 @@ impl<P: Prepare> LiveHub<P> {
         Ok(
             futures::stream::unfold(receiver, |mut receiver| async move {
                 // Lagging behind ends the subscription (the client resumes from its last id), as
-                // does the end of the process's subscription.
+                // do a message that could not be prepared and the end of the process's
+                // subscription.
                 let item = receiver.recv().await.ok().flatten()?;
                 Some((item, receiver))
             })
@@ -122,19 +135,24 @@ impl<P: Prepare> LiveHub<P> {
     }
 
     async fn start(&self) -> Result<(broadcast::Sender<Item<P>>, JoinHandle<()>), BoxError> {
-        let consumer = self
-            .jetstream
-            .get_stream(&self.stream)
-            .await?
+        // From the stream's current end. The consumer is told so explicitly, and the pump also
+        // drops anything at or below what it passed: an ordered consumer that is recreated
+        // before its first message starts over from the stream's beginning.
+        let stream = self.jetstream.get_stream(&self.stream).await?;
+        let mut passed = stream.cached_info().state.last_sequence;
+        let consumer = stream
             .create_consumer(pull::OrderedConfig {
                 filter_subject: self.subject.clone(),
-                deliver_policy: DeliverPolicy::New,
+                deliver_policy: DeliverPolicy::ByStartSequence {
+                    start_sequence: passed + 1,
+                },
                 ..Default::default()
             })
             .await?;
         let mut messages = consumer.messages().await?;
         let (sender, _) = broadcast::channel(self.capacity);
         let mut preparer = self.preparer.clone();
+        let running = self.running.clone();
         let pump = tokio::spawn({
             let sender = sender.clone();
             async move {
@@ -144,10 +162,29 @@ impl<P: Prepare> LiveHub<P> {
                     let Some(delivered) = decode(&message) else {
                         continue;
                     };
-                    if let Some(item) = preparer.prepare(delivered).await {
-                        // No subscriber right now is not an error.
-                        let _ = sender.send(Some(Arc::new(item)));
+                    if delivered.sequence <= passed {
+                        continue;
                     }
+                    passed = delivered.sequence;
+                    // No subscriber right now is not an error.
+                    match preparer.prepare(delivered).await {
+                        Prepared::Item(item) => {
+                            let _ = sender.send(Some(Arc::new(item)));
+                        }
+                        Prepared::Skip => {}
+                        Prepared::Failed => {
+                            let _ = sender.send(None);
+                        }
+                    }
+                }
+                // Forget this subscription before telling its subscribers, so that none
+                // subscribes to it after the news.
+                let mut running = running.lock().await;
+                if running
+                    .as_ref()
+                    .is_some_and(|(current, _)| current.same_channel(&sender))
+                {
+                    *running = None;
                 }
                 let _ = sender.send(None);
             }
@@ -182,7 +219,7 @@ pub async fn resume(
         .create_consumer(pull::Config {
             filter_subject: subject,
             deliver_policy: DeliverPolicy::ByStartSequence {
-                start_sequence: after + 1,
+                start_sequence: after.saturating_add(1),
             },
             ack_policy: jetstream::consumer::AckPolicy::None,
             inactive_threshold: Duration::from_secs(30),
@@ -191,11 +228,10 @@ pub async fn resume(
         .await?;
     let batches = futures::stream::unfold(Some(consumer), |consumer| async move {
         let consumer = consumer?;
-        let batch = fetch(&consumer).await;
-        match batch {
+        match fetch(&consumer).await {
             // Caught up with what the stream held.
-            Ok(batch) if batch.is_empty() => None,
-            Ok(batch) => Some((
+            Ok((0, _)) => None,
+            Ok((_, batch)) => Some((
                 futures::stream::iter(batch.into_iter().map(Ok)).boxed(),
                 Some(consumer),
             )),
@@ -205,13 +241,25 @@ pub async fn resume(
     Ok(batches.flatten().boxed())
 }
 
-/// The next batch the consumer has, without waiting for more; messages that do not decode are
-/// left out (they hold no event to show).
-async fn fetch(consumer: &jetstream::consumer::PullConsumer) -> Result<Vec<Delivered>, BoxError> {
-    let mut messages = consumer.fetch().max_messages(500).messages().await?;
-    let mut batch = Vec::new();
-    while let Some(message) = messages.next().await {
-        batch.extend(decode(&message?));
-    }
-    Ok(batch)
+/// Longest a backlog batch may take (the server answers at once; a reply lost in a reconnect
+/// must not hold a client forever).
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The next batch the consumer has, without waiting for more: how many messages it held, and
+/// those that carry an event (the others hold nothing to show).
+async fn fetch(
+    consumer: &jetstream::consumer::PullConsumer,
+) -> Result<(usize, Vec<Delivered>), BoxError> {
+    let read = async {
+        let mut messages = consumer.fetch().max_messages(500).messages().await?;
+        let (mut held, mut batch) = (0, Vec::new());
+        while let Some(message) = messages.next().await {
+            held += 1;
+            batch.extend(decode(&message?));
+        }
+        Ok::<_, BoxError>((held, batch))
+    };
+    tokio::time::timeout(FETCH_TIMEOUT, read)
+        .await
+        .map_err(|_| "reading the backlog timed out")?
 }

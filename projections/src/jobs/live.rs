@@ -32,7 +32,7 @@ use uuid::Uuid;
 
 use super::queries::owner;
 use crate::engine::BoxError;
-use crate::live::{self as hub, Delivered, LiveHub, Prepare};
+use crate::live::{self as hub, Delivered, LiveHub, Prepare, Prepared};
 
 /// What a live feed follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,26 +125,34 @@ impl JobUpdates {
 impl Prepare for JobUpdates {
     type Item = PreparedUpdate;
 
-    fn prepare(&mut self, delivered: Delivered) -> BoxFuture<'_, Option<PreparedUpdate>> {
+    fn prepare(&mut self, delivered: Delivered) -> BoxFuture<'_, Prepared<PreparedUpdate>> {
         Box::pin(async move {
-            let stream: StreamId = delivered.event.aggregate_id.parse().ok()?;
+            let Ok(stream) = delivered.event.aggregate_id.parse::<StreamId>() else {
+                return Prepared::Skip;
+            };
             if delivered.event.aggregate_type != TranslationJob::TYPE {
-                return None;
+                return Prepared::Skip;
             }
             let known = self.owners.get(&stream.id).copied();
-            let mut update = update_of(&delivered.event, known)?;
+            let Some(mut update) = update_of(&delivered.event, known) else {
+                return Prepared::Skip;
+            };
             if update.owner.is_nil() {
-                update.owner = owner(&self.pool, stream.tenant.as_str(), update.job_id)
-                    .await
-                    .ok()
-                    .flatten()?;
+                // Without its owner the update cannot be filtered or shown: followers stop
+                // before it rather than skip it.
+                match owner(&self.pool, stream.tenant.as_str(), update.job_id).await {
+                    Ok(Some(owner)) => update.owner = owner,
+                    Ok(None) | Err(_) => return Prepared::Failed,
+                }
             }
             if self.owners.len() >= OWNERS_REMEMBERED {
                 self.owners.clear();
             }
             self.owners.insert(update.job_id, update.owner);
-            let json = serde_json::to_string(&update).ok()?;
-            Some(PreparedUpdate {
+            let Ok(json) = serde_json::to_string(&update) else {
+                return Prepared::Failed;
+            };
+            Prepared::Item(PreparedUpdate {
                 id: delivered.sequence,
                 tenant: stream.tenant,
                 update,
@@ -204,7 +212,7 @@ pub async fn follow(
     // Looking the stream up fetched its state: no second request for it.
     let state = &stream.cached_info().state;
     let (first_retained, last_stored) = (state.first_sequence, state.last_sequence);
-    let resync = resume_after.is_some_and(|last| last + 1 < first_retained);
+    let resync = resume_after.is_some_and(|last| last.saturating_add(1) < first_retained);
     let backlog = match resume_after {
         Some(after) if after < last_stored => {
             hub::resume(bus.jetstream, bus.stream, subject, after)
@@ -213,8 +221,8 @@ pub async fn follow(
         }
         _ => futures::stream::empty().boxed(),
     };
-    // A backlog that cannot be read to its end ends the feed (the client resumes again):
-    // going on with live updates would skip the rest.
+    // A backlog that cannot be read (or prepared) to its end ends the feed (the client resumes
+    // again): going on with live updates would skip the rest.
     let failed = Arc::new(AtomicBool::new(false));
     let state = (backlog, bus.hub.preparer(), failed.clone());
     let backlog = futures::stream::unfold(state, |(mut backlog, mut preparer, failed)| async move {
@@ -223,8 +231,15 @@ pub async fn follow(
                 failed.store(true, Ordering::SeqCst);
                 return None;
             };
-            if let Some(prepared) = preparer.prepare(delivered).await {
-                return Some((Arc::new(prepared), (backlog, preparer, failed)));
+            match preparer.prepare(delivered).await {
+                Prepared::Item(prepared) => {
+                    return Some((Arc::new(prepared), (backlog, preparer, failed)));
+                }
+                Prepared::Skip => {}
+                Prepared::Failed => {
+                    failed.store(true, Ordering::SeqCst);
+                    return None;
+                }
             }
         }
     });
