@@ -16,9 +16,10 @@ use sqlx::{PgConnection, PgPool};
 use tlog_tiles::checkpoint::Checkpoint;
 use tlog_tiles::tlog;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::{leaf_data, leaf_hash, AuditError, LeafEvent, StoredHashes};
+use crate::election;
 use crate::feed::{self, FeedCursor};
 use crate::relay::{sleep_or_cancel, Backoff};
 
@@ -292,20 +293,10 @@ impl Sealer {
     /// Runs until `shutdown`: waits to be elected, then seals and publishes checkpoints.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut backoff = Backoff::new(Duration::from_secs(5));
-        while !shutdown.is_cancelled() {
-            let mut leadership = match self.elect().await {
-                Ok(Some(connection)) => connection,
-                Ok(None) => {
-                    sleep_or_cancel(self.settings.poll_interval * 4, &shutdown).await;
-                    continue;
-                }
-                Err(error) => {
-                    warn!(error = %error, "audit sealer election failed");
-                    sleep_or_cancel(backoff.next_wait(), &shutdown).await;
-                    continue;
-                }
-            };
-            info!("audit sealer elected");
+        let idle = self.settings.poll_interval * 4;
+        while let Some(mut leadership) =
+            election::next_term(&self.pool, "audit-sealer", idle, &mut backoff, &shutdown).await
+        {
             self.lead(&mut leadership, &shutdown, &mut backoff).await;
         }
     }
@@ -344,15 +335,6 @@ impl Sealer {
                 }
             }
         }
-    }
-
-    async fn elect(&self) -> Result<Option<PgConnection>, sqlx::Error> {
-        let mut connection = self.pool.acquire().await?.detach();
-        let elected: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended('audit-sealer', 0))")
-                .fetch_one(&mut connection)
-                .await?;
-        Ok(elected.then_some(connection))
     }
 }
 
