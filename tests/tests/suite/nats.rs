@@ -8,7 +8,11 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use crate::helpers::{wait_until, workspace_root};
+use crate::helpers::workspace_root;
+
+/// Tries at starting private servers: a port found free can be taken by another test before
+/// the server binds it.
+const STARTS: usize = 3;
 
 /// A free TCP port on the loopback interface.
 fn free_port() -> u16 {
@@ -53,6 +57,8 @@ impl Node {
             .map(PathBuf::from)
             .unwrap_or_else(|_| workspace_root().join(".local/venv/bin/nats-server"));
         std::fs::create_dir_all(&self.store).unwrap();
+        // Its log stays with its store (deleted with it) for a failure to be read.
+        let log = std::fs::File::create(self.store.join("nats-server.log")).unwrap();
         let child = tokio::process::Command::new(&binary)
             .args(["-js", "-a", "127.0.0.1", "-n", &self.name])
             .args(["-p", &self.port.to_string()])
@@ -61,7 +67,7 @@ impl Node {
             .arg(&self.store)
             .args(&self.cluster)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("start {binary:?}: {e}"));
@@ -70,19 +76,35 @@ impl Node {
 
     /// Waits until the node answers its health check with JetStream enabled and current (in a
     /// cluster: it has a meta leader and has caught up with its streams).
-    async fn ready(&self) {
+    async fn ready(&mut self) {
+        assert!(
+            self.ready_within(Duration::from_secs(60)).await,
+            "nats node {} did not become healthy within 60 s (log: {})",
+            self.name,
+            self.store.join("nats-server.log").display()
+        );
+    }
+
+    /// Whether the node became healthy within `deadline`; false as soon as its process exits
+    /// (e.g. a port picked as free was taken by someone else meanwhile).
+    async fn ready_within(&mut self, deadline: Duration) -> bool {
         let health = format!("http://127.0.0.1:{}/healthz", self.monitor_port);
-        wait_until(
-            &format!("nats node {} is healthy", self.name),
-            Duration::from_secs(60),
-            || {
-                let health = health.clone();
-                async move {
-                    matches!(reqwest::get(&health).await, Ok(response) if response.status().is_success())
-                }
-            },
-        )
-        .await;
+        let until = tokio::time::Instant::now() + deadline;
+        while tokio::time::Instant::now() < until {
+            let exited = self
+                .child
+                .as_mut()
+                .is_none_or(|child| child.try_wait().ok().flatten().is_some());
+            if exited {
+                return false;
+            }
+            if matches!(reqwest::get(&health).await, Ok(response) if response.status().is_success())
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
     }
 
     /// `kill -9`: no goodbye to clients or to the other nodes.
@@ -100,15 +122,21 @@ pub struct PrivateNats {
 }
 
 impl PrivateNats {
+    /// Starts the server on free ports (again on others if one was taken meanwhile).
     pub async fn start() -> Self {
-        let store = test_store();
-        let mut node = Node::new("single".to_owned(), store, Vec::new(), free_port());
-        node.start();
-        node.ready().await;
-        Self {
-            url: node.url(),
-            node,
+        for _ in 0..STARTS {
+            let mut node = Node::new("single".to_owned(), test_store(), Vec::new(), free_port());
+            node.start();
+            if node.ready_within(Duration::from_secs(60)).await {
+                return Self {
+                    url: node.url(),
+                    node,
+                };
+            }
+            node.kill().await;
+            let _ = std::fs::remove_dir_all(&node.store);
         }
+        panic!("a private nats-server did not start in {STARTS} tries");
     }
 
     pub async fn stop(&mut self) {
@@ -137,8 +165,25 @@ pub struct PrivateCluster {
 }
 
 impl PrivateCluster {
-    /// Starts three nodes and waits until each is healthy with JetStream.
+    /// Starts three nodes and waits until each is healthy with JetStream (on other ports again
+    /// if one picked as free was taken meanwhile).
     pub async fn start() -> Self {
+        for _ in 0..STARTS {
+            let mut cluster = Self::launch();
+            let mut healthy = true;
+            for node in &mut cluster.nodes {
+                healthy = healthy && node.ready_within(Duration::from_secs(60)).await;
+            }
+            if healthy {
+                return cluster;
+            }
+            // Dropping it kills its nodes and deletes its stores.
+        }
+        panic!("a private three-node cluster did not start in {STARTS} tries");
+    }
+
+    /// Three nodes on fresh ports and stores, started, not yet waited for.
+    fn launch() -> Self {
         let root = test_store();
         let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let all_routes = routes
@@ -169,9 +214,6 @@ impl PrivateCluster {
             .collect();
         for node in &mut nodes {
             node.start();
-        }
-        for node in &nodes {
-            node.ready().await;
         }
         Self { nodes, root }
     }
