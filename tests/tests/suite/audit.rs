@@ -355,7 +355,12 @@ async fn a_correlation_trace_follows_an_operation_across_a_document_and_a_job() 
         "the trace lists every event of the operation",
         std::time::Duration::from_secs(30),
         || async {
-            let trace = read(&app, &app.admin_key, "/api/v1/audit/correlations/order-42").await;
+            // 404 while none of them is settled yet.
+            let response = get(&app, &app.admin_key, "/api/v1/audit/correlations/order-42").await;
+            if response.status() != StatusCode::OK {
+                return false;
+            }
+            let trace: Value = response.json().await.unwrap();
             trace["events"].as_array().unwrap().len() == expected.len()
         },
     )

@@ -97,7 +97,7 @@ async fn commands_queries_and_workers_run_apart_with_queries_on_a_replica() {
     };
     wait_until(
         "the registration is readable on the query side",
-        Duration::from_secs(30),
+        Duration::from_secs(90),
         || async { read_with(token.clone()).await.status() == StatusCode::OK },
     )
     .await;
