@@ -27,7 +27,6 @@ pub mod api_keys;
 pub mod audit;
 pub mod bus;
 pub mod documents;
-mod election;
 pub mod failure;
 pub mod feed;
 pub mod idempotency;

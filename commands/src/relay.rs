@@ -17,12 +17,11 @@ use async_nats::jetstream;
 use async_nats::HeaderMap;
 use domain::event::RecordedEvent;
 use futures::future::try_join_all;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Acquire, PgConnection, PgPool};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
-use crate::election;
 use crate::feed::{self, FeedCursor, FeedError};
 use crate::jetstream::StreamSettings;
 
@@ -233,11 +232,20 @@ impl Relay {
     /// poll interval.
     pub async fn run(self, wakeup: Arc<Notify>, shutdown: CancellationToken) {
         let mut backoff = Backoff::new(self.settings.max_backoff);
-        let name = format!("relay:{}", self.stream.name);
-        let idle = self.settings.poll_interval * 4;
-        while let Some(mut leadership) =
-            election::next_term(&self.pool, &name, idle, &mut backoff, &shutdown).await
-        {
+        while !shutdown.is_cancelled() {
+            let mut leadership = match self.elect().await {
+                Ok(Some(connection)) => connection,
+                Ok(None) => {
+                    sleep_or_cancel(self.settings.poll_interval * 4, &shutdown).await;
+                    continue;
+                }
+                Err(error) => {
+                    warn!(error = %error, "relay election failed");
+                    sleep_or_cancel(backoff.next_wait(), &shutdown).await;
+                    continue;
+                }
+            };
+            info!(stream = %self.stream.name, "relay elected leader");
             self.lead(&mut leadership, &wakeup, &shutdown, &mut backoff)
                 .await;
         }
@@ -295,6 +303,18 @@ impl Relay {
                 }
             }
         }
+    }
+
+    /// Tries to become the one active relay for this stream. The returned connection holds the
+    /// advisory lock; dropping it releases leadership.
+    async fn elect(&self) -> Result<Option<PgConnection>, sqlx::Error> {
+        let mut connection = self.pool.acquire().await?.detach();
+        let elected: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                .bind(format!("relay:{}", self.stream.name))
+                .fetch_one(connection.acquire().await?)
+                .await?;
+        Ok(elected.then_some(connection))
     }
 }
 

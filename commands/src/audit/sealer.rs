@@ -16,10 +16,9 @@ use sqlx::{PgConnection, PgPool};
 use tlog_tiles::checkpoint::Checkpoint;
 use tlog_tiles::tlog;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::{leaf_data, leaf_hash, AuditError, LeafEvent, StoredHashes};
-use crate::election;
 use crate::feed::{self, FeedCursor};
 use crate::relay::{sleep_or_cancel, Backoff};
 
@@ -293,10 +292,20 @@ impl Sealer {
     /// Runs until `shutdown`: waits to be elected, then seals and publishes checkpoints.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut backoff = Backoff::new(Duration::from_secs(5));
-        let idle = self.settings.poll_interval * 4;
-        while let Some(mut leadership) =
-            election::next_term(&self.pool, "audit-sealer", idle, &mut backoff, &shutdown).await
-        {
+        while !shutdown.is_cancelled() {
+            let mut leadership = match self.elect().await {
+                Ok(Some(connection)) => connection,
+                Ok(None) => {
+                    sleep_or_cancel(self.settings.poll_interval * 4, &shutdown).await;
+                    continue;
+                }
+                Err(error) => {
+                    warn!(error = %error, "audit sealer election failed");
+                    sleep_or_cancel(backoff.next_wait(), &shutdown).await;
+                    continue;
+                }
+            };
+            info!("audit sealer elected");
             self.lead(&mut leadership, &shutdown, &mut backoff).await;
         }
     }
@@ -335,6 +344,15 @@ impl Sealer {
                 }
             }
         }
+    }
+
+    async fn elect(&self) -> Result<Option<PgConnection>, sqlx::Error> {
+        let mut connection = self.pool.acquire().await?.detach();
+        let elected: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended('audit-sealer', 0))")
+                .fetch_one(&mut connection)
+                .await?;
+        Ok(elected.then_some(connection))
     }
 }
 
