@@ -84,14 +84,15 @@ scheduler *args: services
     if [[ -z "${DATABASE_URL:-}" || -z "${NATS_URL:-}" ]]; then source "{{local}}/services.env"; fi
     cargo run --release --quiet -p api --bin backend -- scheduler {{args}}
 
-# Measure: load scenarios against a release build, each next to a baseline from the same run.
-bench: services
+# Measure: load scenarios against a release build, each next to a baseline from the same run
+# (`just bench commands`: only the create commands and their baselines).
+bench *scope: services
     #!/usr/bin/env bash
     set -euo pipefail
     if [[ -z "${DATABASE_URL:-}" || -z "${NATS_URL:-}" ]]; then source "{{local}}/services.env"; fi
     command -v pgbench >/dev/null || { echo "pgbench is missing (Debian package postgresql-client)" >&2; exit 1; }
     cargo build --release -p api --bin backend -p tests --bin bench
-    target/release/bench
+    target/release/bench {{scope}}
 
 # Run every check and test: formatting, clippy, the domain's dependency rule, all tests.
 test: services

@@ -19,7 +19,7 @@ use projections::jobs::live;
 use projections::live::LiveHub;
 use projections::registry::Registered;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{Connection, PgPool};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -85,6 +85,9 @@ pub async fn connect_read_database(
     }
 }
 
+/// How long a pooled connection may sit unused before it is pinged when handed out again.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+
 async fn connect(database: &DatabaseSettings, url: &str) -> Result<PgPool, StartupError> {
     let options: PgConnectOptions = url.parse().map_err(StartupError::Database)?;
     // A write transaction left open holds every later event back from the relay, so bound it.
@@ -101,6 +104,17 @@ async fn connect(database: &DatabaseSettings, url: &str) -> Result<PgPool, Start
     PgPoolOptions::new()
         .max_connections(database.max_connections)
         .acquire_timeout(Duration::from_secs(5))
+        // A connection in use a moment ago is alive; pinging it before every statement would
+        // add a round trip to each one. One that sat idle is checked before it is handed out.
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_BEFORE_PING {
+                    connection.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(options)
         .await
         .map_err(StartupError::Database)

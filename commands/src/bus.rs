@@ -209,37 +209,52 @@ impl<D: Decider + 'static> CommandBus<D> {
         command_name: &str,
         now: DateTime<Utc>,
     ) -> Result<CommandOutcome, CommandError<D::Error>> {
-        self.idempotent(
-            context,
-            self.append(context, stream, command, command_name, now),
-        )
+        self.idempotent(context, || {
+            self.append(context, stream, command.clone(), command_name, now)
+        })
         .await
     }
 
     /// Runs `attempt` (which appends through [`CommandBus::append`], after whatever checks a
-    /// caller adds) under the context's idempotency key: a retry answers with the original
-    /// outcome before anything is checked again, and when the attempt fails because a
-    /// concurrent twin with the same key won, the twin's outcome is ours.
+    /// caller adds, and changes nothing else) under the context's idempotency key.
+    ///
+    /// The event store records the key in the appending statement and refuses a key already
+    /// recorded (the `0005_idempotency_keys` trigger), so a first request costs no lookup: only
+    /// when the attempt fails is the key looked up, and a request that used it before (a retry,
+    /// or a concurrent twin that won) answers with that outcome whatever the attempt's error.
+    /// A key whose record had expired is forgotten by that lookup, and the attempt runs again.
     ///
     /// # Errors
     /// The attempt's error, or [`CommandError::IdempotencyKeyReused`].
-    pub async fn idempotent(
+    pub async fn idempotent<F, Fut>(
         &self,
         context: &CommandContext,
-        attempt: impl std::future::Future<Output = Result<CommandOutcome, CommandError<D::Error>>>,
-    ) -> Result<CommandOutcome, CommandError<D::Error>> {
+        attempt: F,
+    ) -> Result<CommandOutcome, CommandError<D::Error>>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<CommandOutcome, CommandError<D::Error>>>,
+    {
         if context.idempotency.is_none() {
-            return attempt.await;
+            return attempt().await;
         }
-        if let Some(outcome) = self.replay_idempotent(context).await? {
-            return Ok(outcome);
-        }
-        match attempt.await {
-            Ok(outcome) => Ok(outcome),
-            Err(error) => match self.replay_idempotent(context).await? {
-                Some(outcome) => Ok(outcome),
-                None => Err(error),
-            },
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let error = match attempt().await {
+                Ok(outcome) => return Ok(outcome),
+                Err(error) => error,
+            };
+            if let Some(outcome) = self.replay_idempotent(context).await? {
+                return Ok(outcome);
+            }
+            let expired_key = matches!(
+                &error,
+                CommandError::Constraint { constraint } if constraint == idempotency::CONSTRAINT
+            );
+            if !expired_key || tries == 2 {
+                return Err(error);
+            }
         }
     }
 

@@ -93,7 +93,7 @@ impl WriteSide {
             documents::DocumentStore::open(settings.documents.clone())?,
         ));
         Ok(Self {
-            users: Arc::new(users::UserCommands::new(bus().build(), pool.clone())),
+            users: Arc::new(users::UserCommands::new(bus().build())),
             api_keys: Arc::new(bus().build()),
             jobs: Arc::new(jobs::JobCommands::new(bus().build(), documents.clone())),
             documents,

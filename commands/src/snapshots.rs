@@ -28,6 +28,15 @@ use sqlx::PgPool;
 
 type Failure<D> = AggregateError<Rejection<<D as Decider>::Error>>;
 
+/// The event store's primary key: a second event at the same sequence of a stream.
+const EVENTS_PRIMARY_KEY: &str = "events_pkey";
+
+/// One stored payload as the decider's event.
+fn decode<D: Decider>(payload: Value) -> Result<D::Event, Failure<D>> {
+    serde_json::from_value(payload)
+        .map_err(|error| AggregateError::DeserializationError(Box::new(error)))
+}
+
 /// The event store of one aggregate type, with snapshots every `every` events (never when 0).
 pub struct SnapshotStore<D> {
     repository: PostgresEventRepository,
@@ -80,51 +89,65 @@ impl<D: Decider> SnapshotStore<D> {
     /// The aggregate's current state, and the version of the snapshot it started from (0 when
     /// it replayed the whole stream).
     ///
+    /// One round trip: the usable snapshot, if any, and the events after it. Only when the
+    /// snapshot turns out not to decode does a second read replay the whole stream.
+    ///
     /// # Errors
     /// When the store fails or a stored event does not decode.
     pub async fn load(&self, aggregate_id: &str) -> Result<(Versioned<D>, u64), Failure<D>> {
-        if let Some(snapshot) = self.snapshot(aggregate_id).await? {
-            let version = snapshot.version();
-            let events = self.events_after(aggregate_id, version).await?;
-            return Ok((resume(snapshot, &events), version));
-        }
-        let events = self.events_after(aggregate_id, 0).await?;
-        Ok((resume(Versioned::default(), &events), 0))
-    }
-
-    /// The stored snapshot, when snapshots are on and it is one this code can use.
-    async fn snapshot(&self, aggregate_id: &str) -> Result<Option<Versioned<D>>, Failure<D>> {
-        if self.every == 0 {
-            return Ok(None);
-        }
         // Only a snapshot of a version the stream has (a store restored without its snapshots
-        // must not be decided on from a state it no longer holds).
-        let row: Option<(i64, Value)> = sqlx::query_as(
-            "SELECT s.version, s.state FROM snapshots.aggregates s
-              WHERE s.aggregate_type = $1 AND s.aggregate_id = $2 AND s.schema = $3
-                AND EXISTS (SELECT 1 FROM events e
-                             WHERE e.aggregate_type = s.aggregate_type
-                               AND e.aggregate_id = s.aggregate_id
-                               AND e.sequence = s.version)",
+        // must not be decided on from a state it no longer holds). The snapshot's row, when
+        // there is one, comes first.
+        let rows: Vec<(bool, i64, Value)> = sqlx::query_as(
+            "WITH snapshot AS (
+                 SELECT s.version, s.state FROM snapshots.aggregates s
+                  WHERE $4 AND s.aggregate_type = $1 AND s.aggregate_id = $2 AND s.schema = $3
+                    AND EXISTS (SELECT 1 FROM events e
+                                 WHERE e.aggregate_type = s.aggregate_type
+                                   AND e.aggregate_id = s.aggregate_id
+                                   AND e.sequence = s.version))
+             SELECT true, version, state::json FROM snapshot
+             UNION ALL
+             (SELECT false, sequence, payload FROM events
+               WHERE aggregate_type = $1 AND aggregate_id = $2
+                 AND sequence > coalesce((SELECT version FROM snapshot), 0)
+               ORDER BY sequence)",
         )
         .bind(D::TYPE)
         .bind(aggregate_id)
         .bind(i64::from(D::SNAPSHOT_SCHEMA))
-        .fetch_optional(&self.pool)
+        .bind(self.every > 0)
+        .fetch_all(&self.pool)
         .await
         .map_err(store_failure::<D>)?;
-        let Some((version, state)) = row else {
-            return Ok(None);
-        };
+        let mut rows = rows.into_iter().peekable();
+        if let Some((_, version, state)) = rows.next_if(|(snapshot, ..)| *snapshot) {
+            if let Some(snapshot) = self.usable(aggregate_id, version, state) {
+                let events = rows
+                    .map(|(_, _, payload)| decode::<D>(payload))
+                    .collect::<Result<Vec<_>, _>>()?;
+                return Ok((resume(snapshot, &events), version.unsigned_abs()));
+            }
+            let events = self.events_after(aggregate_id, 0).await?;
+            return Ok((resume(Versioned::default(), &events), 0));
+        }
+        let events = rows
+            .map(|(_, _, payload)| decode::<D>(payload))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((resume(Versioned::default(), &events), 0))
+    }
+
+    /// The snapshot's state, when it decodes and records the version it was stored under.
+    fn usable(&self, aggregate_id: &str, version: i64, state: Value) -> Option<Versioned<D>> {
         match serde_json::from_value::<Versioned<D>>(state) {
-            Ok(snapshot) if i64::try_from(snapshot.version()) == Ok(version) => Ok(Some(snapshot)),
+            Ok(snapshot) if i64::try_from(snapshot.version()) == Ok(version) => Some(snapshot),
             Ok(_) => {
                 tracing::warn!(
                     aggregate_type = D::TYPE,
                     aggregate_id,
                     "snapshot's state does not record its version; replaying the stream"
                 );
-                Ok(None)
+                None
             }
             Err(error) => {
                 tracing::warn!(
@@ -133,7 +156,7 @@ impl<D: Decider> SnapshotStore<D> {
                     %error,
                     "snapshot does not decode; replaying the stream"
                 );
-                Ok(None)
+                None
             }
         }
     }
@@ -155,13 +178,51 @@ impl<D: Decider> SnapshotStore<D> {
         .fetch_all(&self.pool)
         .await
         .map_err(store_failure::<D>)?;
-        payloads
-            .into_iter()
-            .map(|payload| {
-                serde_json::from_value(payload)
-                    .map_err(|error| AggregateError::DeserializationError(Box::new(error)))
-            })
-            .collect()
+        payloads.into_iter().map(decode::<D>).collect()
+    }
+
+    /// Appends one command's events in one statement (its own transaction, so one round trip
+    /// and one commit). The store's triggers (email claims, idempotency keys) run inside it.
+    /// Another writer's event at one of these sequences is a conflict, as in postgres-es.
+    async fn append(&self, events: &[SerializedEvent]) -> Result<(), Failure<D>> {
+        let Some(first) = events.first() else {
+            return Ok(());
+        };
+        let mut sequences = Vec::with_capacity(events.len());
+        let mut types = Vec::with_capacity(events.len());
+        let mut versions = Vec::with_capacity(events.len());
+        let mut payloads = Vec::with_capacity(events.len());
+        for event in events {
+            sequences.push(i64::try_from(event.sequence).unwrap_or(i64::MAX));
+            types.push(event.event_type.as_str());
+            versions.push(event.event_version.as_str());
+            payloads.push(&event.payload);
+        }
+        // Every event of a command carries the same metadata.
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                                 payload, metadata)
+             SELECT $1, $2, e.sequence, e.event_type, e.event_version, e.payload::json, $7::json
+               FROM unnest($3::bigint[], $4::text[], $5::text[], $6::jsonb[])
+                    AS e(sequence, event_type, event_version, payload)
+              ORDER BY e.sequence",
+        )
+        .bind(D::TYPE)
+        .bind(&first.aggregate_id)
+        .bind(&sequences)
+        .bind(&types)
+        .bind(&versions)
+        .bind(&payloads)
+        .bind(&first.metadata)
+        .execute(&self.pool)
+        .await
+        .map_err(|error| match error.as_database_error() {
+            Some(db) if db.constraint() == Some(EVENTS_PRIMARY_KEY) => {
+                AggregateError::AggregateConflict
+            }
+            _ => store_failure::<D>(error),
+        })?;
+        Ok(())
     }
 
     /// Saves `state` unless a newer snapshot of this schema is already there, in its own task:
@@ -259,9 +320,7 @@ impl<D: Decider + 'static> EventStore<Versioned<D>> for SnapshotStore<D> {
             .iter()
             .map(SerializedEvent::try_from)
             .collect::<Result<Vec<_>, PersistenceError>>()?;
-        self.repository
-            .persist::<Versioned<D>>(&serialized, None)
-            .await?;
+        self.append(&serialized).await?;
         // cqrs-es's sink applied the events to this state as `handle` wrote them.
         let committed = (context.current_sequence + envelopes.len()) as u64;
         let from_snapshot = context.current_snapshot.unwrap_or(0) as u64;

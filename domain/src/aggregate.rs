@@ -23,7 +23,7 @@ pub trait Decider: Default + Serialize + DeserializeOwned + Send + Sync {
     /// stream is replayed instead).
     const SNAPSHOT_SCHEMA: u32;
     /// What a client asks the aggregate to do.
-    type Command: Send;
+    type Command: Clone + Send;
     /// What happened, as stored forever.
     #[cfg(not(test))]
     type Event: DomainEvent;

@@ -68,7 +68,7 @@ impl JobCommands {
         submission: Submission,
         now: DateTime<Utc>,
     ) -> Result<CommandOutcome, CommandError<JobError>> {
-        let attempt = self.checked_submit(context, job, submission, now);
+        let attempt = || self.checked_submit(context, job, submission.clone(), now);
         self.bus.idempotent(context, attempt).await
     }
 

@@ -79,10 +79,10 @@ fn context() -> CommandContext {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writers_and_held_transactions_lose_nothing() {
     let app = spawn_app().await;
-    let commands = Arc::new(UserCommands::new(
-        CommandBus::new(app.pool.clone(), Arc::new(Notify::new())),
+    let commands = Arc::new(UserCommands::new(CommandBus::new(
         app.pool.clone(),
-    ));
+        Arc::new(Notify::new()),
+    )));
     let mut writers = Vec::new();
     for writer in 0..20 {
         let commands = commands.clone();

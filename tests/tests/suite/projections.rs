@@ -92,10 +92,7 @@ async fn register_many(app: &TestApp, count: usize) {
 }
 
 pub(crate) fn user_commands(app: &TestApp) -> UserCommands {
-    UserCommands::new(
-        CommandBus::new(app.pool.clone(), Default::default()),
-        app.pool.clone(),
-    )
+    UserCommands::new(CommandBus::new(app.pool.clone(), Default::default()))
 }
 
 /// Registers `count` users (emails `{prefix}{n}@example.org`), each renamed `renames` times.

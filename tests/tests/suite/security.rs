@@ -386,10 +386,10 @@ async fn a_crash_between_append_and_response_still_deduplicates_the_retry() {
             ),
         }),
     };
-    let users = commands::users::UserCommands::new(
-        commands::bus::CommandBus::new(app.pool.clone(), Default::default()),
+    let users = commands::users::UserCommands::new(commands::bus::CommandBus::new(
         app.pool.clone(),
-    );
+        Default::default(),
+    ));
     let command = UserCommand::Register {
         email: Email::parse(&body.email).unwrap(),
         display_name: DisplayName::parse(&body.display_name).unwrap(),

@@ -98,7 +98,7 @@ async fn a_long_stream_loads_from_its_snapshot_and_equals_the_full_replay() {
     let bus = || {
         CommandBus::<User>::new(app.pool.clone(), Arc::new(Notify::new())).with_snapshots_every(4)
     };
-    let users = UserCommands::new(bus(), app.pool.clone());
+    let users = UserCommands::new(bus());
     let id = Uuid::now_v7();
     let stream = StreamId::new(TenantId::parse("acme").unwrap(), id);
     let register = UserCommand::Register {
@@ -207,7 +207,7 @@ async fn a_long_stream_loads_from_its_snapshot_and_equals_the_full_replay() {
     assert_eq!(display_name.as_str(), "Name 99");
 
     // Snapshots off: nothing is written and loads replay.
-    let off = UserCommands::new(bus().with_snapshots_every(0), app.pool.clone());
+    let off = UserCommands::new(bus().with_snapshots_every(0));
     let other = Uuid::now_v7();
     let other_stream = StreamId::new(TenantId::parse("acme").unwrap(), other);
     let register = UserCommand::Register {

@@ -229,6 +229,9 @@ async fn main() {
             return;
         }
     }
+    // `bench commands`: only the create scenarios and their baselines (a quick measurement
+    // while working on the command path).
+    let commands_only = args.get(1).is_some_and(|scope| scope == "commands");
     let database_url =
         std::env::var("DATABASE_URL").expect("DATABASE_URL (the bench recipe sets it)");
     let nats_url = std::env::var("NATS_URL").expect("NATS_URL (the bench recipe sets it)");
@@ -320,6 +323,15 @@ async fn main() {
     }
     framework_server.stop().await;
     drop_database(&database_url, &framework_db).await;
+    if commands_only {
+        server.kill().await;
+        drop(live);
+        for db in [&live_db, &store_db, &kill_db] {
+            drop_database(&database_url, db).await;
+        }
+        finish(rows, breakdowns, notes, &out);
+        return;
+    }
     let (baseline16, framework16) = (baseline16.unwrap(), framework16.unwrap());
     let create16 = rows
         .iter()
@@ -538,6 +550,12 @@ async fn main() {
             .to_owned(),
     );
 
+    drop_database(&database_url, &live_db).await;
+    finish(rows, breakdowns, notes, &out);
+}
+
+/// Prints the table and writes the report files.
+fn finish(rows: Vec<Row>, breakdowns: Vec<Breakdown>, notes: Vec<String>, out: &std::path::Path) {
     let report = Report {
         machine: system::machine(),
         seconds_per_timed_scenario: RUN.as_secs(),
@@ -546,6 +564,6 @@ async fn main() {
         notes,
     };
     println!("\n{}", report::table(&report.rows));
-    report.write(&out).unwrap();
+    report.write(out).unwrap();
     eprintln!("bench: wrote target/bench/report.json and target/bench/report.md");
 }
