@@ -1,5 +1,7 @@
 //! The users read model: one row per user, and the queries over it.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use domain::event::RecordedEvent;
 use domain::identity::{Roles, StreamId};
@@ -104,10 +106,161 @@ impl Projection for UsersProjection {
         }
         Ok(())
     }
+
+    /// The batch folded per user: a stream registered in it is inserted as it ends, the others
+    /// updated once each, in two statements.
+    async fn apply_batch(
+        &self,
+        connection: &mut PgConnection,
+        events: &[&RecordedEvent],
+    ) -> Result<(), ApplyError> {
+        let mut folded: BTreeMap<(&str, Uuid), Folded> = BTreeMap::new();
+        for &event in events {
+            let stream: StreamId = event.aggregate_id.parse().map_err(|_| {
+                ApplyError::Inconsistent(format!("stream id {:?}", event.aggregate_id))
+            })?;
+            let payload: UserEvent = ApplyError::decode(event)?;
+            let row = folded.entry((event.tenant_id.as_str(), stream.id)).or_default();
+            row.version = event.sequence;
+            row.updated_at = Some(payload.at());
+            match payload {
+                UserEvent::UserRegistered {
+                    email,
+                    display_name,
+                    roles,
+                    at,
+                } => {
+                    row.registered = Some((email.as_str().to_owned(), at));
+                    row.display_name = Some(display_name.as_str().to_owned());
+                    row.status = Some(UserStatus::Active);
+                    row.roles = Some(role_list(&roles));
+                }
+                UserEvent::DisplayNameChanged { display_name, .. } => {
+                    row.display_name = Some(display_name.as_str().to_owned());
+                }
+                UserEvent::RolesChanged { roles, .. } => row.roles = Some(role_list(&roles)),
+                UserEvent::UserDeactivated { .. } => row.status = Some(UserStatus::Deactivated),
+                UserEvent::UserReactivated { .. } => row.status = Some(UserStatus::Active),
+            }
+        }
+        let (new, changed): (Vec<_>, Vec<_>) = folded
+            .iter()
+            .partition(|(_, row)| row.registered.is_some());
+        if !new.is_empty() {
+            let columns = Columns::of(&new);
+            let registered: Vec<&str> = new
+                .iter()
+                .map(|(_, row)| row.registered.as_ref().map_or("", |(email, _)| email.as_str()))
+                .collect();
+            let registered_at: Vec<DateTime<Utc>> = new
+                .iter()
+                .filter_map(|(_, row)| row.registered.as_ref().map(|(_, at)| *at))
+                .collect();
+            sqlx::query(
+                "INSERT INTO users
+                    (tenant_id, user_id, email, display_name, status, roles, version,
+                     registered_at, updated_at)
+                 SELECT tenant_id, user_id, email, display_name, status,
+                        string_to_array(roles, ','), version, registered_at, updated_at
+                   FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                               $6::text[], $7::bigint[], $8::timestamptz[], $9::timestamptz[])
+                        AS r(tenant_id, user_id, email, display_name, status, roles, version,
+                             registered_at, updated_at)",
+            )
+            .bind(&columns.tenants)
+            .bind(&columns.users)
+            .bind(&registered)
+            .bind(&columns.display_names)
+            .bind(&columns.statuses)
+            .bind(&columns.roles)
+            .bind(&columns.versions)
+            .bind(&registered_at)
+            .bind(&columns.updated_at)
+            .execute(&mut *connection)
+            .await?;
+        }
+        if !changed.is_empty() {
+            let columns = Columns::of(&changed);
+            let updated = sqlx::query(
+                "UPDATE users u
+                    SET display_name = coalesce(c.display_name, u.display_name),
+                        status = coalesce(c.status, u.status),
+                        roles = coalesce(string_to_array(c.roles, ','), u.roles),
+                        version = c.version,
+                        updated_at = c.updated_at
+                   FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                               $6::bigint[], $7::timestamptz[])
+                        AS c(tenant_id, user_id, display_name, status, roles, version, updated_at)
+                  WHERE u.tenant_id = c.tenant_id AND u.user_id = c.user_id",
+            )
+            .bind(&columns.tenants)
+            .bind(&columns.users)
+            .bind(&columns.display_names)
+            .bind(&columns.statuses)
+            .bind(&columns.roles)
+            .bind(&columns.versions)
+            .bind(&columns.updated_at)
+            .execute(&mut *connection)
+            .await?;
+            if updated.rows_affected() != changed.len() as u64 {
+                return Err(ApplyError::Inconsistent(format!(
+                    "{} of {} updated users are unknown",
+                    changed.len() as u64 - updated.rows_affected(),
+                    changed.len()
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn role_names(roles: &Roles) -> Vec<&'static str> {
     roles.iter().map(|role| role.as_str()).collect()
+}
+
+/// Role names as one comma-separated text (an array column of a batch cannot hold arrays).
+fn role_list(roles: &Roles) -> String {
+    role_names(roles).join(",")
+}
+
+/// One user's row as a batch leaves it: what the batch set, and `None` for what it left alone.
+#[derive(Debug, Default)]
+struct Folded {
+    /// Email and time, when the batch registered the user.
+    registered: Option<(String, DateTime<Utc>)>,
+    display_name: Option<String>,
+    status: Option<UserStatus>,
+    roles: Option<String>,
+    version: i64,
+    updated_at: Option<DateTime<Utc>>,
+}
+
+/// The columns shared by a batch's inserts and updates, one array each.
+struct Columns<'a> {
+    tenants: Vec<&'a str>,
+    users: Vec<Uuid>,
+    display_names: Vec<Option<&'a str>>,
+    statuses: Vec<Option<&'static str>>,
+    roles: Vec<Option<&'a str>>,
+    versions: Vec<i64>,
+    updated_at: Vec<Option<DateTime<Utc>>>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(rows: &[(&(&'a str, Uuid), &'a Folded)]) -> Self {
+        Self {
+            tenants: rows.iter().map(|((tenant, _), _)| *tenant).collect(),
+            users: rows.iter().map(|((_, user), _)| *user).collect(),
+            display_names: rows.iter().map(|(_, row)| row.display_name.as_deref()).collect(),
+            statuses: rows
+                .iter()
+                .map(|(_, row)| row.status.map(UserStatus::as_str))
+                .collect(),
+            roles: rows.iter().map(|(_, row)| row.roles.as_deref()).collect(),
+            versions: rows.iter().map(|(_, row)| row.version).collect(),
+            updated_at: rows.iter().map(|(_, row)| row.updated_at).collect(),
+        }
+    }
 }
 
 /// One user as dashboards see it.

@@ -168,9 +168,10 @@ impl<'a> Guard<'a> {
     }
 }
 
-/// Walks a batch against `guard`. Without `isolated`, events are applied directly and the first
-/// deterministic failure ends the walk with `None` (the caller rolls back and walks again
-/// isolated); with it, each event is applied behind a savepoint and a failure parks its stream.
+/// Walks a batch against `guard`. Without `isolated`, the verdicts are decided first and every
+/// event found next of its stream is applied in one [`Projection::apply_batch`]; a deterministic
+/// failure ends the walk with `None` (the caller rolls back and walks again isolated). With it,
+/// each event is applied behind a savepoint and a failure parks its stream.
 pub(super) async fn walk<'a, P: Projection>(
     projection: &P,
     name: &str,
@@ -179,6 +180,9 @@ pub(super) async fn walk<'a, P: Projection>(
     guard: &mut Guard<'a>,
     isolated: bool,
 ) -> Result<Option<Vec<Verdict>>, ApplyError> {
+    if !isolated {
+        return walk_batched(projection, name, connection, events, guard).await;
+    }
     let mut verdicts = Vec::with_capacity(events.len());
     for &event in events {
         let next = guard.next(event);
@@ -189,15 +193,6 @@ pub(super) async fn walk<'a, P: Projection>(
             Verdict::Parked
         } else if event.sequence > next {
             Verdict::Gap
-        } else if !isolated {
-            match projection.apply(&mut *connection, event).await {
-                Ok(()) => {
-                    guard.applied(event);
-                    Verdict::Applied
-                }
-                Err(error) if error.is_transient() => return Err(error),
-                Err(_) => return Ok(None),
-            }
         } else {
             match apply_isolated(projection, &mut *connection, event).await? {
                 Applied::Yes => {
@@ -216,6 +211,43 @@ pub(super) async fn walk<'a, P: Projection>(
         verdicts.push(verdict);
     }
     Ok(Some(verdicts))
+}
+
+/// The walk without isolation: the guard decides every event in memory (an applied event moves
+/// its stream on for the ones after it), and those to apply go to the projection together.
+async fn walk_batched<'a, P: Projection>(
+    projection: &P,
+    name: &str,
+    connection: &mut PgConnection,
+    events: &[&'a RecordedEvent],
+    guard: &mut Guard<'a>,
+) -> Result<Option<Vec<Verdict>>, ApplyError> {
+    let mut verdicts = Vec::with_capacity(events.len());
+    let mut ready = Vec::with_capacity(events.len());
+    for &event in events {
+        let next = guard.next(event);
+        let verdict = if event.sequence < next {
+            Verdict::Duplicate
+        } else if guard.is_parked(event) {
+            park(&mut *connection, name, event, None).await?;
+            Verdict::Parked
+        } else if event.sequence > next {
+            Verdict::Gap
+        } else {
+            guard.applied(event);
+            ready.push(event);
+            Verdict::Applied
+        };
+        verdicts.push(verdict);
+    }
+    if ready.is_empty() {
+        return Ok(Some(verdicts));
+    }
+    match projection.apply_batch(&mut *connection, &ready).await {
+        Ok(()) => Ok(Some(verdicts)),
+        Err(error) if error.is_transient() => Err(error),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Whether an event was applied, or why it could not be (deterministically).

@@ -138,6 +138,25 @@ pub trait Projection: Send + Sync + 'static {
         connection: &mut PgConnection,
         event: &RecordedEvent,
     ) -> impl Future<Output = Result<(), ApplyError>> + Send;
+
+    /// Applies `events`, each the next of its stream, in feed order (a stream may appear more
+    /// than once), inside the engine's transaction. The result must be what [`Projection::apply`]
+    /// of each in turn gives; the default does exactly that. A projection whose rows fold can
+    /// do it in a few statements for the whole batch. On a deterministic failure the engine
+    /// rolls the batch back and applies it again one event at a time, so the event at fault
+    /// parks its stream alone.
+    fn apply_batch(
+        &self,
+        connection: &mut PgConnection,
+        events: &[&RecordedEvent],
+    ) -> impl Future<Output = Result<(), ApplyError>> + Send {
+        async move {
+            for &event in events {
+                self.apply(&mut *connection, event).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Where a projection writes: the key of its guard, checkpoint and parked rows, and the schema

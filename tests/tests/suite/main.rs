@@ -11,6 +11,7 @@
 
 mod audit;
 mod audit_log;
+mod batches;
 mod cluster;
 mod contract;
 mod documents;
