@@ -85,7 +85,8 @@ scheduler *args: services
     cargo run --release --quiet -p api --bin backend -- scheduler {{args}}
 
 # Measure: load scenarios against a release build, each next to a baseline from the same run
-# (`just bench commands`: only the create commands and their baselines).
+# (`just bench commands`: only the create commands and their baselines; `just bench streams`:
+# those and the long streams).
 bench *scope: services
     #!/usr/bin/env bash
     set -euo pipefail

@@ -99,8 +99,9 @@ impl<E: std::error::Error> From<AggregateError<Rejection<E>>> for CommandError<E
             AggregateError::UserError(rejection) => Self::Rejected(rejection),
             AggregateError::AggregateConflict => Self::Conflict,
             AggregateError::UnexpectedError(source) => {
-                // postgres-es boxes every non-23505 database error as "unknown"; the constraint
-                // name is the stable way to recognise the store's own uniqueness rules.
+                // The store reports every database error but a conflict on the stream's sequence
+                // as unexpected; the constraint name is the stable way to recognise the store's
+                // own rules (raised by its triggers: the email claim, the idempotency key).
                 let constraint = source
                     .downcast_ref::<sqlx::Error>()
                     .and_then(sqlx::Error::as_database_error)

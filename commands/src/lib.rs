@@ -1,6 +1,7 @@
 //! The write side: commands in, events stored, events relayed to the bus.
 //!
-//! Owns command dispatch through cqrs-es over postgres-es (plain event-store mode), the metadata
+//! Owns command dispatch through cqrs-es over postgres-es's schema (our own `EventStore`, with
+//! snapshots done right and one statement per load and per append), the metadata
 //! stored with every event, the global gap-free feed of the event store, and the relay that
 //! publishes that feed to NATS JetStream. It never builds read models: those are fed only from
 //! the bus (see the `projections` crate), so a crash can never leave one half-updated.

@@ -96,9 +96,9 @@ impl<D: Decider> SnapshotStore<D> {
     /// When the store fails or a stored event does not decode.
     pub async fn load(&self, aggregate_id: &str) -> Result<(Versioned<D>, u64), Failure<D>> {
         // Only a snapshot of a version the stream has (a store restored without its snapshots
-        // must not be decided on from a state it no longer holds). The snapshot's row, when
-        // there is one, comes first.
-        let rows: Vec<(bool, i64, Value)> = sqlx::query_as(
+        // must not be decided on from a state it no longer holds). A union promises no order,
+        // so the rows are put in order here (cheaply: the events come from the index in order).
+        let mut rows: Vec<(bool, i64, Value)> = sqlx::query_as(
             "WITH snapshot AS (
                  SELECT s.version, s.state FROM snapshots.aggregates s
                   WHERE $4 AND s.aggregate_type = $1 AND s.aggregate_id = $2 AND s.schema = $3
@@ -120,6 +120,8 @@ impl<D: Decider> SnapshotStore<D> {
         .fetch_all(&self.pool)
         .await
         .map_err(store_failure::<D>)?;
+        // The snapshot first, then the events by sequence.
+        rows.sort_by_key(|(snapshot, version, _)| (!*snapshot, *version));
         let mut rows = rows.into_iter().peekable();
         if let Some((_, version, state)) = rows.next_if(|(snapshot, ..)| *snapshot) {
             if let Some(snapshot) = self.usable(aggregate_id, version, state) {

@@ -229,9 +229,13 @@ async fn main() {
             return;
         }
     }
-    // `bench commands`: only the create scenarios and their baselines (a quick measurement
-    // while working on the command path).
-    let commands_only = args.get(1).is_some_and(|scope| scope == "commands");
+    // `bench commands`: only the create scenarios and their baselines; `bench streams`: those
+    // and the long streams (quick measurements while working on the command path).
+    let scope = args.get(1).map(String::as_str);
+    if let Some(unknown) = scope.filter(|scope| !["commands", "streams"].contains(scope)) {
+        eprintln!("bench: unknown scope {unknown:?}: use `commands`, `streams` or nothing for all");
+        std::process::exit(2);
+    }
     let database_url =
         std::env::var("DATABASE_URL").expect("DATABASE_URL (the bench recipe sets it)");
     let nats_url = std::env::var("NATS_URL").expect("NATS_URL (the bench recipe sets it)");
@@ -323,8 +327,15 @@ async fn main() {
     }
     framework_server.stop().await;
     drop_database(&database_url, &framework_db).await;
-    if commands_only {
-        server.kill().await;
+    if let Some(scope) = scope {
+        if scope == "streams" {
+            streams::both_ways(
+                server, &target, &live, &backend, &live_url, &nats_url, &run, &mut rows,
+            )
+            .await;
+        } else {
+            server.kill().await;
+        }
         drop(live);
         for db in [&live_db, &store_db, &kill_db] {
             drop_database(&database_url, db).await;
@@ -444,25 +455,10 @@ async fn main() {
             .await,
     );
 
-    eprintln!("bench: long streams, snapshots every {SNAPSHOT_EVERY} events...");
-    wait_caught_up(&live).await;
-    rows.extend(
-        streams::long_streams(&target, &live, &format!("snapshots every {SNAPSHOT_EVERY}")).await,
-    );
-    server.kill().await;
-    eprintln!("bench: long streams, no snapshots...");
-    let (no_snapshots, target) = start_backend(
-        &backend,
-        &live_url,
-        &nats_url,
-        &run,
-        &[("APP_COMMANDS__SNAPSHOT_EVERY_EVENTS", "0")],
+    streams::both_ways(
+        server, &target, &live, &backend, &live_url, &nats_url, &run, &mut rows,
     )
     .await;
-    server = no_snapshots;
-    wait_caught_up(&live).await;
-    rows.extend(streams::long_streams(&Arc::new(target), &live, "no snapshots").await);
-    server.kill().await;
     drop(live);
 
     eprintln!("bench: kill -9 of one of two backends mid-burst...");
@@ -544,7 +540,7 @@ async fn main() {
     store.close().await;
     drop_database(&database_url, &store_db).await;
     notes.push(
-        "Store growth is measured with the pgbench append (the command's transaction shape) \
+        "Store growth is measured with the pgbench append (the command's statements) \
          rather than HTTP commands: a backend attached to the grown store would first relay \
          its whole bulk history to JetStream."
             .to_owned(),

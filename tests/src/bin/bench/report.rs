@@ -147,8 +147,8 @@ impl Report {
             "# Benchmark report\n\nMachine: {}. Load generator, backend, Postgres and NATS share \
              it. Each timed scenario runs {} s. Ratios compare with a baseline measured in the same \
              run: command throughput with the framework baseline (the same create command through \
-             cqrs-es and postgres-es alone, its own process) and with pgbench doing the same \
-             transaction shape on the same Postgres; rebuild, sealing and verification with a raw \
+             cqrs-es and postgres-es alone, its own process) and with pgbench running the \
+             command's statements on the same Postgres; rebuild, sealing and verification with a raw \
              read of the same events by the same process; long streams and store growth with the \
              short-stream and empty-store latency.\n\n{}\n",
             self.machine,

@@ -10,19 +10,17 @@ use sqlx::PgPool;
 
 use crate::load::Row;
 
-/// pgbench with the transaction shape of a create command: read one stream by primary key,
-/// insert one event row, commit.
+/// pgbench with the statements of a create command: read one stream by primary key, then insert
+/// one event row in its own transaction (as the command does, without BEGIN and COMMIT).
 pub fn pgbench(database_url: &str, clients: usize, duration: Duration, out: &Path) -> Row {
     let script = out.join("append.sql");
     std::fs::write(
         &script,
         "\\set id random(1, 9000000000000000)\n\
-         BEGIN;\n\
          SELECT sequence, payload FROM events WHERE aggregate_type = 'PgBench' AND aggregate_id = 'pgbench:' || :id ORDER BY sequence;\n\
          INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
          VALUES ('PgBench', 'pgbench:' || :id, 1, 'Appended', '1', '{\"Appended\":{}}', \
-         '{\"request_id\":\"pgbench\",\"correlation_id\":\"pgbench\",\"causation_id\":\"pgbench\",\"actor\":\"system:pgbench\",\"tenant_id\":\"pgbench\",\"command\":\"Append\",\"recorded_at\":\"2026-01-01T00:00:00Z\"}');\n\
-         COMMIT;\n",
+         '{\"request_id\":\"pgbench\",\"correlation_id\":\"pgbench\",\"causation_id\":\"pgbench\",\"actor\":\"system:pgbench\",\"tenant_id\":\"pgbench\",\"command\":\"Append\",\"recorded_at\":\"2026-01-01T00:00:00Z\"}');\n",
     )
     .expect("write the pgbench script");
     let prefix = format!("pgbench-{}", uuid::Uuid::new_v4().simple());
