@@ -182,34 +182,26 @@ impl Report {
 /// led to each change; the breakdowns above are this run's.
 const WHAT_LIMITS_US: &str = "## What limits us\n\n\
 **Create commands (scenario 1).** The machine is CPU-bound: backend, Postgres, NATS and the load \
-generator share two cores and keep about 1.7-1.9 of them busy, 1.0-1.1 of it Postgres. Sampling \
-Postgres's active sessions shows about half of them waiting for the write-ahead log \
-(`LWLock:WALWrite`, `IO:WALSync`; an fsync takes about 0.13 ms on this disk, so the waits are \
-queueing behind the one WAL writer, not a slow disk): every command commits its own transaction, \
-and so does every projection batch and relay checkpoint, where pgbench commits only the first. \
-The framework baseline (the same command through cqrs-es and postgres-es alone, on their stock \
-schema) runs at 0.93-1.03x pgbench: it is the same two statements. Against it the backend runs at \
-about 0.2x at every concurrency, and at 1 client 3.2 ms against 0.6 ms per command. \
-Postgres runs about 9.7 statements per command against pgbench's 2 (authentication and the \
-aggregate each load a stream; idempotency and e-mail-claim lookups; the append with its two \
-triggers; the projection's guard, apply and progress spread over a batch), and the backend spends \
-about 0.7 ms of CPU per command.\n\n\
-Done about it: the projection guard is read and written once per batch instead of twice per \
-event; a batch runs without savepoints (a batch that meets a poison event is rolled back and \
-applied again with one savepoint per event); entering a batch and loading its guard and parked \
-streams take one statement each, so a batch costs 6 round trips plus one per event instead of 11 \
-plus one. Every partition wrote the same checkpoint row, and that upsert averaged about 1 ms under \
-load, queued on the row lock; progress now has one row per partition or rebuild lane (0.04 ms). \
-Partition consumers skip other partitions' messages by subject, without decoding them. The \
-idempotency lookup is one statement instead of two; the user list and job list cursors are single \
-range conditions (a users page under load went from 33 ms to about 5 ms p50). A per-account usage \
-row written by every partition of the jobs projection cost 47 ms per upsert under load and seconds \
-of projection lag; spreading it over slots turned the waits into deadlocks between partitions, so \
-usage is now summed from the jobs table when asked for. Create throughput moved from 0.17x to \
-0.21-0.22x of pgbench at 16 clients, p99 from 61 to 45-55 ms; the later projection changes did not \
-move it, because the command's own transaction dominates. Next: fewer commits per command (group \
-the projection and relay commits, `commit_delay`), one stream load less per command (cache the API \
-key's stream by version).\n\n\
+generator share two cores and keep 1.8-1.9 of them busy, about 1.1 of it Postgres. About three \
+quarters of Postgres's sampled active sessions wait for the write-ahead log (`LWLock:WALWrite`, \
+`IO:WALSync`; an fsync takes about 0.13 ms on this disk, so the waits are queueing behind the one \
+WAL writer). A command is now three statements (the credential's stream, the aggregate with its \
+snapshot in one, the append in one autocommit statement) and one commit, like the framework \
+baseline, but its commit carries more WAL: six indexes on `events` (two for auditors), the \
+idempotency key and e-mail claim rows its triggers write, and the read-model row, projection \
+guard and relay checkpoint commit separately. Against the baseline the backend runs at \
+0.26-0.35x at 16 clients and 0.33-0.36x at one client (about 2 ms against 0.66 ms per command).\n\n\
+Done about it, in order: the projection guard is read and written once per batch; batches run \
+without savepoints; progress has one row per partition; the idempotency lookup is one statement. \
+This round: the pool pinged every connection before every statement (sqlx's default) and now \
+pings only one idle for a second or more; a load is one statement and the append another (no \
+BEGIN and COMMIT round trips); a registration no longer looks its e-mail up first (the claim \
+trigger decides) and an idempotency key is read only after an attempt fails (the store refuses \
+a recorded key). Statements per command went from 9.7 to 4.3-4.9, one client from 306 to about \
+500 commands/s, 16 clients from 767 to 973-1,280/s. Event ids are time-ordered, which cuts the \
+WAL of an append right after a checkpoint on a 300k-event store from 4,000 to 760 bytes (the \
+bench's live database is too small to show it). Next: a credential check folded into the append \
+instead of a stream read per request, and fewer commits downstream.\n\n\
 **Command -> projection (scenario 4).** At half the maximum create rate (about 400/s) p50 is \
 about 29 ms and p99 about 58 ms; at a quarter, 24 and 40 ms. It was 2.1 s in the first runs \
 (the backlog left by the job scenario's usage row above, and a watcher query that scanned the \
@@ -227,15 +219,19 @@ batch, each with its own commit, and Postgres holds 1.1-1.2 of the 1.6 busy core
 filtered job page varied between runs from about 2,000/s (p50 8 ms) to about 650/s (p50 25 ms, \
 Postgres at 1.5 cores, the statement 4.2 ms mean) although the same statement takes 0.1-0.6 ms \
 on the same data afterwards, planning included; the cause is not found yet.\n\n\
-**Rebuild (scenario 5).** 12,000-14,700 events/s, 0.09-0.12x of the raw read: applying costs a round \
-trip per event, in four lanes side by side (up from one lane and about six round trips per event, \
-about 10,000 events/s). Reaching the ceiling needs projections that apply a batch with multi-row \
-statements.\n\n\
+**Rebuild (scenario 5).** About 70,000 events/s, 0.36-0.37x of the raw read (it was \
+12,000-16,300/s, 0.09-0.12x, at one round trip per event): the engine decides a batch's verdicts in \
+memory and hands every event to apply to the projection at once (`Projection::apply_batch`), and \
+the users projection folds a batch per user into one INSERT and one UPDATE. A batch that does not \
+fit is walked again event by event, so the event at fault parks its stream alone.\n\n\
 **Long streams (scenario 7).** Without snapshots a command replays its whole stream: 1.5-2x the \
 10-event latency at 1,000 events and 7-16x at 10,000. With snapshots every 100 events (the \
 default; `commands/src/snapshots.rs`, proven equal to a full replay by property tests of every \
-aggregate) a command on a 10,000-event stream takes 0.9-1.0x the 10-event latency: it reads one \
-snapshot row and at most 99 events.\n\n\
+aggregate) a command on a 1,000-event stream takes 0.9-1.1x the 10-event latency and one on a \
+10,000-event stream 1.5-1.7x (0.9-1.0x in the round before, when the 10-event command took 4.3 \
+ms instead of 2.4): about 1.3 ms more per command, all of it Postgres CPU, although its statements \
+read one snapshot row and at most 99 events. The cause is not found yet; autovacuum after the \
+bulk write is ruled out (the bench vacuums first).\n\n\
 **Live feeds.** Every live client used to get its own JetStream consumer; now a \
 process has one subscription for all of them, decodes each message once and renders the update \
 once, and a client only filters and writes it. With 1,000 clients following a flow of 200 jobs/s the stream has one consumer more than \
