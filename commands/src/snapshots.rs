@@ -97,16 +97,20 @@ impl<D: Decider> SnapshotStore<D> {
     /// When the store fails or a stored event does not decode.
     pub async fn load(&self, aggregate_id: &str) -> Result<(Versioned<D>, u64), Failure<D>> {
         // Only a snapshot of a version the stream has (a store restored without its snapshots
-        // must not be decided on from a state it no longer holds). A union promises no order,
-        // so the rows are put in order here (cheaply: the events come from the index in order).
+        // must not be decided on from a state it no longer holds). A stream's sequences run from
+        // 1 to its head without gaps, so "has" is "at most the head": one index entry read from
+        // the end, spelled as ORDER BY ... LIMIT 1 because the cached generic plans of both an
+        // `EXISTS` on the version and a `max()` read every entry of the stream (3 ms and 776
+        // buffers on a 10,000-event stream, against 5 buffers).
+        // A union promises no order, so the rows are put in order here (cheaply: the events
+        // come from the index in order).
         let mut rows: Vec<(bool, i64, Value)> = sqlx::query_as(
             "WITH snapshot AS (
                  SELECT s.version, s.state FROM snapshots.aggregates s
                   WHERE $4 AND s.aggregate_type = $1 AND s.aggregate_id = $2 AND s.schema = $3
-                    AND EXISTS (SELECT 1 FROM events e
-                                 WHERE e.aggregate_type = s.aggregate_type
-                                   AND e.aggregate_id = s.aggregate_id
-                                   AND e.sequence = s.version))
+                    AND s.version <= (SELECT e.sequence FROM events e
+                                       WHERE e.aggregate_type = $1 AND e.aggregate_id = $2
+                                       ORDER BY e.sequence DESC LIMIT 1))
              SELECT true, version, state::json FROM snapshot
              UNION ALL
              (SELECT false, sequence, payload FROM events
