@@ -224,14 +224,14 @@ on the same data afterwards, planning included; the cause is not found yet.\n\n\
 memory and hands every event to apply to the projection at once (`Projection::apply_batch`), and \
 the users projection folds a batch per user into one INSERT and one UPDATE. A batch that does not \
 fit is walked again event by event, so the event at fault parks its stream alone.\n\n\
-**Long streams (scenario 7).** Without snapshots a command replays its whole stream: 1.5-2x the \
-10-event latency at 1,000 events and 7-16x at 10,000. With snapshots every 100 events (the \
+**Long streams (scenario 7).** Without snapshots a command replays its whole stream: 1.4-2x the \
+10-event latency at 1,000 events and 6-16x at 10,000. With snapshots every 100 events (the \
 default; `commands/src/snapshots.rs`, proven equal to a full replay by property tests of every \
-aggregate) a command on a 1,000-event stream takes 0.9-1.1x the 10-event latency and one on a \
-10,000-event stream 1.5-1.7x (0.9-1.0x in the round before, when the 10-event command took 4.3 \
-ms instead of 2.4): about 1.3 ms more per command, all of it Postgres CPU, although its statements \
-read one snapshot row and at most 99 events. The cause is not found yet; autovacuum after the \
-bulk write is ruled out (the bench vacuums first).\n\n\
+aggregate) a command on a 10,000-event stream takes 0.9-1.0x the 10-event latency: it reads one \
+snapshot row, one index entry for the stream's head and at most 99 events. The check that the \
+stream holds the snapshot's version was an `EXISTS`, which Postgres's cached generic plan ran as a \
+join filter over every index entry of the stream (776 buffers, 3 ms, 1.5-1.7x); it is now an \
+`ORDER BY sequence DESC LIMIT 1` (5 buffers).\n\n\
 **Live feeds.** Every live client used to get its own JetStream consumer; now a \
 process has one subscription for all of them, decodes each message once and renders the update \
 once, and a client only filters and writes it. With 1,000 clients following a flow of 200 jobs/s the stream has one consumer more than \
