@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use crate::subjects::{is_subject_token, Subjects};
+
 /// Who asked for a change, on whose behalf, and as part of what: stored with every event.
 ///
 /// Travels as the event's metadata in the store and as headers on the bus, so a projection or an
@@ -158,62 +160,6 @@ impl std::str::FromStr for ConsistencyToken {
     }
 }
 
-/// How events are named on the bus: `{prefix}.{tenant}.{aggregate_type}.{aggregate_id}`.
-///
-/// Every part must be a valid subject token (no `.`, `*`, `>` or whitespace); the API validates
-/// ids and tenants before they can reach an event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subjects {
-    prefix: String,
-}
-
-impl Subjects {
-    /// Subjects under the given prefix (e.g. `events`).
-    pub fn new(prefix: impl Into<String>) -> Self {
-        Self {
-            prefix: prefix.into(),
-        }
-    }
-
-    /// Everything the stream captures.
-    pub fn all(&self) -> String {
-        format!("{}.>", self.prefix)
-    }
-
-    /// The subject one event is published on.
-    pub fn for_event(&self, event: &RecordedEvent) -> String {
-        format!(
-            "{}.{}.{}.{}",
-            self.prefix, event.tenant_id, event.aggregate_type, event.aggregate_id
-        )
-    }
-
-    /// The aggregate id a subject of [`Subjects::for_event`] names, without reading the
-    /// message; `None` for a subject outside this scheme.
-    pub fn aggregate_id_of<'s>(&self, subject: &'s str) -> Option<&'s str> {
-        let mut tokens = subject
-            .strip_prefix(self.prefix.as_str())?
-            .strip_prefix('.')?
-            .split('.');
-        let (_tenant, _type, id) = (tokens.next()?, tokens.next()?, tokens.next()?);
-        tokens.next().is_none().then_some(id)
-    }
-
-    /// Every event of one aggregate type, in all tenants.
-    pub fn for_aggregate_type(&self, aggregate_type: &str) -> String {
-        format!("{}.*.{aggregate_type}.*", self.prefix)
-    }
-}
-
-/// Whether `token` can be used as one NATS subject token.
-pub fn is_subject_token(token: &str) -> bool {
-    !token.is_empty()
-        && token.len() <= 128
-        && token
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,19 +170,6 @@ mod tests {
         assert_eq!(metadata.tenant_id, "acme");
         assert_eq!(metadata.request_id, "");
         assert_eq!(metadata.recorded_at, DateTime::<Utc>::UNIX_EPOCH);
-    }
-
-    #[test]
-    fn subject_names_its_aggregate_id() {
-        let subjects = Subjects::new("bench.events");
-        assert_eq!(
-            subjects.aggregate_id_of("bench.events.acme.user.0192f0c4-0000"),
-            Some("0192f0c4-0000")
-        );
-        assert_eq!(subjects.aggregate_id_of("bench.events.acme.user"), None);
-        assert_eq!(subjects.aggregate_id_of("bench.events.acme.user.a.b"), None);
-        assert_eq!(subjects.aggregate_id_of("other.acme.user.a"), None);
-        assert_eq!(subjects.aggregate_id_of("bench.eventsX.acme.user.a"), None);
     }
 
     #[test]
@@ -262,14 +195,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn subject_tokens() {
-        assert!(is_subject_token("tenant-1_a"));
-        for bad in ["", "a.b", "a*", ">", "a b", "ü"] {
-            assert!(!is_subject_token(bad), "{bad:?}");
-        }
-    }
-
     fn recorded() -> RecordedEvent {
         RecordedEvent {
             event_id: Uuid::from_u128(1),
@@ -290,26 +215,6 @@ mod tests {
     #[test]
     fn one_message_id_per_stored_event() {
         assert_eq!(recorded().message_id(), "User:acme:0192f0c4-0000:3");
-    }
-
-    #[test]
-    fn subjects_name_the_tenant_type_and_aggregate() {
-        let subjects = Subjects::new("events");
-        assert_eq!(subjects.all(), "events.>");
-        let mut event = recorded();
-        event.aggregate_id = "0192f0c4-0000".to_owned();
-        let subject = subjects.for_event(&event);
-        assert_eq!(subject, "events.acme.User.0192f0c4-0000");
-        assert_eq!(subjects.aggregate_id_of(&subject), Some("0192f0c4-0000"));
-        assert_eq!(subjects.for_aggregate_type("User"), "events.*.User.*");
-    }
-
-    #[test]
-    fn subject_tokens_are_at_most_128_characters() {
-        assert!(is_subject_token(&"a".repeat(128)));
-        assert!(!is_subject_token(&"a".repeat(129)));
-        assert!(is_subject_token("-"));
-        assert!(is_subject_token("_"));
     }
 
     #[test]

@@ -72,6 +72,7 @@ pub mod event;
 pub mod identity;
 pub mod names;
 pub mod policy;
+pub mod subjects;
 
 #[cfg(test)]
 pub(crate) mod stored_check;

@@ -200,7 +200,7 @@ fn decode(message: &jetstream::Message) -> Option<Delivered> {
     Some(Delivered { sequence, event })
 }
 
-/// The messages of `stream` matching `subject` after sequence `after`, up to the stream's end
+/// The messages of `stream` matching any of `filters` after sequence `after`, up to the stream's end
 /// when read, through an ephemeral consumer of this caller's own, batch by batch. An error
 /// item means the rest could not be read: the caller must stop there (going on with live
 /// messages would skip what was not read).
@@ -210,14 +210,14 @@ fn decode(message: &jetstream::Message) -> Option<Delivered> {
 pub async fn resume(
     jetstream: &jetstream::Context,
     stream: &str,
-    subject: String,
+    filters: Vec<String>,
     after: u64,
 ) -> Result<BoxStream<'static, Result<Delivered, BoxError>>, BoxError> {
     let consumer = jetstream
         .get_stream(stream)
         .await?
         .create_consumer(pull::Config {
-            filter_subject: subject,
+            filter_subjects: filters,
             deliver_policy: DeliverPolicy::ByStartSequence {
                 start_sequence: after.saturating_add(1),
             },

@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
 use async_nats::jetstream::{self, AckKind};
 use chrono::{DateTime, Utc};
 use domain::aggregate::{replay, Decider};
@@ -297,7 +297,18 @@ impl JobScheduler {
             max_ack_pending: 10_000,
             ..Default::default()
         };
-        let consumer = stream.get_or_create_consumer(name, config).await?;
+        let wanted = config.filter_subject.clone();
+        let mut consumer: PullConsumer = stream.get_or_create_consumer(name, config).await?;
+        // A consumer created before subjects had buckets filters on the old pattern, which
+        // would match none of today's messages: it is brought to the current one, keeping its
+        // position.
+        if consumer.cached_info().config.filter_subject != wanted {
+            let mut config = consumer.cached_info().config.clone();
+            config.filter_subject = wanted;
+            config.filter_subjects = Vec::new();
+            stream.update_consumer(config).await?;
+            consumer = stream.get_consumer(name).await?;
+        }
         let mut batches = consumer.messages().await?.ready_chunks(256);
         info!("job scheduler consuming job events");
         loop {

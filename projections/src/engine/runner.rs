@@ -66,15 +66,8 @@ pub fn consumer_name(projection: &str, partition: u32, partitions: u32) -> Strin
 }
 
 /// The partition a stream belongs to: FNV-1a of its id, modulo `partitions`. Stable across
-/// processes, builds and restarts.
-pub fn partition_of(stream_id: &str, partitions: u32) -> u32 {
-    let hash = stream_id
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-        });
-    (hash % u64::from(partitions.max(1))) as u32
-}
+/// processes, builds and restarts, and the same hash that names the stream's bus bucket.
+pub use domain::subjects::partition_of;
 
 /// Drives one projection from JetStream into its read model, reading the event store (through
 /// `source`) for what JetStream no longer holds.
@@ -283,25 +276,41 @@ impl<P: Projection> ProjectionRunner<P> {
             Err(error) if error.kind() == ConsumerInfoErrorKind::NotFound => None,
             Err(error) => return Err(error.into()),
         };
+        // Only this partition's buckets (see `domain::subjects`), when the partition count
+        // allows; other partitions' messages are then never delivered here.
+        let filters: Vec<String> = self
+            .projection
+            .aggregate_types()
+            .iter()
+            .flat_map(|aggregate_type| {
+                self.settings
+                    .subjects
+                    .for_partition(aggregate_type, partition, partitions)
+            })
+            .collect();
         // Messages delivered to a previous owner that died unacknowledged come back once their
         // ack wait has passed: a short one bounds how long acknowledged writes stay unreadable
-        // after a crash. Consumers created with an older, longer wait are brought to it.
-        if let Some(info) = existing
-            .as_ref()
-            .filter(|info| info.config.ack_wait != ACK_WAIT)
-        {
+        // after a crash. Consumers created with an older, longer wait, or with other filters
+        // (before buckets, or another partition count), are brought to the current ones; a
+        // consumer keeps its position across the change.
+        if let Some(info) = existing.as_ref().filter(|info| {
+            // The server keeps a single filter as `filter_subject`.
+            let current = if info.config.filter_subject.is_empty() {
+                info.config.filter_subjects.clone()
+            } else {
+                vec![info.config.filter_subject.clone()]
+            };
+            info.config.ack_wait != ACK_WAIT || current != filters
+        }) {
             let mut config = info.config.clone();
             config.ack_wait = ACK_WAIT;
+            config.filter_subject = String::new();
+            config.filter_subjects = filters.clone();
             stream.update_consumer(config).await?;
         }
         let config = pull::Config {
             durable_name: Some(consumer_name.clone()),
-            filter_subjects: self
-                .projection
-                .aggregate_types()
-                .iter()
-                .map(|aggregate_type| self.settings.subjects.for_aggregate_type(aggregate_type))
-                .collect(),
+            filter_subjects: filters,
             ack_policy: AckPolicy::Explicit,
             deliver_policy,
             ack_wait: ACK_WAIT,

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use async_nats::jetstream;
 use chrono::{DateTime, Utc};
 use domain::aggregate::Decider;
-use domain::event::RecordedEvent;
+use domain::event::{RecordedEvent, Subjects};
 use domain::identity::{StreamId, TenantId};
 use domain::jobs::{JobEvent, JobStatus, TranslationJob};
 use futures::future::BoxFuture;
@@ -53,7 +53,7 @@ pub struct Bus<'a> {
     pub jetstream: &'a jetstream::Context,
     /// The stream the relay publishes to.
     pub stream: &'a str,
-    /// Its subject prefix (subjects are `{prefix}.{tenant}.{aggregate_type}.{aggregate_id}`).
+    /// Its subject prefix (see `domain::subjects`).
     pub subject_prefix: &'a str,
     /// The process's subscription to job events (see [`hub_subject`]).
     pub hub: &'a LiveHub<JobUpdates>,
@@ -61,7 +61,7 @@ pub struct Bus<'a> {
 
 /// What the process's [`LiveHub`] for job updates follows: every tenant's job events.
 pub fn hub_subject(subject_prefix: &str) -> String {
-    format!("{subject_prefix}.*.{}.*", TranslationJob::TYPE)
+    Subjects::new(subject_prefix).for_aggregate_type(TranslationJob::TYPE)
 }
 
 /// One live update.
@@ -196,10 +196,10 @@ pub async fn follow(
     resume_after: Option<u64>,
 ) -> Result<LiveFeed, BusUnavailable> {
     let unavailable = |error: BoxError| BusUnavailable(error);
-    let (prefix, kind) = (bus.subject_prefix, TranslationJob::TYPE);
-    let subject = match watch {
-        Watch::Job(job) => format!("{prefix}.{tenant}.{kind}.{tenant}:{job}"),
-        Watch::Jobs { .. } => format!("{prefix}.{tenant}.{kind}.*"),
+    let (subjects, kind) = (Subjects::new(bus.subject_prefix), TranslationJob::TYPE);
+    let filters = match watch {
+        Watch::Job(job) => subjects.for_stream(tenant.as_str(), kind, &format!("{tenant}:{job}")),
+        Watch::Jobs { .. } => vec![subjects.for_tenant_type(tenant.as_str(), kind)],
     };
     // Subscribe first: every message stored from here on is in the subscription, so the
     // backlog read next and the subscription leave no gap between them.
@@ -215,7 +215,7 @@ pub async fn follow(
     let resync = resume_after.is_some_and(|last| last.saturating_add(1) < first_retained);
     let backlog = match resume_after {
         Some(after) if after < last_stored => {
-            hub::resume(bus.jetstream, bus.stream, subject, after)
+            hub::resume(bus.jetstream, bus.stream, filters, after)
                 .await
                 .map_err(unavailable)?
         }

@@ -14,6 +14,7 @@ mod audit_log;
 mod batches;
 mod cluster;
 mod contract;
+mod delivery;
 mod documents;
 mod faults;
 mod feed;
