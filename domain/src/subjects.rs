@@ -103,7 +103,8 @@ impl Subjects {
 
     /// The filters that deliver the events of one aggregate type in `partition` of
     /// `partitions` and, when `partitions` divides [`BUS_BUCKETS`], nothing else (else every
-    /// event of the type, and the consumer skips other partitions' by id).
+    /// event of the type, and the consumer skips other partitions' by id). One partition takes
+    /// every event of the type in one filter.
     pub fn for_partition(
         &self,
         aggregate_type: &str,
@@ -111,7 +112,7 @@ impl Subjects {
         partitions: u32,
     ) -> Vec<String> {
         let partitions = partitions.max(1);
-        if !BUS_BUCKETS.is_multiple_of(partitions) {
+        if partitions == 1 || !BUS_BUCKETS.is_multiple_of(partitions) {
             return vec![self.for_aggregate_type(aggregate_type)];
         }
         let mut filters: Vec<String> = (partition..BUS_BUCKETS)

@@ -298,16 +298,16 @@ impl JobScheduler {
             ..Default::default()
         };
         let wanted = config.filter_subject.clone();
-        let mut consumer: PullConsumer = stream.get_or_create_consumer(name, config).await?;
-        // A consumer created before subjects had buckets filters on the old pattern, which
-        // would match none of today's messages: it is brought to the current one, keeping its
-        // position.
+        let mut consumer: PullConsumer =
+            stream.get_or_create_consumer(name, config.clone()).await?;
+        // A consumer created before subjects had buckets filters on the old pattern: it matches
+        // none of today's messages and may already have moved past some. It is replaced by one
+        // that reads every job event JetStream still holds (deriving a timer again is
+        // idempotent), so none it passed is missed.
         if consumer.cached_info().config.filter_subject != wanted {
-            let mut config = consumer.cached_info().config.clone();
-            config.filter_subject = wanted;
-            config.filter_subjects = Vec::new();
-            stream.update_consumer(config).await?;
-            consumer = stream.get_consumer(name).await?;
+            warn!("the job scheduler's consumer filtered on other subjects; reading the retained job events again");
+            stream.delete_consumer(name).await?;
+            consumer = stream.get_or_create_consumer(name, config).await?;
         }
         let mut batches = consumer.messages().await?.ready_chunks(256);
         info!("job scheduler consuming job events");

@@ -32,6 +32,7 @@ use sqlx::PgConnection;
 pub mod batch;
 pub mod catchup;
 pub mod checkpoint;
+mod consumer;
 pub mod gaps;
 pub mod guard;
 pub mod in_progress;

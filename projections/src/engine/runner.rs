@@ -17,8 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
-use async_nats::jetstream::context::ConsumerInfoErrorKind;
+use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::stream::Stream;
 use async_nats::jetstream::{self, AckKind, Message};
 
@@ -31,6 +30,7 @@ use tracing::{error, info, warn};
 
 use super::catchup::{catch_up, Floor};
 use super::checkpoint::Checkpoint;
+use super::consumer::{durable, Durable};
 use super::gaps::{fill_from_store, GapFill, GAP_FILL_AFTER_DELIVERIES};
 use super::{apply_to, ApplyError, BoxError, EventSource, Projection, Target, Verdict};
 
@@ -271,11 +271,6 @@ impl<P: Projection> ProjectionRunner<P> {
             Some(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
             None => DeliverPolicy::All,
         };
-        let existing = match stream.consumer_info(&consumer_name).await {
-            Ok(info) => Some(info),
-            Err(error) if error.kind() == ConsumerInfoErrorKind::NotFound => None,
-            Err(error) => return Err(error.into()),
-        };
         // Only this partition's buckets (see `domain::subjects`), when the partition count
         // allows; other partitions' messages are then never delivered here.
         let filters: Vec<String> = self
@@ -288,38 +283,11 @@ impl<P: Projection> ProjectionRunner<P> {
                     .for_partition(aggregate_type, partition, partitions)
             })
             .collect();
-        // Messages delivered to a previous owner that died unacknowledged come back once their
-        // ack wait has passed: a short one bounds how long acknowledged writes stay unreadable
-        // after a crash. Consumers created with an older, longer wait, or with other filters
-        // (before buckets, or another partition count), are brought to the current ones; a
-        // consumer keeps its position across the change.
-        if let Some(info) = existing.as_ref().filter(|info| {
-            // The server keeps a single filter as `filter_subject`.
-            let current = if info.config.filter_subject.is_empty() {
-                info.config.filter_subjects.clone()
-            } else {
-                vec![info.config.filter_subject.clone()]
-            };
-            info.config.ack_wait != ACK_WAIT || current != filters
-        }) {
-            let mut config = info.config.clone();
-            config.ack_wait = ACK_WAIT;
-            config.filter_subject = String::new();
-            config.filter_subjects = filters.clone();
-            stream.update_consumer(config).await?;
-        }
-        let config = pull::Config {
-            durable_name: Some(consumer_name.clone()),
-            filter_subjects: filters,
-            ack_policy: AckPolicy::Explicit,
-            deliver_policy,
-            ack_wait: ACK_WAIT,
-            max_ack_pending: 10_000,
-            ..Default::default()
-        };
-        let consumer = stream
-            .get_or_create_consumer(&consumer_name, config)
-            .await?;
+        let Durable {
+            consumer,
+            existing,
+            refiltered,
+        } = durable(&stream, &consumer_name, filters, deliver_policy).await?;
         let mut floor = Floor::starting(
             &self.pool,
             name,
@@ -328,7 +296,11 @@ impl<P: Projection> ProjectionRunner<P> {
             start.unwrap_or(1),
         )
         .await?;
-        self.keep_up(partition, &stream, &mut floor).await?;
+        // A consumer that filtered on other subjects may have passed messages it did not
+        // match (an older release pulling while a newer relay published bucketed subjects):
+        // the partition catches up from the store once, so nothing it skipped stays missing.
+        self.keep_up(partition, &stream, &mut floor, refiltered)
+            .await?;
         // Fetched no more than one batch ahead: a message waiting in the client's buffer is
         // not marked in progress, so the buffer must not outlast the ack wait.
         let mut batches = consumer
@@ -344,7 +316,7 @@ impl<P: Projection> ProjectionRunner<P> {
                 _ = heartbeat.tick() => {
                     // The lock lives as long as this connection; if it died, so did ownership.
                     self.heartbeat(&mut lock, partition, false).await?;
-                    if let Err(error) = self.keep_up(partition, &stream, &mut floor).await {
+                    if let Err(error) = self.keep_up(partition, &stream, &mut floor, false).await {
                         warn!(projection = name, partition, error = %error,
                             "checking JetStream's retention failed; trying again later");
                     }
@@ -367,27 +339,33 @@ impl<P: Projection> ProjectionRunner<P> {
     }
 
     /// Catches the partition up from the event store if JetStream, by now, dropped messages it
-    /// may never have processed (see [`super::catchup`]).
+    /// may never have processed (see [`super::catchup`]), or when `anyway`.
     async fn keep_up(
         &self,
         partition: u32,
         stream: &Stream,
         floor: &mut Floor,
+        anyway: bool,
     ) -> Result<(), BoxError> {
         // Noted before the store is read: the catch-up covers every message up to its last.
         let state = stream.get_info().await?.state;
-        if !floor.behind(state.first_sequence) {
+        if !anyway && !floor.behind(state.first_sequence) {
             return Ok(());
         }
         let name = self.projection.name();
-        warn!(
-            projection = name,
-            partition,
-            read_through = floor.position(),
-            first_retained = state.first_sequence,
-            "JetStream no longer holds messages this partition may never have processed; \
-             catching up from the event store"
-        );
+        if anyway {
+            info!(projection = name, partition,
+                "the partition's consumer filtered on other subjects; catching up from the event store once");
+        } else {
+            warn!(
+                projection = name,
+                partition,
+                read_through = floor.position(),
+                first_retained = state.first_sequence,
+                "JetStream no longer holds messages this partition may never have processed; \
+                 catching up from the event store"
+            );
+        }
         let filled = catch_up(
             &self.projection,
             &self.pool,

@@ -406,6 +406,23 @@ async fn an_export_is_the_history_as_ndjson_up_to_a_settled_end() {
             .await;
     }
     let (_, auditor) = app.api_key_with_roles(&["auditor"]).await;
+    // Both read settled history only: wait until no open transaction (a sealing batch, say)
+    // holds any of it back, so the two see the same end.
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE tenant_id = 'acme'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    crate::helpers::wait_until(
+        "every stored event of the tenant is settled",
+        std::time::Duration::from_secs(30),
+        || async {
+            all_pages(&app, &auditor, "/api/v1/audit/events?", 100)
+                .await
+                .len() as i64
+                == stored
+        },
+    )
+    .await;
     let history = all_pages(&app, &auditor, "/api/v1/audit/events?", 100).await;
     let response = get(&app, &auditor, "/api/v1/audit/export").await;
     assert_eq!(response.status(), StatusCode::OK);
