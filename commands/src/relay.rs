@@ -65,7 +65,8 @@ pub struct RelayOutcome {
     pub duplicates: usize,
     /// Committed events waiting behind an older open transaction (counted only when idle).
     pub held_by_horizon: i64,
-    /// Whether the batch was full, so more is probably waiting.
+    /// Whether more is probably waiting: the batch was full, or events settled after a read
+    /// that returned none.
     pub more: bool,
 }
 
@@ -131,9 +132,13 @@ impl Relay {
     ) -> Result<(RelayOutcome, FeedCursor), RelayError> {
         let events = feed::read(&self.pool, cursor, self.settings.batch_size).await?;
         let Some(last) = events.last() else {
-            let held_by_horizon = feed::held_by_horizon(&self.pool, cursor).await?;
+            // Events that settled between the read and this count are held by nothing, but
+            // unread: the wake-up their commit sent was spent on this step, so the relay reads
+            // again at once instead of sleeping on them.
+            let (held_by_horizon, after) = feed::after_cursor(&self.pool, cursor).await?;
             let outcome = RelayOutcome {
                 held_by_horizon,
+                more: after > held_by_horizon,
                 ..RelayOutcome::default()
             };
             return Ok((outcome, cursor));

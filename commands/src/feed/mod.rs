@@ -113,6 +113,28 @@ pub async fn held_by_horizon<'e>(
     .await
 }
 
+/// Committed events after `cursor`: how many an older open transaction still holds back, and
+/// how many there are in all. After a read that returned none, the difference settled in the
+/// meantime: it is unread although nothing holds it any more.
+///
+/// # Errors
+/// When the database fails.
+pub async fn after_cursor<'e>(
+    executor: impl PgExecutor<'e>,
+    cursor: FeedCursor,
+) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE transaction_id >= pg_snapshot_xmin(pg_current_snapshot())),
+                count(*)
+           FROM events
+          WHERE (transaction_id, global_position) > ($1::text::xid8, $2)",
+    )
+    .bind(cursor.transaction_id.to_string())
+    .bind(cursor.global_position)
+    .fetch_one(executor)
+    .await
+}
+
 /// Every event of one stream, in sequence order (for replays and audits).
 ///
 /// # Errors
