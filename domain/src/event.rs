@@ -160,6 +160,25 @@ impl std::str::FromStr for ConsistencyToken {
     }
 }
 
+/// An event for tests, of stream `aggregate_id` in tenant `acme`.
+#[cfg(test)]
+pub(crate) fn sample(aggregate_id: &str) -> RecordedEvent {
+    RecordedEvent {
+        event_id: Uuid::from_u128(1),
+        global_position: 7,
+        transaction_id: 9,
+        tenant_id: "acme".to_owned(),
+        aggregate_type: "User".to_owned(),
+        aggregate_id: aggregate_id.to_owned(),
+        sequence: 3,
+        event_type: "UserRegistered".to_owned(),
+        event_version: "1".to_owned(),
+        payload: serde_json::json!({}),
+        metadata: EventMetadata::default(),
+        recorded_at: DateTime::<Utc>::UNIX_EPOCH,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,26 +214,12 @@ mod tests {
         }
     }
 
-    fn recorded() -> RecordedEvent {
-        RecordedEvent {
-            event_id: Uuid::from_u128(1),
-            global_position: 7,
-            transaction_id: 9,
-            tenant_id: "acme".to_owned(),
-            aggregate_type: "User".to_owned(),
-            aggregate_id: "acme:0192f0c4-0000".to_owned(),
-            sequence: 3,
-            event_type: "UserRegistered".to_owned(),
-            event_version: "1".to_owned(),
-            payload: serde_json::json!({}),
-            metadata: EventMetadata::default(),
-            recorded_at: DateTime::<Utc>::UNIX_EPOCH,
-        }
-    }
-
     #[test]
     fn one_message_id_per_stored_event() {
-        assert_eq!(recorded().message_id(), "User:acme:0192f0c4-0000:3");
+        assert_eq!(
+            sample("acme:0192f0c4-0000").message_id(),
+            "User:acme:0192f0c4-0000:3"
+        );
     }
 
     #[test]

@@ -136,11 +136,10 @@ pub fn is_subject_token(token: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, Utc};
     use uuid::Uuid;
 
     use super::*;
-    use crate::event::{EventMetadata, RecordedEvent};
+    use crate::event::sample;
 
     /// NATS subject matching: `*` is one token, `>` one or more at the end.
     fn matches(filter: &str, subject: &str) -> bool {
@@ -156,29 +155,12 @@ mod tests {
         }
     }
 
-    fn event(aggregate_id: &str) -> RecordedEvent {
-        RecordedEvent {
-            event_id: Uuid::from_u128(1),
-            global_position: 7,
-            transaction_id: 9,
-            tenant_id: "acme".to_owned(),
-            aggregate_type: "User".to_owned(),
-            aggregate_id: aggregate_id.to_owned(),
-            sequence: 3,
-            event_type: "UserRegistered".to_owned(),
-            event_version: "1".to_owned(),
-            payload: serde_json::json!({}),
-            metadata: EventMetadata::default(),
-            recorded_at: DateTime::<Utc>::UNIX_EPOCH,
-        }
-    }
-
     #[test]
     fn subjects_name_the_tenant_type_aggregate_and_bucket() {
         let subjects = Subjects::new("events");
         assert_eq!(subjects.all(), "events.>");
         let id = "acme:0192f0c4-0000";
-        let subject = subjects.for_event(&event(id));
+        let subject = subjects.for_event(&sample(id));
         assert_eq!(subject, format!("events.acme.User.{id}.{}", bucket_of(id)));
         assert_eq!(subjects.aggregate_id_of(&subject), Some(id));
         assert!(matches(&subjects.for_aggregate_type("User"), &subject));
@@ -218,7 +200,7 @@ mod tests {
         let subjects = Subjects::new("events");
         for n in 0..200 {
             let id = format!("acme:{}", Uuid::from_u128(n * 7_919));
-            let bucketed = subjects.for_event(&event(&id));
+            let bucketed = subjects.for_event(&sample(&id));
             let before_buckets = format!("events.acme.User.{id}");
             for partitions in [1, 2, 3, 4, 8, 64, 256] {
                 let reached = |subject: &str| -> Vec<u32> {

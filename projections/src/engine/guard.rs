@@ -185,14 +185,8 @@ pub(super) async fn walk<'a, P: Projection>(
     }
     let mut verdicts = Vec::with_capacity(events.len());
     for &event in events {
-        let next = guard.next(event);
-        let verdict = if event.sequence < next {
-            Verdict::Duplicate
-        } else if guard.is_parked(event) {
-            park(&mut *connection, name, event, None).await?;
-            Verdict::Parked
-        } else if event.sequence > next {
-            Verdict::Gap
+        let verdict = if let Some(verdict) = not_next(name, connection, guard, event).await? {
+            verdict
         } else {
             match apply_isolated(projection, &mut *connection, event).await? {
                 Applied::Yes => {
@@ -213,6 +207,27 @@ pub(super) async fn walk<'a, P: Projection>(
     Ok(Some(verdicts))
 }
 
+/// The verdict on an event that is not the next of its stream (a duplicate, a gap, or behind a
+/// parked stream, which it joins); `None` for the next one, which the caller applies.
+async fn not_next(
+    name: &str,
+    connection: &mut PgConnection,
+    guard: &Guard<'_>,
+    event: &RecordedEvent,
+) -> Result<Option<Verdict>, ApplyError> {
+    let next = guard.next(event);
+    Ok(if event.sequence < next {
+        Some(Verdict::Duplicate)
+    } else if guard.is_parked(event) {
+        park(connection, name, event, None).await?;
+        Some(Verdict::Parked)
+    } else if event.sequence > next {
+        Some(Verdict::Gap)
+    } else {
+        None
+    })
+}
+
 /// The walk without isolation: the guard decides every event in memory (an applied event moves
 /// its stream on for the ones after it), and those to apply go to the projection together.
 async fn walk_batched<'a, P: Projection>(
@@ -225,14 +240,8 @@ async fn walk_batched<'a, P: Projection>(
     let mut verdicts = Vec::with_capacity(events.len());
     let mut ready = Vec::with_capacity(events.len());
     for &event in events {
-        let next = guard.next(event);
-        let verdict = if event.sequence < next {
-            Verdict::Duplicate
-        } else if guard.is_parked(event) {
-            park(&mut *connection, name, event, None).await?;
-            Verdict::Parked
-        } else if event.sequence > next {
-            Verdict::Gap
+        let verdict = if let Some(verdict) = not_next(name, connection, guard, event).await? {
+            verdict
         } else {
             guard.applied(event);
             ready.push(event);

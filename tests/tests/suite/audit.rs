@@ -165,21 +165,7 @@ async fn an_auditor_pages_filters_reads_streams_and_sees_state_as_of_a_version_a
 
     // The history lists settled events only: an event committed while an older write
     // transaction (the sealer's batch, say) is still open shows once that one ends.
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE tenant_id = 'acme'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    crate::helpers::wait_until(
-        "every stored event of the tenant is settled",
-        std::time::Duration::from_secs(30),
-        || async {
-            all_pages(&app, &auditor, "/api/v1/audit/events?", 100)
-                .await
-                .len() as i64
-                == stored
-        },
-    )
-    .await;
+    let stored = wait_until_settled(&app, &auditor).await;
     // The whole history, paged two at a time, is the one long page, in feed order.
     let everything = all_pages(&app, &auditor, "/api/v1/audit/events?", 100).await;
     let paged = all_pages(&app, &auditor, "/api/v1/audit/events?", 2).await;
@@ -408,21 +394,7 @@ async fn an_export_is_the_history_as_ndjson_up_to_a_settled_end() {
     let (_, auditor) = app.api_key_with_roles(&["auditor"]).await;
     // Both read settled history only: wait until no open transaction (a sealing batch, say)
     // holds any of it back, so the two see the same end.
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE tenant_id = 'acme'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    crate::helpers::wait_until(
-        "every stored event of the tenant is settled",
-        std::time::Duration::from_secs(30),
-        || async {
-            all_pages(&app, &auditor, "/api/v1/audit/events?", 100)
-                .await
-                .len() as i64
-                == stored
-        },
-    )
-    .await;
+    wait_until_settled(&app, &auditor).await;
     let history = all_pages(&app, &auditor, "/api/v1/audit/events?", 100).await;
     let response = get(&app, &auditor, "/api/v1/audit/export").await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -572,4 +544,25 @@ async fn an_export_of_a_hundred_thousand_events_keeps_the_servers_memory_flat() 
         bytes >> 20
     );
     assert!(grown_mib < 50, "peak RSS grew by {grown_mib} MiB");
+}
+
+/// Waits until the history shows every stored event of tenant `acme` (none is held back by an
+/// open transaction any more); returns how many there are.
+async fn wait_until_settled(app: &TestApp, auditor: &str) -> i64 {
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE tenant_id = 'acme'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    crate::helpers::wait_until(
+        "every stored event of the tenant is settled",
+        std::time::Duration::from_secs(30),
+        || async {
+            all_pages(app, auditor, "/api/v1/audit/events?", 100)
+                .await
+                .len() as i64
+                == stored
+        },
+    )
+    .await;
+    stored
 }
