@@ -193,6 +193,11 @@ impl<D: Decider + 'static> CommandBus<D> {
         Ok(state)
     }
 
+    /// Waits until the snapshots this bus started writing after its commands are written.
+    pub async fn snapshots_saved(&self) {
+        self.store.snapshots_saved().await;
+    }
+
     /// Runs one command against the aggregate at `stream`.
     ///
     /// With an idempotency key in the context, a retry of the same request answers with the

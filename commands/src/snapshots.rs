@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use cqrs_es::persist::{
     EventStoreAggregateContext, PersistedEventRepository, PersistenceError, SerializedEvent,
@@ -25,6 +26,7 @@ use domain::aggregate::{resume, Decider, Rejection, Versioned};
 use postgres_es::PostgresEventRepository;
 use serde_json::Value;
 use sqlx::PgPool;
+use tokio::sync::watch;
 use uuid::Uuid;
 
 type Failure<D> = AggregateError<Rejection<<D as Decider>::Error>>;
@@ -43,6 +45,8 @@ pub struct SnapshotStore<D> {
     repository: PostgresEventRepository,
     pool: PgPool,
     every: u64,
+    /// The snapshot writes in flight (they run after the command has its answer).
+    saving: Arc<watch::Sender<usize>>,
     decider: PhantomData<fn() -> D>,
 }
 
@@ -52,6 +56,7 @@ impl<D> Clone for SnapshotStore<D> {
             repository: PostgresEventRepository::new(self.pool.clone()),
             pool: self.pool.clone(),
             every: self.every,
+            saving: self.saving.clone(),
             decider: PhantomData,
         }
     }
@@ -83,6 +88,7 @@ impl<D: Decider> SnapshotStore<D> {
             repository: PostgresEventRepository::new(pool.clone()),
             pool,
             every,
+            saving: Arc::new(watch::Sender::new(0)),
             decider: PhantomData,
         }
     }
@@ -237,6 +243,17 @@ impl<D: Decider> SnapshotStore<D> {
         Ok(())
     }
 
+    /// Waits until every snapshot write started so far has finished (written, skipped for a
+    /// newer one, or failed and logged).
+    pub async fn snapshots_saved(&self) {
+        // The sender lives in `self`, so the channel stays open while this waits.
+        let _ = self
+            .saving
+            .subscribe()
+            .wait_for(|writing| *writing == 0)
+            .await;
+    }
+
     /// Saves `state` unless a newer snapshot of this schema is already there, in its own task:
     /// the command has its answer already. Failures are logged: the events are committed, and
     /// a missing snapshot only means a longer replay.
@@ -253,6 +270,8 @@ impl<D: Decider> SnapshotStore<D> {
             aggregate_id.to_owned(),
             i64::try_from(state.version()).unwrap_or(i64::MAX),
         );
+        let saving = self.saving.clone();
+        saving.send_modify(|writing| *writing += 1);
         tokio::spawn(async move {
             let saved = sqlx::query(
                 "INSERT INTO snapshots.aggregates (aggregate_type, aggregate_id, version, schema, state)
@@ -278,6 +297,7 @@ impl<D: Decider> SnapshotStore<D> {
                     "snapshot not saved; the next load replays further"
                 );
             }
+            saving.send_modify(|writing| *writing -= 1);
         });
     }
 }

@@ -75,4 +75,8 @@ impl UserCommands {
     ) -> Result<Versioned<User>, CommandError<UserError>> {
         self.bus.load(stream).await
     }
+    /// Waits until the snapshots started after its commands are written.
+    pub async fn snapshots_saved(&self) {
+        self.bus.snapshots_saved().await;
+    }
 }

@@ -536,7 +536,11 @@ async fn an_export_of_a_hundred_thousand_events_keeps_the_servers_memory_flat() 
     .fetch_one(&app.pool)
     .await
     .unwrap();
-    assert!(expected >= 100_000, "{expected}");
+    assert!(
+        expected >= 100_000,
+        "Export-Until {until} covers {expected} events; {} are settled now",
+        settled().await
+    );
     assert_eq!(lines, expected, "one line per event up to Export-Until");
     let grown_mib = after.saturating_sub(before) / 1024;
     println!(

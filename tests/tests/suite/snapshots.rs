@@ -3,7 +3,6 @@
 //! itself or no longer decodes, is never used.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::Utc;
 use commands::bus::CommandBus;
@@ -17,7 +16,7 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::helpers::{spawn_app, wait_until};
+use crate::helpers::spawn_app;
 
 fn context() -> CommandContext {
     CommandContext {
@@ -65,22 +64,7 @@ async fn snapshot_version(pool: &PgPool, stream: &StreamId) -> Option<i64> {
     .unwrap()
 }
 
-/// The snapshot's version once it reached `at_least` (snapshots are written in their own
-/// task, after the command answered).
-async fn settled_snapshot(pool: &PgPool, stream: &StreamId, at_least: i64) -> i64 {
-    wait_until(
-        "the snapshot is written",
-        Duration::from_secs(30),
-        || async {
-            snapshot_version(pool, stream)
-                .await
-                .is_some_and(|v| v >= at_least)
-        },
-    )
-    .await;
-    snapshot_version(pool, stream).await.unwrap()
-}
-
+/// Rewrites the stream's snapshot row with `assignment`.
 async fn set_snapshot(pool: &PgPool, stream: &StreamId, assignment: &str) {
     sqlx::query(&format!(
         "UPDATE snapshots.aggregates SET {assignment}
@@ -123,8 +107,11 @@ async fn a_long_stream_loads_from_its_snapshot_and_equals_the_full_replay() {
         assert_eq!(loaded.version(), outcome.version);
     }
     // 11 events, a snapshot whenever a load would replay 4 or more (written after the
-    // command's answer, so a load may miss the newest): the last one is at 8 or later.
-    let taken = settled_snapshot(&app.pool, &stream, 8).await;
+    // command's answer, so a load may miss the newest): the last one is at 8 or later. No
+    // write may still be in flight: a newer snapshot would replace the ones planted below.
+    users.snapshots_saved().await;
+    let taken = snapshot_version(&app.pool, &stream).await.unwrap();
+    assert!(taken >= 8, "snapshot at {taken} of 11 events");
     assert!(taken <= 11, "snapshot at {taken} of 11 events");
 
     // The snapshot is what loads read: a state planted in it (same version, same schema) shows.
@@ -198,7 +185,8 @@ async fn a_long_stream_loads_from_its_snapshot_and_equals_the_full_replay() {
         .execute(&context(), id, None, rename(99), Utc::now())
         .await
         .unwrap();
-    assert_eq!(settled_snapshot(&app.pool, &stream, 12).await, 12);
+    users.snapshots_saved().await;
+    assert_eq!(snapshot_version(&app.pool, &stream).await, Some(12));
     let loaded = users.load(&stream).await.unwrap();
     assert_eq!(loaded, full_replay(&app.pool, &stream).await);
     let User::Registered { display_name, .. } = loaded.state() else {
