@@ -21,12 +21,14 @@
 //! - [`users`]: user commands, including the email-uniqueness rule.
 //! - [`api_keys`]: issuing and revoking API keys.
 //! - [`documents`]: uploads into the object store, recorded as events, with compensation.
+//! - [`community`]: categories, and posts written only in categories that take them.
 //! - [`jobs`]: job commands with the checks that span documents and parent jobs, the worker
 //!   protocol, and the process manager (durable lease-expiry and retry timers).
 
 pub mod api_keys;
 pub mod audit;
 pub mod bus;
+pub mod community;
 pub mod documents;
 pub mod failure;
 pub mod feed;
@@ -70,6 +72,8 @@ pub struct WriteSide {
     pub documents: Arc<documents::DocumentCommands>,
     /// Translation jobs.
     pub jobs: Arc<jobs::JobCommands>,
+    /// Community: categories and posts.
+    pub community: Arc<community::CommunityCommands>,
 }
 
 impl WriteSide {
@@ -97,6 +101,10 @@ impl WriteSide {
             users: Arc::new(users::UserCommands::new(bus().build())),
             api_keys: Arc::new(bus().build()),
             jobs: Arc::new(jobs::JobCommands::new(bus().build(), documents.clone())),
+            community: Arc::new(community::CommunityCommands::new(
+                bus().build(),
+                bus().build(),
+            )),
             documents,
         })
     }

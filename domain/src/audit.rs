@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::aggregate::{replay, Decider};
 use crate::api_keys::ApiKey;
+use crate::community::{Category, Post};
 use crate::documents::Document;
 use crate::identity::Role;
 use crate::jobs::TranslationJob;
@@ -45,6 +46,8 @@ const AGGREGATES: &[(&str, Replayer)] = &[
     (ApiKey::TYPE, replay_as::<ApiKey>),
     (Document::TYPE, replay_as::<Document>),
     (TranslationJob::TYPE, replay_as::<TranslationJob>),
+    (Category::TYPE, replay_as::<Category>),
+    (Post::TYPE, replay_as::<Post>),
 ];
 
 /// The aggregate types whose state can be replayed, in a stable order.
@@ -100,7 +103,17 @@ mod tests {
     #[test]
     fn every_aggregate_type_is_listed_once() {
         let mut types: Vec<&str> = aggregate_types().collect();
-        assert_eq!(types, ["User", "ApiKey", "Document", "TranslationJob"]);
+        assert_eq!(
+            types,
+            [
+                "User",
+                "ApiKey",
+                "Document",
+                "TranslationJob",
+                "Category",
+                "Post"
+            ]
+        );
         types.dedup();
         assert_eq!(types.len(), AGGREGATES.len());
     }

@@ -24,6 +24,8 @@
 //! - [`jobs`]: the `TranslationJob` aggregate: lifecycle, leases, progress, retries.
 //! - [`api_keys`]: the `ApiKey` aggregate (issue, revoke; only a hash of the secret is stored).
 //! - [`users`]: the `User` aggregate (register, rename, deactivate, reactivate).
+//! - [`community`]: the `Category` and `Post` aggregates (categories kept by admins, posts
+//!   written by members, edited by their authors, moderated).
 //! - [`audit`]: reading the history (no aggregate): its actions, and replaying any aggregate's
 //!   stored events into its state as of a version or a time.
 //!
@@ -50,6 +52,8 @@ macro_rules! bounded_contexts {
             Documents(documents::DocumentAction),
             /// Reading the history: pages, streams, state as of a version or time, exports.
             Audit(audit::AuditAction),
+            /// Community: categories and the posts members write in them.
+            Community(community::CommunityAction),
         }
     };
 }
@@ -61,6 +65,7 @@ macro_rules! bounded_contexts {
 // not convert into `Action`, so no route can authorize them.
 pub mod api_keys;
 pub mod audit;
+pub mod community;
 pub mod documents;
 pub mod jobs;
 pub mod operations;

@@ -22,6 +22,7 @@
 //! - [`jobs`]: the jobs read models (detail, lists, worker queue, usage), dashboard statistics
 //!   and live updates.
 //! - [`users`]: the users read model and its queries.
+//! - [`community`]: categories with their activity and posts, and what each reader may see.
 
 /// The read models of each bounded context: the context's module, and under it each projection
 /// it registers (a variant name and the projection's value). This is the crate's one
@@ -37,6 +38,10 @@ macro_rules! read_models {
             jobs: [
                 /// `read_models.jobs` and the tables around it.
                 Jobs => JobsProjection,
+            ],
+            community: [
+                /// `read_models.community_*`: categories, their activity, posts.
+                Community => CommunityProjection,
             ],
         }
     };

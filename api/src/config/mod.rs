@@ -13,6 +13,7 @@
 pub mod audit;
 pub mod auth;
 pub mod commands;
+pub mod community;
 pub mod database;
 pub mod documents;
 pub mod http;
@@ -36,6 +37,7 @@ use serde::{Deserialize, Serialize};
 pub use audit::AuditSettings;
 pub use auth::AuthSettings;
 pub use commands::CommandSettings;
+pub use community::CommunitySettings;
 pub use database::DatabaseSettings;
 pub use documents::{DocumentSettings, DocumentStoreKind};
 pub use http::HttpSettings;
@@ -82,6 +84,8 @@ pub struct Settings {
     pub documents: DocumentSettings,
     /// The verifiable audit log.
     pub audit: AuditSettings,
+    /// Community posts.
+    pub community: CommunitySettings,
 }
 
 /// Invalid configuration; the message names the setting.
@@ -165,7 +169,8 @@ impl Settings {
         self.queries.validate()?;
         self.jobs.validate()?;
         self.documents.validate()?;
-        self.audit.validate()
+        self.audit.validate()?;
+        self.community.validate()
     }
 
     /// The retry policy new jobs are submitted with.

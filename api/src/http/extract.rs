@@ -356,13 +356,14 @@ fn truncate(raw: &str, max: usize) -> String {
 /// answers `503 projection_behind` after the wait, never older data).
 ///
 /// # Errors
-/// `400` for a token of another aggregate type or tenant, `503` when the wait runs out. A token must name a stream of
-/// `aggregate_type` in the caller's tenant.
+/// `404` for a token of another aggregate type or tenant, `503` when the wait runs out. A token
+/// must name a stream of one of `aggregate_types` (those `projection` reads) in the caller's
+/// tenant.
 pub async fn consistent(
     state: &AppState,
     tenant: &TenantId,
     token: Consistency,
-    aggregate_type: &str,
+    aggregate_types: &[&str],
     projection: &'static str,
 ) -> Result<(), ApiError> {
     let Some(token) = token.0 else {
@@ -374,12 +375,13 @@ pub async fn consistent(
         .is_ok_and(|stream| stream.tenant == *tenant);
     // A well-formed token that names no write of this collection in the caller's tenant: there
     // is no such write to wait for.
-    if token.aggregate_type != aggregate_type || !own_stream {
+    if !aggregate_types.contains(&token.aggregate_type.as_str()) || !own_stream {
         return Err(ApiError::NotFound {
             code: "consistency_token_not_found",
             detail: format!(
-                "this token names no command on a {aggregate_type} of your tenant; pass the \
-                 token a command on this collection returned"
+                "this token names no command on a {} of your tenant; pass the token a command \
+                 on this collection returned",
+                aggregate_types.join(" or ")
             ),
         });
     }

@@ -298,6 +298,38 @@ documented! {
     )
 }
 
+/// What no post body may hold ([`domain::community::Body::refuses`]).
+static REFUSED_IN_BODY: LazyLock<String> =
+    LazyLock::new(|| class(domain::community::Body::refuses));
+
+documented! {
+    /// [`domain::community::Title`].
+    Title => name(
+        "A category's name or a post's title",
+        (domain::community::Title::MIN_CHARS, domain::community::Title::MAX_CHARS),
+        "Glossary for legal German",
+    )
+}
+
+documented! {
+    /// [`domain::community::Body`].
+    Body => string(
+        &format!(
+            "Markdown, stored exactly as written and never rendered by the server: at most {max} \
+             characters, at least one of them not whitespace, and no control character other \
+             than a tab or a line break (CR, LF).",
+            max = domain::community::Body::MAX_CHARS
+        ),
+        (1, domain::community::Body::MAX_CHARS),
+        format!(
+            "^[^{refused}]*[^{refused}{space}][^{refused}]*$",
+            refused = *REFUSED_IN_BODY,
+            space = *WHITESPACE
+        ),
+        "Which term do you use for *Rechtsfähigkeit*?",
+    )
+}
+
 documented! {
     /// [`domain::api_keys::KeyName`].
     KeyName => name(

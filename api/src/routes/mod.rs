@@ -40,6 +40,7 @@ use crate::http::streams::LiveStreams;
 
 pub mod api_keys;
 pub mod audit;
+pub mod community;
 pub mod documents;
 pub mod jobs;
 pub mod openapi;
@@ -52,6 +53,7 @@ pub const CONTEXTS: &[fn() -> Routes] = &[
     api_keys::routes,
     jobs::routes,
     documents::routes,
+    community::routes,
     audit::routes,
     operations::routes,
 ];

@@ -106,12 +106,13 @@ fn the_policy_table() {
         .map(|action| {
             let rule = action.rule();
             let roles: Vec<&str> = rule.allowed_roles().iter().map(|r| r.as_str()).collect();
-            let subject = if rule.allows_subject() {
-                " + subject"
-            } else {
-                ""
+            let who = match (roles.is_empty(), rule.allows_subject()) {
+                (true, true) => "the subject only".to_owned(),
+                (true, false) => "nobody".to_owned(),
+                (false, true) => format!("{} + subject", roles.join(", ")),
+                (false, false) => roles.join(", "),
             };
-            format!("{}: {}{subject}", action.name(), roles.join(", "))
+            format!("{}: {who}", action.name())
         })
         .collect();
     insta::assert_snapshot!("policy_table", table.join("\n"));

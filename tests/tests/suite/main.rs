@@ -13,6 +13,7 @@ mod audit;
 mod audit_log;
 mod batches;
 mod cluster;
+mod community;
 mod contract;
 mod delivery;
 mod documents;

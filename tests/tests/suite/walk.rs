@@ -80,11 +80,14 @@ fn request_example(document: &Value, operation: &Value, name: &str) -> Option<(S
     Some((media_type.clone(), example.clone()))
 }
 
-/// Someone else's resources: a job and a document owned by another account.
+/// Someone else's resources: a job, a document and a post owned by another account (and the
+/// post's category).
 pub struct Owned {
     owner: String,
     job: String,
     document: String,
+    category: String,
+    post: String,
 }
 
 impl Owned {
@@ -93,10 +96,13 @@ impl Owned {
         let (owner, key) = app.api_key_with_roles(&["user"]).await;
         let document = app.uploaded_document(&key).await;
         let job = app.submitted_job(&key, &document).await;
+        let (category, post) = crate::community::written_post(app, &key).await;
         Self {
             owner,
             job,
             document,
+            category,
+            post,
         }
     }
 }
@@ -120,6 +126,10 @@ async fn target(
             (owned.job.clone(), owned.owner.clone())
         }
         "documents" => (owned.document.clone(), owned.owner.clone()),
+        "community" if operation.path.starts_with("/api/v1/community/posts/{id}") => {
+            (owned.post.clone(), owned.owner.clone())
+        }
+        "community" => (owned.category.clone(), user.to_owned()),
         _ => (user.to_owned(), user.to_owned()),
     }
 }
@@ -279,6 +289,10 @@ async fn another_tenant_sees_404_on_every_route_and_learns_nothing() {
             "jobs" if path.ends_with("/usage") => (&owned.owner, Some("usage_not_found")),
             "jobs" => (&owned.job, Some("job_not_found")),
             "documents" => (&owned.document, Some("document_not_found")),
+            "community" if path.starts_with("/api/v1/community/posts/") => {
+                (&owned.post, Some("post_not_found"))
+            }
+            "community" => (&owned.category, Some("category_not_found")),
             "admin" => (&user, Some("stream_not_parked")),
             "users" => (&user, Some("user_not_found")),
             _ => (&user, None),

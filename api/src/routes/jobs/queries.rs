@@ -43,7 +43,7 @@ pub async fn get_job(
         &state,
         tenant,
         token,
-        TranslationJob::TYPE,
+        &[TranslationJob::TYPE],
         JobsProjection::NAME,
     )
     .await?;
@@ -188,7 +188,7 @@ pub async fn list_jobs(
         &state,
         tenant,
         token,
-        TranslationJob::TYPE,
+        &[TranslationJob::TYPE],
         JobsProjection::NAME,
     )
     .await?;

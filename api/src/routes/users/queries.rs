@@ -95,7 +95,7 @@ pub async fn get_user(
     token: Consistency,
 ) -> Result<Response, ApiError> {
     let tenant = caller.may_read(UserAction::ReadUser, Some(id))?;
-    consistent(&state, tenant, token, "User", UsersProjection::NAME).await?;
+    consistent(&state, tenant, token, &["User"], UsersProjection::NAME).await?;
     let user = users_model::get(&state.read_pool, tenant.as_str(), id)
         .await?
         .ok_or_else(|| not_found("user_not_found", "user", id))?;
@@ -123,7 +123,7 @@ pub async fn list_users(
 ) -> Result<Json<UserPage>, ApiError> {
     let tenant = caller.may_read(UserAction::ListUsers, None)?;
     let limit = page_limit(params.limit, state.settings.queries.max_page_size)?;
-    consistent(&state, tenant, token, "User", UsersProjection::NAME).await?;
+    consistent(&state, tenant, token, &["User"], UsersProjection::NAME).await?;
     let users = users_model::list(
         &state.read_pool,
         tenant.as_str(),

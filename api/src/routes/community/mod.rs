@@ -1,0 +1,71 @@
+//! The community context over HTTP: categories kept by admins, posts written by members and
+//! moderated, read from the community projection as each reader may see them.
+
+pub mod categories;
+pub mod posts;
+pub mod reading;
+
+use domain::aggregate::Decider;
+use domain::community::{Category, Post};
+use domain::policy::CommunityAction;
+use utoipa_axum::routes;
+
+use crate::routes::Routes;
+
+/// The aggregates whose commands' consistency tokens the community queries wait for.
+const TOKEN_TYPES: &[&str] = &[Category::TYPE, Post::TYPE];
+
+/// The community routes.
+pub fn routes() -> Routes {
+    Routes::new()
+        .tag(
+            "community",
+            "Community: categories, and the posts members write in them",
+        )
+        .command(
+            CommunityAction::CreateCategory,
+            routes!(categories::create_category),
+        )
+        .command(
+            CommunityAction::ChangeCategory,
+            routes!(categories::rename_category),
+        )
+        .command(
+            CommunityAction::ChangeCategory,
+            routes!(categories::describe_category),
+        )
+        .command(
+            CommunityAction::ArchiveCategory,
+            routes!(categories::archive_category),
+        )
+        .command(CommunityAction::WritePost, routes!(posts::write_post))
+        .command(CommunityAction::EditPost, routes!(posts::edit_post))
+        .command(CommunityAction::RemovePost, routes!(posts::remove_post))
+        .command(CommunityAction::LockPost, routes!(posts::lock_post))
+        .command(CommunityAction::LockPost, routes!(posts::unlock_post))
+        .command(CommunityAction::PinPost, routes!(posts::pin_post))
+        .command(CommunityAction::PinPost, routes!(posts::unpin_post))
+        .query(
+            CommunityAction::ReadCommunity,
+            routes!(categories::list_categories),
+        )
+        .query(
+            CommunityAction::ReadCommunity,
+            routes!(categories::get_category),
+        )
+        .query(CommunityAction::ReadCommunity, routes!(reading::list_posts))
+        .query(CommunityAction::ReadCommunity, routes!(reading::get_post))
+}
+
+#[cfg(test)]
+mod tests {
+    use projections::community::Cursor;
+
+    use crate::http::schema::parameter;
+
+    #[test]
+    fn the_documented_cursor_is_the_one_the_server_reads() {
+        let after = parameter::<super::reading::ListPosts>("after");
+        assert_eq!(after["pattern"], Cursor::PATTERN);
+    }
+}

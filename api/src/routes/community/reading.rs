@@ -1,0 +1,264 @@
+//! Post routes that read: one post, and a category's posts, as the reader may see them.
+
+use axum::extract::State;
+use axum::response::Response;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use domain::community::sees_removed;
+use domain::policy::CommunityAction;
+use projections::community::{
+    self as model, CommunityProjection, Cursor, PostOrder, PostSummary, PostView, Reader,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::TOKEN_TYPES;
+use crate::http::error::{ApiError, Problem};
+use crate::http::extract::{consistent, Caller, Consistency, IdPath, QueryParams};
+use crate::http::respond::{not_found, page_limit, with_etag};
+use crate::routes::AppState;
+
+/// A post.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostDto {
+    /// Its id.
+    pub id: Uuid,
+    /// The category it was written in.
+    pub category_id: Uuid,
+    /// The account that wrote it.
+    pub author: Uuid,
+    /// Its title.
+    pub title: String,
+    /// Its text: markdown exactly as written, never rendered by the server.
+    pub body: String,
+    /// Whether it takes no new comments.
+    pub locked: bool,
+    /// Whether it is listed before the others of its category.
+    pub pinned: bool,
+    /// Whether it was removed. Only its author and moderators, admins and auditors ever see a
+    /// removed post; everyone else gets `404`.
+    pub removed: bool,
+    /// How many times its author edited it.
+    pub edits: i32,
+    /// The stream version this reflects (use as `If-Match` for commands).
+    pub version: i64,
+    /// When it was written.
+    pub written_at: DateTime<Utc>,
+    /// When it was last edited, if ever.
+    pub edited_at: Option<DateTime<Utc>>,
+    /// When it was last written or edited.
+    pub last_activity_at: DateTime<Utc>,
+}
+
+impl From<PostView> for PostDto {
+    fn from(view: PostView) -> Self {
+        Self {
+            id: view.post_id,
+            category_id: view.category_id,
+            author: view.author,
+            title: view.title,
+            body: view.body,
+            locked: view.locked,
+            pinned: view.pinned,
+            removed: view.removed,
+            edits: view.edits,
+            version: view.version,
+            written_at: view.written_at,
+            edited_at: view.edited_at,
+            last_activity_at: view.last_activity_at,
+        }
+    }
+}
+
+/// A post in a list (without its text).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostSummaryDto {
+    /// Its id.
+    pub id: Uuid,
+    /// The category it was written in.
+    pub category_id: Uuid,
+    /// The account that wrote it.
+    pub author: Uuid,
+    /// Its title.
+    pub title: String,
+    /// Whether it takes no new comments.
+    pub locked: bool,
+    /// Whether it is listed first.
+    pub pinned: bool,
+    /// Whether it was removed (listed only for its author and staff).
+    pub removed: bool,
+    /// How many times its author edited it.
+    pub edits: i32,
+    /// Its stream version.
+    pub version: i64,
+    /// When it was written.
+    pub written_at: DateTime<Utc>,
+    /// When it was last written or edited.
+    pub last_activity_at: DateTime<Utc>,
+}
+
+impl From<PostSummary> for PostSummaryDto {
+    fn from(view: PostSummary) -> Self {
+        Self {
+            id: view.post_id,
+            category_id: view.category_id,
+            author: view.author,
+            title: view.title,
+            locked: view.locked,
+            pinned: view.pinned,
+            removed: view.removed,
+            edits: view.edits,
+            version: view.version,
+            written_at: view.written_at,
+            last_activity_at: view.last_activity_at,
+        }
+    }
+}
+
+/// A page of posts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostPage {
+    /// The posts of this page: pinned first, then in the order asked for.
+    pub items: Vec<PostSummaryDto>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The order of a category's posts.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    /// Newest written first.
+    #[default]
+    Newest,
+    /// Most recently written or edited first.
+    Active,
+}
+
+/// Paging parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListPosts {
+    /// `newest` (default) or `active`; pinned posts come first in either.
+    #[param(inline)]
+    pub order: Option<Order>,
+    /// Return posts after this cursor (the previous page's `next_cursor`, same `order`).
+    #[param(
+        max_length = 55,
+        pattern = "^[01]_[0-9]{1,16}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
+    pub after: Option<String>,
+    /// Page size: 1 to `queries.max_page_size` (100 unless configured otherwise); default 20.
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// Wait until this command's effects are visible.
+    pub consistency_token: Option<String>,
+}
+
+fn reader(caller: &Caller) -> Reader {
+    Reader {
+        account: caller.principal.account,
+        sees_removed: sees_removed(&caller.principal.roles),
+    }
+}
+
+/// One post. A removed post is shown (marked) to its author and to moderators, admins and
+/// auditors only.
+#[utoipa::path(
+    get, path = "/api/v1/community/posts/{id}", tag = "community",
+    params(("id" = Uuid, Path, description = "Post id"),
+           ("X-Consistency-Token" = Option<String>, Header, description = "Token from a command"),
+           ("consistency_token" = Option<String>, Query, description = "Token from a command")),
+    responses(
+        (status = 200, description = "The post", body = PostDto),
+        (status = 404, description = "No such post (or removed, for this reader)", body = Problem),
+        (status = 503, description = "Projection behind the token", body = Problem),
+    ),
+    security(("bearer" = []), ("api_key" = []))
+)]
+pub async fn get_post(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    caller: Caller,
+    token: Consistency,
+) -> Result<Response, ApiError> {
+    let tenant = caller.may_read(CommunityAction::ReadCommunity, None)?;
+    consistent(
+        &state,
+        tenant,
+        token,
+        TOKEN_TYPES,
+        CommunityProjection::NAME,
+    )
+    .await?;
+    let post = model::get_post(&state.read_pool, tenant.as_str(), id, reader(&caller))
+        .await?
+        .ok_or_else(|| not_found("post_not_found", "post", id))?;
+    let version = post.version;
+    Ok(with_etag(PostDto::from(post), version))
+}
+
+/// A page of a category's posts: pinned first, then newest or most active first.
+#[utoipa::path(
+    get, path = "/api/v1/community/categories/{id}/posts", tag = "community",
+    params(("id" = Uuid, Path, description = "Category id"),
+           ListPosts,
+           ("X-Consistency-Token" = Option<String>, Header, description = "Token from a command")),
+    responses(
+        (status = 200, description = "A page of posts", body = PostPage),
+        (status = 400, description = "Invalid parameters", body = Problem),
+        (status = 404, description = "No such category", body = Problem),
+        (status = 503, description = "Projection behind the token", body = Problem),
+    ),
+    security(("bearer" = []), ("api_key" = []))
+)]
+pub async fn list_posts(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    caller: Caller,
+    QueryParams(params): QueryParams<ListPosts>,
+    token: Consistency,
+) -> Result<Json<PostPage>, ApiError> {
+    let tenant = caller.may_read(CommunityAction::ReadCommunity, None)?;
+    let limit = page_limit(params.limit, state.settings.queries.max_page_size)?;
+    let after = params
+        .after
+        .as_deref()
+        .map(|raw| {
+            raw.parse::<Cursor>().map_err(|()| {
+                ApiError::bad_request("invalid_cursor", "after: not a cursor from this API")
+            })
+        })
+        .transpose()?;
+    consistent(
+        &state,
+        tenant,
+        token,
+        TOKEN_TYPES,
+        CommunityProjection::NAME,
+    )
+    .await?;
+    model::get_category(&state.read_pool, tenant.as_str(), id)
+        .await?
+        .ok_or_else(|| not_found("category_not_found", "category", id))?;
+    let order = match params.order.unwrap_or_default() {
+        Order::Newest => PostOrder::Newest,
+        Order::Active => PostOrder::Active,
+    };
+    let (posts, next) = model::list_posts(
+        &state.read_pool,
+        tenant.as_str(),
+        id,
+        order,
+        reader(&caller),
+        after,
+        i64::from(limit),
+    )
+    .await?;
+    Ok(Json(PostPage {
+        items: posts.into_iter().map(PostSummaryDto::from).collect(),
+        next_cursor: next.map(|cursor| cursor.to_string()),
+    }))
+}

@@ -1,0 +1,123 @@
+use crate::error::{DomainError, ErrorKind};
+use crate::names::CodePoint;
+
+/// Why a community command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommunityError {
+    /// A title or category name is too short or too long.
+    #[error("a title must be {min} to {max} characters, got {actual}")]
+    TitleLength {
+        /// Minimum characters.
+        min: usize,
+        /// Maximum characters.
+        max: usize,
+        /// Characters given (after trimming, or as sent when too long).
+        actual: usize,
+    },
+    /// A title contains a control character or a line break.
+    #[error("a title must not contain control characters or line breaks")]
+    TitleCharacters,
+    /// A title contains a character a reader cannot see that changes what is shown.
+    #[error(
+        "a title must not contain invisible or bidirectional control characters ({character})"
+    )]
+    TitleInvisibleCharacter {
+        /// The first such character.
+        character: CodePoint,
+    },
+    /// A body is blank or too long.
+    #[error("a body must hold some text and at most {max} characters, got {actual}")]
+    BodyLength {
+        /// Maximum characters.
+        max: usize,
+        /// Characters given.
+        actual: usize,
+    },
+    /// A body contains a control character other than a line break or a tab.
+    #[error("a body must not contain control characters other than line breaks and tabs")]
+    BodyCharacters,
+    /// No category with this id exists.
+    #[error("no such category")]
+    CategoryNotFound,
+    /// A category with this id already exists.
+    #[error("a category with this id already exists")]
+    CategoryExists,
+    /// The category is archived: it takes no changes and no new posts.
+    #[error("the category is archived")]
+    CategoryArchived,
+    /// The change would leave the category as it is.
+    #[error("the category already has this name and description")]
+    CategoryUnchanged,
+    /// No post with this id exists.
+    #[error("no such post")]
+    PostNotFound,
+    /// A post with this id already exists.
+    #[error("a post with this id already exists")]
+    PostExists,
+    /// The post was removed: it takes no changes.
+    #[error("the post was removed")]
+    PostRemoved,
+    /// The edit would leave the post as it is.
+    #[error("the post already has this title and body")]
+    PostUnchanged,
+    /// The author's time to edit the post has passed.
+    #[error("the post can no longer be edited: authors edit within {window_minutes} minutes")]
+    EditWindowClosed {
+        /// How long after writing a post its author may edit it.
+        window_minutes: i64,
+    },
+    /// Locking a locked post, or unlocking one that is not.
+    #[error("the post is already {}", if *locked { "locked" } else { "unlocked" })]
+    LockUnchanged {
+        /// Whether the post is locked.
+        locked: bool,
+    },
+    /// Pinning a pinned post, or unpinning one that is not.
+    #[error("the post is already {}", if *pinned { "pinned" } else { "unpinned" })]
+    PinUnchanged {
+        /// Whether the post is pinned.
+        pinned: bool,
+    },
+}
+
+impl DomainError for CommunityError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::TitleLength { .. }
+            | Self::TitleCharacters
+            | Self::TitleInvisibleCharacter { .. }
+            | Self::BodyLength { .. }
+            | Self::BodyCharacters => ErrorKind::Invalid,
+            Self::CategoryNotFound | Self::PostNotFound => ErrorKind::NotFound,
+            Self::CategoryExists | Self::PostExists => ErrorKind::Conflict,
+            Self::CategoryArchived
+            | Self::CategoryUnchanged
+            | Self::PostRemoved
+            | Self::PostUnchanged
+            | Self::EditWindowClosed { .. }
+            | Self::LockUnchanged { .. }
+            | Self::PinUnchanged { .. } => ErrorKind::Rejected,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::TitleLength { .. } => "title_length",
+            Self::TitleCharacters => "title_characters",
+            Self::TitleInvisibleCharacter { .. } => "title_invisible_character",
+            Self::BodyLength { .. } => "body_length",
+            Self::BodyCharacters => "body_characters",
+            Self::CategoryNotFound => "category_not_found",
+            Self::CategoryExists => "category_exists",
+            Self::CategoryArchived => "category_archived",
+            Self::CategoryUnchanged => "category_unchanged",
+            Self::PostNotFound => "post_not_found",
+            Self::PostExists => "post_exists",
+            Self::PostRemoved => "post_removed",
+            Self::PostUnchanged => "post_unchanged",
+            Self::EditWindowClosed { .. } => "edit_window_closed",
+            Self::LockUnchanged { .. } => "lock_unchanged",
+            Self::PinUnchanged { .. } => "pin_unchanged",
+        }
+    }
+}

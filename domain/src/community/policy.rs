@@ -1,0 +1,41 @@
+//! What may be done in the community, and by whom.
+
+use crate::identity::Role;
+use crate::policy::{context_actions, Rule};
+
+/// Everyone of the tenant who takes part: users and the staff who look after them.
+const MEMBERS: &[Role] = &[Role::User, Role::Moderator, Role::Admin];
+/// Those who look after what members write.
+const MODERATORS: &[Role] = &[Role::Moderator, Role::Admin];
+
+context_actions! {
+    /// The community context's actions.
+    pub enum CommunityAction in "community" {
+        /// Create a category.
+        CreateCategory = "create_category" => Rule::roles(&[Role::Admin]),
+        /// Rename a category or change its description.
+        ChangeCategory = "change_category" => Rule::roles(&[Role::Admin]),
+        /// Archive a category: it takes no new posts; its posts stay readable.
+        ArchiveCategory = "archive_category" => Rule::roles(&[Role::Admin]),
+        /// Write a post in an open category.
+        WritePost = "write_post" => Rule::roles(MEMBERS),
+        /// Edit a post (its author only, within the edit window).
+        EditPost = "edit_post" => Rule::roles(&[]).or_subject(),
+        /// Remove a post (its author, or a moderator).
+        RemovePost = "remove_post" => Rule::roles(MODERATORS).or_subject(),
+        /// Lock or unlock a post.
+        LockPost = "lock_post" => Rule::roles(MODERATORS),
+        /// Pin or unpin a post.
+        PinPost = "pin_post" => Rule::roles(MODERATORS),
+        /// Read categories and posts. Auditors read everything, removed posts included.
+        ReadCommunity = "read_community" =>
+            Rule::roles(&[Role::User, Role::Moderator, Role::Admin, Role::Auditor]),
+    }
+}
+
+/// Whether a reader with `roles` sees removed posts of others (marked as removed).
+pub fn sees_removed(roles: &crate::identity::Roles) -> bool {
+    [Role::Moderator, Role::Admin, Role::Auditor]
+        .iter()
+        .any(|role| roles.contains(role))
+}

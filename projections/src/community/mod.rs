@@ -1,0 +1,14 @@
+//! The community read models: categories with their activity, and posts.
+//!
+//! What a reader may see is decided by the queries, from the reader they are given: a removed
+//! post stays in the model (marked), so its author and the staff still find it, and the queries
+//! leave it out for everyone else.
+
+mod projection;
+mod queries;
+
+pub use projection::CommunityProjection;
+pub use queries::{
+    get_category, get_post, list_categories, list_posts, CategoryView, Cursor, PostOrder,
+    PostSummary, PostView, Reader,
+};
