@@ -27,8 +27,10 @@ tokio::task_local! {
     /// cqrs-es's `execute_with_metadata` returns `()`; the only place that sees the committed
     /// events is a `Query`, which it awaits inline on the same task right after the commit.
     /// Scoping this cell around one `execute` hands the new version back exactly, without a
-    /// second read that a concurrent writer could race.
-    static COMMITTED_VERSION: Cell<Option<u64>>;
+    /// second read that a concurrent writer could race. A command that changes nothing (an
+    /// idempotent repeat, such as adding a reaction already there) has no events to dispatch:
+    /// the store's commit records the version it was decided on instead.
+    pub(crate) static COMMITTED_VERSION: Cell<Option<u64>>;
 }
 
 /// Runs after every commit, in process: records the new version and wakes the relay.
@@ -321,9 +323,8 @@ impl<D: Decider + 'static> CommandBus<D> {
             })
             .await;
         result?;
-        // Every successful command of our deciders appends at least one event.
         let version = committed.ok_or_else(|| {
-            CommandError::Store("command succeeded without appending an event".into())
+            CommandError::Store("command succeeded without reaching the store's commit".into())
         })?;
         Ok(outcome::<D>(stream.clone(), version, false))
     }

@@ -21,7 +21,8 @@
 //! - [`users`]: user commands, including the email-uniqueness rule.
 //! - [`api_keys`]: issuing and revoking API keys.
 //! - [`documents`]: uploads into the object store, recorded as events, with compensation.
-//! - [`community`]: categories, and posts written only in categories that take them.
+//! - [`community`]: categories, posts, comments and reactions, each written only where the
+//!   aggregates it names take it.
 //! - [`jobs`]: job commands with the checks that span documents and parent jobs, the worker
 //!   protocol, and the process manager (durable lease-expiry and retry timers).
 
@@ -102,6 +103,8 @@ impl WriteSide {
             api_keys: Arc::new(bus().build()),
             jobs: Arc::new(jobs::JobCommands::new(bus().build(), documents.clone())),
             community: Arc::new(community::CommunityCommands::new(
+                bus().build(),
+                bus().build(),
                 bus().build(),
                 bus().build(),
             )),

@@ -335,6 +335,9 @@ impl<D: Decider + 'static> EventStore<Versioned<D>> for SnapshotStore<D> {
         metadata: HashMap<String, String>,
     ) -> Result<Vec<EventEnvelope<Versioned<D>>>, Failure<D>> {
         if events.is_empty() {
+            // Nothing changed: the answer is the version the command was decided on.
+            let _ = crate::bus::COMMITTED_VERSION
+                .try_with(|cell| cell.set(Some(context.current_sequence as u64)));
             return Ok(Vec::new());
         }
         let first = context.current_sequence + 1;

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::aggregate::{replay, Decider};
 use crate::api_keys::ApiKey;
-use crate::community::{Category, Post};
+use crate::community::{Category, Comment, Post, Reactions};
 use crate::documents::Document;
 use crate::identity::Role;
 use crate::jobs::TranslationJob;
@@ -48,6 +48,8 @@ const AGGREGATES: &[(&str, Replayer)] = &[
     (TranslationJob::TYPE, replay_as::<TranslationJob>),
     (Category::TYPE, replay_as::<Category>),
     (Post::TYPE, replay_as::<Post>),
+    (Comment::TYPE, replay_as::<Comment>),
+    (Reactions::TYPE, replay_as::<Reactions>),
 ];
 
 /// The aggregate types whose state can be replayed, in a stable order.
@@ -111,7 +113,9 @@ mod tests {
                 "Document",
                 "TranslationJob",
                 "Category",
-                "Post"
+                "Post",
+                "Comment",
+                "Reactions"
             ]
         );
         types.dedup();

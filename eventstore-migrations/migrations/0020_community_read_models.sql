@@ -1,8 +1,10 @@
--- The community read models: categories, posts, and each category's activity.
+-- The community read models: categories, posts, comments, reactions, and the activity of each
+-- category and post.
 --
--- A category's counts live in their own table, written by post events with additive upserts:
--- a post's events and its category's are projected by different partitions, so a post may be
--- applied before the category row exists; counting apart never waits for it.
+-- Counts live in activity tables of their own, written with additive upserts by the events of
+-- other streams: a comment's events and its post's (or a post's and its category's) are
+-- projected by different partitions, so a comment may be applied before its post's row exists;
+-- counting apart never waits for it.
 
 CREATE TABLE read_models.community_categories
 (
@@ -24,8 +26,9 @@ CREATE TABLE read_models.community_category_activity
 (
     tenant_id        text        NOT NULL,
     category_id      uuid        NOT NULL,
-    -- Posts readers see (not removed).
+    -- Posts and comments readers see (not removed).
     posts            bigint      NOT NULL,
+    comments         bigint      NOT NULL,
     last_activity_at timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, category_id)
 );
@@ -55,3 +58,45 @@ CREATE INDEX community_posts_newest
     ON read_models.community_posts (tenant_id, category_id, pinned DESC, written_at DESC, post_id DESC);
 CREATE INDEX community_posts_active
     ON read_models.community_posts (tenant_id, category_id, pinned DESC, last_activity_at DESC, post_id DESC);
+
+CREATE TABLE read_models.community_post_activity
+(
+    tenant_id        text        NOT NULL,
+    post_id          uuid        NOT NULL,
+    -- Comments readers see (not removed), replies included.
+    comments         bigint      NOT NULL,
+    last_activity_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, post_id)
+);
+
+CREATE TABLE read_models.community_comments
+(
+    tenant_id   text        NOT NULL,
+    comment_id  uuid        NOT NULL,
+    post_id     uuid        NOT NULL,
+    category_id uuid        NOT NULL,
+    parent_id   uuid,
+    author      uuid        NOT NULL,
+    body        text        NOT NULL,
+    removed     boolean     NOT NULL,
+    edits       integer     NOT NULL,
+    version     bigint      NOT NULL,
+    written_at  timestamptz NOT NULL,
+    edited_at   timestamptz,
+    updated_at  timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, comment_id)
+);
+
+-- A post's threads: its top-level comments in order, and each one's replies.
+CREATE INDEX community_comments_threads
+    ON read_models.community_comments (tenant_id, post_id, parent_id, comment_id);
+
+-- Who reacted how to what: one row per reaction there is now.
+CREATE TABLE read_models.community_reactions
+(
+    tenant_id   text NOT NULL,
+    target_id   uuid NOT NULL,
+    member      uuid NOT NULL,
+    kind        text NOT NULL,
+    PRIMARY KEY (tenant_id, target_id, member, kind)
+);

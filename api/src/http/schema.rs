@@ -417,6 +417,17 @@ documented! {
 }
 
 documented! {
+    /// [`domain::community::ReactionKind`].
+    ReactionKind => ObjectBuilder::new()
+        .schema_type(SchemaType::new(Type::String))
+        .description(Some("A reaction to a post or comment."))
+        .enum_values(Some(
+            domain::community::ReactionKind::ALL.map(domain::community::ReactionKind::as_str),
+        ))
+        .into()
+}
+
+documented! {
     /// [`domain::jobs::JobStatus`], by name.
     JobStatus => ObjectBuilder::new()
         .schema_type(SchemaType::new(Type::String))

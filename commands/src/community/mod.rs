@@ -1,14 +1,16 @@
-//! Community commands: categories, and posts with the one check no single aggregate can make
-//! (the post's category exists and takes posts).
+//! Community commands, with the checks no single aggregate can make: a post's category takes
+//! posts; a comment's post takes comments and its parent is a top-level comment of that post;
+//! a reaction's post or comment is there to react to.
 //!
-//! The category is read before the post is appended, not locked: an archive that commits
-//! between the two lets that one post in, as if it had been written a moment earlier. Nothing
-//! depends on the category's state after the post exists, so no rule is broken by it.
+//! What is checked is read before the append, not locked: a lock or an archive that commits
+//! between the two lets that one comment or post in, as if it had been written a moment
+//! earlier. Nothing depends on the checked state after the append, so no rule is broken by it.
 
 use chrono::{DateTime, Utc};
 use domain::aggregate::{Guarded, Rejection};
 use domain::community::{
-    Category, CategoryCommand, CommunityError, Post, PostCommand, WrittenPost,
+    Body, Category, CategoryCommand, Comment, CommentCommand, CommunityError, Post, PostCommand,
+    ReactionCommand, Reactions, Target, WrittenComment, WrittenPost,
 };
 use domain::identity::{StreamId, TenantId};
 use uuid::Uuid;
@@ -16,11 +18,28 @@ use uuid::Uuid;
 use crate::bus::{CommandBus, CommandError, CommandOutcome};
 use crate::metadata::CommandContext;
 
+/// A comment as a member asked for it; its post's category is looked up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewComment {
+    /// The post to comment on.
+    pub post: Uuid,
+    /// The top-level comment of that post replied to, if any.
+    pub parent: Option<Uuid>,
+    /// The writing account.
+    pub author: Uuid,
+    /// The markdown.
+    pub body: Body,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
 /// Issues community commands.
 #[derive(Debug)]
 pub struct CommunityCommands {
     categories: CommandBus<Category>,
     posts: CommandBus<Post>,
+    comments: CommandBus<Comment>,
+    reactions: CommandBus<Reactions>,
 }
 
 fn rejected(error: CommunityError) -> CommandError<CommunityError> {
@@ -29,8 +48,18 @@ fn rejected(error: CommunityError) -> CommandError<CommunityError> {
 
 impl CommunityCommands {
     /// Community commands over one bus per aggregate.
-    pub fn new(categories: CommandBus<Category>, posts: CommandBus<Post>) -> Self {
-        Self { categories, posts }
+    pub fn new(
+        categories: CommandBus<Category>,
+        posts: CommandBus<Post>,
+        comments: CommandBus<Comment>,
+        reactions: CommandBus<Reactions>,
+    ) -> Self {
+        Self {
+            categories,
+            posts,
+            comments,
+            reactions,
+        }
     }
 
     /// Runs a command on category `category` of the context's tenant.
@@ -129,5 +158,130 @@ impl CommunityCommands {
             Post::Written(written) => Ok(written.clone()),
             Post::Unwritten => Err(rejected(CommunityError::PostNotFound)),
         }
+    }
+
+    /// Writes comment `comment` in the context's tenant, on a post that takes comments,
+    /// replying (if it does) to a top-level comment of that post.
+    ///
+    /// # Errors
+    /// See [`CommandBus::execute`]; [`CommunityError::PostNotFound`],
+    /// [`CommunityError::PostRemoved`], [`CommunityError::PostLocked`],
+    /// [`CommunityError::ParentNotFound`], [`CommunityError::ReplyToReply`],
+    /// [`CommunityError::CommentRemoved`].
+    pub async fn write_comment(
+        &self,
+        context: &CommandContext,
+        comment: Uuid,
+        new: NewComment,
+        now: DateTime<Utc>,
+    ) -> Result<CommandOutcome, CommandError<CommunityError>> {
+        let attempt = || self.checked_comment(context, comment, new.clone(), now);
+        self.comments.idempotent(context, attempt).await
+    }
+
+    async fn checked_comment(
+        &self,
+        context: &CommandContext,
+        comment: Uuid,
+        new: NewComment,
+        now: DateTime<Utc>,
+    ) -> Result<CommandOutcome, CommandError<CommunityError>> {
+        let post = self.written_post(&context.tenant, new.post).await?;
+        post.takes(true).map_err(rejected)?;
+        if let Some(parent) = new.parent {
+            let parent = self
+                .written_comment(&context.tenant, parent)
+                .await
+                .map_err(|_| rejected(CommunityError::ParentNotFound))?;
+            parent.takes_replies_on(new.post).map_err(rejected)?;
+        }
+        let command = CommentCommand::Write {
+            post: new.post,
+            category: post.category,
+            parent: new.parent,
+            author: new.author,
+            body: new.body,
+            at: new.at,
+        };
+        let stream = StreamId::new(context.tenant.clone(), comment);
+        let name = command.name();
+        self.comments
+            .append(context, &stream, Guarded::new(command), name, now)
+            .await
+    }
+
+    /// Runs any other command on comment `comment` of the context's tenant.
+    ///
+    /// # Errors
+    /// See [`CommandBus::execute`].
+    pub async fn comment(
+        &self,
+        context: &CommandContext,
+        comment: Uuid,
+        expected_version: Option<u64>,
+        command: CommentCommand,
+        now: DateTime<Utc>,
+    ) -> Result<CommandOutcome, CommandError<CommunityError>> {
+        let stream = StreamId::new(context.tenant.clone(), comment);
+        let name = command.name();
+        let guarded = Guarded::expecting(expected_version, command);
+        self.comments
+            .execute(context, &stream, guarded, name, now)
+            .await
+    }
+
+    /// Comment `comment` of `tenant` as written (whose author the API authorizes against).
+    ///
+    /// # Errors
+    /// [`CommunityError::CommentNotFound`], or a store failure.
+    pub async fn written_comment(
+        &self,
+        tenant: &TenantId,
+        comment: Uuid,
+    ) -> Result<WrittenComment, CommandError<CommunityError>> {
+        match self
+            .comments
+            .load(&StreamId::new(tenant.clone(), comment))
+            .await?
+            .state()
+        {
+            Comment::Written(written) => Ok(written.clone()),
+            Comment::Unwritten => Err(rejected(CommunityError::CommentNotFound)),
+        }
+    }
+
+    /// Adds or withdraws the member's reaction to a post or comment that is there to react to
+    /// (written, not removed). A repeat changes nothing and answers with the current version.
+    ///
+    /// # Errors
+    /// See [`CommandBus::execute`]; the target's `…NotFound` or `…Removed`.
+    pub async fn react(
+        &self,
+        context: &CommandContext,
+        command: ReactionCommand,
+        now: DateTime<Utc>,
+    ) -> Result<CommandOutcome, CommandError<CommunityError>> {
+        match command.target {
+            Target::Post(post) => self
+                .written_post(&context.tenant, post)
+                .await?
+                .takes(false)
+                .map_err(rejected)?,
+            Target::Comment(comment) => {
+                if self
+                    .written_comment(&context.tenant, comment)
+                    .await?
+                    .removed
+                {
+                    return Err(rejected(CommunityError::CommentRemoved));
+                }
+            }
+        }
+        let id = Reactions::stream_id(command.target, command.member);
+        let stream = StreamId::new(context.tenant.clone(), id);
+        let name = command.name();
+        self.reactions
+            .execute(context, &stream, Guarded::new(command), name, now)
+            .await
     }
 }

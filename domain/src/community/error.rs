@@ -57,6 +57,27 @@ pub enum CommunityError {
     /// The post was removed: it takes no changes.
     #[error("the post was removed")]
     PostRemoved,
+    /// The post is locked: it takes no new comments.
+    #[error("the post is locked")]
+    PostLocked,
+    /// No comment with this id exists.
+    #[error("no such comment")]
+    CommentNotFound,
+    /// A comment with this id already exists.
+    #[error("a comment with this id already exists")]
+    CommentExists,
+    /// The comment was removed: it takes no changes and no replies.
+    #[error("the comment was removed")]
+    CommentRemoved,
+    /// The edit would leave the comment as it is.
+    #[error("the comment already has this body")]
+    CommentUnchanged,
+    /// The comment replied to is not a comment of this post.
+    #[error("no such comment on this post to reply to")]
+    ParentNotFound,
+    /// Replies go one level deep: a reply to a reply is refused.
+    #[error("a reply cannot be replied to: reply to the comment it answers")]
+    ReplyToReply,
     /// The edit would leave the post as it is.
     #[error("the post already has this title and body")]
     PostUnchanged,
@@ -88,11 +109,18 @@ impl DomainError for CommunityError {
             | Self::TitleInvisibleCharacter { .. }
             | Self::BodyLength { .. }
             | Self::BodyCharacters => ErrorKind::Invalid,
-            Self::CategoryNotFound | Self::PostNotFound => ErrorKind::NotFound,
-            Self::CategoryExists | Self::PostExists => ErrorKind::Conflict,
+            Self::CategoryNotFound
+            | Self::PostNotFound
+            | Self::CommentNotFound
+            | Self::ParentNotFound => ErrorKind::NotFound,
+            Self::CategoryExists | Self::PostExists | Self::CommentExists => ErrorKind::Conflict,
             Self::CategoryArchived
             | Self::CategoryUnchanged
             | Self::PostRemoved
+            | Self::PostLocked
+            | Self::CommentRemoved
+            | Self::CommentUnchanged
+            | Self::ReplyToReply
             | Self::PostUnchanged
             | Self::EditWindowClosed { .. }
             | Self::LockUnchanged { .. }
@@ -115,6 +143,13 @@ impl DomainError for CommunityError {
             Self::PostExists => "post_exists",
             Self::PostRemoved => "post_removed",
             Self::PostUnchanged => "post_unchanged",
+            Self::PostLocked => "post_locked",
+            Self::CommentNotFound => "comment_not_found",
+            Self::CommentExists => "comment_exists",
+            Self::CommentRemoved => "comment_removed",
+            Self::CommentUnchanged => "comment_unchanged",
+            Self::ParentNotFound => "parent_comment_not_found",
+            Self::ReplyToReply => "reply_to_reply",
             Self::EditWindowClosed { .. } => "edit_window_closed",
             Self::LockUnchanged { .. } => "lock_unchanged",
             Self::PinUnchanged { .. } => "pin_unchanged",

@@ -1,16 +1,20 @@
 //! Community: categories of posts that the tenant's users write for each other to read.
 //!
-//! Admins keep the categories; users write posts in open ones; authors edit their own posts
-//! within a window and remove them; moderators remove, lock and pin. Nothing is ever deleted:
-//! a removed post keeps its history, and only the read side decides who still sees it.
+//! Admins keep the categories; members write posts in open ones, comment on them (replies go
+//! one level deep) and react to posts and comments; authors edit their own writing within a
+//! window and remove it; moderators remove, lock and pin. Nothing is ever deleted: removed
+//! writing keeps its history, and only the read side decides who still sees it.
 //!
-//! A post names its category, and whether that category takes posts is not decidable inside
-//! the post: the command side reads the category before it appends (see `commands`).
+//! Each aggregate decides alone what it can: whether a post's category takes posts, or a
+//! comment's post takes comments, is read by the command side before it appends (see
+//! `commands`).
 
 mod category;
+mod comment;
 mod error;
 mod policy;
 mod post;
+mod reaction;
 mod values;
 
 #[cfg(test)]
@@ -19,7 +23,9 @@ mod stored_events;
 mod tests;
 
 pub use category::{Category, CategoryCommand, CategoryEvent};
+pub use comment::{Comment, CommentCommand, CommentEvent, WrittenComment};
 pub use error::CommunityError;
 pub use policy::{sees_removed, CommunityAction};
 pub use post::{Post, PostCommand, PostEvent, WrittenPost};
+pub use reaction::{ReactionCommand, ReactionEvent, ReactionKind, Reactions, Target};
 pub use values::{Body, Title};

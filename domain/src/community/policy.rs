@@ -27,6 +27,14 @@ context_actions! {
         LockPost = "lock_post" => Rule::roles(MODERATORS),
         /// Pin or unpin a post.
         PinPost = "pin_post" => Rule::roles(MODERATORS),
+        /// Comment on a post that is neither locked nor removed, or reply to a comment.
+        WriteComment = "write_comment" => Rule::roles(MEMBERS),
+        /// Edit a comment (its author only, within the edit window).
+        EditComment = "edit_comment" => Rule::roles(&[]).or_subject(),
+        /// Remove a comment (its author, or a moderator).
+        RemoveComment = "remove_comment" => Rule::roles(MODERATORS).or_subject(),
+        /// Add or withdraw one's own reaction to a post or comment.
+        React = "react" => Rule::roles(MEMBERS),
         /// Read categories and posts. Auditors read everything, removed posts included.
         ReadCommunity = "read_community" =>
             Rule::roles(&[Role::User, Role::Moderator, Role::Admin, Role::Auditor]),

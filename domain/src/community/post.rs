@@ -30,6 +30,23 @@ pub struct WrittenPost {
     pub removed: bool,
 }
 
+impl WrittenPost {
+    /// Whether comments (and reactions) may be added to this post now.
+    ///
+    /// # Errors
+    /// [`CommunityError::PostRemoved`], or [`CommunityError::PostLocked`] when `locked_matters`
+    /// (a lock stops comments, not reactions).
+    pub fn takes(&self, locked_matters: bool) -> Result<(), CommunityError> {
+        if self.removed {
+            return Err(CommunityError::PostRemoved);
+        }
+        if locked_matters && self.locked {
+            return Err(CommunityError::PostLocked);
+        }
+        Ok(())
+    }
+}
+
 /// The post aggregate's state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub enum Post {

@@ -1,6 +1,8 @@
 //! The stored form of every community event (see `crate::stored_check`).
 
-use super::{Body, CategoryEvent, PostEvent, Title};
+use super::{
+    Body, CategoryEvent, CommentEvent, PostEvent, ReactionEvent, ReactionKind, Target, Title,
+};
 use crate::stored_check::{at, id, stored_events_test};
 
 fn title(raw: &str) -> Title {
@@ -53,6 +55,60 @@ fn post_samples() -> Vec<PostEvent> {
             at: at(6),
         },
     ]
+}
+
+fn comment_samples() -> Vec<CommentEvent> {
+    vec![
+        CommentEvent::CommentWritten {
+            post: id(1),
+            category: id(5),
+            parent: Some(id(2)),
+            author: id(3),
+            body: body("We use *legal capacity*."),
+            at: at(0),
+        },
+        CommentEvent::CommentEdited {
+            body: body("We use **legal capacity**."),
+            at: at(1),
+        },
+        CommentEvent::CommentRemoved {
+            by: format!("key:{}", id(4)),
+            at: at(2),
+        },
+    ]
+}
+
+fn reaction_samples() -> Vec<ReactionEvent> {
+    vec![
+        ReactionEvent::ReactionAdded {
+            target: Target::Post(id(1)),
+            member: id(3),
+            kind: ReactionKind::Insightful,
+            at: at(0),
+        },
+        ReactionEvent::ReactionWithdrawn {
+            target: Target::Comment(id(2)),
+            member: id(3),
+            kind: ReactionKind::Thanks,
+            at: at(1),
+        },
+    ]
+}
+
+stored_events_test! {
+    fn comment_events_are_stored_under_their_event_types() for CommentEvent {
+        snapshot: "comment_events",
+        former_tags: [],
+        samples: comment_samples(),
+    }
+}
+
+stored_events_test! {
+    fn reaction_events_are_stored_under_their_event_types() for ReactionEvent {
+        snapshot: "reaction_events",
+        former_tags: [],
+        samples: reaction_samples(),
+    }
 }
 
 stored_events_test! {

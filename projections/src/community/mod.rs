@@ -1,4 +1,5 @@
-//! The community read models: categories with their activity, and posts.
+//! The community read models: categories and posts with their activity, comments as threads,
+//! and reactions.
 //!
 //! What a reader may see is decided by the queries, from the reader they are given: a removed
 //! post stays in the model (marked), so its author and the staff still find it, and the queries
@@ -6,9 +7,11 @@
 
 mod projection;
 mod queries;
+mod threads;
 
 pub use projection::CommunityProjection;
 pub use queries::{
     get_category, get_post, list_categories, list_posts, CategoryView, Cursor, PostOrder,
     PostSummary, PostView, Reader,
 };
+pub use threads::{get_comment, list_threads, reactions, CommentView, ReactionSummary, Thread};

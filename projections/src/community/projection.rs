@@ -1,8 +1,10 @@
-//! Builds the community tables from category and post events.
+//! Builds the community tables from category, post, comment and reaction events.
 
 use chrono::{DateTime, Utc};
 use domain::aggregate::Decider;
-use domain::community::{Category, CategoryEvent, Post, PostEvent};
+use domain::community::{
+    Category, CategoryEvent, Comment, CommentEvent, Post, PostEvent, ReactionEvent, Reactions,
+};
 use domain::event::RecordedEvent;
 use domain::identity::StreamId;
 use sqlx::PgConnection;
@@ -10,8 +12,7 @@ use uuid::Uuid;
 
 use crate::engine::{ApplyError, Projection};
 
-/// Builds `read_models.community_categories`, `community_category_activity` and
-/// `community_posts`.
+/// Builds the `read_models.community_*` tables.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CommunityProjection;
 
@@ -30,7 +31,7 @@ impl Projection for CommunityProjection {
     }
 
     fn aggregate_types(&self) -> &'static [&'static str] {
-        &[Category::TYPE, Post::TYPE]
+        &[Category::TYPE, Post::TYPE, Comment::TYPE, Reactions::TYPE]
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -38,6 +39,9 @@ impl Projection for CommunityProjection {
             "community_categories",
             "community_category_activity",
             "community_posts",
+            "community_post_activity",
+            "community_comments",
+            "community_reactions",
         ]
     }
 
@@ -50,10 +54,11 @@ impl Projection for CommunityProjection {
             .aggregate_id
             .parse()
             .map_err(|_| ApplyError::Inconsistent(format!("stream id {:?}", event.aggregate_id)))?;
-        if event.aggregate_type == Category::TYPE {
-            apply_category(connection, event, stream.id).await
-        } else {
-            apply_post(connection, event, stream.id).await
+        match event.aggregate_type.as_str() {
+            Category::TYPE => apply_category(connection, event, stream.id).await,
+            Post::TYPE => apply_post(connection, event, stream.id).await,
+            Comment::TYPE => apply_comment(connection, event, stream.id).await,
+            _ => apply_reaction(connection, event).await,
         }
     }
 }
@@ -142,7 +147,7 @@ async fn apply_post(
             .bind(at)
             .execute(&mut *connection)
             .await?;
-            return activity(connection, &event.tenant_id, category, 1, at).await;
+            return category_activity(connection, &event.tenant_id, category, (1, 0), at).await;
         }
         PostEvent::PostEdited { title, body, .. } => {
             let category: Option<Uuid> = sqlx::query_scalar(
@@ -162,7 +167,7 @@ async fn apply_post(
             .fetch_optional(&mut *connection)
             .await?;
             let category = category.ok_or_else(|| unknown(event, "post", post))?;
-            return activity(connection, &event.tenant_id, category, 0, at).await;
+            return category_activity(connection, &event.tenant_id, category, (0, 0), at).await;
         }
         PostEvent::PostRemoved { .. } => {
             let category: Option<(Uuid, DateTime<Utc>)> = sqlx::query_as(
@@ -178,7 +183,7 @@ async fn apply_post(
             .fetch_optional(&mut *connection)
             .await?;
             let (category, last) = category.ok_or_else(|| unknown(event, "post", post))?;
-            return activity(connection, &event.tenant_id, category, -1, last).await;
+            return category_activity(connection, &event.tenant_id, category, (-1, 0), last).await;
         }
         PostEvent::PostLocked { .. } => (Some(true), None),
         PostEvent::PostUnlocked { .. } => (Some(false), None),
@@ -202,26 +207,163 @@ async fn apply_post(
     one_row(updated.rows_affected(), event, "post", post)
 }
 
-/// Adds `posts` to a category's count of visible posts and moves its last activity to `at` if
-/// later. Additive, so it commutes with the category's own events in another partition.
-async fn activity(
+async fn apply_comment(
+    connection: &mut PgConnection,
+    event: &RecordedEvent,
+    comment: Uuid,
+) -> Result<(), ApplyError> {
+    let tenant = &event.tenant_id;
+    let (post, category, at) = match ApplyError::decode::<CommentEvent>(event)? {
+        CommentEvent::CommentWritten {
+            post,
+            category,
+            parent,
+            author,
+            body,
+            at,
+        } => {
+            sqlx::query(
+                "INSERT INTO community_comments
+                    (tenant_id, comment_id, post_id, category_id, parent_id, author, body,
+                     removed, edits, version, written_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, false, 0, $8, $9, $9)",
+            )
+            .bind(tenant)
+            .bind(comment)
+            .bind(post)
+            .bind(category)
+            .bind(parent)
+            .bind(author)
+            .bind(body.as_str())
+            .bind(event.sequence)
+            .bind(at)
+            .execute(&mut *connection)
+            .await?;
+            post_activity(connection, tenant, post, 1, at).await?;
+            return category_activity(connection, tenant, category, (0, 1), at).await;
+        }
+        CommentEvent::CommentEdited { body, at } => {
+            let updated = sqlx::query(
+                "UPDATE community_comments
+                    SET body = $3, edits = edits + 1, edited_at = $4, version = $5,
+                        updated_at = $4
+                  WHERE tenant_id = $1 AND comment_id = $2",
+            )
+            .bind(tenant)
+            .bind(comment)
+            .bind(body.as_str())
+            .bind(at)
+            .bind(event.sequence)
+            .execute(connection)
+            .await?;
+            return one_row(updated.rows_affected(), event, "comment", comment);
+        }
+        CommentEvent::CommentRemoved { at, .. } => {
+            let row: Option<(Uuid, Uuid, DateTime<Utc>)> = sqlx::query_as(
+                "UPDATE community_comments
+                    SET removed = true, version = $3, updated_at = $4
+                  WHERE tenant_id = $1 AND comment_id = $2
+              RETURNING post_id, category_id, written_at",
+            )
+            .bind(tenant)
+            .bind(comment)
+            .bind(event.sequence)
+            .bind(at)
+            .fetch_optional(&mut *connection)
+            .await?;
+            row.ok_or_else(|| unknown(event, "comment", comment))?
+        }
+    };
+    // A removal leaves the last activity where it was: `at` is the comment's writing.
+    post_activity(connection, tenant, post, -1, at).await?;
+    category_activity(connection, tenant, category, (0, -1), at).await
+}
+
+async fn apply_reaction(
+    connection: &mut PgConnection,
+    event: &RecordedEvent,
+) -> Result<(), ApplyError> {
+    let (target, member, kind, added) = match ApplyError::decode::<ReactionEvent>(event)? {
+        ReactionEvent::ReactionAdded {
+            target,
+            member,
+            kind,
+            ..
+        } => (target, member, kind, true),
+        ReactionEvent::ReactionWithdrawn {
+            target,
+            member,
+            kind,
+            ..
+        } => (target, member, kind, false),
+    };
+    let statement = if added {
+        "INSERT INTO community_reactions (tenant_id, target_id, member, kind)
+         VALUES ($1, $2, $3, $4)"
+    } else {
+        "DELETE FROM community_reactions
+          WHERE tenant_id = $1 AND target_id = $2 AND member = $3 AND kind = $4"
+    };
+    let changed = sqlx::query(statement)
+        .bind(&event.tenant_id)
+        .bind(target.id())
+        .bind(member)
+        .bind(kind.as_str())
+        .execute(connection)
+        .await?;
+    one_row(changed.rows_affected(), event, "reaction of", member)
+}
+
+/// Adds `(posts, comments)` to a category's counts of what readers see, and moves its last
+/// activity to `at` if later. Additive, so it commutes with the category's own events in
+/// another partition.
+async fn category_activity(
     connection: &mut PgConnection,
     tenant: &str,
     category: Uuid,
-    posts: i64,
+    (posts, comments): (i64, i64),
     at: DateTime<Utc>,
 ) -> Result<(), ApplyError> {
     sqlx::query(
-        "INSERT INTO community_category_activity (tenant_id, category_id, posts, last_activity_at)
-         VALUES ($1, $2, $3, $4)
+        "INSERT INTO community_category_activity
+            (tenant_id, category_id, posts, comments, last_activity_at)
+         VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (tenant_id, category_id) DO UPDATE
             SET posts = community_category_activity.posts + EXCLUDED.posts,
+                comments = community_category_activity.comments + EXCLUDED.comments,
                 last_activity_at = greatest(community_category_activity.last_activity_at,
                                             EXCLUDED.last_activity_at)",
     )
     .bind(tenant)
     .bind(category)
     .bind(posts)
+    .bind(comments)
+    .bind(at)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Adds `comments` to a post's count of what readers see, and moves its last activity to `at`
+/// if later; additive, like [`category_activity`].
+async fn post_activity(
+    connection: &mut PgConnection,
+    tenant: &str,
+    post: Uuid,
+    comments: i64,
+    at: DateTime<Utc>,
+) -> Result<(), ApplyError> {
+    sqlx::query(
+        "INSERT INTO community_post_activity (tenant_id, post_id, comments, last_activity_at)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (tenant_id, post_id) DO UPDATE
+            SET comments = community_post_activity.comments + EXCLUDED.comments,
+                last_activity_at = greatest(community_post_activity.last_activity_at,
+                                            EXCLUDED.last_activity_at)",
+    )
+    .bind(tenant)
+    .bind(post)
+    .bind(comments)
     .bind(at)
     .execute(connection)
     .await?;

@@ -23,6 +23,8 @@ pub struct CategoryView {
     pub archived: bool,
     /// Posts readers see (removed ones are not counted).
     pub posts: i64,
+    /// Comments readers see, on all its posts.
+    pub comments: i64,
     /// The latest post written or edited in it, or its creation.
     pub last_activity_at: DateTime<Utc>,
     pub version: i64,
@@ -32,6 +34,7 @@ pub struct CategoryView {
 
 const SELECT_CATEGORY: &str = "
     SELECT c.category_id, c.name, c.description, c.archived, coalesce(a.posts, 0) AS posts,
+           coalesce(a.comments, 0) AS comments,
            greatest(c.created_at, a.last_activity_at) AS last_activity_at, c.version,
            c.created_at, c.updated_at
       FROM read_models.community_categories c
@@ -93,9 +96,12 @@ pub struct PostView {
     pub removed: bool,
     /// How many times its author edited it.
     pub edits: i32,
+    /// Comments readers see, replies included.
+    pub comments: i64,
     pub version: i64,
     pub written_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
+    /// Its writing, its last edit or its latest comment, whichever is last.
     pub last_activity_at: DateTime<Utc>,
 }
 
@@ -110,10 +116,20 @@ pub struct PostSummary {
     pub pinned: bool,
     pub removed: bool,
     pub edits: i32,
+    pub comments: i64,
     pub version: i64,
     pub written_at: DateTime<Utc>,
     pub last_activity_at: DateTime<Utc>,
 }
+
+/// The posts with their activity (comments count and time, kept apart by comment events).
+const FROM_POSTS: &str = "FROM read_models.community_posts p
+      LEFT JOIN read_models.community_post_activity a
+        ON a.tenant_id = p.tenant_id AND a.post_id = p.post_id";
+/// A post's comments readers see.
+const COMMENTS: &str = "coalesce(a.comments, 0) AS comments";
+/// A post's last activity: its own, or its latest comment's.
+const ACTIVITY: &str = "greatest(p.last_activity_at, a.last_activity_at)";
 
 /// Post `post` of the tenant, if `reader` may see it.
 ///
@@ -125,12 +141,13 @@ pub async fn get_post(
     post: Uuid,
     reader: Reader,
 ) -> Result<Option<PostView>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT post_id, category_id, author, title, body, locked, pinned, removed, edits,
-                version, written_at, edited_at, last_activity_at
-           FROM read_models.community_posts
-          WHERE tenant_id = $1 AND post_id = $2 AND (NOT removed OR $3 OR author = $4)",
-    )
+    sqlx::query_as(&format!(
+        "SELECT p.post_id, p.category_id, p.author, p.title, p.body, p.locked, p.pinned,
+                p.removed, p.edits, {COMMENTS}, p.version, p.written_at, p.edited_at,
+                {ACTIVITY} AS last_activity_at
+           {FROM_POSTS}
+          WHERE p.tenant_id = $1 AND p.post_id = $2 AND (NOT p.removed OR $3 OR p.author = $4)"
+    ))
     .bind(tenant_id)
     .bind(post)
     .bind(reader.sees_removed)
@@ -219,18 +236,18 @@ pub async fn list_posts(
     limit: i64,
 ) -> Result<(Vec<PostSummary>, Option<Cursor>), sqlx::Error> {
     let time = match order {
-        PostOrder::Newest => "written_at",
-        PostOrder::Active => "last_activity_at",
+        PostOrder::Newest => "p.written_at",
+        PostOrder::Active => ACTIVITY,
     };
     // Pinned posts (true) come first: after a cursor are the less pinned, then the older.
     let mut posts: Vec<PostSummary> = sqlx::query_as(&format!(
-        "SELECT post_id, category_id, author, title, locked, pinned, removed, edits, version,
-                written_at, last_activity_at
-           FROM read_models.community_posts
-          WHERE tenant_id = $1 AND category_id = $2 AND (NOT removed OR $3 OR author = $4)
-            AND ($5::boolean IS NULL OR pinned < $5
-                 OR (pinned = $5 AND ({time}, post_id) < ($7::timestamptz, $8::uuid)))
-          ORDER BY pinned DESC, {time} DESC, post_id DESC
+        "SELECT p.post_id, p.category_id, p.author, p.title, p.locked, p.pinned, p.removed,
+                p.edits, {COMMENTS}, p.version, p.written_at, {ACTIVITY} AS last_activity_at
+           {FROM_POSTS}
+          WHERE p.tenant_id = $1 AND p.category_id = $2 AND (NOT p.removed OR $3 OR p.author = $4)
+            AND ($5::boolean IS NULL OR p.pinned < $5
+                 OR (p.pinned = $5 AND ({time}, p.post_id) < ($7::timestamptz, $8::uuid)))
+          ORDER BY p.pinned DESC, {time} DESC, p.post_id DESC
           LIMIT $6"
     ))
     .bind(tenant_id)

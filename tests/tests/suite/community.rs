@@ -20,12 +20,24 @@ async fn send(
     request.send().await.unwrap()
 }
 
-/// The body of a successful command response, as JSON.
-async fn accepted(response: reqwest::Response, status: StatusCode) -> Value {
+/// The body of a successful command response, as JSON, once the community projection shows
+/// the command. A consistency token promises its own stream only, and the streams of a post, its
+/// comments and its reactions are projected by different partitions: waiting for each command
+/// here lets a test read any of them after all it wrote.
+async fn accepted(app: &TestApp, response: reqwest::Response, status: StatusCode) -> Value {
     let code = response.status();
     let text = response.text().await.unwrap();
     assert_eq!(code, status, "{text}");
-    serde_json::from_str(&text).unwrap()
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    let shown = read(
+        app,
+        &app.admin_key,
+        "/api/v1/community/categories?limit=1",
+        &answer["consistency_token"],
+    )
+    .await;
+    assert_eq!(shown.status(), StatusCode::OK);
+    answer
 }
 
 /// `GET path` with `key`, waiting for the command that returned `token`.
@@ -43,7 +55,7 @@ pub async fn category(app: &TestApp, name: &str) -> String {
     let response = app
         .post_json("/api/v1/community/categories", &json!({ "name": name }))
         .await;
-    let created = accepted(response, StatusCode::CREATED).await;
+    let created = accepted(app, response, StatusCode::CREATED).await;
     created["aggregate_id"].as_str().unwrap().to_owned()
 }
 
@@ -58,24 +70,38 @@ async fn write(app: &TestApp, key: &str, category: &str, title: &str) -> Value {
         Some(body),
     )
     .await;
-    accepted(response, StatusCode::CREATED).await
+    accepted(app, response, StatusCode::CREATED).await
 }
 
-/// A category (created by the admin) and a post in it written with `key`, visible to readers:
-/// `(category id, post id)`.
-pub async fn written_post(app: &TestApp, key: &str) -> (String, String) {
+/// A category (created by the admin), a post in it and a comment on the post, both written
+/// with `key` and visible to readers: `(category id, post id, comment id)`.
+pub async fn written(app: &TestApp, key: &str) -> (String, String, String) {
     let category = category(app, "Walk").await;
     let post = write(app, key, &category, "Owned post").await;
-    let id = post["aggregate_id"].as_str().unwrap().to_owned();
+    let post = post["aggregate_id"].as_str().unwrap().to_owned();
+    let comment = comment(app, key, &post, None).await;
+    let id = comment["aggregate_id"].as_str().unwrap().to_owned();
     let seen = read(
         app,
         key,
-        &format!("/api/v1/community/posts/{id}"),
-        &post["consistency_token"],
+        &format!("/api/v1/community/comments/{id}"),
+        &comment["consistency_token"],
     )
     .await;
     assert_eq!(seen.status(), StatusCode::OK);
-    (category, id)
+    (category, post, id)
+}
+
+/// A comment written with `key` on `post` (replying to `parent`); returns the command's answer.
+async fn comment(app: &TestApp, key: &str, post: &str, parent: Option<&str>) -> Value {
+    let body = json!({ "body": "Agreed.", "parent_id": parent });
+    let path = format!("/api/v1/community/posts/{post}/comments");
+    accepted(
+        app,
+        send(app, key, Method::POST, &path, Some(body)).await,
+        StatusCode::CREATED,
+    )
+    .await
 }
 
 /// The titles of a category's posts as `key` lists them (every page, `limit` at a time).
@@ -154,7 +180,7 @@ async fn members_write_authors_edit_moderators_moderate_and_removed_posts_are_hi
         Some(edit.clone()),
     )
     .await;
-    let edited = accepted(edited, StatusCode::OK).await;
+    let edited = accepted(&app, edited, StatusCode::OK).await;
     let again = send(
         &app,
         &ada,
@@ -180,6 +206,7 @@ async fn members_write_authors_edit_moderators_moderate_and_removed_posts_are_hi
     let pin = send(&app, &ada, Method::POST, &format!("{path}/pin"), None).await;
     assert_problem(pin, StatusCode::FORBIDDEN, "forbidden").await;
     accepted(
+        &app,
         send(
             &app,
             &moderator,
@@ -192,7 +219,7 @@ async fn members_write_authors_edit_moderators_moderate_and_removed_posts_are_hi
     )
     .await;
     let pinned = send(&app, &moderator, Method::POST, &format!("{path}/pin"), None).await;
-    let pinned = accepted(pinned, StatusCode::OK).await;
+    let pinned = accepted(&app, pinned, StatusCode::OK).await;
     let twice = send(&app, &moderator, Method::POST, &format!("{path}/pin"), None).await;
     assert_problem(twice, StatusCode::CONFLICT, "pin_unchanged").await;
     read(&app, &bob, &path, &pinned["consistency_token"]).await;
@@ -205,7 +232,7 @@ async fn members_write_authors_edit_moderators_moderate_and_removed_posts_are_hi
     // The author removes the post: others no longer see it, the author and staff see it marked,
     // and the category no longer counts it.
     let removed = send(&app, &ada, Method::POST, &format!("{path}/remove"), None).await;
-    let removed = accepted(removed, StatusCode::OK).await;
+    let removed = accepted(&app, removed, StatusCode::OK).await;
     let hidden = read(&app, &bob, &path, &removed["consistency_token"]).await;
     assert_problem(hidden, StatusCode::NOT_FOUND, "post_not_found").await;
     for key in [&ada, &moderator] {
@@ -248,7 +275,7 @@ async fn members_write_authors_edit_moderators_moderate_and_removed_posts_are_hi
         .send()
         .await
         .unwrap();
-    let archived = accepted(archived, StatusCode::OK).await;
+    let archived = accepted(&app, archived, StatusCode::OK).await;
     let body = json!({ "category_id": category, "title": "Late", "body": "x" });
     let late = send(
         &app,
@@ -344,4 +371,236 @@ async fn pages_walk_every_post_once_in_order_and_bad_input_is_named() {
     )
     .await;
     assert_problem(missing, StatusCode::NOT_FOUND, "category_not_found").await;
+}
+
+#[tokio::test]
+async fn threads_go_one_level_deep_and_removed_comments_leave_only_a_tombstone() {
+    let app = spawn_app().await;
+    let (_, ada) = app.api_key_with_roles(&["user"]).await;
+    let (_, bob) = app.api_key_with_roles(&["user"]).await;
+    let (_, carol) = app.api_key_with_roles(&["user"]).await;
+    let (_, moderator) = app.api_key_with_roles(&["moderator"]).await;
+    let category = category(&app, "Threads").await;
+    let post = write(&app, &ada, &category, "Question").await;
+    let post = post["aggregate_id"].as_str().unwrap().to_owned();
+
+    let top = comment(&app, &bob, &post, None).await;
+    let top_id = top["aggregate_id"].as_str().unwrap().to_owned();
+    let reply = comment(&app, &ada, &post, Some(&top_id)).await;
+    let reply_id = reply["aggregate_id"].as_str().unwrap().to_owned();
+    let second = comment(&app, &ada, &post, None).await;
+    let body = json!({ "body": "Deeper", "parent_id": reply_id });
+    let comments = format!("/api/v1/community/posts/{post}/comments");
+    let deeper = send(&app, &bob, Method::POST, &comments, Some(body)).await;
+    assert_problem(deeper, StatusCode::CONFLICT, "reply_to_reply").await;
+    let other = write(&app, &ada, &category, "Elsewhere").await;
+    let other_comments = format!(
+        "/api/v1/community/posts/{}/comments",
+        other["aggregate_id"].as_str().unwrap()
+    );
+    let body = json!({ "body": "Lost", "parent_id": top_id });
+    let elsewhere = send(&app, &bob, Method::POST, &other_comments, Some(body)).await;
+    assert_problem(elsewhere, StatusCode::NOT_FOUND, "parent_comment_not_found").await;
+
+    let page: Value = read(&app, &bob, &comments, &second["consistency_token"])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = page["items"].as_array().unwrap_or_else(|| panic!("{page}"));
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["comment"]["id"], top_id.as_str());
+    assert_eq!(items[0]["replies"][0]["id"], reply_id.as_str());
+    assert_eq!(items[1]["replies"], json!([]));
+    let seen: Value = read(
+        &app,
+        &bob,
+        &format!("/api/v1/community/posts/{post}"),
+        &second["consistency_token"],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(seen["comments"], 3);
+
+    // The moderator removes the top comment and the author her reply: others see a tombstone
+    // without text or author, and no removed reply; the author still sees her own reply, and the
+    // moderator everything.
+    let removed = send(
+        &app,
+        &moderator,
+        Method::POST,
+        &format!("/api/v1/community/comments/{top_id}/remove"),
+        None,
+    )
+    .await;
+    accepted(&app, removed, StatusCode::OK).await;
+    let removed = send(
+        &app,
+        &ada,
+        Method::POST,
+        &format!("/api/v1/community/comments/{reply_id}/remove"),
+        None,
+    )
+    .await;
+    let removed = accepted(&app, removed, StatusCode::OK).await;
+    let page: Value = read(&app, &carol, &comments, &removed["consistency_token"])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let tombstone = &page["items"][0];
+    assert_eq!(tombstone["comment"]["removed"], true);
+    assert!(tombstone["comment"]["body"].is_null() && tombstone["comment"]["author"].is_null());
+    assert_eq!(tombstone["replies"], json!([]));
+    let page: Value = read(&app, &ada, &comments, &removed["consistency_token"])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(page["items"][0]["comment"]["body"].is_null());
+    assert_eq!(page["items"][0]["replies"][0]["body"], "Agreed.");
+    let page: Value = read(&app, &moderator, &comments, &removed["consistency_token"])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"][0]["comment"]["body"], "Agreed.");
+    let hidden = read(
+        &app,
+        &carol,
+        &format!("/api/v1/community/comments/{top_id}"),
+        &removed["consistency_token"],
+    )
+    .await;
+    assert_problem(hidden, StatusCode::NOT_FOUND, "comment_not_found").await;
+    let seen: Value = read(
+        &app,
+        &bob,
+        &format!("/api/v1/community/categories/{category}"),
+        &removed["consistency_token"],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        (seen["posts"].as_i64(), seen["comments"].as_i64()),
+        (Some(2), Some(1))
+    );
+
+    // A locked post takes no comments, but still reactions.
+    let lock = send(
+        &app,
+        &moderator,
+        Method::POST,
+        &format!("/api/v1/community/posts/{post}/lock"),
+        None,
+    )
+    .await;
+    accepted(&app, lock, StatusCode::OK).await;
+    let late = send(
+        &app,
+        &bob,
+        Method::POST,
+        &comments,
+        Some(json!({ "body": "Late" })),
+    )
+    .await;
+    assert_problem(late, StatusCode::CONFLICT, "post_locked").await;
+    let like = json!({ "kind": "like", "present": true });
+    let reacted = send(
+        &app,
+        &bob,
+        Method::PUT,
+        &format!("/api/v1/community/posts/{post}/reactions"),
+        Some(like),
+    )
+    .await;
+    accepted(&app, reacted, StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn a_reaction_counts_once_however_often_it_is_asked_for() {
+    let app = spawn_app().await;
+    let (_, ada) = app.api_key_with_roles(&["user"]).await;
+    let (_, bob) = app.api_key_with_roles(&["user"]).await;
+    let category = category(&app, "Reactions").await;
+    let post = write(&app, &ada, &category, "React to me").await;
+    let post = post["aggregate_id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/community/posts/{post}/reactions");
+    let set = |key: &str, kind: &str, present: bool| {
+        let body = json!({ "kind": kind, "present": present });
+        app.anonymous(Method::PUT, &path)
+            .header("x-api-key", key)
+            .json(&body)
+            .send()
+    };
+    let first = accepted(&app, set(&bob, "like", true).await.unwrap(), StatusCode::OK).await;
+    let again = accepted(&app, set(&bob, "like", true).await.unwrap(), StatusCode::OK).await;
+    assert_eq!(
+        first["version"], again["version"],
+        "a repeat appends nothing"
+    );
+    accepted(
+        &app,
+        set(&bob, "thanks", true).await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let last = accepted(&app, set(&ada, "like", true).await.unwrap(), StatusCode::OK).await;
+    let post_path = format!("/api/v1/community/posts/{post}");
+    let seen: Value = read(&app, &bob, &post_path, &last["consistency_token"])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        seen["reactions"]["counts"],
+        json!({ "like": 2, "thanks": 1 }),
+        "{seen}"
+    );
+    assert_eq!(seen["reactions"]["mine"], json!(["like", "thanks"]));
+
+    accepted(
+        &app,
+        set(&bob, "like", false).await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let last = accepted(
+        &app,
+        set(&bob, "like", false).await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let seen: Value = read(&app, &ada, &post_path, &last["consistency_token"])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        seen["reactions"]["counts"],
+        json!({ "like": 1, "thanks": 1 })
+    );
+    assert_eq!(seen["reactions"]["mine"], json!(["like"]));
+
+    let unknown = set(&bob, "angry", true).await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let removed = send(
+        &app,
+        &ada,
+        Method::POST,
+        &format!("{post_path}/remove"),
+        None,
+    )
+    .await;
+    accepted(&app, removed, StatusCode::OK).await;
+    assert_problem(
+        set(&bob, "funny", true).await.unwrap(),
+        StatusCode::CONFLICT,
+        "post_removed",
+    )
+    .await;
 }

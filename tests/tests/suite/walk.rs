@@ -80,14 +80,15 @@ fn request_example(document: &Value, operation: &Value, name: &str) -> Option<(S
     Some((media_type.clone(), example.clone()))
 }
 
-/// Someone else's resources: a job, a document and a post owned by another account (and the
-/// post's category).
+/// Someone else's resources: a job, a document, a post and a comment owned by another account
+/// (and the post's category).
 pub struct Owned {
     owner: String,
     job: String,
     document: String,
     category: String,
     post: String,
+    comment: String,
 }
 
 impl Owned {
@@ -96,13 +97,14 @@ impl Owned {
         let (owner, key) = app.api_key_with_roles(&["user"]).await;
         let document = app.uploaded_document(&key).await;
         let job = app.submitted_job(&key, &document).await;
-        let (category, post) = crate::community::written_post(app, &key).await;
+        let (category, post, comment) = crate::community::written(app, &key).await;
         Self {
             owner,
             job,
             document,
             category,
             post,
+            comment,
         }
     }
 }
@@ -128,6 +130,13 @@ async fn target(
         "documents" => (owned.document.clone(), owned.owner.clone()),
         "community" if operation.path.starts_with("/api/v1/community/posts/{id}") => {
             (owned.post.clone(), owned.owner.clone())
+        }
+        "community"
+            if operation
+                .path
+                .starts_with("/api/v1/community/comments/{id}") =>
+        {
+            (owned.comment.clone(), owned.owner.clone())
         }
         "community" => (owned.category.clone(), user.to_owned()),
         _ => (user.to_owned(), user.to_owned()),
@@ -291,6 +300,9 @@ async fn another_tenant_sees_404_on_every_route_and_learns_nothing() {
             "documents" => (&owned.document, Some("document_not_found")),
             "community" if path.starts_with("/api/v1/community/posts/") => {
                 (&owned.post, Some("post_not_found"))
+            }
+            "community" if path.starts_with("/api/v1/community/comments/") => {
+                (&owned.comment, Some("comment_not_found"))
             }
             "community" => (&owned.category, Some("category_not_found")),
             "admin" => (&user, Some("stream_not_parked")),

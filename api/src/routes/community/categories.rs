@@ -70,7 +70,9 @@ pub struct CategoryDto {
     pub archived: bool,
     /// Posts in it that readers see (removed ones are not counted).
     pub posts: i64,
-    /// The latest post written or edited in it, or its creation.
+    /// Comments readers see, on all its posts.
+    pub comments: i64,
+    /// The latest post or comment written (or post edited) in it, or its creation.
     pub last_activity_at: DateTime<Utc>,
     /// The stream version this reflects (use as `If-Match` for commands).
     pub version: i64,
@@ -88,6 +90,7 @@ impl From<CategoryView> for CategoryDto {
             description: view.description,
             archived: view.archived,
             posts: view.posts,
+            comments: view.comments,
             last_activity_at: view.last_activity_at,
             version: view.version,
             created_at: view.created_at,

@@ -1,26 +1,28 @@
-//! The community context over HTTP: categories kept by admins, posts written by members and
-//! moderated, read from the community projection as each reader may see them.
+//! The community context over HTTP: categories kept by admins; posts, comments and reactions
+//! by members, moderated; read from the community projection as each reader may see them.
 
 pub mod categories;
+pub mod comments;
 pub mod posts;
+pub mod reactions;
 pub mod reading;
 
 use domain::aggregate::Decider;
-use domain::community::{Category, Post};
+use domain::community::{Category, Comment, Post, Reactions};
 use domain::policy::CommunityAction;
 use utoipa_axum::routes;
 
 use crate::routes::Routes;
 
 /// The aggregates whose commands' consistency tokens the community queries wait for.
-const TOKEN_TYPES: &[&str] = &[Category::TYPE, Post::TYPE];
+const TOKEN_TYPES: &[&str] = &[Category::TYPE, Post::TYPE, Comment::TYPE, Reactions::TYPE];
 
 /// The community routes.
 pub fn routes() -> Routes {
     Routes::new()
         .tag(
             "community",
-            "Community: categories, and the posts members write in them",
+            "Community: categories, posts, comments and reactions",
         )
         .command(
             CommunityAction::CreateCategory,
@@ -55,6 +57,28 @@ pub fn routes() -> Routes {
         )
         .query(CommunityAction::ReadCommunity, routes!(reading::list_posts))
         .query(CommunityAction::ReadCommunity, routes!(reading::get_post))
+        .command(
+            CommunityAction::WriteComment,
+            routes!(comments::write_comment),
+        )
+        .command(
+            CommunityAction::EditComment,
+            routes!(comments::edit_comment),
+        )
+        .command(
+            CommunityAction::RemoveComment,
+            routes!(comments::remove_comment),
+        )
+        .query(
+            CommunityAction::ReadCommunity,
+            routes!(comments::get_comment),
+        )
+        .query(
+            CommunityAction::ReadCommunity,
+            routes!(comments::list_comments),
+        )
+        .command(CommunityAction::React, routes!(reactions::react_to_post))
+        .command(CommunityAction::React, routes!(reactions::react_to_comment))
 }
 
 #[cfg(test)]

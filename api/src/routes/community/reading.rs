@@ -1,13 +1,18 @@
-//! Post routes that read: one post, and a category's posts, as the reader may see them.
+//! Post routes that read: one post, and a category's posts, as the reader may see them, with
+//! their comment counts and reactions.
+
+use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::community::sees_removed;
+use domain::identity::TenantId;
 use domain::policy::CommunityAction;
 use projections::community::{
-    self as model, CommunityProjection, Cursor, PostOrder, PostSummary, PostView, Reader,
+    self as model, CommunityProjection, Cursor, PostOrder, PostSummary, PostView, ReactionSummary,
+    Reader,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -17,6 +22,7 @@ use super::TOKEN_TYPES;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{consistent, Caller, Consistency, IdPath, QueryParams};
 use crate::http::respond::{not_found, page_limit, with_etag};
+use crate::http::schema;
 use crate::routes::AppState;
 
 /// A post.
@@ -41,18 +47,42 @@ pub struct PostDto {
     pub removed: bool,
     /// How many times its author edited it.
     pub edits: i32,
+    /// Comments readers see, replies included.
+    pub comments: i64,
+    /// The reactions to it.
+    pub reactions: ReactionsDto,
     /// The stream version this reflects (use as `If-Match` for commands).
     pub version: i64,
     /// When it was written.
     pub written_at: DateTime<Utc>,
     /// When it was last edited, if ever.
     pub edited_at: Option<DateTime<Utc>>,
-    /// When it was last written or edited.
+    /// Its writing, its last edit or its latest comment, whichever is last.
     pub last_activity_at: DateTime<Utc>,
 }
 
-impl From<PostView> for PostDto {
-    fn from(view: PostView) -> Self {
+/// The reactions to a post or comment.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct ReactionsDto {
+    /// How many members reacted with each kind (kinds nobody used are absent).
+    #[schema(value_type = BTreeMap<schema::ReactionKind, i64>)]
+    pub counts: BTreeMap<String, i64>,
+    /// The kinds the reader reacted with.
+    #[schema(value_type = Vec<schema::ReactionKind>)]
+    pub mine: Vec<String>,
+}
+
+impl From<ReactionSummary> for ReactionsDto {
+    fn from(summary: ReactionSummary) -> Self {
+        Self {
+            counts: summary.counts,
+            mine: summary.mine,
+        }
+    }
+}
+
+impl PostDto {
+    fn of(view: PostView, reactions: ReactionsDto) -> Self {
         Self {
             id: view.post_id,
             category_id: view.category_id,
@@ -63,6 +93,8 @@ impl From<PostView> for PostDto {
             pinned: view.pinned,
             removed: view.removed,
             edits: view.edits,
+            comments: view.comments,
+            reactions,
             version: view.version,
             written_at: view.written_at,
             edited_at: view.edited_at,
@@ -90,16 +122,20 @@ pub struct PostSummaryDto {
     pub removed: bool,
     /// How many times its author edited it.
     pub edits: i32,
+    /// Comments readers see, replies included.
+    pub comments: i64,
+    /// The reactions to it.
+    pub reactions: ReactionsDto,
     /// Its stream version.
     pub version: i64,
     /// When it was written.
     pub written_at: DateTime<Utc>,
-    /// When it was last written or edited.
+    /// Its writing, its last edit or its latest comment, whichever is last.
     pub last_activity_at: DateTime<Utc>,
 }
 
-impl From<PostSummary> for PostSummaryDto {
-    fn from(view: PostSummary) -> Self {
+impl PostSummaryDto {
+    fn of(view: PostSummary, reactions: ReactionsDto) -> Self {
         Self {
             id: view.post_id,
             category_id: view.category_id,
@@ -109,6 +145,8 @@ impl From<PostSummary> for PostSummaryDto {
             pinned: view.pinned,
             removed: view.removed,
             edits: view.edits,
+            comments: view.comments,
+            reactions,
             version: view.version,
             written_at: view.written_at,
             last_activity_at: view.last_activity_at,
@@ -157,11 +195,37 @@ pub struct ListPosts {
     pub consistency_token: Option<String>,
 }
 
-fn reader(caller: &Caller) -> Reader {
+/// Who is reading, as the community queries take it.
+pub(super) fn reader(caller: &Caller) -> Reader {
     Reader {
         account: caller.principal.account,
         sees_removed: sees_removed(&caller.principal.roles),
     }
+}
+
+/// Post `post` of `tenant`, if `reader` may see it.
+///
+/// # Errors
+/// `404 post_not_found`, or a database failure.
+pub(super) async fn visible_post(
+    state: &AppState,
+    tenant: &TenantId,
+    post: Uuid,
+    reader: Reader,
+) -> Result<PostView, ApiError> {
+    model::get_post(&state.read_pool, tenant.as_str(), post, reader)
+        .await?
+        .ok_or_else(|| not_found("post_not_found", "post", post))
+}
+
+/// The reactions to each of `targets`, as `reader` sees them.
+pub(super) async fn reactions_to(
+    state: &AppState,
+    tenant: &TenantId,
+    targets: &[Uuid],
+    reader: Reader,
+) -> Result<HashMap<Uuid, ReactionSummary>, ApiError> {
+    Ok(model::reactions(&state.read_pool, tenant.as_str(), targets, reader).await?)
 }
 
 /// One post. A removed post is shown (marked) to its author and to moderators, admins and
@@ -193,11 +257,12 @@ pub async fn get_post(
         CommunityProjection::NAME,
     )
     .await?;
-    let post = model::get_post(&state.read_pool, tenant.as_str(), id, reader(&caller))
-        .await?
-        .ok_or_else(|| not_found("post_not_found", "post", id))?;
+    let reader = reader(&caller);
+    let post = visible_post(&state, tenant, id, reader).await?;
+    let mut reactions = reactions_to(&state, tenant, &[id], reader).await?;
+    let reactions = reactions.remove(&id).unwrap_or_default().into();
     let version = post.version;
-    Ok(with_etag(PostDto::from(post), version))
+    Ok(with_etag(PostDto::of(post, reactions), version))
 }
 
 /// A page of a category's posts: pinned first, then newest or most active first.
@@ -257,8 +322,16 @@ pub async fn list_posts(
         i64::from(limit),
     )
     .await?;
+    let ids: Vec<Uuid> = posts.iter().map(|post| post.post_id).collect();
+    let mut reactions = reactions_to(&state, tenant, &ids, reader(&caller)).await?;
     Ok(Json(PostPage {
-        items: posts.into_iter().map(PostSummaryDto::from).collect(),
+        items: posts
+            .into_iter()
+            .map(|post| {
+                let summary = reactions.remove(&post.post_id).unwrap_or_default();
+                PostSummaryDto::of(post, summary.into())
+            })
+            .collect(),
         next_cursor: next.map(|cursor| cursor.to_string()),
     }))
 }
