@@ -103,10 +103,16 @@ impl WriteSide {
             api_keys: Arc::new(bus().build()),
             jobs: Arc::new(jobs::JobCommands::new(bus().build(), documents.clone())),
             community: Arc::new(community::CommunityCommands::new(
-                bus().build(),
-                bus().build(),
-                bus().build(),
-                bus().build(),
+                community::CommunityBuses {
+                    categories: bus().build(),
+                    posts: bus().build(),
+                    comments: bus().build(),
+                    reactions: bus().build(),
+                    reports: bus().build(),
+                    members: bus().build(),
+                    users: bus().build(),
+                    keys: bus().build(),
+                },
             )),
             documents,
         })

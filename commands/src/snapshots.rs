@@ -243,6 +243,41 @@ impl<D: Decider> SnapshotStore<D> {
         Ok(())
     }
 
+    /// Records the idempotency key of a command that changed nothing (no event carries it to
+    /// the `0005_idempotency_keys` trigger), with the version it answered. A key already
+    /// recorded fails on the same constraint as an append would, so the caller answers a
+    /// retry with its first outcome and refuses the key for another request.
+    async fn record_unchanged(
+        &self,
+        context: &EventStoreAggregateContext<Versioned<D>>,
+        metadata: &HashMap<String, String>,
+    ) -> Result<(), Failure<D>> {
+        let (Some(key), Some(hash), Some(actor), Some(tenant)) = (
+            metadata.get("idempotency_key"),
+            metadata.get("request_hash"),
+            metadata.get("actor"),
+            metadata.get("tenant_id"),
+        ) else {
+            return Ok(());
+        };
+        sqlx::query(
+            "INSERT INTO idempotency_keys (tenant_id, actor, key, request_hash, aggregate_type,
+                                           aggregate_id, version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(tenant)
+        .bind(actor)
+        .bind(key)
+        .bind(hash)
+        .bind(D::TYPE)
+        .bind(&context.aggregate_id)
+        .bind(i64::try_from(context.current_sequence).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await
+        .map_err(store_failure::<D>)?;
+        Ok(())
+    }
+
     /// Waits until every snapshot write started so far has finished (written, skipped for a
     /// newer one, or failed and logged).
     pub async fn snapshots_saved(&self) {
@@ -335,7 +370,9 @@ impl<D: Decider + 'static> EventStore<Versioned<D>> for SnapshotStore<D> {
         metadata: HashMap<String, String>,
     ) -> Result<Vec<EventEnvelope<Versioned<D>>>, Failure<D>> {
         if events.is_empty() {
-            // Nothing changed: the answer is the version the command was decided on.
+            // Nothing changed: the answer is the version the command was decided on, and a
+            // client's idempotency key is recorded as an append would have recorded it.
+            self.record_unchanged(&context, &metadata).await?;
             let _ = crate::bus::COMMITTED_VERSION
                 .try_with(|cell| cell.set(Some(context.current_sequence as u64)));
             return Ok(Vec::new());

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::aggregate::{replay, Decider};
 use crate::api_keys::ApiKey;
-use crate::community::{Category, Comment, Post, Reactions};
+use crate::community::{Category, Comment, Member, Post, Reactions, Report};
 use crate::documents::Document;
 use crate::identity::Role;
 use crate::jobs::TranslationJob;
@@ -50,6 +50,8 @@ const AGGREGATES: &[(&str, Replayer)] = &[
     (Post::TYPE, replay_as::<Post>),
     (Comment::TYPE, replay_as::<Comment>),
     (Reactions::TYPE, replay_as::<Reactions>),
+    (Report::TYPE, replay_as::<Report>),
+    (Member::TYPE, replay_as::<Member>),
 ];
 
 /// The aggregate types whose state can be replayed, in a stable order.
@@ -115,7 +117,9 @@ mod tests {
                 "Category",
                 "Post",
                 "Comment",
-                "Reactions"
+                "Reactions",
+                "Report",
+                "Member"
             ]
         );
         types.dedup();

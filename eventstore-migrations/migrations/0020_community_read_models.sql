@@ -1,5 +1,5 @@
--- The community read models: categories, posts, comments, reactions, and the activity of each
--- category and post.
+-- The community read models: categories, posts, comments, reactions, the activity of each
+-- category and post, reports, and members' standing.
 --
 -- Counts live in activity tables of their own, written with additive upserts by the events of
 -- other streams: a comment's events and its post's (or a post's and its category's) are
@@ -26,9 +26,9 @@ CREATE TABLE read_models.community_category_activity
 (
     tenant_id        text        NOT NULL,
     category_id      uuid        NOT NULL,
-    -- Posts and comments readers see (not removed).
+    -- Posts readers see (neither removed nor hidden). Its comments are counted when read,
+    -- from its posts' counts: a post that goes takes its comments out of the count with it.
     posts            bigint      NOT NULL,
-    comments         bigint      NOT NULL,
     last_activity_at timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, category_id)
 );
@@ -44,6 +44,7 @@ CREATE TABLE read_models.community_posts
     locked           boolean     NOT NULL,
     pinned           boolean     NOT NULL,
     removed          boolean     NOT NULL,
+    hidden           boolean     NOT NULL,
     edits            integer     NOT NULL,
     version          bigint      NOT NULL,
     written_at       timestamptz NOT NULL,
@@ -79,6 +80,7 @@ CREATE TABLE read_models.community_comments
     author      uuid        NOT NULL,
     body        text        NOT NULL,
     removed     boolean     NOT NULL,
+    hidden      boolean     NOT NULL,
     edits       integer     NOT NULL,
     version     bigint      NOT NULL,
     written_at  timestamptz NOT NULL,
@@ -95,8 +97,41 @@ CREATE INDEX community_comments_threads
 CREATE TABLE read_models.community_reactions
 (
     tenant_id   text NOT NULL,
+    target_kind text NOT NULL CHECK (target_kind IN ('post', 'comment')),
     target_id   uuid NOT NULL,
     member      uuid NOT NULL,
     kind        text NOT NULL,
-    PRIMARY KEY (tenant_id, target_id, member, kind)
+    PRIMARY KEY (tenant_id, target_kind, target_id, member, kind)
+);
+
+CREATE TABLE read_models.community_reports
+(
+    tenant_id    text        NOT NULL,
+    report_id    uuid        NOT NULL,
+    target_kind  text        NOT NULL CHECK (target_kind IN ('post', 'comment')),
+    target_id    uuid        NOT NULL,
+    reporter     uuid        NOT NULL,
+    reason       text        NOT NULL,
+    status       text        NOT NULL CHECK (status IN ('open', 'hidden', 'dismissed')),
+    resolved_by  text,
+    version      bigint      NOT NULL,
+    filed_at     timestamptz NOT NULL,
+    resolved_at  timestamptz,
+    PRIMARY KEY (tenant_id, report_id)
+);
+
+-- The moderation queue: open reports, oldest first.
+CREATE INDEX community_reports_open
+    ON read_models.community_reports (tenant_id, filed_at, report_id) WHERE status = 'open';
+
+CREATE TABLE read_models.community_members
+(
+    tenant_id       text        NOT NULL,
+    member          uuid        NOT NULL,
+    suspended_until timestamptz,
+    reason          text,
+    suspended_by    text,
+    version         bigint      NOT NULL,
+    updated_at      timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, member)
 );

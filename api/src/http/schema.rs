@@ -417,6 +417,20 @@ documented! {
 }
 
 documented! {
+    /// [`domain::community::Reason`].
+    Reason => string(
+        &format!(
+            "Why: at most {max} characters as sent, and at least one once surrounding whitespace \
+             is trimmed; any characters.",
+            max = domain::community::Reason::MAX_CHARS
+        ),
+        (1, domain::community::Reason::MAX_CHARS),
+        trimmed("[\\s\\S]", 1, domain::community::Reason::MAX_CHARS),
+        "Advertising, posted in every category",
+    )
+}
+
+documented! {
     /// [`domain::community::ReactionKind`].
     ReactionKind => ObjectBuilder::new()
         .schema_type(SchemaType::new(Type::String))

@@ -8,11 +8,13 @@
 
 use chrono::{DateTime, Utc};
 use domain::aggregate::{Guarded, Rejection};
+use domain::api_keys::ApiKey;
 use domain::community::{
-    Body, Category, CategoryCommand, Comment, CommentCommand, CommunityError, Post, PostCommand,
-    ReactionCommand, Reactions, Target, WrittenComment, WrittenPost,
+    Body, Category, CategoryCommand, Comment, CommentCommand, CommunityError, Member, Post,
+    PostCommand, ReactionCommand, Reactions, Report, WrittenComment, WrittenPost,
 };
 use domain::identity::{StreamId, TenantId};
+use domain::users::User;
 use uuid::Uuid;
 
 use crate::bus::{CommandBus, CommandError, CommandOutcome};
@@ -40,7 +42,34 @@ pub struct CommunityCommands {
     posts: CommandBus<Post>,
     comments: CommandBus<Comment>,
     reactions: CommandBus<Reactions>,
+    reports: CommandBus<Report>,
+    members: CommandBus<Member>,
+    users: CommandBus<User>,
+    keys: CommandBus<ApiKey>,
 }
+
+/// One bus per community aggregate.
+#[derive(Debug)]
+pub struct CommunityBuses {
+    /// Categories.
+    pub categories: CommandBus<Category>,
+    /// Posts.
+    pub posts: CommandBus<Post>,
+    /// Comments.
+    pub comments: CommandBus<Comment>,
+    /// Reactions.
+    pub reactions: CommandBus<Reactions>,
+    /// Reports.
+    pub reports: CommandBus<Report>,
+    /// Members' standing.
+    pub members: CommandBus<Member>,
+    /// Users, read to tell a member exists.
+    pub users: CommandBus<User>,
+    /// API keys, read to tell a member exists.
+    pub keys: CommandBus<ApiKey>,
+}
+
+mod moderation;
 
 fn rejected(error: CommunityError) -> CommandError<CommunityError> {
     CommandError::Rejected(Rejection::Domain(error))
@@ -48,17 +77,26 @@ fn rejected(error: CommunityError) -> CommandError<CommunityError> {
 
 impl CommunityCommands {
     /// Community commands over one bus per aggregate.
-    pub fn new(
-        categories: CommandBus<Category>,
-        posts: CommandBus<Post>,
-        comments: CommandBus<Comment>,
-        reactions: CommandBus<Reactions>,
-    ) -> Self {
+    pub fn new(buses: CommunityBuses) -> Self {
+        let CommunityBuses {
+            categories,
+            posts,
+            comments,
+            reactions,
+            reports,
+            members,
+            users,
+            keys,
+        } = buses;
         Self {
             categories,
             posts,
             comments,
             reactions,
+            reports,
+            members,
+            users,
+            keys,
         }
     }
 
@@ -106,7 +144,11 @@ impl CommunityCommands {
         command: PostCommand,
         now: DateTime<Utc>,
     ) -> Result<CommandOutcome, CommandError<CommunityError>> {
-        if let PostCommand::Write { category, .. } = &command {
+        if let PostCommand::Write {
+            category, author, ..
+        } = &command
+        {
+            self.may_write(&context.tenant, *author, now).await?;
             let category = self
                 .categories
                 .load(&StreamId::new(context.tenant.clone(), *category))
@@ -120,10 +162,11 @@ impl CommunityCommands {
             .await
     }
 
-    /// Runs any other command on post `post` of the context's tenant.
+    /// Runs any other command on post `post` of the context's tenant; an edit only while its
+    /// author is not suspended.
     ///
     /// # Errors
-    /// See [`CommandBus::execute`].
+    /// See [`CommandBus::execute`]; [`CommunityError::Suspended`].
     pub async fn post(
         &self,
         context: &CommandContext,
@@ -132,11 +175,27 @@ impl CommunityCommands {
         command: PostCommand,
         now: DateTime<Utc>,
     ) -> Result<CommandOutcome, CommandError<CommunityError>> {
+        let attempt = || self.checked_post(context, post, expected_version, command.clone(), now);
+        self.posts.idempotent(context, attempt).await
+    }
+
+    async fn checked_post(
+        &self,
+        context: &CommandContext,
+        post: Uuid,
+        expected_version: Option<u64>,
+        command: PostCommand,
+        now: DateTime<Utc>,
+    ) -> Result<CommandOutcome, CommandError<CommunityError>> {
+        if let PostCommand::Edit { .. } = command {
+            let author = self.written_post(&context.tenant, post).await?.author;
+            self.may_write(&context.tenant, author, now).await?;
+        }
         let stream = StreamId::new(context.tenant.clone(), post);
         let name = command.name();
         let guarded = Guarded::expecting(expected_version, command);
         self.posts
-            .execute(context, &stream, guarded, name, now)
+            .append(context, &stream, guarded, name, now)
             .await
     }
 
@@ -186,13 +245,16 @@ impl CommunityCommands {
         new: NewComment,
         now: DateTime<Utc>,
     ) -> Result<CommandOutcome, CommandError<CommunityError>> {
+        self.may_write(&context.tenant, new.author, now).await?;
         let post = self.written_post(&context.tenant, new.post).await?;
         post.takes(true).map_err(rejected)?;
         if let Some(parent) = new.parent {
-            let parent = self
-                .written_comment(&context.tenant, parent)
-                .await
-                .map_err(|_| rejected(CommunityError::ParentNotFound))?;
+            let parent = match self.written_comment(&context.tenant, parent).await {
+                Err(CommandError::Rejected(Rejection::Domain(CommunityError::CommentNotFound))) => {
+                    Err(rejected(CommunityError::ParentNotFound))
+                }
+                other => other,
+            }?;
             parent.takes_replies_on(new.post).map_err(rejected)?;
         }
         let command = CommentCommand::Write {
@@ -210,10 +272,11 @@ impl CommunityCommands {
             .await
     }
 
-    /// Runs any other command on comment `comment` of the context's tenant.
+    /// Runs any other command on comment `comment` of the context's tenant; an edit only
+    /// while its author is not suspended.
     ///
     /// # Errors
-    /// See [`CommandBus::execute`].
+    /// See [`CommandBus::execute`]; [`CommunityError::Suspended`].
     pub async fn comment(
         &self,
         context: &CommandContext,
@@ -222,11 +285,34 @@ impl CommunityCommands {
         command: CommentCommand,
         now: DateTime<Utc>,
     ) -> Result<CommandOutcome, CommandError<CommunityError>> {
+        let attempt = || {
+            self.checked_comment_change(context, comment, expected_version, command.clone(), now)
+        };
+        self.comments.idempotent(context, attempt).await
+    }
+
+    async fn checked_comment_change(
+        &self,
+        context: &CommandContext,
+        comment: Uuid,
+        expected_version: Option<u64>,
+        command: CommentCommand,
+        now: DateTime<Utc>,
+    ) -> Result<CommandOutcome, CommandError<CommunityError>> {
+        if let CommentCommand::Edit { .. } = command {
+            let written = self.written_comment(&context.tenant, comment).await?;
+            // A comment lives on with its post: under a removed or hidden post it is frozen.
+            self.written_post(&context.tenant, written.post)
+                .await?
+                .changeable()
+                .map_err(rejected)?;
+            self.may_write(&context.tenant, written.author, now).await?;
+        }
         let stream = StreamId::new(context.tenant.clone(), comment);
         let name = command.name();
         let guarded = Guarded::expecting(expected_version, command);
         self.comments
-            .execute(context, &stream, guarded, name, now)
+            .append(context, &stream, guarded, name, now)
             .await
     }
 
@@ -261,22 +347,9 @@ impl CommunityCommands {
         command: ReactionCommand,
         now: DateTime<Utc>,
     ) -> Result<CommandOutcome, CommandError<CommunityError>> {
-        match command.target {
-            Target::Post(post) => self
-                .written_post(&context.tenant, post)
-                .await?
-                .takes(false)
-                .map_err(rejected)?,
-            Target::Comment(comment) => {
-                if self
-                    .written_comment(&context.tenant, comment)
-                    .await?
-                    .removed
-                {
-                    return Err(rejected(CommunityError::CommentRemoved));
-                }
-            }
-        }
+        self.target(&context.tenant, command.target)
+            .await?
+            .map_err(rejected)?;
         let id = Reactions::stream_id(command.target, command.member);
         let stream = StreamId::new(context.tenant.clone(), id);
         let name = command.name();

@@ -1,5 +1,6 @@
 //! A comment on a post, or a reply to one (one level deep): written by a member, edited by its
-//! author within a window, removed by its author or a moderator.
+//! author within a window, removed by its author or a moderator, hidden when a moderator
+//! upholds a report on it.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use cqrs_es::DomainEvent;
@@ -26,6 +27,9 @@ pub struct WrittenComment {
     pub written_at: DateTime<Utc>,
     /// Whether it was removed: hidden from readers, kept in history, changed no more.
     pub removed: bool,
+    /// Whether a moderator hid it over a report: like removed, but marked as moderated.
+    #[serde(default)]
+    pub hidden: bool,
 }
 
 impl WrittenComment {
@@ -34,7 +38,7 @@ impl WrittenComment {
     ///
     /// # Errors
     /// [`CommunityError::ParentNotFound`], [`CommunityError::ReplyToReply`] or
-    /// [`CommunityError::CommentRemoved`].
+    /// [`CommunityError::CommentRemoved`] or [`CommunityError::CommentHidden`].
     pub fn takes_replies_on(&self, post: Uuid) -> Result<(), CommunityError> {
         if self.post != post {
             return Err(CommunityError::ParentNotFound);
@@ -42,10 +46,22 @@ impl WrittenComment {
         if self.parent.is_some() {
             return Err(CommunityError::ReplyToReply);
         }
+        self.changeable()
+    }
+
+    /// Whether the comment can still change (or be replied or reacted to): neither removed
+    /// nor hidden.
+    ///
+    /// # Errors
+    /// [`CommunityError::CommentRemoved`] or [`CommunityError::CommentHidden`].
+    pub fn changeable(&self) -> Result<(), CommunityError> {
         if self.removed {
-            return Err(CommunityError::CommentRemoved);
+            Err(CommunityError::CommentRemoved)
+        } else if self.hidden {
+            Err(CommunityError::CommentHidden)
+        } else {
+            Ok(())
         }
-        Ok(())
     }
 }
 
@@ -93,6 +109,15 @@ pub enum CommentCommand {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Hide the comment: a moderator upheld a report on it.
+    Hide {
+        /// The moderator (the principal's id).
+        by: String,
+        /// The report upheld.
+        report: Uuid,
+        /// When.
+        at: DateTime<Utc>,
+    },
 }
 
 impl CommentCommand {
@@ -102,6 +127,7 @@ impl CommentCommand {
             Self::Write { .. } => "WriteComment",
             Self::Edit { .. } => "EditComment",
             Self::Remove { .. } => "RemoveComment",
+            Self::Hide { .. } => "HideComment",
         }
     }
 }
@@ -139,6 +165,15 @@ pub enum CommentEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// A moderator hid it, upholding a report.
+    CommentHidden {
+        /// The moderator.
+        by: String,
+        /// The report upheld.
+        report: Uuid,
+        /// When.
+        at: DateTime<Utc>,
+    },
 }
 
 impl CommentEvent {
@@ -147,7 +182,8 @@ impl CommentEvent {
         match self {
             Self::CommentWritten { at, .. }
             | Self::CommentEdited { at, .. }
-            | Self::CommentRemoved { at, .. } => *at,
+            | Self::CommentRemoved { at, .. }
+            | Self::CommentHidden { at, .. } => *at,
         }
     }
 }
@@ -159,6 +195,7 @@ impl DomainEvent for CommentEvent {
             Self::CommentWritten { .. } => "CommentWritten",
             Self::CommentEdited { .. } => "CommentEdited",
             Self::CommentRemoved { .. } => "CommentRemoved",
+            Self::CommentHidden { .. } => "CommentHidden",
         }
         .to_owned()
     }
@@ -202,10 +239,10 @@ impl Decider for Comment {
             (Self::Written(_), CommentCommand::Write { .. }) => {
                 return Err(CommunityError::CommentExists)
             }
-            (Self::Written(comment), _) if comment.removed => {
-                return Err(CommunityError::CommentRemoved)
+            (Self::Written(comment), command) => {
+                comment.changeable()?;
+                (comment, command)
             }
-            (Self::Written(comment), command) => (comment, command),
         };
         let event = match comment {
             (comment, CommentCommand::Edit { body, window, at }) => {
@@ -220,6 +257,9 @@ impl Decider for Comment {
                 CommentEvent::CommentEdited { body, at }
             }
             (_, CommentCommand::Remove { by, at }) => CommentEvent::CommentRemoved { by, at },
+            (_, CommentCommand::Hide { by, report, at }) => {
+                CommentEvent::CommentHidden { by, report, at }
+            }
             (_, CommentCommand::Write { .. }) => return Err(CommunityError::CommentExists),
         };
         Ok(vec![event])
@@ -246,6 +286,7 @@ impl Decider for Comment {
                     body: body.clone(),
                     written_at: *at,
                     removed: false,
+                    hidden: false,
                 });
             }
             (Self::Written(comment), CommentEvent::CommentEdited { body, .. }) => {
@@ -253,6 +294,9 @@ impl Decider for Comment {
             }
             (Self::Written(comment), CommentEvent::CommentRemoved { .. }) => {
                 comment.removed = true;
+            }
+            (Self::Written(comment), CommentEvent::CommentHidden { .. }) => {
+                comment.hidden = true;
             }
             // `decide` never produces any other pairing; history is applied as recorded.
             _ => {}

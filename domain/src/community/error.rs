@@ -57,6 +57,42 @@ pub enum CommunityError {
     /// The post was removed: it takes no changes.
     #[error("the post was removed")]
     PostRemoved,
+    /// A moderator hid the post: it takes no changes, comments or reactions.
+    #[error("the post was hidden by a moderator")]
+    PostHidden,
+    /// A moderator hid the comment: it takes no changes, replies or reactions.
+    #[error("the comment was hidden by a moderator")]
+    CommentHidden,
+    /// A report's reason is blank or too long.
+    #[error("a reason must hold some text and at most {max} characters")]
+    ReasonLength {
+        /// Maximum characters.
+        max: usize,
+    },
+    /// The member already reported this post or comment.
+    #[error("you already reported this")]
+    AlreadyReported,
+    /// No such report.
+    #[error("no such report")]
+    ReportNotFound,
+    /// The report was resolved already.
+    #[error("the report was resolved already")]
+    ReportResolved,
+    /// The member is suspended from writing.
+    #[error("you are suspended from writing until {until}")]
+    Suspended {
+        /// When the suspension ends.
+        until: chrono::DateTime<chrono::Utc>,
+    },
+    /// No user or API key of the tenant has this id.
+    #[error("no such member")]
+    MemberNotFound,
+    /// A suspension must end after it starts.
+    #[error("a suspension must end in the future")]
+    SuspensionInPast,
+    /// Lifting a suspension from a member who is not suspended.
+    #[error("the member is not suspended")]
+    NotSuspended,
     /// The post is locked: it takes no new comments.
     #[error("the post is locked")]
     PostLocked,
@@ -108,16 +144,28 @@ impl DomainError for CommunityError {
             | Self::TitleCharacters
             | Self::TitleInvisibleCharacter { .. }
             | Self::BodyLength { .. }
-            | Self::BodyCharacters => ErrorKind::Invalid,
+            | Self::BodyCharacters
+            | Self::ReasonLength { .. }
+            | Self::SuspensionInPast => ErrorKind::Invalid,
             Self::CategoryNotFound
             | Self::PostNotFound
             | Self::CommentNotFound
-            | Self::ParentNotFound => ErrorKind::NotFound,
-            Self::CategoryExists | Self::PostExists | Self::CommentExists => ErrorKind::Conflict,
+            | Self::ParentNotFound
+            | Self::ReportNotFound
+            | Self::MemberNotFound => ErrorKind::NotFound,
+            Self::CategoryExists
+            | Self::PostExists
+            | Self::CommentExists
+            | Self::AlreadyReported => ErrorKind::Conflict,
             Self::CategoryArchived
             | Self::CategoryUnchanged
             | Self::PostRemoved
             | Self::PostLocked
+            | Self::PostHidden
+            | Self::CommentHidden
+            | Self::ReportResolved
+            | Self::Suspended { .. }
+            | Self::NotSuspended
             | Self::CommentRemoved
             | Self::CommentUnchanged
             | Self::ReplyToReply
@@ -144,6 +192,16 @@ impl DomainError for CommunityError {
             Self::PostRemoved => "post_removed",
             Self::PostUnchanged => "post_unchanged",
             Self::PostLocked => "post_locked",
+            Self::PostHidden => "post_hidden",
+            Self::ReasonLength { .. } => "reason_length",
+            Self::AlreadyReported => "already_reported",
+            Self::ReportNotFound => "report_not_found",
+            Self::ReportResolved => "report_resolved",
+            Self::Suspended { .. } => "suspended",
+            Self::SuspensionInPast => "suspension_in_past",
+            Self::NotSuspended => "not_suspended",
+            Self::MemberNotFound => "member_not_found",
+            Self::CommentHidden => "comment_hidden",
             Self::CommentNotFound => "comment_not_found",
             Self::CommentExists => "comment_exists",
             Self::CommentRemoved => "comment_removed",

@@ -12,9 +12,11 @@
 mod category;
 mod comment;
 mod error;
+mod member;
 mod policy;
 mod post;
 mod reaction;
+mod report;
 mod values;
 
 #[cfg(test)]
@@ -25,7 +27,9 @@ mod tests;
 pub use category::{Category, CategoryCommand, CategoryEvent};
 pub use comment::{Comment, CommentCommand, CommentEvent, WrittenComment};
 pub use error::CommunityError;
+pub use member::{Member, MemberCommand, MemberEvent};
 pub use policy::{sees_removed, CommunityAction};
 pub use post::{Post, PostCommand, PostEvent, WrittenPost};
 pub use reaction::{ReactionCommand, ReactionEvent, ReactionKind, Reactions, Target};
+pub use report::{Reason, Report, ReportCommand, ReportEvent, Resolution};
 pub use values::{Body, Title};

@@ -35,6 +35,18 @@ context_actions! {
         RemoveComment = "remove_comment" => Rule::roles(MODERATORS).or_subject(),
         /// Add or withdraw one's own reaction to a post or comment.
         React = "react" => Rule::roles(MEMBERS),
+        /// Report a post or comment to the moderators (once per member and target).
+        ReportContent = "report_content" => Rule::roles(MEMBERS),
+        /// Read the moderation queue: open reports with what they report.
+        ReadModerationQueue = "read_moderation_queue" =>
+            Rule::roles(&[Role::Moderator, Role::Admin, Role::Auditor]),
+        /// Resolve a report: hide what it reports, or dismiss it.
+        ResolveReport = "resolve_report" => Rule::roles(MODERATORS),
+        /// Suspend a member from writing until a time, or lift it.
+        SuspendMember = "suspend_member" => Rule::roles(MODERATORS),
+        /// Read a member's standing (the member, or staff).
+        ReadMember = "read_member" =>
+            Rule::roles(&[Role::Moderator, Role::Admin, Role::Auditor]).or_subject(),
         /// Read categories and posts. Auditors read everything, removed posts included.
         ReadCommunity = "read_community" =>
             Rule::roles(&[Role::User, Role::Moderator, Role::Admin, Role::Auditor]),

@@ -1,5 +1,6 @@
 //! A post: written in a category by a member, edited by its author within a window, removed by
-//! its author or a moderator, locked and pinned by moderators.
+//! its author or a moderator, locked and pinned by moderators, hidden when a moderator upholds
+//! a report on it.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use cqrs_es::DomainEvent;
@@ -28,22 +29,40 @@ pub struct WrittenPost {
     pub pinned: bool,
     /// Whether it was removed: hidden from readers, kept in history, changed no more.
     pub removed: bool,
+    /// Whether a moderator hid it over a report: like removed, but marked as moderated.
+    #[serde(default)]
+    pub hidden: bool,
 }
 
 impl WrittenPost {
     /// Whether comments (and reactions) may be added to this post now.
     ///
     /// # Errors
-    /// [`CommunityError::PostRemoved`], or [`CommunityError::PostLocked`] when `locked_matters`
-    /// (a lock stops comments, not reactions).
+    /// [`CommunityError::PostRemoved`], [`CommunityError::PostHidden`], or
+    /// [`CommunityError::PostLocked`] when `locked_matters` (a lock stops comments, not
+    /// reactions).
     pub fn takes(&self, locked_matters: bool) -> Result<(), CommunityError> {
-        if self.removed {
-            return Err(CommunityError::PostRemoved);
-        }
+        self.changeable()?;
         if locked_matters && self.locked {
             return Err(CommunityError::PostLocked);
         }
         Ok(())
+    }
+}
+
+impl WrittenPost {
+    /// Whether the post can still change: neither removed nor hidden.
+    ///
+    /// # Errors
+    /// [`CommunityError::PostRemoved`] or [`CommunityError::PostHidden`].
+    pub fn changeable(&self) -> Result<(), CommunityError> {
+        if self.removed {
+            Err(CommunityError::PostRemoved)
+        } else if self.hidden {
+            Err(CommunityError::PostHidden)
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -98,6 +117,15 @@ pub enum PostCommand {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Hide the post: a moderator upheld a report on it.
+    Hide {
+        /// The moderator (the principal's id).
+        by: String,
+        /// The report upheld.
+        report: Uuid,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// Pin (`true`) or unpin the post.
     SetPinned {
         /// Whether it should be pinned.
@@ -118,6 +146,7 @@ impl PostCommand {
             Self::SetLocked { locked: false, .. } => "UnlockPost",
             Self::SetPinned { pinned: true, .. } => "PinPost",
             Self::SetPinned { pinned: false, .. } => "UnpinPost",
+            Self::Hide { .. } => "HidePost",
         }
     }
 }
@@ -155,6 +184,15 @@ pub enum PostEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// A moderator hid it, upholding a report.
+    PostHidden {
+        /// The moderator.
+        by: String,
+        /// The report upheld.
+        report: Uuid,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// It was locked.
     PostLocked {
         /// When.
@@ -184,6 +222,7 @@ impl PostEvent {
             Self::PostWritten { at, .. }
             | Self::PostEdited { at, .. }
             | Self::PostRemoved { at, .. }
+            | Self::PostHidden { at, .. }
             | Self::PostLocked { at }
             | Self::PostUnlocked { at }
             | Self::PostPinned { at }
@@ -199,6 +238,7 @@ impl DomainEvent for PostEvent {
             Self::PostWritten { .. } => "PostWritten",
             Self::PostEdited { .. } => "PostEdited",
             Self::PostRemoved { .. } => "PostRemoved",
+            Self::PostHidden { .. } => "PostHidden",
             Self::PostLocked { .. } => "PostLocked",
             Self::PostUnlocked { .. } => "PostUnlocked",
             Self::PostPinned { .. } => "PostPinned",
@@ -244,8 +284,10 @@ impl Decider for Post {
             (Self::Written(_), PostCommand::Write { .. }) => {
                 return Err(CommunityError::PostExists)
             }
-            (Self::Written(post), _) if post.removed => return Err(CommunityError::PostRemoved),
-            (Self::Written(post), command) => (post, command),
+            (Self::Written(post), command) => {
+                post.changeable()?;
+                (post, command)
+            }
         };
         let event = match post {
             (
@@ -268,6 +310,7 @@ impl Decider for Post {
                 PostEvent::PostEdited { title, body, at }
             }
             (_, PostCommand::Remove { by, at }) => PostEvent::PostRemoved { by, at },
+            (_, PostCommand::Hide { by, report, at }) => PostEvent::PostHidden { by, report, at },
             (post, PostCommand::SetLocked { locked, at }) => match (post.locked, locked) {
                 (false, true) => PostEvent::PostLocked { at },
                 (true, false) => PostEvent::PostUnlocked { at },
@@ -304,6 +347,7 @@ impl Decider for Post {
                     locked: false,
                     pinned: false,
                     removed: false,
+                    hidden: false,
                 });
             }
             (Self::Written(post), event) => match event {
@@ -312,6 +356,7 @@ impl Decider for Post {
                     post.body = body.clone();
                 }
                 PostEvent::PostRemoved { .. } => post.removed = true,
+                PostEvent::PostHidden { .. } => post.hidden = true,
                 PostEvent::PostLocked { .. } => post.locked = true,
                 PostEvent::PostUnlocked { .. } => post.locked = false,
                 PostEvent::PostPinned { .. } => post.pinned = true,

@@ -1,7 +1,8 @@
 //! The stored form of every community event (see `crate::stored_check`).
 
 use super::{
-    Body, CategoryEvent, CommentEvent, PostEvent, ReactionEvent, ReactionKind, Target, Title,
+    Body, CategoryEvent, CommentEvent, MemberEvent, PostEvent, ReactionEvent, ReactionKind, Reason,
+    ReportEvent, Resolution, Target, Title,
 };
 use crate::stored_check::{at, id, stored_events_test};
 
@@ -54,6 +55,11 @@ fn post_samples() -> Vec<PostEvent> {
             by: format!("user:{}", id(3)),
             at: at(6),
         },
+        PostEvent::PostHidden {
+            by: format!("user:{}", id(4)),
+            report: id(9),
+            at: at(7),
+        },
     ]
 }
 
@@ -75,6 +81,42 @@ fn comment_samples() -> Vec<CommentEvent> {
             by: format!("key:{}", id(4)),
             at: at(2),
         },
+        CommentEvent::CommentHidden {
+            by: format!("user:{}", id(4)),
+            report: id(9),
+            at: at(3),
+        },
+    ]
+}
+
+fn report_samples() -> Vec<ReportEvent> {
+    vec![
+        ReportEvent::ReportFiled {
+            target: Target::Comment(id(2)),
+            reporter: id(3),
+            reason: Reason::parse("Advertising").expect("valid"),
+            at: at(0),
+        },
+        ReportEvent::ReportResolved {
+            resolution: Resolution::Hide,
+            by: format!("user:{}", id(4)),
+            at: at(1),
+        },
+    ]
+}
+
+fn member_samples() -> Vec<MemberEvent> {
+    vec![
+        MemberEvent::MemberSuspended {
+            until: at(86_400),
+            reason: Reason::parse("Repeated advertising").expect("valid"),
+            by: format!("user:{}", id(4)),
+            at: at(0),
+        },
+        MemberEvent::SuspensionLifted {
+            by: format!("user:{}", id(4)),
+            at: at(1),
+        },
     ]
 }
 
@@ -93,6 +135,22 @@ fn reaction_samples() -> Vec<ReactionEvent> {
             at: at(1),
         },
     ]
+}
+
+stored_events_test! {
+    fn report_events_are_stored_under_their_event_types() for ReportEvent {
+        snapshot: "report_events",
+        former_tags: [],
+        samples: report_samples(),
+    }
+}
+
+stored_events_test! {
+    fn member_events_are_stored_under_their_event_types() for MemberEvent {
+        snapshot: "member_events",
+        former_tags: [],
+        samples: member_samples(),
+    }
 }
 
 stored_events_test! {

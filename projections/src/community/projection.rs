@@ -3,13 +3,15 @@
 use chrono::{DateTime, Utc};
 use domain::aggregate::Decider;
 use domain::community::{
-    Category, CategoryEvent, Comment, CommentEvent, Post, PostEvent, ReactionEvent, Reactions,
+    Category, CategoryEvent, Comment, CommentEvent, Member, Post, PostEvent, ReactionEvent,
+    Reactions, Report,
 };
 use domain::event::RecordedEvent;
 use domain::identity::StreamId;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::moderation;
 use crate::engine::{ApplyError, Projection};
 
 /// Builds the `read_models.community_*` tables.
@@ -31,7 +33,14 @@ impl Projection for CommunityProjection {
     }
 
     fn aggregate_types(&self) -> &'static [&'static str] {
-        &[Category::TYPE, Post::TYPE, Comment::TYPE, Reactions::TYPE]
+        &[
+            Category::TYPE,
+            Post::TYPE,
+            Comment::TYPE,
+            Reactions::TYPE,
+            Report::TYPE,
+            Member::TYPE,
+        ]
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -42,6 +51,8 @@ impl Projection for CommunityProjection {
             "community_post_activity",
             "community_comments",
             "community_reactions",
+            "community_reports",
+            "community_members",
         ]
     }
 
@@ -58,7 +69,9 @@ impl Projection for CommunityProjection {
             Category::TYPE => apply_category(connection, event, stream.id).await,
             Post::TYPE => apply_post(connection, event, stream.id).await,
             Comment::TYPE => apply_comment(connection, event, stream.id).await,
-            _ => apply_reaction(connection, event).await,
+            Reactions::TYPE => apply_reaction(connection, event).await,
+            Report::TYPE => moderation::apply_report(connection, event, stream.id).await,
+            _ => moderation::apply_member(connection, event, stream.id).await,
         }
     }
 }
@@ -134,8 +147,8 @@ async fn apply_post(
             sqlx::query(
                 "INSERT INTO community_posts
                     (tenant_id, post_id, category_id, author, title, body, locked, pinned,
-                     removed, edits, version, written_at, last_activity_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, false, false, false, 0, $7, $8, $8, $8)",
+                     removed, hidden, edits, version, written_at, last_activity_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, false, false, false, false, 0, $7, $8, $8, $8)",
             )
             .bind(&event.tenant_id)
             .bind(post)
@@ -147,7 +160,7 @@ async fn apply_post(
             .bind(at)
             .execute(&mut *connection)
             .await?;
-            return category_activity(connection, &event.tenant_id, category, (1, 0), at).await;
+            return category_activity(connection, &event.tenant_id, category, 1, at).await;
         }
         PostEvent::PostEdited { title, body, .. } => {
             let category: Option<Uuid> = sqlx::query_scalar(
@@ -167,15 +180,20 @@ async fn apply_post(
             .fetch_optional(&mut *connection)
             .await?;
             let category = category.ok_or_else(|| unknown(event, "post", post))?;
-            return category_activity(connection, &event.tenant_id, category, (0, 0), at).await;
+            return category_activity(connection, &event.tenant_id, category, 0, at).await;
         }
-        PostEvent::PostRemoved { .. } => {
-            let category: Option<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+        gone @ (PostEvent::PostRemoved { .. } | PostEvent::PostHidden { .. }) => {
+            // Neither happens to a post that is already gone: each takes one off the count.
+            let flag = match gone {
+                PostEvent::PostRemoved { .. } => "removed",
+                _ => "hidden",
+            };
+            let category: Option<(Uuid, DateTime<Utc>)> = sqlx::query_as(&format!(
                 "UPDATE community_posts
-                    SET removed = true, version = $3, updated_at = $4
+                    SET {flag} = true, version = $3, updated_at = $4
                   WHERE tenant_id = $1 AND post_id = $2
-              RETURNING category_id, last_activity_at",
-            )
+              RETURNING category_id, last_activity_at"
+            ))
             .bind(&event.tenant_id)
             .bind(post)
             .bind(event.sequence)
@@ -183,7 +201,7 @@ async fn apply_post(
             .fetch_optional(&mut *connection)
             .await?;
             let (category, last) = category.ok_or_else(|| unknown(event, "post", post))?;
-            return category_activity(connection, &event.tenant_id, category, (-1, 0), last).await;
+            return category_activity(connection, &event.tenant_id, category, -1, last).await;
         }
         PostEvent::PostLocked { .. } => (Some(true), None),
         PostEvent::PostUnlocked { .. } => (Some(false), None),
@@ -213,7 +231,7 @@ async fn apply_comment(
     comment: Uuid,
 ) -> Result<(), ApplyError> {
     let tenant = &event.tenant_id;
-    let (post, category, at) = match ApplyError::decode::<CommentEvent>(event)? {
+    let (post, written_at) = match ApplyError::decode::<CommentEvent>(event)? {
         CommentEvent::CommentWritten {
             post,
             category,
@@ -225,8 +243,8 @@ async fn apply_comment(
             sqlx::query(
                 "INSERT INTO community_comments
                     (tenant_id, comment_id, post_id, category_id, parent_id, author, body,
-                     removed, edits, version, written_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, false, 0, $8, $9, $9)",
+                     removed, hidden, edits, version, written_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, false, false, 0, $8, $9, $9)",
             )
             .bind(tenant)
             .bind(comment)
@@ -240,7 +258,7 @@ async fn apply_comment(
             .execute(&mut *connection)
             .await?;
             post_activity(connection, tenant, post, 1, at).await?;
-            return category_activity(connection, tenant, category, (0, 1), at).await;
+            return category_activity(connection, tenant, category, 0, at).await;
         }
         CommentEvent::CommentEdited { body, at } => {
             let updated = sqlx::query(
@@ -258,13 +276,20 @@ async fn apply_comment(
             .await?;
             return one_row(updated.rows_affected(), event, "comment", comment);
         }
-        CommentEvent::CommentRemoved { at, .. } => {
-            let row: Option<(Uuid, Uuid, DateTime<Utc>)> = sqlx::query_as(
+        gone @ (CommentEvent::CommentRemoved { .. } | CommentEvent::CommentHidden { .. }) => {
+            // Neither happens to a comment that is already gone: each takes one off its post's
+            // count.
+            let flag = match gone {
+                CommentEvent::CommentRemoved { .. } => "removed",
+                _ => "hidden",
+            };
+            let at = gone.at();
+            let row: Option<(Uuid, DateTime<Utc>)> = sqlx::query_as(&format!(
                 "UPDATE community_comments
-                    SET removed = true, version = $3, updated_at = $4
+                    SET {flag} = true, version = $3, updated_at = $4
                   WHERE tenant_id = $1 AND comment_id = $2
-              RETURNING post_id, category_id, written_at",
-            )
+              RETURNING post_id, written_at"
+            ))
             .bind(tenant)
             .bind(comment)
             .bind(event.sequence)
@@ -274,9 +299,10 @@ async fn apply_comment(
             row.ok_or_else(|| unknown(event, "comment", comment))?
         }
     };
-    // A removal leaves the last activity where it was: `at` is the comment's writing.
-    post_activity(connection, tenant, post, -1, at).await?;
-    category_activity(connection, tenant, category, (0, -1), at).await
+    // Going leaves the last activity where it was (given the comment's writing). The category
+    // counts its comments from its posts' counts when read, so a post that goes takes its
+    // comments out with it, whatever order the partitions applied them in.
+    post_activity(connection, tenant, post, -1, written_at).await
 }
 
 async fn apply_reaction(
@@ -298,46 +324,44 @@ async fn apply_reaction(
         } => (target, member, kind, false),
     };
     let statement = if added {
-        "INSERT INTO community_reactions (tenant_id, target_id, member, kind)
-         VALUES ($1, $2, $3, $4)"
+        "INSERT INTO community_reactions (tenant_id, target_kind, target_id, member, kind)
+         VALUES ($1, $5, $2, $3, $4)"
     } else {
         "DELETE FROM community_reactions
-          WHERE tenant_id = $1 AND target_id = $2 AND member = $3 AND kind = $4"
+          WHERE tenant_id = $1 AND target_id = $2 AND member = $3 AND kind = $4
+            AND target_kind = $5"
     };
     let changed = sqlx::query(statement)
         .bind(&event.tenant_id)
         .bind(target.id())
         .bind(member)
         .bind(kind.as_str())
+        .bind(target.kind())
         .execute(connection)
         .await?;
     one_row(changed.rows_affected(), event, "reaction of", member)
 }
 
-/// Adds `(posts, comments)` to a category's counts of what readers see, and moves its last
-/// activity to `at` if later. Additive, so it commutes with the category's own events in
-/// another partition.
+/// Adds `posts` to a category's count of posts readers see, and moves its last activity to
+/// `at` if later. Additive, so it commutes with the category's own events in another partition.
 async fn category_activity(
     connection: &mut PgConnection,
     tenant: &str,
     category: Uuid,
-    (posts, comments): (i64, i64),
+    posts: i64,
     at: DateTime<Utc>,
 ) -> Result<(), ApplyError> {
     sqlx::query(
-        "INSERT INTO community_category_activity
-            (tenant_id, category_id, posts, comments, last_activity_at)
-         VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO community_category_activity (tenant_id, category_id, posts, last_activity_at)
+         VALUES ($1, $2, $3, $4)
          ON CONFLICT (tenant_id, category_id) DO UPDATE
             SET posts = community_category_activity.posts + EXCLUDED.posts,
-                comments = community_category_activity.comments + EXCLUDED.comments,
                 last_activity_at = greatest(community_category_activity.last_activity_at,
                                             EXCLUDED.last_activity_at)",
     )
     .bind(tenant)
     .bind(category)
     .bind(posts)
-    .bind(comments)
     .bind(at)
     .execute(connection)
     .await?;
@@ -370,11 +394,11 @@ async fn post_activity(
     Ok(())
 }
 
-fn unknown(event: &RecordedEvent, what: &str, id: Uuid) -> ApplyError {
+pub(super) fn unknown(event: &RecordedEvent, what: &str, id: Uuid) -> ApplyError {
     ApplyError::Inconsistent(format!("{} for unknown {what} {id}", event.event_type))
 }
 
-fn one_row(affected: u64, event: &RecordedEvent, what: &str, id: Uuid) -> Result<(), ApplyError> {
+pub(super) fn one_row(affected: u64, event: &RecordedEvent, what: &str, id: Uuid) -> Result<(), ApplyError> {
     if affected == 1 {
         Ok(())
     } else {

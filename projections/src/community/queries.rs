@@ -5,12 +5,13 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// Who is reading: removed posts are shown to their author and to staff only.
+/// Who is reading: removed and hidden writing is shown to its author and to staff only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reader {
     /// The reader's account (its own removed posts stay visible to it).
     pub account: Uuid,
-    /// Whether the reader sees everyone's removed posts (moderators, admins, auditors).
+    /// Whether the reader sees everyone's removed and hidden writing (moderators, admins,
+    /// auditors).
     pub sees_removed: bool,
 }
 
@@ -23,7 +24,7 @@ pub struct CategoryView {
     pub archived: bool,
     /// Posts readers see (removed ones are not counted).
     pub posts: i64,
-    /// Comments readers see, on all its posts.
+    /// Comments readers see, on the posts readers see.
     pub comments: i64,
     /// The latest post written or edited in it, or its creation.
     pub last_activity_at: DateTime<Utc>,
@@ -34,7 +35,12 @@ pub struct CategoryView {
 
 const SELECT_CATEGORY: &str = "
     SELECT c.category_id, c.name, c.description, c.archived, coalesce(a.posts, 0) AS posts,
-           coalesce(a.comments, 0) AS comments,
+           (SELECT coalesce(sum(pa.comments), 0)::bigint
+              FROM read_models.community_posts p
+              JOIN read_models.community_post_activity pa
+                ON pa.tenant_id = p.tenant_id AND pa.post_id = p.post_id
+             WHERE p.tenant_id = c.tenant_id AND p.category_id = c.category_id
+               AND NOT (p.removed OR p.hidden)) AS comments,
            greatest(c.created_at, a.last_activity_at) AS last_activity_at, c.version,
            c.created_at, c.updated_at
       FROM read_models.community_categories c
@@ -94,6 +100,8 @@ pub struct PostView {
     pub pinned: bool,
     /// Only ever true for its author and staff: others do not see removed posts.
     pub removed: bool,
+    /// Hidden by a moderator over a report; like `removed`, shown to its author and staff only.
+    pub hidden: bool,
     /// How many times its author edited it.
     pub edits: i32,
     /// Comments readers see, replies included.
@@ -115,6 +123,7 @@ pub struct PostSummary {
     pub locked: bool,
     pub pinned: bool,
     pub removed: bool,
+    pub hidden: bool,
     pub edits: i32,
     pub comments: i64,
     pub version: i64,
@@ -143,10 +152,10 @@ pub async fn get_post(
 ) -> Result<Option<PostView>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT p.post_id, p.category_id, p.author, p.title, p.body, p.locked, p.pinned,
-                p.removed, p.edits, {COMMENTS}, p.version, p.written_at, p.edited_at,
+                p.removed, p.hidden, p.edits, {COMMENTS}, p.version, p.written_at, p.edited_at,
                 {ACTIVITY} AS last_activity_at
            {FROM_POSTS}
-          WHERE p.tenant_id = $1 AND p.post_id = $2 AND (NOT p.removed OR $3 OR p.author = $4)"
+          WHERE p.tenant_id = $1 AND p.post_id = $2 AND (NOT (p.removed OR p.hidden) OR $3 OR p.author = $4)"
     ))
     .bind(tenant_id)
     .bind(post)
@@ -242,9 +251,9 @@ pub async fn list_posts(
     // Pinned posts (true) come first: after a cursor are the less pinned, then the older.
     let mut posts: Vec<PostSummary> = sqlx::query_as(&format!(
         "SELECT p.post_id, p.category_id, p.author, p.title, p.locked, p.pinned, p.removed,
-                p.edits, {COMMENTS}, p.version, p.written_at, {ACTIVITY} AS last_activity_at
+                p.hidden, p.edits, {COMMENTS}, p.version, p.written_at, {ACTIVITY} AS last_activity_at
            {FROM_POSTS}
-          WHERE p.tenant_id = $1 AND p.category_id = $2 AND (NOT p.removed OR $3 OR p.author = $4)
+          WHERE p.tenant_id = $1 AND p.category_id = $2 AND (NOT (p.removed OR p.hidden) OR $3 OR p.author = $4)
             AND ($5::boolean IS NULL OR p.pinned < $5
                  OR (p.pinned = $5 AND ({time}, p.post_id) < ($7::timestamptz, $8::uuid)))
           ORDER BY p.pinned DESC, {time} DESC, p.post_id DESC

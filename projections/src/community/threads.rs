@@ -1,8 +1,8 @@
 //! Reading a post's comments as threads, and the reactions to posts and comments.
 //!
-//! A removed comment's text and author are never served to a reader who may not see removed
-//! writing: a removed top-level comment stays in its thread as a tombstone (so its replies keep
-//! their place), and a removed reply is left out.
+//! A removed or hidden comment's text and author are never served to a reader who may not see
+//! such writing: a top-level one stays in its thread as a tombstone (so its replies keep their
+//! place), and a reply is left out.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -25,6 +25,8 @@ pub struct CommentView {
     /// `None` in a tombstone.
     pub body: Option<String>,
     pub removed: bool,
+    /// Hidden by a moderator over a report.
+    pub hidden: bool,
     pub edits: i32,
     pub version: i64,
     pub written_at: DateTime<Utc>,
@@ -33,9 +35,9 @@ pub struct CommentView {
 
 /// The columns of a comment, with its text and author blanked for a reader who may not see it.
 const COMMENT: &str = "SELECT comment_id, post_id, parent_id,
-           CASE WHEN NOT removed OR $3 OR author = $4 THEN author END AS author,
-           CASE WHEN NOT removed OR $3 OR author = $4 THEN body END AS body,
-           removed, edits, version, written_at, edited_at
+           CASE WHEN NOT (removed OR hidden) OR $3 OR author = $4 THEN author END AS author,
+           CASE WHEN NOT (removed OR hidden) OR $3 OR author = $4 THEN body END AS body,
+           removed, hidden, edits, version, written_at, edited_at
       FROM read_models.community_comments";
 
 /// Comment `comment` of the tenant, if `reader` may see it (a removed one only by its author
@@ -49,8 +51,14 @@ pub async fn get_comment(
     comment: Uuid,
     reader: Reader,
 ) -> Result<Option<CommentView>, sqlx::Error> {
+    // A comment is read only with its post: under a post this reader may not see, it is not
+    // there either.
     sqlx::query_as(&format!(
-        "{COMMENT} WHERE tenant_id = $1 AND comment_id = $2 AND (NOT removed OR $3 OR author = $4)"
+        "{COMMENT} c
+          WHERE tenant_id = $1 AND comment_id = $2 AND (NOT (removed OR hidden) OR $3 OR author = $4)
+            AND EXISTS (SELECT 1 FROM read_models.community_posts p
+                         WHERE p.tenant_id = c.tenant_id AND p.post_id = c.post_id
+                           AND (NOT (p.removed OR p.hidden) OR $3 OR p.author = $4))"
     ))
     .bind(tenant_id)
     .bind(comment)
@@ -104,7 +112,7 @@ pub async fn list_threads(
     let parents: Vec<Uuid> = tops.iter().map(|comment| comment.comment_id).collect();
     let replies: Vec<CommentView> = sqlx::query_as(&format!(
         "{COMMENT} WHERE tenant_id = $1 AND post_id = $2 AND parent_id = ANY($5)
-            AND (NOT removed OR $3 OR author = $4)
+            AND (NOT (removed OR hidden) OR $3 OR author = $4)
           ORDER BY comment_id"
     ))
     .bind(tenant_id)

@@ -89,6 +89,7 @@ pub struct Owned {
     category: String,
     post: String,
     comment: String,
+    report: String,
 }
 
 impl Owned {
@@ -97,7 +98,7 @@ impl Owned {
         let (owner, key) = app.api_key_with_roles(&["user"]).await;
         let document = app.uploaded_document(&key).await;
         let job = app.submitted_job(&key, &document).await;
-        let (category, post, comment) = crate::community::written(app, &key).await;
+        let [category, post, comment, report] = crate::community::written(app, &key).await;
         Self {
             owner,
             job,
@@ -105,6 +106,21 @@ impl Owned {
             category,
             post,
             comment,
+            report,
+        }
+    }
+}
+
+impl Owned {
+    /// The resource a community path's `{id}` names, and the code of its absence.
+    fn community(&self, path: &str) -> (&String, &'static str) {
+        let rest = path.trim_start_matches("/api/v1/community/");
+        match rest.split('/').next() {
+            Some("posts") if rest.contains("{id}") => (&self.post, "post_not_found"),
+            Some("comments") => (&self.comment, "comment_not_found"),
+            Some("reports") => (&self.report, "report_not_found"),
+            Some("members") => (&self.owner, "member_not_found"),
+            _ => (&self.category, "category_not_found"),
         }
     }
 }
@@ -128,17 +144,15 @@ async fn target(
             (owned.job.clone(), owned.owner.clone())
         }
         "documents" => (owned.document.clone(), owned.owner.clone()),
-        "community" if operation.path.starts_with("/api/v1/community/posts/{id}") => {
-            (owned.post.clone(), owned.owner.clone())
+        "community" => {
+            let (id, _) = owned.community(&operation.path);
+            let concerned = if id == &owned.category {
+                user
+            } else {
+                &owned.owner
+            };
+            (id.clone(), concerned.to_owned())
         }
-        "community"
-            if operation
-                .path
-                .starts_with("/api/v1/community/comments/{id}") =>
-        {
-            (owned.comment.clone(), owned.owner.clone())
-        }
-        "community" => (owned.category.clone(), user.to_owned()),
         _ => (user.to_owned(), user.to_owned()),
     }
 }
@@ -298,13 +312,10 @@ async fn another_tenant_sees_404_on_every_route_and_learns_nothing() {
             "jobs" if path.ends_with("/usage") => (&owned.owner, Some("usage_not_found")),
             "jobs" => (&owned.job, Some("job_not_found")),
             "documents" => (&owned.document, Some("document_not_found")),
-            "community" if path.starts_with("/api/v1/community/posts/") => {
-                (&owned.post, Some("post_not_found"))
+            "community" => {
+                let (id, code) = owned.community(path);
+                (id, Some(code))
             }
-            "community" if path.starts_with("/api/v1/community/comments/") => {
-                (&owned.comment, Some("comment_not_found"))
-            }
-            "community" => (&owned.category, Some("category_not_found")),
             "admin" => (&user, Some("stream_not_parked")),
             "users" => (&user, Some("user_not_found")),
             _ => (&user, None),

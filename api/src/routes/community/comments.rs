@@ -68,6 +68,8 @@ pub struct CommentDto {
     pub body: Option<String>,
     /// Whether it was removed.
     pub removed: bool,
+    /// Whether a moderator hid it over a report.
+    pub hidden: bool,
     /// How many times its author edited it.
     pub edits: i32,
     /// The reactions to it.
@@ -92,6 +94,7 @@ impl CommentDto {
             author: view.author,
             body: view.body,
             removed: view.removed,
+            hidden: view.hidden,
             edits: view.edits,
             reactions: reactions
                 .remove(&view.comment_id)

@@ -3,19 +3,27 @@
 
 pub mod categories;
 pub mod comments;
+pub mod moderation;
 pub mod posts;
 pub mod reactions;
 pub mod reading;
 
 use domain::aggregate::Decider;
-use domain::community::{Category, Comment, Post, Reactions};
+use domain::community::{Category, Comment, Member, Post, Reactions, Report};
 use domain::policy::CommunityAction;
 use utoipa_axum::routes;
 
 use crate::routes::Routes;
 
 /// The aggregates whose commands' consistency tokens the community queries wait for.
-const TOKEN_TYPES: &[&str] = &[Category::TYPE, Post::TYPE, Comment::TYPE, Reactions::TYPE];
+const TOKEN_TYPES: &[&str] = &[
+    Category::TYPE,
+    Post::TYPE,
+    Comment::TYPE,
+    Reactions::TYPE,
+    Report::TYPE,
+    Member::TYPE,
+];
 
 /// The community routes.
 pub fn routes() -> Routes {
@@ -79,6 +87,35 @@ pub fn routes() -> Routes {
         )
         .command(CommunityAction::React, routes!(reactions::react_to_post))
         .command(CommunityAction::React, routes!(reactions::react_to_comment))
+        .command(
+            CommunityAction::ReportContent,
+            routes!(moderation::report_post),
+        )
+        .command(
+            CommunityAction::ReportContent,
+            routes!(moderation::report_comment),
+        )
+        .command(
+            CommunityAction::ResolveReport,
+            routes!(moderation::resolve_report),
+        )
+        .query(
+            CommunityAction::ReadModerationQueue,
+            routes!(moderation::get_report),
+        )
+        .query(
+            CommunityAction::ReadModerationQueue,
+            routes!(moderation::moderation_queue),
+        )
+        .command(
+            CommunityAction::SuspendMember,
+            routes!(moderation::suspend_member),
+        )
+        .command(
+            CommunityAction::SuspendMember,
+            routes!(moderation::lift_suspension),
+        )
+        .query(CommunityAction::ReadMember, routes!(moderation::get_member))
 }
 
 #[cfg(test)]

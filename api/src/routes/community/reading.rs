@@ -45,6 +45,9 @@ pub struct PostDto {
     /// Whether it was removed. Only its author and moderators, admins and auditors ever see a
     /// removed post; everyone else gets `404`.
     pub removed: bool,
+    /// Whether a moderator hid it over a report; shown, like `removed`, to its author and staff
+    /// only.
+    pub hidden: bool,
     /// How many times its author edited it.
     pub edits: i32,
     /// Comments readers see, replies included.
@@ -92,6 +95,7 @@ impl PostDto {
             locked: view.locked,
             pinned: view.pinned,
             removed: view.removed,
+            hidden: view.hidden,
             edits: view.edits,
             comments: view.comments,
             reactions,
@@ -120,6 +124,8 @@ pub struct PostSummaryDto {
     pub pinned: bool,
     /// Whether it was removed (listed only for its author and staff).
     pub removed: bool,
+    /// Whether a moderator hid it (listed only for its author and staff).
+    pub hidden: bool,
     /// How many times its author edited it.
     pub edits: i32,
     /// Comments readers see, replies included.
@@ -144,6 +150,7 @@ impl PostSummaryDto {
             locked: view.locked,
             pinned: view.pinned,
             removed: view.removed,
+            hidden: view.hidden,
             edits: view.edits,
             comments: view.comments,
             reactions,

@@ -153,6 +153,7 @@ fn a_post_takes_comments_unless_locked_or_removed_and_reactions_unless_removed()
         locked: false,
         pinned: false,
         removed: false,
+        hidden: false,
     };
     assert_eq!(post.takes(true), Ok(()));
     let locked = WrittenPost {

@@ -29,5 +29,6 @@ fn domain(error: CommunityError) -> Rejection<CommunityError> {
 
 mod categories;
 mod comments;
+mod moderation;
 mod posts;
 mod reactions;
