@@ -106,6 +106,11 @@ test: services
     "{{just_executable()}}" --justfile "{{justfile()}}" check-domain-deps
     # The kill -9 test runs the backend binary as separate processes.
     cargo build --quiet -p api --bin backend
+    # Every test clones a database from a migrated template; drop those of earlier runs (only
+    # names the test harness makes), so the cluster does not grow with every run.
+    echo "SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', datname) FROM pg_database
+          WHERE datname ~ '^(test_[0-9a-f]{32}|tmpl_[0-9a-f]{16}(_building)?)$' \\gexec" \
+        | psql -d "$DATABASE_URL" -v ON_ERROR_STOP=1 -qtA >/dev/null
     if cargo nextest --version >/dev/null 2>&1; then
         cargo nextest run --workspace --no-fail-fast
     else

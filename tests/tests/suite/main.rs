@@ -14,6 +14,7 @@ mod audit_log;
 mod batches;
 mod cluster;
 mod community;
+mod community_load;
 mod contract;
 mod delivery;
 mod documents;
