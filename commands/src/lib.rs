@@ -112,6 +112,8 @@ impl WriteSide {
                     members: bus().build(),
                     users: bus().build(),
                     keys: bus().build(),
+                    announcements: bus().build(),
+                    readings: bus().build(),
                 },
             )),
             documents,

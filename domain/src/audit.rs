@@ -7,7 +7,9 @@ use serde_json::Value;
 
 use crate::aggregate::{replay, Decider};
 use crate::api_keys::ApiKey;
-use crate::community::{Category, Comment, Member, Post, Reactions, Report};
+use crate::community::{
+    Announcement, Category, Comment, Member, Post, Reactions, Readings, Report,
+};
 use crate::documents::Document;
 use crate::identity::Role;
 use crate::jobs::TranslationJob;
@@ -52,6 +54,8 @@ const AGGREGATES: &[(&str, Replayer)] = &[
     (Reactions::TYPE, replay_as::<Reactions>),
     (Report::TYPE, replay_as::<Report>),
     (Member::TYPE, replay_as::<Member>),
+    (Announcement::TYPE, replay_as::<Announcement>),
+    (Readings::TYPE, replay_as::<Readings>),
 ];
 
 /// The aggregate types whose state can be replayed, in a stable order.
@@ -119,7 +123,9 @@ mod tests {
                 "Comment",
                 "Reactions",
                 "Report",
-                "Member"
+                "Member",
+                "Announcement",
+                "AnnouncementReading"
             ]
         );
         types.dedup();

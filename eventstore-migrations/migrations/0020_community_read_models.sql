@@ -135,3 +135,35 @@ CREATE TABLE read_models.community_members
     updated_at      timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, member)
 );
+
+CREATE TABLE read_models.community_announcements
+(
+    tenant_id       text        NOT NULL,
+    announcement_id uuid        NOT NULL,
+    title           text        NOT NULL,
+    body            text        NOT NULL,
+    -- The roles it is for; NULL: everyone of the tenant.
+    audience        text[],
+    starts_at       timestamptz,
+    ends_at         timestamptz,
+    pinned          boolean     NOT NULL,
+    status          text        NOT NULL CHECK (status IN ('draft', 'published', 'retracted')),
+    published_at    timestamptz,
+    version         bigint      NOT NULL,
+    drafted_at      timestamptz NOT NULL,
+    updated_at      timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, announcement_id)
+);
+
+CREATE INDEX community_announcements_published
+    ON read_models.community_announcements (tenant_id, published_at DESC)
+    WHERE status = 'published';
+
+CREATE TABLE read_models.community_announcement_reads
+(
+    tenant_id       text        NOT NULL,
+    announcement_id uuid        NOT NULL,
+    reader          uuid        NOT NULL,
+    read_at         timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, announcement_id, reader)
+);

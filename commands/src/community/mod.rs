@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use domain::aggregate::{Guarded, Rejection};
 use domain::api_keys::ApiKey;
 use domain::community::{
-    Body, Category, CategoryCommand, Comment, CommentCommand, CommunityError, Member, Post,
-    PostCommand, ReactionCommand, Reactions, Report, WrittenComment, WrittenPost,
+    Announcement, Body, Category, CategoryCommand, Comment, CommentCommand, CommunityError, Member,
+    Post, PostCommand, ReactionCommand, Reactions, Readings, Report, WrittenComment, WrittenPost,
 };
 use domain::identity::{StreamId, TenantId};
 use domain::users::User;
@@ -46,6 +46,8 @@ pub struct CommunityCommands {
     members: CommandBus<Member>,
     users: CommandBus<User>,
     keys: CommandBus<ApiKey>,
+    announcements: CommandBus<Announcement>,
+    readings: CommandBus<Readings>,
 }
 
 /// One bus per community aggregate.
@@ -67,8 +69,13 @@ pub struct CommunityBuses {
     pub users: CommandBus<User>,
     /// API keys, read to tell a member exists.
     pub keys: CommandBus<ApiKey>,
+    /// Announcements.
+    pub announcements: CommandBus<Announcement>,
+    /// Members' readings of announcements.
+    pub readings: CommandBus<Readings>,
 }
 
+mod announcements;
 mod moderation;
 
 fn rejected(error: CommunityError) -> CommandError<CommunityError> {
@@ -87,6 +94,8 @@ impl CommunityCommands {
             members,
             users,
             keys,
+            announcements,
+            readings,
         } = buses;
         Self {
             categories,
@@ -97,6 +106,8 @@ impl CommunityCommands {
             members,
             users,
             keys,
+            announcements,
+            readings,
         }
     }
 

@@ -87,6 +87,30 @@ pub enum CommunityError {
     /// No user or API key of the tenant has this id.
     #[error("no such member")]
     MemberNotFound,
+    /// No announcement with this id exists.
+    #[error("no such announcement")]
+    AnnouncementNotFound,
+    /// An announcement with this id already exists.
+    #[error("an announcement with this id already exists")]
+    AnnouncementExists,
+    /// The announcement was retracted: it changes no more.
+    #[error("the announcement was retracted")]
+    AnnouncementRetracted,
+    /// Publishing a published announcement.
+    #[error("the announcement is published already")]
+    AlreadyPublished,
+    /// The edit would leave the announcement as it is.
+    #[error("the announcement already says this, to these readers, at these times")]
+    AnnouncementUnchanged,
+    /// Marking read an announcement that is not published.
+    #[error("the announcement is not published")]
+    NotPublished,
+    /// A listed audience with no role in it.
+    #[error("an audience lists at least one role (or is absent: everyone)")]
+    AudienceEmpty,
+    /// A window that ends before it starts.
+    #[error("an announcement's window must end after it starts")]
+    WindowInverted,
     /// A suspension must end after it starts.
     #[error("a suspension must end in the future")]
     SuspensionInPast,
@@ -146,17 +170,21 @@ impl DomainError for CommunityError {
             | Self::BodyLength { .. }
             | Self::BodyCharacters
             | Self::ReasonLength { .. }
-            | Self::SuspensionInPast => ErrorKind::Invalid,
+            | Self::SuspensionInPast
+            | Self::AudienceEmpty
+            | Self::WindowInverted => ErrorKind::Invalid,
             Self::CategoryNotFound
             | Self::PostNotFound
             | Self::CommentNotFound
             | Self::ParentNotFound
             | Self::ReportNotFound
-            | Self::MemberNotFound => ErrorKind::NotFound,
+            | Self::MemberNotFound
+            | Self::AnnouncementNotFound => ErrorKind::NotFound,
             Self::CategoryExists
             | Self::PostExists
             | Self::CommentExists
-            | Self::AlreadyReported => ErrorKind::Conflict,
+            | Self::AlreadyReported
+            | Self::AnnouncementExists => ErrorKind::Conflict,
             Self::CategoryArchived
             | Self::CategoryUnchanged
             | Self::PostRemoved
@@ -166,6 +194,10 @@ impl DomainError for CommunityError {
             | Self::ReportResolved
             | Self::Suspended { .. }
             | Self::NotSuspended
+            | Self::AnnouncementRetracted
+            | Self::AlreadyPublished
+            | Self::AnnouncementUnchanged
+            | Self::NotPublished
             | Self::CommentRemoved
             | Self::CommentUnchanged
             | Self::ReplyToReply
@@ -201,6 +233,14 @@ impl DomainError for CommunityError {
             Self::SuspensionInPast => "suspension_in_past",
             Self::NotSuspended => "not_suspended",
             Self::MemberNotFound => "member_not_found",
+            Self::AnnouncementNotFound => "announcement_not_found",
+            Self::AnnouncementExists => "announcement_exists",
+            Self::AnnouncementRetracted => "announcement_retracted",
+            Self::AlreadyPublished => "already_published",
+            Self::AnnouncementUnchanged => "announcement_unchanged",
+            Self::NotPublished => "not_published",
+            Self::AudienceEmpty => "audience_empty",
+            Self::WindowInverted => "window_inverted",
             Self::CommentHidden => "comment_hidden",
             Self::CommentNotFound => "comment_not_found",
             Self::CommentExists => "comment_exists",

@@ -9,6 +9,7 @@
 //! comment's post takes comments, is read by the command side before it appends (see
 //! `commands`).
 
+mod announcement;
 mod category;
 mod comment;
 mod error;
@@ -24,6 +25,10 @@ mod stored_events;
 #[cfg(test)]
 mod tests;
 
+pub use announcement::{
+    Announcement, AnnouncementCommand, AnnouncementEvent, AnnouncementStatus, MarkRead, Notice,
+    ReadingEvent, Readings,
+};
 pub use category::{Category, CategoryCommand, CategoryEvent};
 pub use comment::{Comment, CommentCommand, CommentEvent, WrittenComment};
 pub use error::CommunityError;

@@ -47,6 +47,18 @@ context_actions! {
         /// Read a member's standing (the member, or staff).
         ReadMember = "read_member" =>
             Rule::roles(&[Role::Moderator, Role::Admin, Role::Auditor]).or_subject(),
+        /// Draft, edit, publish and retract announcements.
+        ManageAnnouncements = "manage_announcements" => Rule::roles(&[Role::Admin]),
+        /// List every announcement, drafts and retracted ones included.
+        ListAnnouncements = "list_announcements" => Rule::roles(&[Role::Admin, Role::Auditor]),
+        /// Read the announcements current for oneself, and mark them read.
+        ReadAnnouncements = "read_announcements" => Rule::roles(&[
+            Role::User,
+            Role::Moderator,
+            Role::Admin,
+            Role::Auditor,
+            Role::Worker,
+        ]),
         /// Read categories and posts. Auditors read everything, removed posts included.
         ReadCommunity = "read_community" =>
             Rule::roles(&[Role::User, Role::Moderator, Role::Admin, Role::Auditor]),

@@ -1,8 +1,8 @@
 //! The stored form of every community event (see `crate::stored_check`).
 
 use super::{
-    Body, CategoryEvent, CommentEvent, MemberEvent, PostEvent, ReactionEvent, ReactionKind, Reason,
-    ReportEvent, Resolution, Target, Title,
+    AnnouncementEvent, Body, CategoryEvent, CommentEvent, MemberEvent, Notice, PostEvent,
+    ReactionEvent, ReactionKind, ReadingEvent, Reason, ReportEvent, Resolution, Target, Title,
 };
 use crate::stored_check::{at, id, stored_events_test};
 
@@ -135,6 +135,60 @@ fn reaction_samples() -> Vec<ReactionEvent> {
             at: at(1),
         },
     ]
+}
+
+fn announcement_samples() -> Vec<AnnouncementEvent> {
+    let notice = |text: &str, audience| {
+        Notice::new(
+            title("Maintenance"),
+            body(text),
+            audience,
+            (Some(at(100)), Some(at(200))),
+            true,
+        )
+        .expect("valid")
+    };
+    vec![
+        AnnouncementEvent::AnnouncementDrafted {
+            notice: notice("Sunday 02:00 UTC", None),
+            at: at(0),
+        },
+        AnnouncementEvent::AnnouncementEdited {
+            notice: notice(
+                "Saturday 02:00 UTC",
+                Some(crate::identity::Roles::from([
+                    crate::identity::Role::Moderator,
+                ])),
+            ),
+            at: at(1),
+        },
+        AnnouncementEvent::AnnouncementPublished { at: at(2) },
+        AnnouncementEvent::AnnouncementRetracted { at: at(3) },
+    ]
+}
+
+fn reading_samples() -> Vec<ReadingEvent> {
+    vec![ReadingEvent::AnnouncementRead {
+        announcement: id(6),
+        reader: id(3),
+        at: at(0),
+    }]
+}
+
+stored_events_test! {
+    fn announcement_events_are_stored_under_their_event_types() for AnnouncementEvent {
+        snapshot: "announcement_events",
+        former_tags: [],
+        samples: announcement_samples(),
+    }
+}
+
+stored_events_test! {
+    fn reading_events_are_stored_under_their_event_types() for ReadingEvent {
+        snapshot: "reading_events",
+        former_tags: [],
+        samples: reading_samples(),
+    }
 }
 
 stored_events_test! {

@@ -5,6 +5,7 @@
 //! post stays in the model (marked), so its author and the staff still find it, and the queries
 //! leave it out for everyone else.
 
+mod announcements;
 mod moderation;
 mod projection;
 mod queries;
@@ -14,6 +15,10 @@ pub use projection::CommunityProjection;
 pub use queries::{
     get_category, get_post, list_categories, list_posts, CategoryView, Cursor, PostOrder,
     PostSummary, PostView, Reader,
+};
+pub use announcements::{
+    all_announcements, current_announcements, get_announcement, AnnouncementCursor,
+    AnnouncementView, Audience,
 };
 pub use moderation::{get_member, get_report, moderation_queue, MemberView, ReportView};
 pub use threads::{get_comment, list_threads, reactions, CommentView, ReactionSummary, Thread};

@@ -3,15 +3,15 @@
 use chrono::{DateTime, Utc};
 use domain::aggregate::Decider;
 use domain::community::{
-    Category, CategoryEvent, Comment, CommentEvent, Member, Post, PostEvent, ReactionEvent,
-    Reactions, Report,
+    Announcement, Category, CategoryEvent, Comment, CommentEvent, Member, Post, PostEvent,
+    ReactionEvent, Reactions, Readings, Report,
 };
 use domain::event::RecordedEvent;
 use domain::identity::StreamId;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::moderation;
+use super::{announcements, moderation};
 use crate::engine::{ApplyError, Projection};
 
 /// Builds the `read_models.community_*` tables.
@@ -40,6 +40,8 @@ impl Projection for CommunityProjection {
             Reactions::TYPE,
             Report::TYPE,
             Member::TYPE,
+            Announcement::TYPE,
+            Readings::TYPE,
         ]
     }
 
@@ -53,6 +55,8 @@ impl Projection for CommunityProjection {
             "community_reactions",
             "community_reports",
             "community_members",
+            "community_announcements",
+            "community_announcement_reads",
         ]
     }
 
@@ -71,7 +75,11 @@ impl Projection for CommunityProjection {
             Comment::TYPE => apply_comment(connection, event, stream.id).await,
             Reactions::TYPE => apply_reaction(connection, event).await,
             Report::TYPE => moderation::apply_report(connection, event, stream.id).await,
-            _ => moderation::apply_member(connection, event, stream.id).await,
+            Member::TYPE => moderation::apply_member(connection, event, stream.id).await,
+            Announcement::TYPE => {
+                announcements::apply_announcement(connection, event, stream.id).await
+            }
+            _ => announcements::apply_reading(connection, event).await,
         }
     }
 }

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::helpers::{assert_problem, spawn_app, TestApp};
 
 /// Sends `method path` with `key` and an optional JSON body.
-async fn send(
+pub(crate) async fn send(
     app: &TestApp,
     key: &str,
     method: Method,
@@ -24,7 +24,11 @@ async fn send(
 /// the command. A consistency token promises its own stream only, and the streams of a post, its
 /// comments and its reactions are projected by different partitions: waiting for each command
 /// here lets a test read any of them after all it wrote.
-async fn accepted(app: &TestApp, response: reqwest::Response, status: StatusCode) -> Value {
+pub(crate) async fn accepted(
+    app: &TestApp,
+    response: reqwest::Response,
+    status: StatusCode,
+) -> Value {
     let code = response.status();
     let text = response.text().await.unwrap();
     assert_eq!(code, status, "{text}");
@@ -41,7 +45,7 @@ async fn accepted(app: &TestApp, response: reqwest::Response, status: StatusCode
 }
 
 /// `GET path` with `key`, waiting for the command that returned `token`.
-async fn read(app: &TestApp, key: &str, path: &str, token: &Value) -> reqwest::Response {
+pub(crate) async fn read(app: &TestApp, key: &str, path: &str, token: &Value) -> reqwest::Response {
     app.anonymous(Method::GET, path)
         .header("x-api-key", key)
         .header("x-consistency-token", token.as_str().unwrap())
@@ -60,7 +64,7 @@ pub async fn category(app: &TestApp, name: &str) -> String {
 }
 
 /// A post written with `key` in `category`; returns the command's answer.
-async fn write(app: &TestApp, key: &str, category: &str, title: &str) -> Value {
+pub(crate) async fn write(app: &TestApp, key: &str, category: &str, title: &str) -> Value {
     let body = json!({ "category_id": category, "title": title, "body": "Some *markdown*." });
     let response = send(
         app,
@@ -74,9 +78,9 @@ async fn write(app: &TestApp, key: &str, category: &str, title: &str) -> Value {
 }
 
 /// A category (created by the admin), a post in it and a comment on the post, both written
-/// with `key` and visible to readers, and the admin's report of the comment:
-/// `[category, post, comment, report]` ids.
-pub async fn written(app: &TestApp, key: &str) -> [String; 4] {
+/// with `key` and visible to readers, the admin's report of the comment and a published
+/// announcement: `[category, post, comment, report, announcement]` ids.
+pub async fn written(app: &TestApp, key: &str) -> [String; 5] {
     let category = category(app, "Walk").await;
     let post = write(app, key, &category, "Owned post").await;
     let post = post["aggregate_id"].as_str().unwrap().to_owned();
@@ -98,11 +102,25 @@ pub async fn written(app: &TestApp, key: &str) -> [String; 4] {
         .await;
     let report = accepted(app, report, StatusCode::CREATED).await;
     let report = report["aggregate_id"].as_str().unwrap().to_owned();
-    [category, post, id, report]
+    let notice = json!({ "title": "Walked", "body": "Hello" });
+    let drafted = app
+        .post_json("/api/v1/community/announcements", &notice)
+        .await;
+    let drafted = accepted(app, drafted, StatusCode::CREATED).await;
+    let announcement = drafted["aggregate_id"].as_str().unwrap().to_owned();
+    let published = app
+        .post(&format!(
+            "/api/v1/community/announcements/{announcement}/publish"
+        ))
+        .send()
+        .await
+        .unwrap();
+    accepted(app, published, StatusCode::OK).await;
+    [category, post, id, report, announcement]
 }
 
 /// A comment written with `key` on `post` (replying to `parent`); returns the command's answer.
-async fn comment(app: &TestApp, key: &str, post: &str, parent: Option<&str>) -> Value {
+pub(crate) async fn comment(app: &TestApp, key: &str, post: &str, parent: Option<&str>) -> Value {
     let body = json!({ "body": "Agreed.", "parent_id": parent });
     let path = format!("/api/v1/community/posts/{post}/comments");
     accepted(
@@ -114,7 +132,13 @@ async fn comment(app: &TestApp, key: &str, post: &str, parent: Option<&str>) -> 
 }
 
 /// The titles of a category's posts as `key` lists them (every page, `limit` at a time).
-async fn titles(app: &TestApp, key: &str, category: &str, order: &str, limit: u32) -> Vec<String> {
+pub(crate) async fn titles(
+    app: &TestApp,
+    key: &str,
+    category: &str,
+    order: &str,
+    limit: u32,
+) -> Vec<String> {
     let mut titles = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -380,430 +404,6 @@ async fn pages_walk_every_post_once_in_order_and_bad_input_is_named() {
     )
     .await;
     assert_problem(missing, StatusCode::NOT_FOUND, "category_not_found").await;
-}
-
-#[tokio::test]
-async fn threads_go_one_level_deep_and_removed_comments_leave_only_a_tombstone() {
-    let app = spawn_app().await;
-    let (_, ada) = app.api_key_with_roles(&["user"]).await;
-    let (_, bob) = app.api_key_with_roles(&["user"]).await;
-    let (_, carol) = app.api_key_with_roles(&["user"]).await;
-    let (_, moderator) = app.api_key_with_roles(&["moderator"]).await;
-    let category = category(&app, "Threads").await;
-    let post = write(&app, &ada, &category, "Question").await;
-    let post = post["aggregate_id"].as_str().unwrap().to_owned();
-
-    let top = comment(&app, &bob, &post, None).await;
-    let top_id = top["aggregate_id"].as_str().unwrap().to_owned();
-    let reply = comment(&app, &ada, &post, Some(&top_id)).await;
-    let reply_id = reply["aggregate_id"].as_str().unwrap().to_owned();
-    let second = comment(&app, &ada, &post, None).await;
-    let body = json!({ "body": "Deeper", "parent_id": reply_id });
-    let comments = format!("/api/v1/community/posts/{post}/comments");
-    let deeper = send(&app, &bob, Method::POST, &comments, Some(body)).await;
-    assert_problem(deeper, StatusCode::CONFLICT, "reply_to_reply").await;
-    let other = write(&app, &ada, &category, "Elsewhere").await;
-    let other_comments = format!(
-        "/api/v1/community/posts/{}/comments",
-        other["aggregate_id"].as_str().unwrap()
-    );
-    let body = json!({ "body": "Lost", "parent_id": top_id });
-    let elsewhere = send(&app, &bob, Method::POST, &other_comments, Some(body)).await;
-    assert_problem(elsewhere, StatusCode::NOT_FOUND, "parent_comment_not_found").await;
-
-    let page: Value = read(&app, &bob, &comments, &second["consistency_token"])
-        .await
-        .json()
-        .await
-        .unwrap();
-    let items = page["items"].as_array().unwrap_or_else(|| panic!("{page}"));
-    assert_eq!(items.len(), 2);
-    assert_eq!(items[0]["comment"]["id"], top_id.as_str());
-    assert_eq!(items[0]["replies"][0]["id"], reply_id.as_str());
-    assert_eq!(items[1]["replies"], json!([]));
-    let seen: Value = read(
-        &app,
-        &bob,
-        &format!("/api/v1/community/posts/{post}"),
-        &second["consistency_token"],
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    assert_eq!(seen["comments"], 3);
-
-    // The moderator removes the top comment and the author her reply: others see a tombstone
-    // without text or author, and no removed reply; the author still sees her own reply, and the
-    // moderator everything.
-    let removed = send(
-        &app,
-        &moderator,
-        Method::POST,
-        &format!("/api/v1/community/comments/{top_id}/remove"),
-        None,
-    )
-    .await;
-    accepted(&app, removed, StatusCode::OK).await;
-    let removed = send(
-        &app,
-        &ada,
-        Method::POST,
-        &format!("/api/v1/community/comments/{reply_id}/remove"),
-        None,
-    )
-    .await;
-    let removed = accepted(&app, removed, StatusCode::OK).await;
-    let page: Value = read(&app, &carol, &comments, &removed["consistency_token"])
-        .await
-        .json()
-        .await
-        .unwrap();
-    let tombstone = &page["items"][0];
-    assert_eq!(tombstone["comment"]["removed"], true);
-    assert!(tombstone["comment"]["body"].is_null() && tombstone["comment"]["author"].is_null());
-    assert_eq!(tombstone["replies"], json!([]));
-    let page: Value = read(&app, &ada, &comments, &removed["consistency_token"])
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!(page["items"][0]["comment"]["body"].is_null());
-    assert_eq!(page["items"][0]["replies"][0]["body"], "Agreed.");
-    let page: Value = read(&app, &moderator, &comments, &removed["consistency_token"])
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(page["items"][0]["comment"]["body"], "Agreed.");
-    let hidden = read(
-        &app,
-        &carol,
-        &format!("/api/v1/community/comments/{top_id}"),
-        &removed["consistency_token"],
-    )
-    .await;
-    assert_problem(hidden, StatusCode::NOT_FOUND, "comment_not_found").await;
-    let seen: Value = read(
-        &app,
-        &bob,
-        &format!("/api/v1/community/categories/{category}"),
-        &removed["consistency_token"],
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    assert_eq!(
-        (seen["posts"].as_i64(), seen["comments"].as_i64()),
-        (Some(2), Some(1))
-    );
-
-    // A locked post takes no comments, but still reactions.
-    let lock = send(
-        &app,
-        &moderator,
-        Method::POST,
-        &format!("/api/v1/community/posts/{post}/lock"),
-        None,
-    )
-    .await;
-    accepted(&app, lock, StatusCode::OK).await;
-    let late = send(
-        &app,
-        &bob,
-        Method::POST,
-        &comments,
-        Some(json!({ "body": "Late" })),
-    )
-    .await;
-    assert_problem(late, StatusCode::CONFLICT, "post_locked").await;
-    let like = json!({ "kind": "like", "present": true });
-    let reacted = send(
-        &app,
-        &bob,
-        Method::PUT,
-        &format!("/api/v1/community/posts/{post}/reactions"),
-        Some(like),
-    )
-    .await;
-    accepted(&app, reacted, StatusCode::OK).await;
-}
-
-#[tokio::test]
-async fn a_reaction_counts_once_however_often_it_is_asked_for() {
-    let app = spawn_app().await;
-    let (_, ada) = app.api_key_with_roles(&["user"]).await;
-    let (_, bob) = app.api_key_with_roles(&["user"]).await;
-    let category = category(&app, "Reactions").await;
-    let post = write(&app, &ada, &category, "React to me").await;
-    let post = post["aggregate_id"].as_str().unwrap().to_owned();
-    let path = format!("/api/v1/community/posts/{post}/reactions");
-    let set = |key: &str, kind: &str, present: bool| {
-        let body = json!({ "kind": kind, "present": present });
-        app.anonymous(Method::PUT, &path)
-            .header("x-api-key", key)
-            .json(&body)
-            .send()
-    };
-    let first = accepted(&app, set(&bob, "like", true).await.unwrap(), StatusCode::OK).await;
-    let again = accepted(&app, set(&bob, "like", true).await.unwrap(), StatusCode::OK).await;
-    assert_eq!(
-        first["version"], again["version"],
-        "a repeat appends nothing"
-    );
-    accepted(
-        &app,
-        set(&bob, "thanks", true).await.unwrap(),
-        StatusCode::OK,
-    )
-    .await;
-    let last = accepted(&app, set(&ada, "like", true).await.unwrap(), StatusCode::OK).await;
-    let post_path = format!("/api/v1/community/posts/{post}");
-    let seen: Value = read(&app, &bob, &post_path, &last["consistency_token"])
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        seen["reactions"]["counts"],
-        json!({ "like": 2, "thanks": 1 }),
-        "{seen}"
-    );
-    assert_eq!(seen["reactions"]["mine"], json!(["like", "thanks"]));
-
-    accepted(
-        &app,
-        set(&bob, "like", false).await.unwrap(),
-        StatusCode::OK,
-    )
-    .await;
-    let last = accepted(
-        &app,
-        set(&bob, "like", false).await.unwrap(),
-        StatusCode::OK,
-    )
-    .await;
-    let seen: Value = read(&app, &ada, &post_path, &last["consistency_token"])
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        seen["reactions"]["counts"],
-        json!({ "like": 1, "thanks": 1 })
-    );
-    assert_eq!(seen["reactions"]["mine"], json!(["like"]));
-
-    let unknown = set(&bob, "angry", true).await.unwrap();
-    assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let removed = send(
-        &app,
-        &ada,
-        Method::POST,
-        &format!("{post_path}/remove"),
-        None,
-    )
-    .await;
-    accepted(&app, removed, StatusCode::OK).await;
-    assert_problem(
-        set(&bob, "funny", true).await.unwrap(),
-        StatusCode::CONFLICT,
-        "post_removed",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn moderators_hide_what_is_reported_and_suspended_members_cannot_write() {
-    let app = spawn_app().await;
-    let (bob_id, bob) = app.api_key_with_roles(&["user"]).await;
-    let (_, carol) = app.api_key_with_roles(&["user"]).await;
-    let (_, moderator) = app.api_key_with_roles(&["moderator"]).await;
-    let category = category(&app, "Moderated").await;
-    let post = write(&app, &bob, &category, "Buy now").await;
-    let post = post["aggregate_id"].as_str().unwrap().to_owned();
-    let spam = comment(&app, &bob, &post, None).await;
-    let spam = spam["aggregate_id"].as_str().unwrap().to_owned();
-
-    // Carol reports the comment, once; the moderator sees it in the queue with its text.
-    let reports = format!("/api/v1/community/comments/{spam}/reports");
-    let reason = json!({ "reason": "Advertising" });
-    let filed = send(&app, &carol, Method::POST, &reports, Some(reason.clone())).await;
-    let filed = accepted(&app, filed, StatusCode::CREATED).await;
-    let again = send(&app, &carol, Method::POST, &reports, Some(reason.clone())).await;
-    assert_problem(again, StatusCode::CONFLICT, "already_reported").await;
-    let queue: Value = send(
-        &app,
-        &moderator,
-        Method::GET,
-        "/api/v1/community/reports",
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    assert_eq!(queue["items"].as_array().unwrap().len(), 1, "{queue}");
-    assert_eq!(queue["items"][0]["body"], "Agreed.");
-    assert_eq!(queue["items"][0]["reason"], "Advertising");
-    let forbidden = send(&app, &carol, Method::GET, "/api/v1/community/reports", None).await;
-    assert_problem(forbidden, StatusCode::FORBIDDEN, "forbidden").await;
-
-    // Upheld: the comment is hidden from readers, shown marked to its author; the queue empties.
-    let report = filed["aggregate_id"].as_str().unwrap();
-    let resolve = format!("/api/v1/community/reports/{report}/resolve");
-    let hide = json!({ "resolution": "hide" });
-    let resolved = send(&app, &moderator, Method::POST, &resolve, Some(hide.clone())).await;
-    accepted(&app, resolved, StatusCode::OK).await;
-    let twice = send(&app, &moderator, Method::POST, &resolve, Some(hide)).await;
-    assert_problem(twice, StatusCode::CONFLICT, "report_resolved").await;
-    let threads = format!("/api/v1/community/posts/{post}/comments");
-    let page: Value = send(&app, &carol, Method::GET, &threads, None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let tombstone = &page["items"][0]["comment"];
-    assert_eq!(tombstone["hidden"], true);
-    assert!(
-        tombstone["body"].is_null() && tombstone["author"].is_null(),
-        "{page}"
-    );
-    let page: Value = send(&app, &bob, Method::GET, &threads, None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(page["items"][0]["comment"]["body"], "Agreed.");
-    let queue: Value = send(
-        &app,
-        &moderator,
-        Method::GET,
-        "/api/v1/community/reports",
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    assert_eq!(queue["items"], json!([]));
-    let reply = json!({ "body": "Still here?", "parent_id": spam });
-    let refused = send(&app, &carol, Method::POST, &threads, Some(reply)).await;
-    assert_problem(refused, StatusCode::CONFLICT, "comment_hidden").await;
-
-    // A dismissed report leaves the post as it was.
-    let filed = send(
-        &app,
-        &carol,
-        Method::POST,
-        &format!("/api/v1/community/posts/{post}/reports"),
-        Some(reason),
-    )
-    .await;
-    let filed = accepted(&app, filed, StatusCode::CREATED).await;
-    let resolve = format!(
-        "/api/v1/community/reports/{}/resolve",
-        filed["aggregate_id"].as_str().unwrap()
-    );
-    let dismissed = send(
-        &app,
-        &moderator,
-        Method::POST,
-        &resolve,
-        Some(json!({ "resolution": "dismiss" })),
-    )
-    .await;
-    accepted(&app, dismissed, StatusCode::OK).await;
-    let seen = send(
-        &app,
-        &carol,
-        Method::GET,
-        &format!("/api/v1/community/posts/{post}"),
-        None,
-    )
-    .await;
-    assert_eq!(seen.status(), StatusCode::OK);
-
-    // Suspended, Bob cannot write or edit until the suspension is lifted; others see nothing of it.
-    let member = format!("/api/v1/community/members/{bob_id}");
-    let until = (chrono::Utc::now() + chrono::Duration::days(7)).to_rfc3339();
-    let suspend = json!({ "until": until, "reason": "Advertising" });
-    let suspended = send(
-        &app,
-        &moderator,
-        Method::POST,
-        &format!("{member}/suspension"),
-        Some(suspend),
-    )
-    .await;
-    accepted(&app, suspended, StatusCode::OK).await;
-    let body = json!({ "category_id": category, "title": "Again", "body": "Buy" });
-    let refused = send(
-        &app,
-        &bob,
-        Method::POST,
-        "/api/v1/community/posts",
-        Some(body.clone()),
-    )
-    .await;
-    assert_problem(refused, StatusCode::CONFLICT, "suspended").await;
-    let edit = json!({ "title": "Buy later", "body": "x" });
-    let refused = send(
-        &app,
-        &bob,
-        Method::POST,
-        &format!("/api/v1/community/posts/{post}/edit"),
-        Some(edit),
-    )
-    .await;
-    assert_problem(refused, StatusCode::CONFLICT, "suspended").await;
-    let standing: Value = send(&app, &bob, Method::GET, &member, None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(standing["reason"], "Advertising", "{standing}");
-    let other = send(&app, &carol, Method::GET, &member, None).await;
-    assert_problem(other, StatusCode::FORBIDDEN, "forbidden").await;
-    let lifted = send(
-        &app,
-        &moderator,
-        Method::POST,
-        &format!("{member}/suspension/lift"),
-        None,
-    )
-    .await;
-    accepted(&app, lifted, StatusCode::OK).await;
-    let written = send(
-        &app,
-        &bob,
-        Method::POST,
-        "/api/v1/community/posts",
-        Some(body),
-    )
-    .await;
-    accepted(&app, written, StatusCode::CREATED).await;
-
-    let past = json!({ "until": "2020-01-01T00:00:00Z", "reason": "Late" });
-    let refused = send(
-        &app,
-        &moderator,
-        Method::POST,
-        &format!("{member}/suspension"),
-        Some(past),
-    )
-    .await;
-    assert_problem(
-        refused,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "suspension_in_past",
-    )
-    .await;
-    let nobody = "/api/v1/community/members/0192f0c4-0000-7000-8000-000000000042/suspension";
-    let suspend = json!({ "until": until, "reason": "Nobody" });
-    let refused = send(&app, &moderator, Method::POST, nobody, Some(suspend)).await;
-    assert_problem(refused, StatusCode::NOT_FOUND, "member_not_found").await;
 }
 
 #[tokio::test]

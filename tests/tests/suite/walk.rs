@@ -90,6 +90,7 @@ pub struct Owned {
     post: String,
     comment: String,
     report: String,
+    announcement: String,
 }
 
 impl Owned {
@@ -98,7 +99,8 @@ impl Owned {
         let (owner, key) = app.api_key_with_roles(&["user"]).await;
         let document = app.uploaded_document(&key).await;
         let job = app.submitted_job(&key, &document).await;
-        let [category, post, comment, report] = crate::community::written(app, &key).await;
+        let [category, post, comment, report, announcement] =
+            crate::community::written(app, &key).await;
         Self {
             owner,
             job,
@@ -107,6 +109,7 @@ impl Owned {
             post,
             comment,
             report,
+            announcement,
         }
     }
 }
@@ -120,6 +123,7 @@ impl Owned {
             Some("comments") => (&self.comment, "comment_not_found"),
             Some("reports") => (&self.report, "report_not_found"),
             Some("members") => (&self.owner, "member_not_found"),
+            Some("announcements") => (&self.announcement, "announcement_not_found"),
             _ => (&self.category, "category_not_found"),
         }
     }

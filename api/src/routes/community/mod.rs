@@ -1,6 +1,7 @@
 //! The community context over HTTP: categories kept by admins; posts, comments and reactions
 //! by members, moderated; read from the community projection as each reader may see them.
 
+pub mod announcements;
 pub mod categories;
 pub mod comments;
 pub mod moderation;
@@ -9,7 +10,9 @@ pub mod reactions;
 pub mod reading;
 
 use domain::aggregate::Decider;
-use domain::community::{Category, Comment, Member, Post, Reactions, Report};
+use domain::community::{
+    Announcement, Category, Comment, Member, Post, Reactions, Readings, Report,
+};
 use domain::policy::CommunityAction;
 use utoipa_axum::routes;
 
@@ -23,6 +26,8 @@ const TOKEN_TYPES: &[&str] = &[
     Reactions::TYPE,
     Report::TYPE,
     Member::TYPE,
+    Announcement::TYPE,
+    Readings::TYPE,
 ];
 
 /// The community routes.
@@ -116,6 +121,38 @@ pub fn routes() -> Routes {
             routes!(moderation::lift_suspension),
         )
         .query(CommunityAction::ReadMember, routes!(moderation::get_member))
+        .command(
+            CommunityAction::ManageAnnouncements,
+            routes!(announcements::draft_announcement),
+        )
+        .command(
+            CommunityAction::ManageAnnouncements,
+            routes!(announcements::edit_announcement),
+        )
+        .command(
+            CommunityAction::ManageAnnouncements,
+            routes!(announcements::publish_announcement),
+        )
+        .command(
+            CommunityAction::ManageAnnouncements,
+            routes!(announcements::retract_announcement),
+        )
+        .command(
+            CommunityAction::ReadAnnouncements,
+            routes!(announcements::mark_read),
+        )
+        .query(
+            CommunityAction::ListAnnouncements,
+            routes!(announcements::get_announcement),
+        )
+        .query(
+            CommunityAction::ListAnnouncements,
+            routes!(announcements::list_announcements),
+        )
+        .query(
+            CommunityAction::ReadAnnouncements,
+            routes!(announcements::current_announcements),
+        )
 }
 
 #[cfg(test)]

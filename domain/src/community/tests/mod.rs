@@ -27,6 +27,7 @@ fn domain(error: CommunityError) -> Rejection<CommunityError> {
     Rejection::Domain(error)
 }
 
+mod announcements;
 mod categories;
 mod comments;
 mod moderation;

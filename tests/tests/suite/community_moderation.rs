@@ -1,0 +1,199 @@
+//! Moderation over HTTP: reports hide what they report, suspended members cannot write.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::community::{accepted, category, comment, send, write};
+use crate::helpers::{assert_problem, spawn_app};
+
+#[tokio::test]
+async fn moderators_hide_what_is_reported_and_suspended_members_cannot_write() {
+    let app = spawn_app().await;
+    let (bob_id, bob) = app.api_key_with_roles(&["user"]).await;
+    let (_, carol) = app.api_key_with_roles(&["user"]).await;
+    let (_, moderator) = app.api_key_with_roles(&["moderator"]).await;
+    let category = category(&app, "Moderated").await;
+    let post = write(&app, &bob, &category, "Buy now").await;
+    let post = post["aggregate_id"].as_str().unwrap().to_owned();
+    let spam = comment(&app, &bob, &post, None).await;
+    let spam = spam["aggregate_id"].as_str().unwrap().to_owned();
+
+    // Carol reports the comment, once; the moderator sees it in the queue with its text.
+    let reports = format!("/api/v1/community/comments/{spam}/reports");
+    let reason = json!({ "reason": "Advertising" });
+    let filed = send(&app, &carol, Method::POST, &reports, Some(reason.clone())).await;
+    let filed = accepted(&app, filed, StatusCode::CREATED).await;
+    let again = send(&app, &carol, Method::POST, &reports, Some(reason.clone())).await;
+    assert_problem(again, StatusCode::CONFLICT, "already_reported").await;
+    let queue: Value = send(
+        &app,
+        &moderator,
+        Method::GET,
+        "/api/v1/community/reports",
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(queue["items"].as_array().unwrap().len(), 1, "{queue}");
+    assert_eq!(queue["items"][0]["body"], "Agreed.");
+    assert_eq!(queue["items"][0]["reason"], "Advertising");
+    let forbidden = send(&app, &carol, Method::GET, "/api/v1/community/reports", None).await;
+    assert_problem(forbidden, StatusCode::FORBIDDEN, "forbidden").await;
+
+    // Upheld: the comment is hidden from readers, shown marked to its author; the queue empties.
+    let report = filed["aggregate_id"].as_str().unwrap();
+    let resolve = format!("/api/v1/community/reports/{report}/resolve");
+    let hide = json!({ "resolution": "hide" });
+    let resolved = send(&app, &moderator, Method::POST, &resolve, Some(hide.clone())).await;
+    accepted(&app, resolved, StatusCode::OK).await;
+    let twice = send(&app, &moderator, Method::POST, &resolve, Some(hide)).await;
+    assert_problem(twice, StatusCode::CONFLICT, "report_resolved").await;
+    let threads = format!("/api/v1/community/posts/{post}/comments");
+    let page: Value = send(&app, &carol, Method::GET, &threads, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let tombstone = &page["items"][0]["comment"];
+    assert_eq!(tombstone["hidden"], true);
+    assert!(
+        tombstone["body"].is_null() && tombstone["author"].is_null(),
+        "{page}"
+    );
+    let page: Value = send(&app, &bob, Method::GET, &threads, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"][0]["comment"]["body"], "Agreed.");
+    let queue: Value = send(
+        &app,
+        &moderator,
+        Method::GET,
+        "/api/v1/community/reports",
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(queue["items"], json!([]));
+    let reply = json!({ "body": "Still here?", "parent_id": spam });
+    let refused = send(&app, &carol, Method::POST, &threads, Some(reply)).await;
+    assert_problem(refused, StatusCode::CONFLICT, "comment_hidden").await;
+
+    // A dismissed report leaves the post as it was.
+    let filed = send(
+        &app,
+        &carol,
+        Method::POST,
+        &format!("/api/v1/community/posts/{post}/reports"),
+        Some(reason),
+    )
+    .await;
+    let filed = accepted(&app, filed, StatusCode::CREATED).await;
+    let resolve = format!(
+        "/api/v1/community/reports/{}/resolve",
+        filed["aggregate_id"].as_str().unwrap()
+    );
+    let dismissed = send(
+        &app,
+        &moderator,
+        Method::POST,
+        &resolve,
+        Some(json!({ "resolution": "dismiss" })),
+    )
+    .await;
+    accepted(&app, dismissed, StatusCode::OK).await;
+    let seen = send(
+        &app,
+        &carol,
+        Method::GET,
+        &format!("/api/v1/community/posts/{post}"),
+        None,
+    )
+    .await;
+    assert_eq!(seen.status(), StatusCode::OK);
+
+    // Suspended, Bob cannot write or edit until the suspension is lifted; others see nothing of it.
+    let member = format!("/api/v1/community/members/{bob_id}");
+    let until = (chrono::Utc::now() + chrono::Duration::days(7)).to_rfc3339();
+    let suspend = json!({ "until": until, "reason": "Advertising" });
+    let suspended = send(
+        &app,
+        &moderator,
+        Method::POST,
+        &format!("{member}/suspension"),
+        Some(suspend),
+    )
+    .await;
+    accepted(&app, suspended, StatusCode::OK).await;
+    let body = json!({ "category_id": category, "title": "Again", "body": "Buy" });
+    let refused = send(
+        &app,
+        &bob,
+        Method::POST,
+        "/api/v1/community/posts",
+        Some(body.clone()),
+    )
+    .await;
+    assert_problem(refused, StatusCode::CONFLICT, "suspended").await;
+    let edit = json!({ "title": "Buy later", "body": "x" });
+    let refused = send(
+        &app,
+        &bob,
+        Method::POST,
+        &format!("/api/v1/community/posts/{post}/edit"),
+        Some(edit),
+    )
+    .await;
+    assert_problem(refused, StatusCode::CONFLICT, "suspended").await;
+    let standing: Value = send(&app, &bob, Method::GET, &member, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(standing["reason"], "Advertising", "{standing}");
+    let other = send(&app, &carol, Method::GET, &member, None).await;
+    assert_problem(other, StatusCode::FORBIDDEN, "forbidden").await;
+    let lifted = send(
+        &app,
+        &moderator,
+        Method::POST,
+        &format!("{member}/suspension/lift"),
+        None,
+    )
+    .await;
+    accepted(&app, lifted, StatusCode::OK).await;
+    let written = send(
+        &app,
+        &bob,
+        Method::POST,
+        "/api/v1/community/posts",
+        Some(body),
+    )
+    .await;
+    accepted(&app, written, StatusCode::CREATED).await;
+
+    let past = json!({ "until": "2020-01-01T00:00:00Z", "reason": "Late" });
+    let refused = send(
+        &app,
+        &moderator,
+        Method::POST,
+        &format!("{member}/suspension"),
+        Some(past),
+    )
+    .await;
+    assert_problem(
+        refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "suspension_in_past",
+    )
+    .await;
+    let nobody = "/api/v1/community/members/0192f0c4-0000-7000-8000-000000000042/suspension";
+    let suspend = json!({ "until": until, "reason": "Nobody" });
+    let refused = send(&app, &moderator, Method::POST, nobody, Some(suspend)).await;
+    assert_problem(refused, StatusCode::NOT_FOUND, "member_not_found").await;
+}
