@@ -114,6 +114,7 @@ impl WriteSide {
                     keys: bus().build(),
                     announcements: bus().build(),
                     readings: bus().build(),
+                    public_pages: bus().build(),
                 },
             )),
             documents,

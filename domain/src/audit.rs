@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::aggregate::{replay, Decider};
 use crate::api_keys::ApiKey;
 use crate::community::{
-    Announcement, Category, Comment, Member, Post, Reactions, Readings, Report,
+    Announcement, Category, Comment, Member, Post, PublicPages, Reactions, Readings, Report,
 };
 use crate::documents::Document;
 use crate::identity::Role;
@@ -56,6 +56,7 @@ const AGGREGATES: &[(&str, Replayer)] = &[
     (Member::TYPE, replay_as::<Member>),
     (Announcement::TYPE, replay_as::<Announcement>),
     (Readings::TYPE, replay_as::<Readings>),
+    (PublicPages::TYPE, replay_as::<PublicPages>),
 ];
 
 /// The aggregate types whose state can be replayed, in a stable order.
@@ -125,7 +126,8 @@ mod tests {
                 "Report",
                 "Member",
                 "Announcement",
-                "AnnouncementReading"
+                "AnnouncementReading",
+                "PublicPages"
             ]
         );
         types.dedup();

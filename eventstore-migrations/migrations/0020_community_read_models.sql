@@ -167,3 +167,12 @@ CREATE TABLE read_models.community_announcement_reads
     read_at         timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, announcement_id, reader)
 );
+
+-- Each tenant's community settings; no row: the defaults (public pages off).
+CREATE TABLE read_models.community_settings
+(
+    tenant_id    text        PRIMARY KEY,
+    public_pages boolean     NOT NULL,
+    version      bigint      NOT NULL,
+    updated_at   timestamptz NOT NULL
+);

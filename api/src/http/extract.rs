@@ -114,6 +114,55 @@ pub fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
         })
 }
 
+/// The tenant an anonymous route names (`{tenant}`), and its resource id (`{id}`) if it has
+/// one; a malformed tenant or id is a 400 saying so.
+#[derive(Debug, Clone)]
+pub struct TenantPath {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The resource, on routes with an `{id}`.
+    pub id: Option<Uuid>,
+}
+
+impl TenantPath {
+    /// The pattern of a tenant in a path: what [`TenantId::parse`] accepts.
+    pub const TENANT_PATTERN: &'static str = "^[A-Za-z0-9_-]{1,128}$";
+
+    /// The resource id of a route that has one.
+    ///
+    /// # Errors
+    /// `400 invalid_path` on a route without `{id}` (a routing mistake).
+    pub fn id(&self) -> Result<Uuid, ApiError> {
+        self.id
+            .ok_or_else(|| ApiError::bad_request("invalid_path", "this route names no resource"))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for TenantPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw) =
+            Path::<std::collections::HashMap<String, String>>::from_request_parts(parts, state)
+                .await
+                .map_err(|rejection| {
+                    ApiError::bad_request("invalid_path", rejection.body_text())
+                })?;
+        let tenant = raw.get("tenant").map(String::as_str).unwrap_or_default();
+        let tenant = TenantId::parse(tenant).map_err(|_| {
+            ApiError::bad_request(
+                "invalid_tenant",
+                format!(
+                    "`{}` is not a tenant: 1 to 128 letters, digits, `-` or `_`",
+                    truncate(tenant, 64)
+                ),
+            )
+        })?;
+        let id = raw.get("id").map(|id| parse_id(id)).transpose()?;
+        Ok(Self { tenant, id })
+    }
+}
+
 /// The authenticated caller of a protected route, with the request's ids.
 ///
 /// A handler gets what it needs to act only through [`Caller::may`] (a command context) or

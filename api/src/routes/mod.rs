@@ -159,6 +159,24 @@ impl Routes {
         self
     }
 
+    /// A query route anyone may call without credentials (a tenant's public pages): served
+    /// with the queries, held to the per-address limits of requests without credentials, and
+    /// documented as such (`x-anonymous`).
+    pub fn anonymous(mut self, routes: UtoipaMethodRouter<AppState>) -> Self {
+        let (schemas, mut paths, router) = routes;
+        for item in paths.paths.values_mut() {
+            for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+                let extension = ExtensionsBuilder::new().add("x-anonymous", true).build();
+                match &mut operation.extensions {
+                    Some(extensions) => extensions.merge(extension),
+                    None => operation.extensions = Some(extension),
+                }
+            }
+        }
+        self.queries = self.queries.routes((schemas, paths, router));
+        self
+    }
+
     /// A route anyone may call, served by every process (health, metrics).
     pub fn public(mut self, routes: UtoipaMethodRouter<AppState>) -> Self {
         self.public = self.public.routes(routes);

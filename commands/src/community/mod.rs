@@ -11,7 +11,8 @@ use domain::aggregate::{Guarded, Rejection};
 use domain::api_keys::ApiKey;
 use domain::community::{
     Announcement, Body, Category, CategoryCommand, Comment, CommentCommand, CommunityError, Member,
-    Post, PostCommand, ReactionCommand, Reactions, Readings, Report, WrittenComment, WrittenPost,
+    Post, PostCommand, PublicPages, ReactionCommand, Reactions, Readings, Report, SetPublicPages,
+    WrittenComment, WrittenPost,
 };
 use domain::identity::{StreamId, TenantId};
 use domain::users::User;
@@ -48,6 +49,7 @@ pub struct CommunityCommands {
     keys: CommandBus<ApiKey>,
     announcements: CommandBus<Announcement>,
     readings: CommandBus<Readings>,
+    public_pages: CommandBus<PublicPages>,
 }
 
 /// One bus per community aggregate.
@@ -73,6 +75,8 @@ pub struct CommunityBuses {
     pub announcements: CommandBus<Announcement>,
     /// Members' readings of announcements.
     pub readings: CommandBus<Readings>,
+    /// Each tenant's public-pages switch.
+    pub public_pages: CommandBus<PublicPages>,
 }
 
 mod announcements;
@@ -96,6 +100,7 @@ impl CommunityCommands {
             keys,
             announcements,
             readings,
+            public_pages,
         } = buses;
         Self {
             categories,
@@ -108,7 +113,35 @@ impl CommunityCommands {
             keys,
             announcements,
             readings,
+            public_pages,
         }
+    }
+
+    /// Opens the context's tenant's community to anonymous readers, or closes it; asking for
+    /// the state it is in changes nothing.
+    ///
+    /// # Errors
+    /// See [`CommandBus::execute`].
+    pub async fn set_public_pages(
+        &self,
+        context: &CommandContext,
+        enabled: bool,
+        now: DateTime<Utc>,
+    ) -> Result<CommandOutcome, CommandError<CommunityError>> {
+        let stream = StreamId::new(
+            context.tenant.clone(),
+            PublicPages::stream_id(&context.tenant),
+        );
+        let command = SetPublicPages { enabled, at: now };
+        self.public_pages
+            .execute(
+                context,
+                &stream,
+                Guarded::new(command),
+                "SetPublicPages",
+                now,
+            )
+            .await
     }
 
     /// Runs a command on category `category` of the context's tenant.

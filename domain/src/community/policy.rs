@@ -59,6 +59,11 @@ context_actions! {
             Role::Auditor,
             Role::Worker,
         ]),
+        /// Open the community to anonymous readers, or close it again.
+        ManageCommunitySettings = "manage_community_settings" => Rule::roles(&[Role::Admin]),
+        /// Read the community's settings.
+        ReadCommunitySettings = "read_community_settings" =>
+            Rule::roles(&[Role::Admin, Role::Moderator, Role::Auditor]),
         /// Read categories and posts. Auditors read everything, removed posts included.
         ReadCommunity = "read_community" =>
             Rule::roles(&[Role::User, Role::Moderator, Role::Admin, Role::Auditor]),

@@ -2,7 +2,8 @@
 
 use super::{
     AnnouncementEvent, Body, CategoryEvent, CommentEvent, MemberEvent, Notice, PostEvent,
-    ReactionEvent, ReactionKind, ReadingEvent, Reason, ReportEvent, Resolution, Target, Title,
+    PublicPagesEvent, ReactionEvent, ReactionKind, ReadingEvent, Reason, ReportEvent, Resolution,
+    Target, Title,
 };
 use crate::stored_check::{at, id, stored_events_test};
 
@@ -188,6 +189,21 @@ stored_events_test! {
         snapshot: "reading_events",
         former_tags: [],
         samples: reading_samples(),
+    }
+}
+
+fn public_pages_samples() -> Vec<PublicPagesEvent> {
+    vec![
+        PublicPagesEvent::PublicPagesEnabled { at: at(0) },
+        PublicPagesEvent::PublicPagesDisabled { at: at(1) },
+    ]
+}
+
+stored_events_test! {
+    fn public_pages_events_are_stored_under_their_event_types() for PublicPagesEvent {
+        snapshot: "public_pages_events",
+        former_tags: [],
+        samples: public_pages_samples(),
     }
 }
 

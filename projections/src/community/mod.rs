@@ -9,6 +9,7 @@ mod announcements;
 mod moderation;
 mod projection;
 mod queries;
+mod settings;
 mod threads;
 
 pub use projection::CommunityProjection;
@@ -21,4 +22,5 @@ pub use announcements::{
     AnnouncementView, Audience,
 };
 pub use moderation::{get_member, get_report, moderation_queue, MemberView, ReportView};
+pub use settings::{settings, SettingsView};
 pub use threads::{get_comment, list_threads, reactions, CommentView, ReactionSummary, Thread};

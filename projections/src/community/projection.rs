@@ -4,14 +4,14 @@ use chrono::{DateTime, Utc};
 use domain::aggregate::Decider;
 use domain::community::{
     Announcement, Category, CategoryEvent, Comment, CommentEvent, Member, Post, PostEvent,
-    ReactionEvent, Reactions, Readings, Report,
+    ReactionEvent, PublicPages, Reactions, Readings, Report,
 };
 use domain::event::RecordedEvent;
 use domain::identity::StreamId;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{announcements, moderation};
+use super::{announcements, moderation, settings};
 use crate::engine::{ApplyError, Projection};
 
 /// Builds the `read_models.community_*` tables.
@@ -42,6 +42,7 @@ impl Projection for CommunityProjection {
             Member::TYPE,
             Announcement::TYPE,
             Readings::TYPE,
+            PublicPages::TYPE,
         ]
     }
 
@@ -57,6 +58,7 @@ impl Projection for CommunityProjection {
             "community_members",
             "community_announcements",
             "community_announcement_reads",
+            "community_settings",
         ]
     }
 
@@ -79,7 +81,8 @@ impl Projection for CommunityProjection {
             Announcement::TYPE => {
                 announcements::apply_announcement(connection, event, stream.id).await
             }
-            _ => announcements::apply_reading(connection, event).await,
+            Readings::TYPE => announcements::apply_reading(connection, event).await,
+            _ => settings::apply_public_pages(connection, event).await,
         }
     }
 }

@@ -17,6 +17,7 @@ mod community;
 mod community_announcements;
 mod community_load;
 mod community_moderation;
+mod community_public;
 mod community_threads;
 mod contract;
 mod delivery;

@@ -265,12 +265,16 @@ async fn every_documented_operation_is_public_or_names_its_action_and_has_exampl
     assert_eq!(
         public,
         [
+            "GET /api/v1/public/{tenant}/categories",
+            "GET /api/v1/public/{tenant}/categories/{id}/posts",
+            "GET /api/v1/public/{tenant}/posts/{id}",
+            "GET /api/v1/public/{tenant}/posts/{id}/comments",
             "GET /health/live",
             "GET /health/projections",
             "GET /health/ready",
             "GET /metrics"
         ],
-        "only health and metrics are public"
+        "only health, metrics and the community's public pages are public"
     );
     for action in Action::all() {
         assert!(

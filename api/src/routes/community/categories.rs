@@ -5,6 +5,7 @@ use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::community::{Body, CategoryCommand, Title};
+use domain::identity::TenantId;
 use domain::policy::CommunityAction;
 use projections::community::{self as model, CategoryView, CommunityProjection};
 use serde::{Deserialize, Serialize};
@@ -324,7 +325,6 @@ pub async fn list_categories(
     token: Consistency,
 ) -> Result<Json<CategoryPage>, ApiError> {
     let tenant = caller.may_read(CommunityAction::ReadCommunity, None)?;
-    let limit = page_limit(params.limit, state.settings.queries.max_page_size)?;
     consistent(
         &state,
         tenant,
@@ -333,6 +333,19 @@ pub async fn list_categories(
         CommunityProjection::NAME,
     )
     .await?;
+    categories_of(&state, tenant, &params).await.map(Json)
+}
+
+/// A page of `tenant`'s categories.
+///
+/// # Errors
+/// `400` for bad paging parameters, or a database failure.
+pub(super) async fn categories_of(
+    state: &AppState,
+    tenant: &TenantId,
+    params: &ListCategories,
+) -> Result<CategoryPage, ApiError> {
+    let limit = page_limit(params.limit, state.settings.queries.max_page_size)?;
     let categories = model::list_categories(
         &state.read_pool,
         tenant.as_str(),
@@ -351,5 +364,5 @@ pub async fn list_categories(
     } else {
         None
     };
-    Ok(Json(CategoryPage { items, next_cursor }))
+    Ok(CategoryPage { items, next_cursor })
 }

@@ -9,9 +9,10 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use commands::community::NewComment;
 use domain::community::{Body, CommentCommand};
+use domain::identity::TenantId;
 use domain::policy::CommunityAction;
 use projections::community::{
-    self as model, CommentView, CommunityProjection, ReactionSummary, Thread,
+    self as model, CommentView, CommunityProjection, ReactionSummary, Reader, Thread,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -339,7 +340,6 @@ pub async fn list_comments(
     token: Consistency,
 ) -> Result<Json<ThreadPage>, ApiError> {
     let tenant = caller.may_read(CommunityAction::ReadCommunity, None)?;
-    let limit = page_limit(params.limit, state.settings.queries.max_page_size)?;
     consistent(
         &state,
         tenant,
@@ -348,12 +348,29 @@ pub async fn list_comments(
         CommunityProjection::NAME,
     )
     .await?;
-    visible_post(&state, tenant, post, reader(&caller)).await?;
+    threads_of(&state, tenant, post, reader(&caller), &params)
+        .await
+        .map(Json)
+}
+
+/// A page of post `post`'s threads as `reader` sees them, if `reader` may see the post.
+///
+/// # Errors
+/// `400` for bad paging parameters, `404 post_not_found`, or a database failure.
+pub(super) async fn threads_of(
+    state: &AppState,
+    tenant: &TenantId,
+    post: Uuid,
+    reader: Reader,
+    params: &ListComments,
+) -> Result<ThreadPage, ApiError> {
+    let limit = page_limit(params.limit, state.settings.queries.max_page_size)?;
+    visible_post(state, tenant, post, reader).await?;
     let (threads, next) = model::list_threads(
         &state.read_pool,
         tenant.as_str(),
         post,
-        reader(&caller),
+        reader,
         params.after,
         i64::from(limit),
     )
@@ -363,12 +380,12 @@ pub async fn list_comments(
         .flat_map(|thread| std::iter::once(&thread.comment).chain(&thread.replies))
         .map(|comment| comment.comment_id)
         .collect();
-    let mut reactions = reactions_to(&state, tenant, &ids, reader(&caller)).await?;
-    Ok(Json(ThreadPage {
+    let mut reactions = reactions_to(state, tenant, &ids, reader).await?;
+    Ok(ThreadPage {
         items: threads
             .into_iter()
             .map(|thread| ThreadDto::of(thread, &mut reactions))
             .collect(),
         next_cursor: next,
-    }))
+    })
 }

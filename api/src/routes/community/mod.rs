@@ -6,12 +6,14 @@ pub mod categories;
 pub mod comments;
 pub mod moderation;
 pub mod posts;
+pub mod public;
 pub mod reactions;
 pub mod reading;
+pub mod settings;
 
 use domain::aggregate::Decider;
 use domain::community::{
-    Announcement, Category, Comment, Member, Post, Reactions, Readings, Report,
+    Announcement, Category, Comment, Member, Post, PublicPages, Reactions, Readings, Report,
 };
 use domain::policy::CommunityAction;
 use utoipa_axum::routes;
@@ -28,6 +30,7 @@ const TOKEN_TYPES: &[&str] = &[
     Member::TYPE,
     Announcement::TYPE,
     Readings::TYPE,
+    PublicPages::TYPE,
 ];
 
 /// The community routes.
@@ -153,6 +156,22 @@ pub fn routes() -> Routes {
             CommunityAction::ReadAnnouncements,
             routes!(announcements::current_announcements),
         )
+        .command(
+            CommunityAction::ManageCommunitySettings,
+            routes!(settings::set_settings),
+        )
+        .query(
+            CommunityAction::ReadCommunitySettings,
+            routes!(settings::get_settings),
+        )
+        .tag(
+            "public",
+            "A tenant's community as anyone may read it, once its admin turned it on",
+        )
+        .anonymous(routes!(public::categories))
+        .anonymous(routes!(public::posts))
+        .anonymous(routes!(public::post))
+        .anonymous(routes!(public::comments))
 }
 
 #[cfg(test)]
@@ -165,5 +184,7 @@ mod tests {
     fn the_documented_cursor_is_the_one_the_server_reads() {
         let after = parameter::<super::reading::ListPosts>("after");
         assert_eq!(after["pattern"], Cursor::PATTERN);
+        let public = parameter::<super::public::PublicPosts>("after");
+        assert_eq!(public["pattern"], Cursor::PATTERN);
     }
 }

@@ -264,12 +264,25 @@ pub async fn get_post(
         CommunityProjection::NAME,
     )
     .await?;
-    let reader = reader(&caller);
-    let post = visible_post(&state, tenant, id, reader).await?;
-    let mut reactions = reactions_to(&state, tenant, &[id], reader).await?;
-    let reactions = reactions.remove(&id).unwrap_or_default().into();
+    let post = post_of(&state, tenant, id, reader(&caller)).await?;
     let version = post.version;
-    Ok(with_etag(PostDto::of(post, reactions), version))
+    Ok(with_etag(post, version))
+}
+
+/// Post `post` of `tenant` with its reactions, if `reader` may see it.
+///
+/// # Errors
+/// `404 post_not_found`, or a database failure.
+pub(super) async fn post_of(
+    state: &AppState,
+    tenant: &TenantId,
+    post: Uuid,
+    reader: Reader,
+) -> Result<PostDto, ApiError> {
+    let view = visible_post(state, tenant, post, reader).await?;
+    let mut reactions = reactions_to(state, tenant, &[post], reader).await?;
+    let reactions = reactions.remove(&post).unwrap_or_default().into();
+    Ok(PostDto::of(view, reactions))
 }
 
 /// A page of a category's posts: pinned first, then newest or most active first.
@@ -294,6 +307,30 @@ pub async fn list_posts(
     token: Consistency,
 ) -> Result<Json<PostPage>, ApiError> {
     let tenant = caller.may_read(CommunityAction::ReadCommunity, None)?;
+    consistent(
+        &state,
+        tenant,
+        token,
+        TOKEN_TYPES,
+        CommunityProjection::NAME,
+    )
+    .await?;
+    posts_of(&state, tenant, id, reader(&caller), &params)
+        .await
+        .map(Json)
+}
+
+/// A page of category `id`'s posts that `reader` may see.
+///
+/// # Errors
+/// `400` for bad paging parameters, `404 category_not_found`, or a database failure.
+pub(super) async fn posts_of(
+    state: &AppState,
+    tenant: &TenantId,
+    id: Uuid,
+    reader: Reader,
+    params: &ListPosts,
+) -> Result<PostPage, ApiError> {
     let limit = page_limit(params.limit, state.settings.queries.max_page_size)?;
     let after = params
         .after
@@ -304,14 +341,6 @@ pub async fn list_posts(
             })
         })
         .transpose()?;
-    consistent(
-        &state,
-        tenant,
-        token,
-        TOKEN_TYPES,
-        CommunityProjection::NAME,
-    )
-    .await?;
     model::get_category(&state.read_pool, tenant.as_str(), id)
         .await?
         .ok_or_else(|| not_found("category_not_found", "category", id))?;
@@ -324,14 +353,14 @@ pub async fn list_posts(
         tenant.as_str(),
         id,
         order,
-        reader(&caller),
+        reader,
         after,
         i64::from(limit),
     )
     .await?;
     let ids: Vec<Uuid> = posts.iter().map(|post| post.post_id).collect();
-    let mut reactions = reactions_to(&state, tenant, &ids, reader(&caller)).await?;
-    Ok(Json(PostPage {
+    let mut reactions = reactions_to(state, tenant, &ids, reader).await?;
+    Ok(PostPage {
         items: posts
             .into_iter()
             .map(|post| {
@@ -340,5 +369,5 @@ pub async fn list_posts(
             })
             .collect(),
         next_cursor: next.map(|cursor| cursor.to_string()),
-    }))
+    })
 }

@@ -165,6 +165,8 @@ fn complete_operations(document: &mut utoipa::openapi::OpenApi) {
 fn complete_operation(operation: &mut Operation, command: bool) {
     let action = operation.extensions.as_ref().and_then(action_of);
     let protected = action.is_some();
+    // Anonymous reads are limited too: per client address.
+    let limited = protected || operation.extensions.as_ref().is_some_and(anonymous);
     if let Some(action) = action {
         operation.security = Some(
             schemes_for(action)
@@ -232,7 +234,7 @@ fn complete_operation(operation: &mut Operation, command: bool) {
     add(
         "429",
         "A rate limit is exhausted; retry after `Retry-After` seconds",
-        protected,
+        limited,
     );
     add("500", "An unexpected failure, logged with its cause", true);
     add(
@@ -248,7 +250,7 @@ fn complete_operation(operation: &mut Operation, command: bool) {
         if status.starts_with('4') || status.starts_with('5') {
             as_problem_json(response);
         }
-        if protected && (status.starts_with('2') || status.starts_with('4')) {
+        if limited && (status.starts_with('2') || status.starts_with('4')) {
             with_rate_limit_headers(response);
         }
         if status == "201" {
@@ -326,6 +328,14 @@ fn with_rate_limit_headers(response: &mut Response) {
                 .build()
         });
     }
+}
+
+/// Whether an operation is one anyone may call without credentials ([`super::Routes::anonymous`]).
+fn anonymous(extensions: &Extensions) -> bool {
+    serde_json::to_value(extensions)
+        .ok()
+        .and_then(|value| value.get("x-anonymous")?.as_bool())
+        .unwrap_or(false)
 }
 
 fn action_of(extensions: &Extensions) -> Option<Action> {

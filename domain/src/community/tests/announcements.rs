@@ -144,6 +144,35 @@ fn reading_is_recorded_once() {
     );
 }
 
+#[test]
+fn public_pages_open_and_close_and_a_repeat_changes_nothing() {
+    type Given = TestFramework<Versioned<PublicPages>>;
+    let set = |enabled| SetPublicPages { enabled, at: at() };
+    let enabled = PublicPagesEvent::PublicPagesEnabled { at: at() };
+    Given::with(())
+        .given_no_previous_events()
+        .when(Guarded::new(set(true)))
+        .then_expect_events(vec![enabled.clone()]);
+    Given::with(())
+        .given_no_previous_events()
+        .when(Guarded::new(set(false)))
+        .then_expect_events(vec![]);
+    Given::with(())
+        .given(vec![enabled.clone()])
+        .when(Guarded::new(set(true)))
+        .then_expect_events(vec![]);
+    Given::with(())
+        .given(vec![enabled])
+        .when(Guarded::new(set(false)))
+        .then_expect_events(vec![PublicPagesEvent::PublicPagesDisabled { at: at() }]);
+    let acme = crate::identity::TenantId::parse("acme").unwrap();
+    let globex = crate::identity::TenantId::parse("globex").unwrap();
+    assert_ne!(
+        PublicPages::stream_id(&acme),
+        PublicPages::stream_id(&globex)
+    );
+}
+
 proptest::proptest! {
     /// A snapshot after any event of any history, resumed with the rest, is the replay.
     #[test]
