@@ -28,7 +28,7 @@ use tracing::info;
 
 use crate::config::{DatabaseSettings, DocumentStoreKind, Settings};
 use crate::http::auth::Authenticator;
-use crate::http::limits::RateLimits;
+use crate::http::limits::{RateLimits, WriteLimits};
 use crate::http::streams::LiveStreams;
 use crate::routes::{self, AppState, Routes, Sides};
 
@@ -255,6 +255,7 @@ impl Application {
             relay: relay.clone(),
             nats,
             limits: RateLimits::new(&settings.rate_limit),
+            write_limits: WriteLimits::new(&settings.rate_limit, &settings.community),
             live_streams: Arc::new(LiveStreams::new(
                 settings.http.live_streams_per_principal,
                 settings.http.live_streams_per_process,

@@ -11,12 +11,18 @@ use super::ConfigError;
 pub struct CommunitySettings {
     /// How long after writing a post its author may edit it, in minutes.
     pub edit_window_minutes: u32,
+    /// Posts one member may write per minute (while `rate_limit.enabled`).
+    pub posts_per_minute: u32,
+    /// Comments one member may write per minute (while `rate_limit.enabled`).
+    pub comments_per_minute: u32,
 }
 
 impl Default for CommunitySettings {
     fn default() -> Self {
         Self {
             edit_window_minutes: 60,
+            posts_per_minute: 5,
+            comments_per_minute: 20,
         }
     }
 }
@@ -33,6 +39,12 @@ impl CommunitySettings {
             return Err(ConfigError::invalid(
                 "community.edit_window_minutes",
                 "must be 1 to 525600 (a year)",
+            ));
+        }
+        if self.posts_per_minute == 0 || self.comments_per_minute == 0 {
+            return Err(ConfigError::invalid(
+                "community.*_per_minute",
+                "must be positive (set rate_limit.enabled = false to switch limits off)",
             ));
         }
         Ok(())

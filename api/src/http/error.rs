@@ -120,6 +120,16 @@ pub enum ApiError {
         /// The exhausted budget, reported in `RateLimit-*` headers.
         budget: Option<Budget>,
     },
+    /// 429: the member wrote as many posts or comments as a minute allows.
+    #[error("at most {per_minute} {what} per minute; retry after {retry_after_secs} s")]
+    WriteLimited {
+        /// `posts` or `comments`.
+        what: &'static str,
+        /// The configured limit.
+        per_minute: u32,
+        /// Seconds until another will be accepted.
+        retry_after_secs: u64,
+    },
     /// 429: the caller or the process holds as many live streams as allowed.
     #[error("{0}")]
     TooManyStreams(String),
@@ -196,6 +206,11 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_streams",
                 "Too many live streams",
+            ),
+            Self::WriteLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "write_rate_limited",
+                "Writing too fast",
             ),
             Self::Timeout => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -280,6 +295,11 @@ impl IntoResponse for ApiError {
             }
             Self::TooManyStreams(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            Self::WriteLimited {
+                retry_after_secs, ..
+            } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             Self::TooManyRequests {
                 retry_after_secs,

@@ -33,7 +33,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::{StateInformationMiddleware, StateSnapshot};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::config::RateLimitSettings;
+use crate::config::{CommunitySettings, RateLimitSettings};
 use crate::http::auth::credential_present;
 use crate::http::error::ApiError;
 
@@ -364,6 +364,73 @@ pub async fn per_address(
     response
 }
 
+/// Per-member limits on writing in the community: posts and comments a minute, so one member
+/// cannot flood the others' pages. Per process, like every rate limit here.
+#[derive(Debug)]
+pub struct WriteLimits {
+    posts: Limiter<String>,
+    comments: Limiter<String>,
+    posts_per_minute: u32,
+    comments_per_minute: u32,
+}
+
+impl WriteLimits {
+    /// Limits as configured; `None` when rate limits are switched off.
+    pub fn new(rate: &RateLimitSettings, community: &CommunitySettings) -> Option<Arc<Self>> {
+        let per_minute = |n: u32| {
+            RateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN),
+            ))
+            .with_middleware::<StateInformationMiddleware>()
+        };
+        rate.enabled.then(|| {
+            Arc::new(Self {
+                posts: per_minute(community.posts_per_minute),
+                comments: per_minute(community.comments_per_minute),
+                posts_per_minute: community.posts_per_minute,
+                comments_per_minute: community.comments_per_minute,
+            })
+        })
+    }
+
+    /// Counts a post by `principal`.
+    ///
+    /// # Errors
+    /// [`ApiError::WriteLimited`] once over `community.posts_per_minute`.
+    pub fn post(&self, principal: &Principal) -> Result<(), ApiError> {
+        Self::count(&self.posts, principal, "posts", self.posts_per_minute)
+    }
+
+    /// Counts a comment by `principal`.
+    ///
+    /// # Errors
+    /// [`ApiError::WriteLimited`] once over `community.comments_per_minute`.
+    pub fn comment(&self, principal: &Principal) -> Result<(), ApiError> {
+        Self::count(
+            &self.comments,
+            principal,
+            "comments",
+            self.comments_per_minute,
+        )
+    }
+
+    fn count(
+        limiter: &Limiter<String>,
+        principal: &Principal,
+        what: &'static str,
+        per_minute: u32,
+    ) -> Result<(), ApiError> {
+        let key = format!("{}/{}", principal.tenant, principal.account);
+        limiter.check_key(&key).map(|_| ()).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            ApiError::WriteLimited {
+                what,
+                per_minute,
+                retry_after_secs: wait.as_secs() + 1,
+            }
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

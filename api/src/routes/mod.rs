@@ -34,7 +34,7 @@ use crate::config::Settings;
 use crate::http::auth::Authenticator;
 use crate::http::error::{ApiError, REQUEST_ID};
 use crate::http::extract::is_valid_id;
-use crate::http::limits::{self, AddressLimits, RateLimits};
+use crate::http::limits::{self, AddressLimits, RateLimits, WriteLimits};
 use crate::http::security;
 use crate::http::streams::LiveStreams;
 
@@ -78,6 +78,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Rate limits (`None` when switched off); the per-principal ones are applied by `Caller`.
     pub limits: Option<Arc<RateLimits>>,
+    /// Per-member limits on writing posts and comments (`None` when rate limits are off).
+    pub write_limits: Option<Arc<WriteLimits>>,
     /// Open live streams, capped.
     pub live_streams: Arc<LiveStreams>,
     /// The process's one subscription to job events, shared by every live job stream.

@@ -197,3 +197,62 @@ async fn moderators_hide_what_is_reported_and_suspended_members_cannot_write() {
     let refused = send(&app, &moderator, Method::POST, nobody, Some(suspend)).await;
     assert_problem(refused, StatusCode::NOT_FOUND, "member_not_found").await;
 }
+
+#[tokio::test]
+async fn a_member_writing_too_fast_is_answered_429_and_others_are_not() {
+    let app = crate::helpers::spawn_app_with(|settings| {
+        settings.rate_limit.enabled = true;
+        settings.community.posts_per_minute = 2;
+        settings.community.comments_per_minute = 3;
+    })
+    .await;
+    let (_, ada) = app.api_key_with_roles(&["user"]).await;
+    let (_, bob) = app.api_key_with_roles(&["user"]).await;
+    let category = category(&app, "Busy").await;
+    let body = json!({ "category_id": category, "title": "Again", "body": "x" });
+    let path = "/api/v1/community/posts";
+    let first = accepted(
+        &app,
+        send(&app, &ada, Method::POST, path, Some(body.clone())).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    accepted(
+        &app,
+        send(&app, &ada, Method::POST, path, Some(body.clone())).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let refused = send(&app, &ada, Method::POST, path, Some(body.clone())).await;
+    assert!(refused.headers().contains_key("retry-after"));
+    let problem =
+        assert_problem(refused, StatusCode::TOO_MANY_REQUESTS, "write_rate_limited").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("2 posts per minute"),
+        "{problem}"
+    );
+    accepted(
+        &app,
+        send(&app, &bob, Method::POST, path, Some(body.clone())).await,
+        StatusCode::CREATED,
+    )
+    .await;
+
+    let on = first["aggregate_id"].as_str().unwrap().to_owned();
+    for _ in 0..3 {
+        comment(&app, &ada, &on, None).await;
+    }
+    let path = format!("/api/v1/community/posts/{on}/comments");
+    let refused = send(
+        &app,
+        &ada,
+        Method::POST,
+        &path,
+        Some(json!({ "body": "More" })),
+    )
+    .await;
+    assert_problem(refused, StatusCode::TOO_MANY_REQUESTS, "write_rate_limited").await;
+}

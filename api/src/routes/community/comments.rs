@@ -169,6 +169,9 @@ pub struct ListComments {
         (status = 409, description = "The post is locked or removed, the comment replied to \
                                       is a reply or removed", body = Problem),
         (status = 422, description = "Invalid fields", body = Problem),
+        (status = 429, description = "More comments than `community.comments_per_minute` \
+                                      allows one member (`write_rate_limited`), or another \
+                                      rate limit", body = Problem),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -179,6 +182,9 @@ pub async fn write_comment(
     JsonBody(body): JsonBody<WriteComment>,
 ) -> Result<Response, ApiError> {
     let context = caller.may(CommunityAction::WriteComment, None, &body)?;
+    if let Some(limits) = &state.write_limits {
+        limits.comment(&caller.principal)?;
+    }
     let new = NewComment {
         post,
         parent: body.parent_id,

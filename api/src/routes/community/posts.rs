@@ -74,6 +74,9 @@ fn text(title: &str, body: &str) -> Result<(Title, Body), ApiError> {
         (status = 404, description = "No such category", body = Problem),
         (status = 409, description = "The category is archived", body = Problem),
         (status = 422, description = "Invalid fields", body = Problem),
+        (status = 429, description = "More posts than `community.posts_per_minute` allows \
+                                      one member (`write_rate_limited`), or another rate limit",
+         body = Problem),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -84,6 +87,9 @@ pub async fn write_post(
 ) -> Result<Response, ApiError> {
     let context = caller.may(CommunityAction::WritePost, None, &body)?;
     let (title, text) = text(&body.title, &body.body)?;
+    if let Some(limits) = &state.write_limits {
+        limits.post(&caller.principal)?;
+    }
     let command = PostCommand::Write {
         category: body.category_id,
         author: caller.principal.account,
