@@ -107,10 +107,13 @@ test: services
     # The kill -9 test runs the backend binary as separate processes.
     cargo build --quiet -p api --bin backend
     # Every test clones a database from a migrated template; drop those of earlier runs (only
-    # names the test harness makes), so the cluster does not grow with every run.
-    echo "SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', datname) FROM pg_database
-          WHERE datname ~ '^(test_[0-9a-f]{32}|tmpl_[0-9a-f]{16}(_building)?)$' \\gexec" \
-        | psql -d "$DATABASE_URL" -v ON_ERROR_STOP=1 -qtA >/dev/null
+    # names the test harness makes, none in use, under the lock the harness takes to build a
+    # template), so the cluster does not grow with every run.
+    printf '%s\n' "SELECT pg_advisory_lock(727274);" \
+        "SELECT format('DROP DATABASE IF EXISTS %I', datname) FROM pg_database d
+          WHERE datname ~ '^(test_[0-9a-f]{32}|tmpl_[0-9a-f]{16}(_building)?)$'
+            AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname) \\gexec" \
+        | psql -d "$DATABASE_URL" -qtA >/dev/null 2>&1 || echo "note: some earlier test databases are still in use" >&2
     if cargo nextest --version >/dev/null 2>&1; then
         cargo nextest run --workspace --no-fail-fast
     else

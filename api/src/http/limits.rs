@@ -275,6 +275,20 @@ impl RateLimits {
         }
     }
 
+    /// On a route anyone may call ([`crate::routes::Routes::anonymous`]): a request carrying
+    /// credentials the route never checks is still a request without proven credentials, and
+    /// counts against its address's limit of those (the address middleware counted only the
+    /// ones carrying none).
+    ///
+    /// # Errors
+    /// [`ApiError::TooManyRequests`].
+    pub fn anonymous_route(&self, client: IpAddr, headers: &HeaderMap) -> Result<(), ApiError> {
+        if credential_present(headers) {
+            check(&self.anonymous, &client)?;
+        }
+        Ok(())
+    }
+
     /// After authentication: the principal's limit for commands or queries; the budget left.
     ///
     /// # Errors

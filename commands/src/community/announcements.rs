@@ -46,6 +46,17 @@ impl CommunityCommands {
         reader: Uuid,
         now: DateTime<Utc>,
     ) -> Result<CommandOutcome, CommandError<CommunityError>> {
+        let attempt = || self.checked_mark_read(context, announcement, reader, now);
+        self.readings.idempotent(context, attempt).await
+    }
+
+    async fn checked_mark_read(
+        &self,
+        context: &CommandContext,
+        announcement: Uuid,
+        reader: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<CommandOutcome, CommandError<CommunityError>> {
         let stream = StreamId::new(context.tenant.clone(), announcement);
         match self.announcements.load(&stream).await?.state() {
             Announcement::Drafted {
@@ -68,7 +79,7 @@ impl CommunityCommands {
             Readings::stream_id(announcement, reader),
         );
         self.readings
-            .execute(
+            .append(
                 context,
                 &stream,
                 Guarded::new(command),

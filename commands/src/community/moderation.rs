@@ -54,6 +54,18 @@ impl CommunityCommands {
         reason: Reason,
         now: DateTime<Utc>,
     ) -> Result<CommandOutcome, CommandError<CommunityError>> {
+        let attempt = || self.checked_report(context, target, reporter, reason.clone(), now);
+        self.reports.idempotent(context, attempt).await
+    }
+
+    async fn checked_report(
+        &self,
+        context: &CommandContext,
+        target: Target,
+        reporter: Uuid,
+        reason: Reason,
+        now: DateTime<Utc>,
+    ) -> Result<CommandOutcome, CommandError<CommunityError>> {
         self.target(&context.tenant, target)
             .await?
             .map_err(rejected)?;
@@ -66,7 +78,7 @@ impl CommunityCommands {
         let stream = StreamId::new(context.tenant.clone(), Report::stream_id(target, reporter));
         let name = command.name();
         self.reports
-            .execute(context, &stream, Guarded::new(command), name, now)
+            .append(context, &stream, Guarded::new(command), name, now)
             .await
     }
 
@@ -90,9 +102,15 @@ impl CommunityCommands {
         })
     }
 
-    /// Resolves report `report`: with [`Resolution::Hide`], its post or comment is hidden
-    /// first (unless it is already removed or hidden), then the report is marked resolved. A
-    /// retry after a failure between the two finds the writing hidden and finishes the report.
+    /// Resolves report `report`, then, with [`Resolution::Hide`], hides its post or comment
+    /// (unless it is already removed or hidden).
+    ///
+    /// The decision is recorded first, guarded by the report's version: of two moderators
+    /// deciding at once, one wins and the other is told so before touching the writing, and an
+    /// idempotency key reused for another report is refused before anything is hidden. Hiding
+    /// follows; should it not happen (a crash, a failure), any later attempt to resolve the
+    /// report hides the writing before answering that the report is resolved, and a retry with
+    /// the same key then answers with the recorded outcome.
     ///
     /// # Errors
     /// See [`crate::bus::CommandBus::execute`]; [`CommunityError::ReportNotFound`],
@@ -122,12 +140,18 @@ impl CommunityCommands {
                 resolution: None,
                 target,
             } => *target,
-            Report::Filed { .. } => return Err(rejected(CommunityError::ReportResolved)),
+            Report::Filed {
+                resolution: Some(decided),
+                target,
+            } => {
+                // Finish what an earlier resolution may have left undone.
+                if *decided == Resolution::Hide {
+                    self.hide(context, *target, report, now).await?;
+                }
+                return Err(rejected(CommunityError::ReportResolved));
+            }
             Report::Unfiled => return Err(rejected(CommunityError::ReportNotFound)),
         };
-        if resolution == Resolution::Hide {
-            self.hide(context, target, report, now).await?;
-        }
         let command = ReportCommand::Resolve {
             resolution,
             by: context.actor.clone(),
@@ -135,12 +159,18 @@ impl CommunityCommands {
         };
         let name = command.name();
         let guarded = Guarded::expecting(Some(loaded.version()), command);
-        self.reports
+        let outcome = self
+            .reports
             .append(context, &stream, guarded, name, now)
-            .await
+            .await?;
+        if resolution == Resolution::Hide {
+            self.hide(context, target, report, now).await?;
+        }
+        Ok(outcome)
     }
 
-    /// Hides `target` over `report`; writing already removed or hidden stays as it is.
+    /// Hides `target` over `report`; writing already removed or hidden stays as it is. A
+    /// concurrent change to the writing (its author editing or removing it) is tried again.
     async fn hide(
         &self,
         context: &CommandContext,
@@ -153,23 +183,31 @@ impl CommunityCommands {
             idempotency: None,
             ..context.clone()
         };
-        let by = context.actor.clone();
-        let hidden = match target {
-            Target::Post(post) => {
-                let command = PostCommand::Hide {
-                    by,
-                    report,
-                    at: now,
-                };
-                self.post(&inner, post, None, command, now).await
-            }
-            Target::Comment(comment) => {
-                let command = CommentCommand::Hide {
-                    by,
-                    report,
-                    at: now,
-                };
-                self.comment(&inner, comment, None, command, now).await
+        let mut tries = 0;
+        let hidden = loop {
+            tries += 1;
+            let by = context.actor.clone();
+            let hidden = match target {
+                Target::Post(post) => {
+                    let command = PostCommand::Hide {
+                        by,
+                        report,
+                        at: now,
+                    };
+                    self.post(&inner, post, None, command, now).await
+                }
+                Target::Comment(comment) => {
+                    let command = CommentCommand::Hide {
+                        by,
+                        report,
+                        at: now,
+                    };
+                    self.comment(&inner, comment, None, command, now).await
+                }
+            };
+            match hidden {
+                Err(CommandError::Conflict) if tries < 3 => continue,
+                hidden => break hidden,
             }
         };
         match hidden {

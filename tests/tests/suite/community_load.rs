@@ -134,6 +134,7 @@ async fn writer(
             let code = body["code"].as_str().unwrap_or_default();
             let expected = [
                 "post_hidden",
+                "concurrent_modification",
                 "comment_hidden",
                 "comment_removed",
                 "reply_to_reply",

@@ -51,6 +51,21 @@ async fn moderators_hide_what_is_reported_and_suspended_members_cannot_write() {
     let twice = send(&app, &moderator, Method::POST, &resolve, Some(hide)).await;
     assert_problem(twice, StatusCode::CONFLICT, "report_resolved").await;
     let threads = format!("/api/v1/community/posts/{post}/comments");
+    // The answer's token is the report's: the comment is hidden by a second command on its own
+    // stream, projected apart.
+    crate::helpers::wait_until(
+        "the reported comment is hidden",
+        std::time::Duration::from_secs(30),
+        || async {
+            let page: Value = send(&app, &carol, Method::GET, &threads, None)
+                .await
+                .json()
+                .await
+                .unwrap();
+            page["items"][0]["comment"]["hidden"] == true
+        },
+    )
+    .await;
     let page: Value = send(&app, &carol, Method::GET, &threads, None)
         .await
         .json()
@@ -255,4 +270,79 @@ async fn a_member_writing_too_fast_is_answered_429_and_others_are_not() {
     )
     .await;
     assert_problem(refused, StatusCode::TOO_MANY_REQUESTS, "write_rate_limited").await;
+}
+
+#[tokio::test]
+async fn two_moderators_deciding_at_once_leave_the_writing_as_the_winning_decision_says() {
+    let app = spawn_app().await;
+    let (_, ada) = app.api_key_with_roles(&["user"]).await;
+    let (_, first) = app.api_key_with_roles(&["moderator"]).await;
+    let (_, second) = app.api_key_with_roles(&["moderator"]).await;
+    let category = category(&app, "Contested").await;
+    for round in 0..5 {
+        let post = write(&app, &ada, &category, &format!("Contested {round}")).await;
+        let post = post["aggregate_id"].as_str().unwrap().to_owned();
+        let reports = format!("/api/v1/community/posts/{post}/reports");
+        let filed = send(
+            &app,
+            &ada,
+            Method::POST,
+            &reports,
+            Some(json!({ "reason": "Why" })),
+        )
+        .await;
+        let filed = accepted(&app, filed, StatusCode::CREATED).await;
+        let resolve = format!(
+            "/api/v1/community/reports/{}/resolve",
+            filed["aggregate_id"].as_str().unwrap()
+        );
+        let (hide, dismiss) = tokio::join!(
+            send(
+                &app,
+                &first,
+                Method::POST,
+                &resolve,
+                Some(json!({ "resolution": "hide" }))
+            ),
+            send(
+                &app,
+                &second,
+                Method::POST,
+                &resolve,
+                Some(json!({ "resolution": "dismiss" }))
+            ),
+        );
+        let hid = hide.status() == StatusCode::OK;
+        assert_ne!(
+            hid,
+            dismiss.status() == StatusCode::OK,
+            "exactly one decision wins"
+        );
+        // The report's stream says who won; the post follows it.
+        let decided: String = sqlx::query_scalar(
+            "SELECT payload::jsonb -> 'ReportResolved' ->> 'resolution' FROM events
+              WHERE aggregate_type = 'Report' AND event_type = 'ReportResolved'
+                AND aggregate_id LIKE '%' || $1",
+        )
+        .bind(filed["aggregate_id"].as_str().unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        let hidden: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = 'Post'
+                              AND aggregate_id LIKE '%' || $1 AND event_type = 'PostHidden')",
+        )
+        .bind(&post)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            (decided.as_str(), hidden),
+            (if hid {
+                ("hide", true)
+            } else {
+                ("dismiss", false)
+            })
+        );
+    }
 }

@@ -173,6 +173,17 @@ async fn a_flood_from_one_address_is_answered_429() {
         .await
         .unwrap();
     assert_eq!(open.status(), StatusCode::OK);
+    let opened: Value = open.json().await.unwrap();
+    let shown = app
+        .request(Method::GET, "/api/v1/community/settings")
+        .header(
+            "x-consistency-token",
+            opened["consistency_token"].as_str().unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shown.status(), StatusCode::OK);
     let mut statuses = Vec::new();
     for _ in 0..8 {
         statuses.push(
@@ -181,10 +192,20 @@ async fn a_flood_from_one_address_is_answered_429() {
                 .status(),
         );
     }
+    // The open pages answer until the address's budget is spent; then 429. A credential the
+    // route never checks buys no extra budget.
+    assert_eq!(statuses[0], StatusCode::OK, "{statuses:?}");
     assert!(
         statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
         "{statuses:?}"
     );
+    let disguised = app
+        .anonymous(Method::GET, "/api/v1/public/acme/categories")
+        .header("x-api-key", "acme.made-up")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disguised.status(), StatusCode::TOO_MANY_REQUESTS);
     let refused = anonymous(&app, "/api/v1/public/acme/categories").await;
     assert!(refused.headers().contains_key("retry-after"));
     assert_problem(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;

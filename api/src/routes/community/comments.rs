@@ -182,9 +182,6 @@ pub async fn write_comment(
     JsonBody(body): JsonBody<WriteComment>,
 ) -> Result<Response, ApiError> {
     let context = caller.may(CommunityAction::WriteComment, None, &body)?;
-    if let Some(limits) = &state.write_limits {
-        limits.comment(&caller.principal)?;
-    }
     let new = NewComment {
         post,
         parent: body.parent_id,
@@ -192,6 +189,10 @@ pub async fn write_comment(
         body: one_field("body", Body::parse(&body.body))?,
         at: Utc::now(),
     };
+    // Counted once the request is readable (a refused one costs nothing), before the write.
+    if let Some(limits) = &state.write_limits {
+        limits.comment(&caller.principal)?;
+    }
     let outcome = state
         .write
         .community

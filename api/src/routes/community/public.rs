@@ -4,7 +4,8 @@
 //! credentials are limited per client address (`rate_limit.anonymous_per_minute`).
 
 use axum::extract::State;
-use axum::Json;
+use axum::http::HeaderMap;
+use axum::{Extension, Json};
 use domain::identity::TenantId;
 use projections::community::{self as model, Reader};
 use serde::Deserialize;
@@ -16,6 +17,7 @@ use super::comments::{threads_of, ListComments, ThreadPage};
 use super::reading::{post_of, posts_of, ListPosts, Order, PostDto, PostPage};
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{QueryParams, TenantPath};
+use crate::http::limits::ClientIp;
 use crate::http::respond::not_found;
 use crate::routes::AppState;
 
@@ -66,9 +68,16 @@ const ANONYMOUS: Reader = Reader {
     sees_removed: false,
 };
 
+/// Who asks: the client's address and the request's headers (credentials are never checked
+/// here, so whatever a request carries, it counts as one without credentials).
+type Asker = (Option<Extension<ClientIp>>, HeaderMap);
+
 /// The tenant, when its public pages are on; `404` otherwise (as for a tenant that does not
 /// exist: an outsider learns nothing from the difference).
-async fn open(state: &AppState, tenant: &TenantId) -> Result<(), ApiError> {
+async fn open(state: &AppState, tenant: &TenantId, asker: &Asker) -> Result<(), ApiError> {
+    if let (Some(limits), (Some(Extension(ClientIp(client))), headers)) = (&state.limits, asker) {
+        limits.anonymous_route(*client, headers)?;
+    }
     if model::settings(&state.read_pool, tenant.as_str())
         .await?
         .public_pages
@@ -95,10 +104,12 @@ async fn open(state: &AppState, tenant: &TenantId) -> Result<(), ApiError> {
 )]
 pub async fn categories(
     State(state): State<AppState>,
+    client: Option<Extension<ClientIp>>,
+    headers: HeaderMap,
     path: TenantPath,
     QueryParams(params): QueryParams<PublicPage>,
 ) -> Result<Json<CategoryPage>, ApiError> {
-    open(&state, &path.tenant).await?;
+    open(&state, &path.tenant, &(client, headers)).await?;
     let params = ListCategories {
         after: params.after,
         limit: params.limit,
@@ -120,10 +131,12 @@ pub async fn categories(
 )]
 pub async fn posts(
     State(state): State<AppState>,
+    client: Option<Extension<ClientIp>>,
+    headers: HeaderMap,
     path: TenantPath,
     QueryParams(params): QueryParams<PublicPosts>,
 ) -> Result<Json<PostPage>, ApiError> {
-    open(&state, &path.tenant).await?;
+    open(&state, &path.tenant, &(client, headers)).await?;
     let params = ListPosts {
         order: params.order,
         after: params.after,
@@ -148,9 +161,11 @@ pub async fn posts(
 )]
 pub async fn post(
     State(state): State<AppState>,
+    client: Option<Extension<ClientIp>>,
+    headers: HeaderMap,
     path: TenantPath,
 ) -> Result<Json<PostDto>, ApiError> {
-    open(&state, &path.tenant).await?;
+    open(&state, &path.tenant, &(client, headers)).await?;
     post_of(&state, &path.tenant, path.id()?, ANONYMOUS)
         .await
         .map(Json)
@@ -169,10 +184,12 @@ pub async fn post(
 )]
 pub async fn comments(
     State(state): State<AppState>,
+    client: Option<Extension<ClientIp>>,
+    headers: HeaderMap,
     path: TenantPath,
     QueryParams(params): QueryParams<PublicPage>,
 ) -> Result<Json<ThreadPage>, ApiError> {
-    open(&state, &path.tenant).await?;
+    open(&state, &path.tenant, &(client, headers)).await?;
     let params = ListComments {
         after: params.after,
         limit: params.limit,
