@@ -312,7 +312,17 @@ async fn concurrent_writers_and_moderation_leave_every_count_equal_to_the_store(
     // Meanwhile the moderator hides some of what is written and suspends the last writer.
     let mut hidden = 0;
     for round in 0..6 {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Each round acts once the writers have written more: moderation lands mid-run.
+        let due = (round + 1) * 40;
+        wait_until(
+            "the writers wrote more comments",
+            Duration::from_secs(120),
+            || {
+                let written = written.clone();
+                async move { written.lock().unwrap().comments.len() >= due }
+            },
+        )
+        .await;
         let (post, comment) = {
             let written = written.lock().unwrap();
             (
