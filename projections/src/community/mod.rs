@@ -23,4 +23,7 @@ pub use announcements::{
 };
 pub use moderation::{get_member, get_report, moderation_queue, MemberView, ReportView};
 pub use settings::{settings, SettingsView};
-pub use threads::{get_comment, list_threads, reactions, CommentView, ReactionSummary, Thread};
+pub use threads::{
+    activity, get_comment, list_threads, reactions, ActivityView, CommentView, ReactionSummary,
+    Thread,
+};

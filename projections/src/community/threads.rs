@@ -179,3 +179,73 @@ pub async fn reactions(
     }
     Ok(summaries)
 }
+
+/// A member's post or comment in their activity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ActivityView {
+    /// `post` or `comment`.
+    pub kind: String,
+    /// The post's or comment's id.
+    pub id: Uuid,
+    /// The post (a comment's post, or the post itself).
+    pub post_id: Uuid,
+    /// A post's title; `None` for a comment.
+    pub title: Option<String>,
+    pub body: String,
+    pub removed: bool,
+    pub hidden: bool,
+    pub written_at: DateTime<Utc>,
+}
+
+/// A page of `member`'s posts and comments that `reader` may see, newest first, after
+/// `after` (written at, id); the cursor of the next page if there is one. A comment counts
+/// only while its post is one the reader may see.
+///
+/// # Errors
+/// When the database fails.
+pub async fn activity(
+    pool: &PgPool,
+    tenant_id: &str,
+    member: Uuid,
+    reader: Reader,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<(Vec<ActivityView>, Option<(DateTime<Utc>, Uuid)>), sqlx::Error> {
+    let mut page: Vec<ActivityView> = sqlx::query_as(
+        "SELECT * FROM (
+             SELECT 'post' AS kind, p.post_id AS id, p.post_id, p.title, p.body, p.removed,
+                    p.hidden, p.written_at
+               FROM read_models.community_posts p
+              WHERE p.tenant_id = $1 AND p.author = $2
+                AND (NOT (p.removed OR p.hidden) OR $3 OR p.author = $4)
+             UNION ALL
+             SELECT 'comment', c.comment_id, c.post_id, NULL, c.body, c.removed, c.hidden,
+                    c.written_at
+               FROM read_models.community_comments c
+               JOIN read_models.community_posts p
+                 ON p.tenant_id = c.tenant_id AND p.post_id = c.post_id
+              WHERE c.tenant_id = $1 AND c.author = $2
+                AND (NOT (c.removed OR c.hidden) OR $3 OR c.author = $4)
+                AND (NOT (p.removed OR p.hidden) OR $3 OR p.author = $4)
+         ) activity
+          WHERE $5::timestamptz IS NULL OR (written_at, id) < ($5, $6::uuid)
+          ORDER BY written_at DESC, id DESC
+          LIMIT $7",
+    )
+    .bind(tenant_id)
+    .bind(member)
+    .bind(reader.sees_removed)
+    .bind(reader.account)
+    .bind(after.map(|(at, _)| at))
+    .bind(after.map(|(_, id)| id))
+    .bind(limit + 1)
+    .fetch_all(pool)
+    .await?;
+    let next = if page.len() as i64 > limit {
+        page.truncate(limit.max(0) as usize);
+        page.last().map(|last| (last.written_at, last.id))
+    } else {
+        None
+    };
+    Ok((page, next))
+}

@@ -423,3 +423,64 @@ async fn the_active_order_follows_the_latest_comment_and_newest_does_not() {
         ["Old", "New"]
     );
 }
+
+#[tokio::test]
+async fn a_members_activity_lists_their_writing_newest_first_as_the_reader_may_see_it() {
+    let app = spawn_app().await;
+    let (ada_id, ada) = app.api_key_with_roles(&["user"]).await;
+    let (_, bob) = app.api_key_with_roles(&["user"]).await;
+    let category = category(&app, "Activity").await;
+    let kept = write(&app, &ada, &category, "Kept").await;
+    let kept = kept["aggregate_id"].as_str().unwrap().to_owned();
+    let gone = write(&app, &ada, &category, "Gone").await;
+    let gone = gone["aggregate_id"].as_str().unwrap().to_owned();
+    let remove = format!("/api/v1/community/posts/{gone}/remove");
+    accepted(
+        &app,
+        send(&app, &ada, Method::POST, &remove, None).await,
+        StatusCode::OK,
+    )
+    .await;
+    let said = comment(&app, &ada, &kept, None).await;
+    let said = said["aggregate_id"].as_str().unwrap().to_owned();
+
+    let path = format!("/api/v1/community/members/{ada_id}/activity?limit=1");
+    let ids = |key: &str| {
+        let (app, key, path) = (&app, key.to_owned(), path.clone());
+        async move {
+            let mut ids = Vec::new();
+            let mut next = path.clone();
+            loop {
+                let page: Value = send(app, &key, Method::GET, &next, None)
+                    .await
+                    .json()
+                    .await
+                    .unwrap();
+                for item in page["items"].as_array().unwrap() {
+                    ids.push(item["id"].as_str().unwrap().to_owned());
+                }
+                match page["next_cursor"].as_str() {
+                    Some(cursor) => next = format!("{path}&after={cursor}"),
+                    None => return ids,
+                }
+            }
+        }
+    };
+    assert_eq!(
+        ids(&bob).await,
+        [said.clone(), kept.clone()],
+        "others never see the removed post"
+    );
+    assert_eq!(
+        ids(&ada).await,
+        [said, gone, kept],
+        "the author sees it, newest first"
+    );
+    let nobody = "/api/v1/community/members/0192f0c4-0000-7000-8000-000000000077/activity";
+    assert_problem(
+        app.get(nobody).await,
+        StatusCode::NOT_FOUND,
+        "activity_not_found",
+    )
+    .await;
+}

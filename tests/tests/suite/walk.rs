@@ -122,6 +122,7 @@ impl Owned {
             Some("posts") if rest.contains("{id}") => (&self.post, "post_not_found"),
             Some("comments") => (&self.comment, "comment_not_found"),
             Some("reports") => (&self.report, "report_not_found"),
+            Some("members") if path.ends_with("/activity") => (&self.owner, "activity_not_found"),
             Some("members") => (&self.owner, "member_not_found"),
             Some("announcements") => (&self.announcement, "announcement_not_found"),
             _ => (&self.category, "category_not_found"),

@@ -1,6 +1,7 @@
 //! The community context over HTTP: categories kept by admins; posts, comments and reactions
 //! by members, moderated; read from the community projection as each reader may see them.
 
+pub mod activity;
 pub mod announcements;
 pub mod categories;
 pub mod comments;
@@ -124,6 +125,7 @@ pub fn routes() -> Routes {
             routes!(moderation::lift_suspension),
         )
         .query(CommunityAction::ReadMember, routes!(moderation::get_member))
+        .query(CommunityAction::ReadCommunity, routes!(activity::activity))
         .command(
             CommunityAction::ManageAnnouncements,
             routes!(announcements::draft_announcement),

@@ -366,7 +366,7 @@ pub async fn moderation_queue(
 }
 
 /// A queue cursor: exactly what the `after` pattern admits.
-fn read_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
+pub(super) fn read_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
     let invalid = || ApiError::bad_request("invalid_cursor", "after: not a cursor from this API");
     let (micros, id) = raw.split_once('_').ok_or_else(invalid)?;
     let digits = (1..=16).contains(&micros.len()) && micros.bytes().all(|b| b.is_ascii_digit());
