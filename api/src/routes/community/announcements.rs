@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::moderation::read_cursor;
 use super::TOKEN_TYPES;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{
@@ -430,7 +431,11 @@ pub async fn current_announcements(
 ) -> Result<Json<AnnouncementPage>, ApiError> {
     let tenant = caller.may_read(CommunityAction::ReadAnnouncements, None)?;
     let limit = page_limit(params.limit, state.settings.queries.max_page_size)?;
-    let after = params.after.as_deref().map(read_cursor).transpose()?;
+    let after = params
+        .after
+        .as_deref()
+        .map(read_announcement_cursor)
+        .transpose()?;
     consistent(
         &state,
         tenant,
@@ -467,34 +472,21 @@ pub async fn current_announcements(
 }
 
 /// A current-announcements cursor: exactly what the `after` pattern admits.
-fn read_cursor(raw: &str) -> Result<AnnouncementCursor, ApiError> {
+fn read_announcement_cursor(raw: &str) -> Result<AnnouncementCursor, ApiError> {
     let invalid = || ApiError::bad_request("invalid_cursor", "after: not a cursor from this API");
     let flag = |part: Option<&str>| match part {
         Some("0") => Some(false),
         Some("1") => Some(true),
         _ => None,
     };
-    let mut parts = raw.splitn(4, '_');
+    let mut parts = raw.splitn(3, '_');
     let read = flag(parts.next()).ok_or_else(invalid)?;
     let pinned = flag(parts.next()).ok_or_else(invalid)?;
-    let micros = parts
-        .next()
-        .filter(|digits| {
-            (1..=16).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
-        })
-        .ok_or_else(invalid)?;
-    let id = parts
-        .next()
-        .filter(|id| id.len() == 36)
-        .ok_or_else(invalid)?;
+    let (published_at, announcement_id) = read_cursor(parts.next().ok_or_else(invalid)?)?;
     Ok(AnnouncementCursor {
         read,
         pinned,
-        published_at: micros
-            .parse()
-            .ok()
-            .and_then(DateTime::from_timestamp_micros)
-            .ok_or_else(invalid)?,
-        announcement_id: id.parse().map_err(|_| invalid())?,
+        published_at,
+        announcement_id,
     })
 }

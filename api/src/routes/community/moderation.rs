@@ -365,7 +365,11 @@ pub async fn moderation_queue(
     }))
 }
 
-/// A queue cursor: exactly what the `after` pattern admits.
+/// A cursor of a list ordered by time then id, `{microseconds}_{uuid}`: exactly what the
+/// `after` patterns admit (up to 16 digits, the year 2286; the hyphenated id).
+///
+/// # Errors
+/// `400 invalid_cursor`.
 pub(super) fn read_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
     let invalid = || ApiError::bad_request("invalid_cursor", "after: not a cursor from this API");
     let (micros, id) = raw.split_once('_').ok_or_else(invalid)?;
