@@ -231,6 +231,7 @@ fn print_openapi() -> ExitCode {
     let limits = api::routes::openapi::Limits {
         max_page_size: api::config::QuerySettings::default().max_page_size,
         upload_max_bytes: api::config::DocumentSettings::default().max_bytes,
+        text: api::config::CommunitySettings::default().text_limits(),
     };
     let document = api::routes::document(api::routes::contexts(), sides, limits);
     match serde_json::to_string_pretty(&document) {

@@ -14,6 +14,7 @@ use commands::relay::{Relay, RelaySettings};
 use commands::{wakeup, WriteSettings, WriteSide};
 use domain::documents::ContentType;
 use domain::event::Subjects;
+use projections::community::live as community_live;
 use projections::engine::RunnerSettings;
 use projections::jobs::live;
 use projections::live::LiveHub;
@@ -243,9 +244,16 @@ impl Application {
         let live_jobs = Arc::new(LiveHub::new(
             jetstream.clone(),
             &settings.nats.stream,
-            live::hub_subject(&settings.nats.subject_prefix),
+            live::hub_subjects(&settings.nats.subject_prefix),
             LIVE_LAG_LIMIT,
             live::JobUpdates::new(read_pool.clone()),
+        ));
+        let live_community = Arc::new(LiveHub::new(
+            jetstream.clone(),
+            &settings.nats.stream,
+            community_live::hub_subjects(&settings.nats.subject_prefix),
+            LIVE_LAG_LIMIT,
+            community_live::NewWriting,
         ));
         let state = AppState {
             write,
@@ -262,6 +270,7 @@ impl Application {
                 stop.clone(),
             )),
             live_jobs,
+            live_community,
             settings: Arc::new(settings),
         };
         Ok(Self {

@@ -11,6 +11,7 @@
 //! A subscriber that falls more than the hub's capacity behind is ended rather than silently
 //! skipped ahead: a client reconnects with its last id and reads the gap from the stream.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,10 +38,19 @@ pub struct Delivered {
 /// its own copy over the messages it missed, so both reach it in the same form.
 pub trait Prepare: Clone + Send + Sync + 'static {
     /// What subscribers receive.
-    type Item: Send + Sync + 'static;
+    type Item: LiveItem + Send + Sync + 'static;
 
     /// What `delivered` becomes for subscribers.
     fn prepare(&mut self, delivered: Delivered) -> BoxFuture<'_, Prepared<Self::Item>>;
+}
+
+/// What a hub sends: each item knows its id (the sequence of the message it was made of) and
+/// its JSON, rendered once for every client.
+pub trait LiveItem {
+    /// The message's sequence in the stream (the id a client resumes after).
+    fn id(&self) -> u64;
+    /// The item as JSON, as a client is sent it.
+    fn json(&self) -> &str;
 }
 
 /// What [`Prepare::prepare`] made of a message.
@@ -64,7 +74,7 @@ type Running<P> = Arc<Mutex<Option<(broadcast::Sender<Item<P>>, JoinHandle<()>)>
 pub struct LiveHub<P: Prepare> {
     jetstream: jetstream::Context,
     stream: String,
-    subject: String,
+    subjects: Vec<String>,
     capacity: usize,
     preparer: P,
     running: Running<P>,
@@ -74,26 +84,26 @@ impl<P: Prepare> std::fmt::Debug for LiveHub<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LiveHub")
             .field("stream", &self.stream)
-            .field("subject", &self.subject)
+            .field("subjects", &self.subjects)
             .finish_non_exhaustive()
     }
 }
 
 impl<P: Prepare> LiveHub<P> {
-    /// A hub for the messages of `stream` matching `subject`, each made ready by `preparer`;
-    /// each subscriber may fall up to `capacity` messages behind. Nothing is read until the
-    /// first subscriber comes.
+    /// A hub for the messages of `stream` matching any of `subjects`, each made ready by
+    /// `preparer`; each subscriber may fall up to `capacity` messages behind. Nothing is read
+    /// until the first subscriber comes.
     pub fn new(
         jetstream: jetstream::Context,
         stream: &str,
-        subject: String,
+        subjects: Vec<String>,
         capacity: usize,
         preparer: P,
     ) -> Self {
         Self {
             jetstream,
             stream: stream.to_owned(),
-            subject,
+            subjects,
             capacity,
             preparer,
             running: Arc::default(),
@@ -142,7 +152,7 @@ impl<P: Prepare> LiveHub<P> {
         let mut passed = stream.cached_info().state.last_sequence;
         let consumer = stream
             .create_consumer(pull::OrderedConfig {
-                filter_subject: self.subject.clone(),
+                filter_subjects: self.subjects.clone(),
                 deliver_policy: DeliverPolicy::ByStartSequence {
                     start_sequence: passed + 1,
                 },
@@ -262,4 +272,108 @@ async fn fetch(
     tokio::time::timeout(FETCH_TIMEOUT, read)
         .await
         .map_err(|_| "reading the backlog timed out")?
+}
+
+/// Where a live feed reads: the event stream in JetStream and the process's hub.
+#[derive(Debug)]
+pub struct Bus<'a, P: Prepare> {
+    /// The JetStream context.
+    pub jetstream: &'a jetstream::Context,
+    /// The stream the relay publishes to.
+    pub stream: &'a str,
+    /// The process's subscription to the followed aggregate types.
+    pub hub: &'a LiveHub<P>,
+}
+
+/// A live feed: items with their ids (stream sequences), in order, endlessly.
+pub struct LiveFeed<T> {
+    /// Whether messages after the requested id are no longer retained: the caller should re-read
+    /// what it follows, then follow the items.
+    pub resync: bool,
+    /// The items, each as every client following it is sent it.
+    pub items: BoxStream<'static, Arc<T>>,
+}
+
+impl<T> std::fmt::Debug for LiveFeed<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveFeed")
+            .field("resync", &self.resync)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The bus could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("the event bus is unavailable")]
+pub struct BusUnavailable(#[source] pub BoxError);
+
+/// The items `follows` keeps, after id `resume_after` (or from now): first what the stream
+/// holds after it among the messages matching `filters` (each a subject the hub's own cover),
+/// then the hub's live items; each id once, in order. The caller has authorized what it
+/// follows.
+///
+/// # Errors
+/// [`BusUnavailable`] when the stream cannot be read.
+pub async fn follow<P: Prepare>(
+    bus: Bus<'_, P>,
+    filters: Vec<String>,
+    resume_after: Option<u64>,
+    follows: impl Fn(&P::Item) -> bool + Send + 'static,
+) -> Result<LiveFeed<P::Item>, BusUnavailable> {
+    let unavailable = |error: BoxError| BusUnavailable(error);
+    // Subscribe first: every message stored from here on is in the subscription, so the
+    // backlog read next and the subscription leave no gap between them.
+    let live = bus.hub.subscribe().await.map_err(unavailable)?;
+    let stream = bus
+        .jetstream
+        .get_stream(bus.stream)
+        .await
+        .map_err(|error| unavailable(error.into()))?;
+    // Looking the stream up fetched its state: no second request for it.
+    let state = &stream.cached_info().state;
+    let (first_retained, last_stored) = (state.first_sequence, state.last_sequence);
+    let resync = resume_after.is_some_and(|last| last.saturating_add(1) < first_retained);
+    let backlog = match resume_after {
+        Some(after) if after < last_stored => resume(bus.jetstream, bus.stream, filters, after)
+            .await
+            .map_err(unavailable)?,
+        _ => futures::stream::empty().boxed(),
+    };
+    // A backlog that cannot be read (or prepared) to its end ends the feed (the client resumes
+    // again): going on with live items would skip the rest.
+    let failed = Arc::new(AtomicBool::new(false));
+    let state = (backlog, bus.hub.preparer(), failed.clone());
+    let backlog =
+        futures::stream::unfold(state, |(mut backlog, mut preparer, failed)| async move {
+            loop {
+                let Ok(delivered) = backlog.next().await? else {
+                    failed.store(true, Ordering::SeqCst);
+                    return None;
+                };
+                match preparer.prepare(delivered).await {
+                    Prepared::Item(prepared) => {
+                        return Some((Arc::new(prepared), (backlog, preparer, failed)));
+                    }
+                    Prepared::Skip => {}
+                    Prepared::Failed => {
+                        failed.store(true, Ordering::SeqCst);
+                        return None;
+                    }
+                }
+            }
+        });
+    let live = live.take_while(move |_| std::future::ready(!failed.load(Ordering::SeqCst)));
+    let mut sent = resume_after.unwrap_or(0);
+    let items = backlog.chain(live).filter(move |item| {
+        // Each id once, in order: the subscription repeats what the backlog already had.
+        let followed = item.id() > sent && follows(item);
+        if followed {
+            sent = item.id();
+        }
+        std::future::ready(followed)
+    });
+    Ok(LiveFeed {
+        resync,
+        items: items.boxed(),
+    })
 }

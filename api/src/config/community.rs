@@ -1,6 +1,7 @@
 //! `community`: the rules of what members write.
 
 use chrono::TimeDelta;
+use domain::community::TextLimits;
 use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
@@ -15,6 +16,11 @@ pub struct CommunitySettings {
     pub posts_per_minute: u32,
     /// Comments one member may write per minute (while `rate_limit.enabled`).
     pub comments_per_minute: u32,
+    /// The longest title (posts, announcements) or category name, in characters: 1 to 1,000.
+    pub title_max_chars: usize,
+    /// The longest body (posts, comments, announcements, category descriptions), in characters:
+    /// 1 to 60,000.
+    pub body_max_chars: usize,
 }
 
 impl Default for CommunitySettings {
@@ -23,6 +29,8 @@ impl Default for CommunitySettings {
             edit_window_minutes: 60,
             posts_per_minute: 5,
             comments_per_minute: 20,
+            title_max_chars: TextLimits::DEFAULT.title_max_chars,
+            body_max_chars: TextLimits::DEFAULT.body_max_chars,
         }
     }
 }
@@ -31,6 +39,14 @@ impl CommunitySettings {
     /// The edit window as a duration.
     pub fn edit_window(&self) -> TimeDelta {
         TimeDelta::minutes(i64::from(self.edit_window_minutes))
+    }
+
+    /// The limits titles and bodies are held to.
+    pub fn text_limits(&self) -> TextLimits {
+        TextLimits {
+            title_max_chars: self.title_max_chars,
+            body_max_chars: self.body_max_chars,
+        }
     }
 
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
@@ -47,6 +63,19 @@ impl CommunitySettings {
                 "must be positive (set rate_limit.enabled = false to switch limits off)",
             ));
         }
+        if !(1..=TextLimits::TITLE_CEILING).contains(&self.title_max_chars) {
+            return Err(ConfigError::invalid(
+                "community.title_max_chars",
+                "must be 1 to 1000",
+            ));
+        }
+        if !(1..=TextLimits::BODY_CEILING).contains(&self.body_max_chars) {
+            return Err(ConfigError::invalid(
+                "community.body_max_chars",
+                "must be 1 to 60000",
+            ));
+        }
+        debug_assert!(self.text_limits().is_valid());
         Ok(())
     }
 }

@@ -303,24 +303,40 @@ static REFUSED_IN_BODY: LazyLock<String> =
     LazyLock::new(|| class(domain::community::Body::refuses));
 
 documented! {
-    /// [`domain::community::Title`].
-    Title => name(
+    /// [`domain::community::Title`], within the default limits (the served document states the
+    /// configured ones: [`text_schemas`]).
+    Title => title(domain::community::TextLimits::DEFAULT.title_max_chars)
+}
+
+documented! {
+    /// [`domain::community::Body`], within the default limits (see [`Title`]).
+    Body => body(domain::community::TextLimits::DEFAULT.body_max_chars)
+}
+
+/// The `Title` and `Body` component schemas within `limits` (`community.*_max_chars`).
+pub fn text_schemas(limits: domain::community::TextLimits) -> [(String, RefOr<Schema>); 2] {
+    [
+        (Title::name().into_owned(), title(limits.title_max_chars)),
+        (Body::name().into_owned(), body(limits.body_max_chars)),
+    ]
+}
+
+fn title(max: usize) -> RefOr<Schema> {
+    name(
         "A category's name or a post's title",
-        (domain::community::Title::MIN_CHARS, domain::community::Title::MAX_CHARS),
+        (domain::community::Title::MIN_CHARS, max),
         "Glossary for legal German",
     )
 }
 
-documented! {
-    /// [`domain::community::Body`].
-    Body => string(
+fn body(max: usize) -> RefOr<Schema> {
+    string(
         &format!(
             "Markdown, stored exactly as written and never rendered by the server: at most {max} \
              characters, at least one of them not whitespace, and no control character other \
-             than a tab or a line break (CR, LF).",
-            max = domain::community::Body::MAX_CHARS
+             than a tab or a line break (CR, LF)."
         ),
-        (1, domain::community::Body::MAX_CHARS),
+        (1, max),
         format!(
             "^[^{refused}]*[^{refused}{space}][^{refused}]*$",
             refused = *REFUSED_IN_BODY,

@@ -3,10 +3,15 @@
 //! ends when the process shuts down, so a drain never waits on a client that never leaves.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use domain::identity::Principal;
 use futures::{Stream, StreamExt};
+use projections::live::{LiveFeed, LiveItem};
 use tokio_util::sync::CancellationToken;
 
 use crate::http::error::ApiError;
@@ -80,6 +85,54 @@ impl LiveStreams {
                 let _held = &permit;
                 item
             })
+    }
+}
+
+/// The id a reconnecting client resumes after (`Last-Event-ID`), when it sent one.
+///
+/// # Errors
+/// 400 `invalid_last_event_id` when it is not an id a live stream sends.
+pub fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    headers
+        .get("last-event-id")
+        .map(|value| {
+            value
+                .to_str()
+                .ok()
+                .and_then(|id| id.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_last_event_id",
+                        "Last-Event-ID must be the id of an event this stream sent (an integer)",
+                    )
+                })
+        })
+        .transpose()
+}
+
+impl LiveStreams {
+    /// `feed` as Server-Sent Events, holding `permit`: `event: resync` first (with `reread` as
+    /// its data) when what the client asked to resume after is no longer retained, then each
+    /// item as `event: {name}` with its id, kept alive by comments every 15 seconds.
+    pub fn events<T: LiveItem + Send + Sync + 'static>(
+        &self,
+        permit: LivePermit,
+        feed: LiveFeed<T>,
+        name: &'static str,
+        reread: &'static str,
+    ) -> Sse<impl Stream<Item = Result<Event, Infallible>> + Send + 'static> {
+        let resync = feed
+            .resync
+            .then(|| Ok(Event::default().event("resync").data(reread)));
+        let items = feed.items.map(move |item| {
+            Ok(Event::default()
+                .event(name)
+                .id(item.id().to_string())
+                .data(item.json()))
+        });
+        let events = futures::stream::iter(resync).chain(items);
+        Sse::new(self.serve(permit, events))
+            .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
     }
 }
 

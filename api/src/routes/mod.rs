@@ -84,6 +84,9 @@ pub struct AppState {
     pub live_streams: Arc<LiveStreams>,
     /// The process's one subscription to job events, shared by every live job stream.
     pub live_jobs: Arc<projections::live::LiveHub<projections::jobs::live::JobUpdates>>,
+    /// The process's one subscription to post and comment events, shared by every live
+    /// community stream.
+    pub live_community: Arc<projections::live::LiveHub<projections::community::live::NewWriting>>,
 }
 
 /// One context's routes with their documentation, split by side.
@@ -242,6 +245,7 @@ pub fn router(state: AppState, contexts: Vec<Routes>, sides: Sides) -> Router {
         openapi::Limits {
             max_page_size: state.settings.queries.max_page_size,
             upload_max_bytes: state.settings.documents.max_bytes,
+            text: state.settings.community.text_limits(),
         },
     );
     let api = api

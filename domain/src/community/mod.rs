@@ -39,4 +39,4 @@ pub use post::{Post, PostCommand, PostEvent, WrittenPost};
 pub use public_pages::{PublicPages, PublicPagesEvent, SetPublicPages};
 pub use reaction::{ReactionCommand, ReactionEvent, ReactionKind, Reactions, Target};
 pub use report::{Reason, Report, ReportCommand, ReportEvent, Resolution};
-pub use values::{Body, Title};
+pub use values::{Body, TextLimits, Title};

@@ -6,8 +6,42 @@ use serde::{Deserialize, Serialize};
 use super::CommunityError;
 use crate::names::{is_control_character, parse_name, NameRefusal};
 
-/// A category's name or a post's title: trimmed, 1 to [`Title::MAX_CHARS`] characters, no
-/// control or invisible characters ([`crate::names`]).
+/// How long titles and bodies may be, in characters: configurable, within ceilings no
+/// configuration passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextLimits {
+    /// The longest title (or category name).
+    pub title_max_chars: usize,
+    /// The longest body.
+    pub body_max_chars: usize,
+}
+
+impl TextLimits {
+    /// 200-character titles and 20,000-character bodies.
+    pub const DEFAULT: Self = Self {
+        title_max_chars: 200,
+        body_max_chars: 20_000,
+    };
+    /// No title may be configured longer: titles are read in lists.
+    pub const TITLE_CEILING: usize = 1_000;
+    /// No body may be configured longer.
+    pub const BODY_CEILING: usize = 60_000;
+
+    /// Whether both limits are within their ceilings (and allow something).
+    pub fn is_valid(&self) -> bool {
+        (Title::MIN_CHARS..=Self::TITLE_CEILING).contains(&self.title_max_chars)
+            && (1..=Self::BODY_CEILING).contains(&self.body_max_chars)
+    }
+}
+
+impl Default for TextLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// A category's name or a post's title: trimmed, 1 to [`TextLimits::title_max_chars`]
+/// characters, no control or invisible characters ([`crate::names`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Title(String);
@@ -15,16 +49,22 @@ pub struct Title(String);
 impl Title {
     /// Shortest accepted title, in characters.
     pub const MIN_CHARS: usize = 1;
-    /// Longest accepted title, in characters.
-    pub const MAX_CHARS: usize = 200;
 
-    /// Parses a title.
+    /// Parses a title within the default limits ([`TextLimits::DEFAULT`]).
+    ///
+    /// # Errors
+    /// As [`Title::parse_within`].
+    pub fn parse(raw: &str) -> Result<Self, CommunityError> {
+        Self::parse_within(raw, TextLimits::DEFAULT)
+    }
+
+    /// Parses a title of at most `limits.title_max_chars` characters.
     ///
     /// # Errors
     /// [`CommunityError::TitleLength`], [`CommunityError::TitleCharacters`] or
     /// [`CommunityError::TitleInvisibleCharacter`].
-    pub fn parse(raw: &str) -> Result<Self, CommunityError> {
-        match parse_name(raw, Self::MIN_CHARS..=Self::MAX_CHARS) {
+    pub fn parse_within(raw: &str, limits: TextLimits) -> Result<Self, CommunityError> {
+        match parse_name(raw, Self::MIN_CHARS..=limits.title_max_chars) {
             Ok(title) => Ok(Self(title.to_owned())),
             Err(NameRefusal::Length { min, max, actual }) => {
                 Err(CommunityError::TitleLength { min, max, actual })
@@ -42,7 +82,7 @@ impl Title {
     }
 }
 
-/// Markdown text: at most [`Body::MAX_CHARS`] characters, not blank, kept exactly as written
+/// Markdown text: at most [`TextLimits::body_max_chars`] characters, not blank, kept exactly as written
 /// (line breaks and tabs included). The only characters refused are the controls that are
 /// neither a line break nor a tab: no markdown needs them, and they rewrite terminals and logs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,21 +90,23 @@ impl Title {
 pub struct Body(String);
 
 impl Body {
-    /// Longest accepted body, in characters.
-    pub const MAX_CHARS: usize = 20_000;
+    /// Parses a body within the default limits ([`TextLimits::DEFAULT`]).
+    ///
+    /// # Errors
+    /// As [`Body::parse_within`].
+    pub fn parse(raw: &str) -> Result<Self, CommunityError> {
+        Self::parse_within(raw, TextLimits::DEFAULT)
+    }
 
-    /// Parses a body.
+    /// Parses a body of at most `limits.body_max_chars` characters.
     ///
     /// # Errors
     /// [`CommunityError::BodyLength`] for a blank or too long body,
     /// [`CommunityError::BodyCharacters`] for a control character other than a line break or a tab.
-    pub fn parse(raw: &str) -> Result<Self, CommunityError> {
-        let actual = raw.chars().count();
-        if actual > Self::MAX_CHARS || raw.trim().is_empty() {
-            return Err(CommunityError::BodyLength {
-                max: Self::MAX_CHARS,
-                actual,
-            });
+    pub fn parse_within(raw: &str, limits: TextLimits) -> Result<Self, CommunityError> {
+        let (max, actual) = (limits.body_max_chars, raw.chars().count());
+        if actual > max || raw.trim().is_empty() {
+            return Err(CommunityError::BodyLength { max, actual });
         }
         if raw.chars().any(Self::refuses) {
             return Err(CommunityError::BodyCharacters);
@@ -122,6 +164,57 @@ mod tests {
             Err(CommunityError::BodyLength { actual: 20_001, .. })
         ));
         assert_eq!(Body::parse("a\u{7}b"), Err(CommunityError::BodyCharacters));
+    }
+
+    #[test]
+    fn configured_limits_are_the_ones_kept() {
+        let tight = TextLimits {
+            title_max_chars: 5,
+            body_max_chars: 10,
+        };
+        assert!(tight.is_valid());
+        assert!(Title::parse_within(" Hello ", tight).is_ok());
+        assert_eq!(
+            Title::parse_within("Hello!", tight),
+            Err(CommunityError::TitleLength {
+                min: 1,
+                max: 5,
+                actual: 6
+            })
+        );
+        assert!(Body::parse_within(&"y".repeat(10), tight).is_ok());
+        assert_eq!(
+            Body::parse_within(&"y".repeat(11), tight),
+            Err(CommunityError::BodyLength {
+                max: 10,
+                actual: 11
+            })
+        );
+        let generous = TextLimits {
+            title_max_chars: TextLimits::TITLE_CEILING,
+            body_max_chars: TextLimits::BODY_CEILING,
+        };
+        assert!(Body::parse_within(&"y".repeat(50_000), generous).is_ok());
+        for invalid in [
+            TextLimits {
+                title_max_chars: 0,
+                ..TextLimits::DEFAULT
+            },
+            TextLimits {
+                title_max_chars: TextLimits::TITLE_CEILING + 1,
+                ..TextLimits::DEFAULT
+            },
+            TextLimits {
+                body_max_chars: 0,
+                ..TextLimits::DEFAULT
+            },
+            TextLimits {
+                body_max_chars: TextLimits::BODY_CEILING + 1,
+                ..TextLimits::DEFAULT
+            },
+        ] {
+            assert!(!invalid.is_valid(), "{invalid:?}");
+        }
     }
 
     proptest! {

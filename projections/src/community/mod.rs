@@ -6,6 +6,7 @@
 //! leave it out for everyone else.
 
 mod announcements;
+pub mod live;
 mod moderation;
 mod projection;
 mod queries;

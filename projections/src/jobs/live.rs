@@ -3,36 +3,30 @@
 //! The hard idea is resumption. Each update carries its message's sequence in the JetStream
 //! stream as its id, so a client that reconnects after update `n` asks for everything after `n`
 //! and receives it in order, then live updates, with nothing skipped and nothing repeated. Live
-//! updates come from the process's one subscription to job events ([`LiveHub`]); what a
+//! updates come from the process's one subscription to job events ([`crate::live::LiveHub`]); what a
 //! resuming client missed comes from a short-lived consumer of its own, narrowed by subject to
 //! one job or one tenant's jobs ([`crate::live::resume`]). What the feed cannot do is invent
 //! events JetStream no longer retains: when the messages after `n` have expired, it says so
-//! ([`LiveFeed::resync`]) instead of silently continuing from a later point.
+//! ([`LiveFeed::resync`](crate::live::LiveFeed)) instead of silently continuing from a later point.
 //!
 //! An update names the job's owner, so a caller following one owner's jobs sees only theirs.
 //! Only a job's first event carries its owner; the feed remembers the owners it has seen and
 //! looks the others up in the jobs read model.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
-use async_nats::jetstream;
 use chrono::{DateTime, Utc};
 use domain::aggregate::Decider;
 use domain::event::{RecordedEvent, Subjects};
 use domain::identity::{StreamId, TenantId};
 use domain::jobs::{JobEvent, JobStatus, TranslationJob};
 use futures::future::BoxFuture;
-use futures::stream::BoxStream;
-use futures::StreamExt;
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::queries::owner;
-use crate::engine::BoxError;
-use crate::live::{self as hub, Delivered, LiveHub, Prepare, Prepared};
+use crate::live::{self as hub, Bus, BusUnavailable, Delivered, LiveFeed, LiveItem, Prepare, Prepared};
 
 /// What a live feed follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,22 +40,9 @@ pub enum Watch {
     },
 }
 
-/// Where the feed reads: the event stream in JetStream and its subject scheme.
-#[derive(Debug, Clone, Copy)]
-pub struct Bus<'a> {
-    /// The JetStream context.
-    pub jetstream: &'a jetstream::Context,
-    /// The stream the relay publishes to.
-    pub stream: &'a str,
-    /// Its subject prefix (see `domain::subjects`).
-    pub subject_prefix: &'a str,
-    /// The process's subscription to job events (see [`hub_subject`]).
-    pub hub: &'a LiveHub<JobUpdates>,
-}
-
-/// What the process's [`LiveHub`] for job updates follows: every tenant's job events.
-pub fn hub_subject(subject_prefix: &str) -> String {
-    Subjects::new(subject_prefix).for_aggregate_type(TranslationJob::TYPE)
+/// What the process's [`crate::live::LiveHub`] for job updates follows: every tenant's job events.
+pub fn hub_subjects(subject_prefix: &str) -> Vec<String> {
+    vec![Subjects::new(subject_prefix).for_aggregate_type(TranslationJob::TYPE)]
 }
 
 /// One live update.
@@ -162,27 +143,15 @@ impl Prepare for JobUpdates {
     }
 }
 
-/// A live feed: updates with their ids (stream sequences), in order, endlessly.
-pub struct LiveFeed {
-    /// Whether updates after the requested id are no longer retained: the caller should re-read
-    /// the jobs, then follow the updates.
-    pub resync: bool,
-    /// The updates, each as every client following it is sent it.
-    pub updates: BoxStream<'static, Arc<PreparedUpdate>>,
-}
+impl LiveItem for PreparedUpdate {
+    fn id(&self) -> u64 {
+        self.id
+    }
 
-impl std::fmt::Debug for LiveFeed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LiveFeed")
-            .field("resync", &self.resync)
-            .finish_non_exhaustive()
+    fn json(&self) -> &str {
+        &self.json
     }
 }
-
-/// The bus could not be read.
-#[derive(Debug, thiserror::Error)]
-#[error("the event bus is unavailable")]
-pub struct BusUnavailable(#[source] pub BoxError);
 
 /// Follows `watch` within `tenant`, after update `resume_after` (or from now). The caller has
 /// authorized the watch; a job's existence is the caller's to check too.
@@ -190,73 +159,21 @@ pub struct BusUnavailable(#[source] pub BoxError);
 /// # Errors
 /// [`BusUnavailable`] when the stream cannot be read.
 pub async fn follow(
-    bus: Bus<'_>,
+    bus: Bus<'_, JobUpdates>,
+    subject_prefix: &str,
     tenant: TenantId,
     watch: Watch,
     resume_after: Option<u64>,
-) -> Result<LiveFeed, BusUnavailable> {
-    let unavailable = |error: BoxError| BusUnavailable(error);
-    let (subjects, kind) = (Subjects::new(bus.subject_prefix), TranslationJob::TYPE);
+) -> Result<LiveFeed<PreparedUpdate>, BusUnavailable> {
+    let (subjects, kind) = (Subjects::new(subject_prefix), TranslationJob::TYPE);
     let filters = match watch {
         Watch::Job(job) => subjects.for_stream(tenant.as_str(), kind, &format!("{tenant}:{job}")),
         Watch::Jobs { .. } => vec![subjects.for_tenant_type(tenant.as_str(), kind)],
     };
-    // Subscribe first: every message stored from here on is in the subscription, so the
-    // backlog read next and the subscription leave no gap between them.
-    let live = bus.hub.subscribe().await.map_err(unavailable)?;
-    let stream = bus
-        .jetstream
-        .get_stream(bus.stream)
-        .await
-        .map_err(|error| unavailable(error.into()))?;
-    // Looking the stream up fetched its state: no second request for it.
-    let state = &stream.cached_info().state;
-    let (first_retained, last_stored) = (state.first_sequence, state.last_sequence);
-    let resync = resume_after.is_some_and(|last| last.saturating_add(1) < first_retained);
-    let backlog = match resume_after {
-        Some(after) if after < last_stored => {
-            hub::resume(bus.jetstream, bus.stream, filters, after)
-                .await
-                .map_err(unavailable)?
-        }
-        _ => futures::stream::empty().boxed(),
-    };
-    // A backlog that cannot be read (or prepared) to its end ends the feed (the client resumes
-    // again): going on with live updates would skip the rest.
-    let failed = Arc::new(AtomicBool::new(false));
-    let state = (backlog, bus.hub.preparer(), failed.clone());
-    let backlog = futures::stream::unfold(state, |(mut backlog, mut preparer, failed)| async move {
-        loop {
-            let Ok(delivered) = backlog.next().await? else {
-                failed.store(true, Ordering::SeqCst);
-                return None;
-            };
-            match preparer.prepare(delivered).await {
-                Prepared::Item(prepared) => {
-                    return Some((Arc::new(prepared), (backlog, preparer, failed)));
-                }
-                Prepared::Skip => {}
-                Prepared::Failed => {
-                    failed.store(true, Ordering::SeqCst);
-                    return None;
-                }
-            }
-        }
-    });
-    let live = live.take_while(move |_| std::future::ready(!failed.load(Ordering::SeqCst)));
-    let mut sent = resume_after.unwrap_or(0);
-    let updates = backlog.chain(live).filter(move |prepared| {
-        // Each id once, in order: the subscription repeats what the backlog already had.
-        let followed = prepared.id > sent && watches(&tenant, watch, prepared);
-        if followed {
-            sent = prepared.id;
-        }
-        std::future::ready(followed)
-    });
-    Ok(LiveFeed {
-        resync,
-        updates: updates.boxed(),
+    hub::follow(bus, filters, resume_after, move |prepared| {
+        watches(&tenant, watch, prepared)
     })
+    .await
 }
 
 /// Whether `watch` in `tenant` follows the update.

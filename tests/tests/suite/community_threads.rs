@@ -238,3 +238,43 @@ async fn a_reaction_counts_once_however_often_it_is_asked_for() {
     )
     .await;
 }
+
+/// Title and body limits come from the configuration: the server holds writing to them, names
+/// the field and the limit when refusing, and its OpenAPI document states them.
+#[tokio::test]
+async fn configured_text_limits_are_kept_and_documented() {
+    let app = crate::helpers::spawn_app_with(|settings| {
+        settings.community.title_max_chars = 10;
+        settings.community.body_max_chars = 30;
+    })
+    .await;
+    let category = category(&app, "Tight").await;
+    let (_, ada) = app.api_key_with_roles(&["user"]).await;
+    let post = |title: &str, body: &str| {
+        let body = json!({ "category_id": category, "title": title, "body": body });
+        send(
+            &app,
+            &ada,
+            Method::POST,
+            "/api/v1/community/posts",
+            Some(body),
+        )
+    };
+    let long = post("Eleven char", &"y".repeat(31)).await;
+    let problem = assert_problem(long, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| error["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["title", "body"], "{problem}");
+    assert!(problem.to_string().contains("10"), "{problem}");
+    let fits = post("Ten chars!", &"y".repeat(30)).await;
+    assert_eq!(fits.status(), StatusCode::CREATED);
+
+    let document: Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();
+    let schemas = &document["components"]["schemas"];
+    assert_eq!(schemas["Title"]["maxLength"], 10, "{}", schemas["Title"]);
+    assert_eq!(schemas["Body"]["maxLength"], 30, "{}", schemas["Body"]);
+}

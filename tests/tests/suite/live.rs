@@ -12,20 +12,20 @@ use crate::workers::{submit, submitter};
 
 /// One server-sent event.
 #[derive(Debug, Default)]
-struct SseEvent {
-    event: String,
-    id: String,
-    data: String,
+pub(crate) struct SseEvent {
+    pub(crate) event: String,
+    pub(crate) id: String,
+    pub(crate) data: String,
 }
 
 /// Reads server-sent events off a streaming response, one at a time.
-struct EventStream {
+pub(crate) struct EventStream {
     response: reqwest::Response,
     buffer: Vec<u8>,
 }
 
 impl EventStream {
-    fn new(response: reqwest::Response) -> Self {
+    pub(crate) fn new(response: reqwest::Response) -> Self {
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         Self {
@@ -35,7 +35,7 @@ impl EventStream {
     }
 
     /// The next event (keep-alive comments skipped), within a generous deadline.
-    async fn next(&mut self) -> SseEvent {
+    pub(crate) async fn next(&mut self) -> SseEvent {
         let read = async {
             loop {
                 if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {

@@ -15,6 +15,7 @@ mod batches;
 mod cluster;
 mod community;
 mod community_announcements;
+mod community_live;
 mod community_load;
 mod community_moderation;
 mod community_public;

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use domain::community::{AnnouncementCommand, Body, Notice, Title};
+use domain::community::{AnnouncementCommand, Body, Notice, TextLimits, Title};
 use domain::identity::Role;
 use domain::policy::CommunityAction;
 use projections::community::{
@@ -64,10 +64,14 @@ pub struct WriteAnnouncement {
 
 impl WriteAnnouncement {
     /// The notice, each refusal named by its field.
-    fn notice(&self) -> Result<Notice, ApiError> {
+    fn notice(&self, limits: TextLimits) -> Result<Notice, ApiError> {
         let mut errors = Vec::new();
-        let title = field("title", Title::parse(&self.title), &mut errors);
-        let body = field("body", Body::parse(&self.body), &mut errors);
+        let title = field(
+            "title",
+            Title::parse_within(&self.title, limits),
+            &mut errors,
+        );
+        let body = field("body", Body::parse_within(&self.body, limits), &mut errors);
         let (Some(title), Some(body)) = (title, body) else {
             return Err(ApiError::validation(errors));
         };
@@ -210,7 +214,7 @@ pub async fn draft_announcement(
 ) -> Result<Response, ApiError> {
     let context = caller.may(CommunityAction::ManageAnnouncements, None, &body)?;
     let command = AnnouncementCommand::Draft {
-        notice: body.notice()?,
+        notice: body.notice(state.settings.community.text_limits())?,
         at: Utc::now(),
     };
     let outcome = state
@@ -247,7 +251,7 @@ pub async fn edit_announcement(
 ) -> Result<Response, ApiError> {
     let command = || {
         Ok(AnnouncementCommand::Edit {
-            notice: body.notice()?,
+            notice: body.notice(state.settings.community.text_limits())?,
             at: Utc::now(),
         })
     };

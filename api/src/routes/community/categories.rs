@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use domain::community::{Body, CategoryCommand, Title};
+use domain::community::{Body, CategoryCommand, TextLimits, Title};
 use domain::identity::TenantId;
 use domain::policy::CommunityAction;
 use projections::community::{self as model, CategoryView, CommunityProjection};
@@ -141,8 +141,8 @@ async fn category_command(
     Ok(changed(outcome))
 }
 
-fn description(raw: Option<&str>) -> Result<Option<Body>, ApiError> {
-    raw.map(|raw| one_field("description", Body::parse(raw)))
+fn description(raw: Option<&str>, limits: TextLimits) -> Result<Option<Body>, ApiError> {
+    raw.map(|raw| one_field("description", Body::parse_within(raw, limits)))
         .transpose()
 }
 
@@ -164,9 +164,10 @@ pub async fn create_category(
 ) -> Result<Response, ApiError> {
     let context = caller.may(CommunityAction::CreateCategory, None, &body)?;
     let mut errors = Vec::new();
-    let name = field("name", Title::parse(&body.name), &mut errors);
+    let limits = state.settings.community.text_limits();
+    let name = field("name", Title::parse_within(&body.name, limits), &mut errors);
     let description = match body.description.as_deref() {
-        Some(raw) => field("description", Body::parse(raw), &mut errors).map(Some),
+        Some(raw) => field("description", Body::parse_within(raw, limits), &mut errors).map(Some),
         None => Some(None),
     };
     let (Some(name), Some(description)) = (name, description) else {
@@ -208,7 +209,10 @@ pub async fn rename_category(
 ) -> Result<Response, ApiError> {
     let command = || {
         Ok(CategoryCommand::Rename {
-            name: one_field("name", Title::parse(&body.name))?,
+            name: one_field(
+                "name",
+                Title::parse_within(&body.name, state.settings.community.text_limits()),
+            )?,
             at: Utc::now(),
         })
     };
@@ -239,7 +243,10 @@ pub async fn describe_category(
 ) -> Result<Response, ApiError> {
     let command = || {
         Ok(CategoryCommand::Describe {
-            description: description(body.description.as_deref())?,
+            description: description(
+                body.description.as_deref(),
+                state.settings.community.text_limits(),
+            )?,
             at: Utc::now(),
         })
     };

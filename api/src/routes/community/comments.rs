@@ -186,7 +186,10 @@ pub async fn write_comment(
         post,
         parent: body.parent_id,
         author: caller.principal.account,
-        body: one_field("body", Body::parse(&body.body))?,
+        body: one_field(
+            "body",
+            Body::parse_within(&body.body, state.settings.community.text_limits()),
+        )?,
         at: Utc::now(),
     };
     // Counted once the request is readable (a refused one costs nothing), before the write.
@@ -251,7 +254,10 @@ pub async fn edit_comment(
     let window = state.settings.community.edit_window();
     let command = || {
         Ok(CommentCommand::Edit {
-            body: one_field("body", Body::parse(&body.body))?,
+            body: one_field(
+                "body",
+                Body::parse_within(&body.body, state.settings.community.text_limits()),
+            )?,
             window,
             at: Utc::now(),
         })

@@ -5,6 +5,7 @@ pub mod activity;
 pub mod announcements;
 pub mod categories;
 pub mod comments;
+pub mod live;
 pub mod moderation;
 pub mod posts;
 pub mod public;
@@ -126,6 +127,8 @@ pub fn routes() -> Routes {
         )
         .query(CommunityAction::ReadMember, routes!(moderation::get_member))
         .query(CommunityAction::ReadCommunity, routes!(activity::activity))
+        .query(CommunityAction::ReadCommunity, routes!(live::category_live))
+        .query(CommunityAction::ReadCommunity, routes!(live::post_live))
         .command(
             CommunityAction::ManageAnnouncements,
             routes!(announcements::draft_announcement),

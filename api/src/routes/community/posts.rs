@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::response::Response;
 use chrono::Utc;
-use domain::community::{Body, PostCommand, Title};
+use domain::community::{Body, PostCommand, TextLimits, Title};
 use domain::policy::CommunityAction;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -54,10 +54,10 @@ pub struct EditPost {
 }
 
 /// The title and body of a request, each refusal named by its field.
-fn text(title: &str, body: &str) -> Result<(Title, Body), ApiError> {
+fn text(limits: TextLimits, title: &str, body: &str) -> Result<(Title, Body), ApiError> {
     let mut errors = Vec::new();
-    let title = field("title", Title::parse(title), &mut errors);
-    let body = field("body", Body::parse(body), &mut errors);
+    let title = field("title", Title::parse_within(title, limits), &mut errors);
+    let body = field("body", Body::parse_within(body, limits), &mut errors);
     match (title, body) {
         (Some(title), Some(body)) => Ok((title, body)),
         _ => Err(ApiError::validation(errors)),
@@ -86,7 +86,11 @@ pub async fn write_post(
     JsonBody(body): JsonBody<WritePost>,
 ) -> Result<Response, ApiError> {
     let context = caller.may(CommunityAction::WritePost, None, &body)?;
-    let (title, text) = text(&body.title, &body.body)?;
+    let (title, text) = text(
+        state.settings.community.text_limits(),
+        &body.title,
+        &body.body,
+    )?;
     if let Some(limits) = &state.write_limits {
         limits.post(&caller.principal)?;
     }
@@ -155,7 +159,11 @@ pub async fn edit_post(
 ) -> Result<Response, ApiError> {
     let window = state.settings.community.edit_window();
     let command = || {
-        let (title, text) = text(&body.title, &body.body)?;
+        let (title, text) = text(
+            state.settings.community.text_limits(),
+            &body.title,
+            &body.body,
+        )?;
         Ok(PostCommand::Edit {
             title,
             body: text,

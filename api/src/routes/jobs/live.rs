@@ -1,17 +1,15 @@
 //! Live job updates over Server-Sent Events: the handler authorizes and frames events; reading
 //! JetStream and turning job events into updates is `projections::jobs::live`.
 
-use std::convert::Infallible;
-use std::time::Duration;
-
 use async_nats::jetstream;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use domain::policy::JobAction;
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use projections::jobs as jobs_model;
 use projections::jobs::live::{self, JobUpdate, Watch};
+use projections::live::Bus;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
@@ -19,6 +17,7 @@ use uuid::Uuid;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Caller, QueryParams};
 use crate::http::respond::not_found;
+use crate::http::streams::last_event_id;
 use crate::routes::AppState;
 
 /// What live updates follow.
@@ -56,22 +55,8 @@ pub async fn live_jobs(
     caller: Caller,
     headers: HeaderMap,
     QueryParams(params): QueryParams<LiveParams>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let resume_after = headers
-        .get("last-event-id")
-        .map(|value| {
-            value
-                .to_str()
-                .ok()
-                .and_then(|id| id.trim().parse::<u64>().ok())
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "invalid_last_event_id",
-                        "Last-Event-ID must be the id of an event this stream sent (an integer)",
-                    )
-                })
-        })
-        .transpose()?;
+) -> Result<Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>>, ApiError> {
+    let resume_after = last_event_id(&headers)?;
     let tenant = caller.principal.tenant.clone();
     let watch = match (params.job_id, params.owner) {
         (Some(job), _) => {
@@ -88,27 +73,19 @@ pub async fn live_jobs(
     };
     let permit = state.live_streams.open(&caller.principal)?;
     let jetstream = jetstream::new(state.nats.clone());
-    let bus = live::Bus {
+    let bus = Bus {
         jetstream: &jetstream,
         stream: &state.settings.nats.stream,
-        subject_prefix: &state.settings.nats.subject_prefix,
         hub: &state.live_jobs,
     };
-    let feed = live::follow(bus, tenant, watch, resume_after)
+    let subject_prefix = &state.settings.nats.subject_prefix;
+    let feed = live::follow(bus, subject_prefix, tenant, watch, resume_after)
         .await
         .map_err(|error| ApiError::Unavailable(Box::new(error)))?;
-    let resync = feed.resync.then(|| {
-        Ok(Event::default()
-            .event("resync")
-            .data("events after Last-Event-ID are no longer retained; re-read the jobs"))
-    });
-    let updates = feed.updates.map(|prepared| {
-        Ok(Event::default()
-            .event("job")
-            .id(prepared.id.to_string())
-            .data(&prepared.json))
-    });
-    let events = futures::stream::iter(resync).chain(updates);
-    Ok(Sse::new(state.live_streams.serve(permit, events))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(state.live_streams.events(
+        permit,
+        feed,
+        "job",
+        "events after Last-Event-ID are no longer retained; re-read the jobs",
+    ))
 }

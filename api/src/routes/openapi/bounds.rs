@@ -27,6 +27,8 @@ pub struct Limits {
     pub max_page_size: u32,
     /// `documents.max_bytes`.
     pub upload_max_bytes: u64,
+    /// `community.title_max_chars` and `community.body_max_chars`.
+    pub text: domain::community::TextLimits,
 }
 
 /// States the bounds in every schema of `document` (the document as JSON).
@@ -124,6 +126,7 @@ mod tests {
     const LIMITS: Limits = Limits {
         max_page_size: 100,
         upload_max_bytes: 1024,
+        text: domain::community::TextLimits::DEFAULT,
     };
 
     #[test]

@@ -129,6 +129,10 @@ fn schemes_for(action: Action) -> Vec<&'static str> {
 /// keeps ([`bounds::bound`]; as JSON because utoipa's types do not read every schema back).
 pub fn complete(mut document: utoipa::openapi::OpenApi, limits: Limits) -> serde_json::Value {
     complete_operations(&mut document);
+    let components = document.components.get_or_insert_with(Default::default);
+    components
+        .schemas
+        .extend(crate::http::schema::text_schemas(limits.text));
     let mut value = serde_json::to_value(&document)
         .unwrap_or_else(|error| unreachable!("an OpenAPI document serializes: {error}"));
     bounds::bound(&mut value, limits);
@@ -443,6 +447,10 @@ mod tests {
         let limits = Limits {
             max_page_size: 100,
             upload_max_bytes: 1024,
+            text: domain::community::TextLimits {
+                title_max_chars: 80,
+                body_max_chars: 5_000,
+            },
         };
         let sides = Sides {
             commands: true,
@@ -456,5 +464,12 @@ mod tests {
             ["application/octet-stream"]["schema"];
         assert_eq!(upload["maxLength"], 1024, "{upload}");
         assert_eq!(upload["minLength"], 1, "{upload}");
+        let schemas = &value["components"]["schemas"];
+        assert_eq!(schemas["Title"]["maxLength"], 80, "{}", schemas["Title"]);
+        assert!(schemas["Title"]["pattern"]
+            .as_str()
+            .unwrap()
+            .contains("{0,78}"));
+        assert_eq!(schemas["Body"]["maxLength"], 5_000, "{}", schemas["Body"]);
     }
 }
