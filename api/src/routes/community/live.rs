@@ -10,7 +10,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, Sse};
 use domain::policy::CommunityAction;
 use futures::Stream;
-use projections::community::live::{self, Watch, WritingNotice};
+use projections::community::live::{self, Watch};
 use projections::community::{self as model};
 use projections::live::Bus;
 
@@ -18,6 +18,7 @@ use super::reading::{reader, visible_post};
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Caller, IdPath};
 use crate::http::respond::not_found;
+use crate::http::schema::events::WritingEvents;
 use crate::http::streams::last_event_id;
 use crate::routes::AppState;
 
@@ -35,7 +36,7 @@ use crate::routes::AppState;
         (status = 200, description = "An event stream. `event: writing` carries a \
             WritingNotice; `event: resync` comes first when events after `Last-Event-ID` are no \
             longer retained (re-read the category's posts, then follow the stream)",
-            content_type = "text/event-stream", body = WritingNotice),
+            content_type = "text/event-stream", body = WritingEvents),
         (status = 400, description = "Last-Event-ID is not an event id", body = Problem),
         (status = 404, description = "No such category", body = Problem),
         (status = 429, description = "The caller or the server holds as many live streams as \
@@ -70,7 +71,7 @@ pub async fn category_live(
         (status = 200, description = "An event stream. `event: writing` carries a \
             WritingNotice; `event: resync` comes first when events after `Last-Event-ID` are no \
             longer retained (re-read the post's comments, then follow the stream)",
-            content_type = "text/event-stream", body = WritingNotice),
+            content_type = "text/event-stream", body = WritingEvents),
         (status = 400, description = "Last-Event-ID is not an event id", body = Problem),
         (status = 404, description = "No such post (or removed, for this reader)", body = Problem),
         (status = 429, description = "The caller or the server holds as many live streams as \

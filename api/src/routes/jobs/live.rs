@@ -8,7 +8,7 @@ use axum::response::sse::{Event, Sse};
 use domain::policy::JobAction;
 use futures::Stream;
 use projections::jobs as jobs_model;
-use projections::jobs::live::{self, JobUpdate, Watch};
+use projections::jobs::live::{self, Watch};
 use projections::live::Bus;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Caller, QueryParams};
 use crate::http::respond::not_found;
+use crate::http::schema::events::JobEvents;
 use crate::http::streams::last_event_id;
 use crate::routes::AppState;
 
@@ -42,7 +43,7 @@ pub struct LiveParams {
     responses(
         (status = 200, description = "An event stream. `event: job` carries a JobUpdate; \
             `event: resync` comes first when events after `Last-Event-ID` are no longer retained \
-            (re-read the jobs, then follow the stream)", content_type = "text/event-stream", body = JobUpdate),
+            (re-read the jobs, then follow the stream)", content_type = "text/event-stream", body = JobEvents),
         (status = 400, description = "Last-Event-ID is not an event id", body = Problem),
         (status = 404, description = "No such job", body = Problem),
         (status = 429, description = "The caller or the server holds as many live streams as \

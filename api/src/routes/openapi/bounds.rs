@@ -9,10 +9,14 @@
 //! - An integer without bounds gets its format's range.
 //! - A list without `maxItems`: a page holds at most `queries.max_page_size` items, any other
 //!   list at most [`LIST_MAX`].
+//! - A live stream's event data names its item's schema as `contentSchema` (utoipa writes it as
+//!   the extension [`CONTENT_SCHEMA_EXTENSION`], having no field for the keyword).
 //! - A pattern ends with `$(?!\n)` instead of `$`: the same in ECMA-262, and in Python's `re`
 //!   (which generators such as Schemathesis use) it no longer matches before a final newline.
 
 use serde_json::{json, Map, Value};
+
+use crate::http::schema::events::CONTENT_SCHEMA_EXTENSION;
 
 /// The longest string the server writes where no format bounds it.
 pub const TEXT_MAX: u64 = 65_536;
@@ -71,6 +75,9 @@ fn has_type(object: &Map<String, Value>, wanted: &str) -> bool {
 }
 
 fn bound_schema(object: &mut Map<String, Value>, limits: Limits, key: Option<&str>) {
+    if let Some(content) = object.remove(CONTENT_SCHEMA_EXTENSION) {
+        object.insert("contentSchema".to_owned(), content);
+    }
     if let Some(Value::String(pattern)) = object.get_mut("pattern") {
         if pattern.ends_with('$') && !pattern.ends_with("\\$") && !pattern.ends_with("(?!\\n)") {
             pattern.push_str("(?!\\n)");
