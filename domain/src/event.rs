@@ -105,14 +105,15 @@ pub struct ConsistencyToken {
     pub aggregate_type: String,
     /// The stream written.
     pub aggregate_id: String,
-    /// The stream's version after the write.
+    /// The stream's version after the write (0 when a command changed nothing on a stream that
+    /// has no events: there is nothing to wait for).
     pub version: u64,
 }
 
 impl ConsistencyToken {
     /// Every token this backend issues, and nothing else it accepts, as an ECMA-262 pattern.
     pub const PATTERN: &'static str = "^[A-Za-z][A-Za-z0-9]{0,63}:[A-Za-z0-9_-]{1,128}:\
-        [0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:[1-9][0-9]{0,18}$";
+        [0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:(0|[1-9][0-9]{0,18})$";
 }
 
 /// A consistency token that could not be read.
@@ -145,9 +146,11 @@ impl std::str::FromStr for ConsistencyToken {
         let id_ok = id.len() == 36
             && id.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f' | '-'))
             && uuid::Uuid::parse_str(id).is_ok();
-        let version_ok = (1..=19).contains(&version.len())
-            && !version.starts_with('0')
-            && version.chars().all(|c| c.is_ascii_digit());
+        // Version 0: a command that changed nothing on a stream nothing was written to yet.
+        let version_ok = version == "0"
+            || ((1..=19).contains(&version.len())
+                && !version.starts_with('0')
+                && version.chars().all(|c| c.is_ascii_digit()));
         if !(type_ok && is_subject_token(tenant) && id_ok && version_ok) {
             return Err(MalformedToken);
         }
@@ -233,11 +236,19 @@ mod tests {
                 version: 1,
             })
         );
+        // Version 0: a no-op command on a stream without events.
+        assert_eq!(
+            format!("User:{id}:0")
+                .parse::<ConsistencyToken>()
+                .map(|t| t.version),
+            Ok(0)
+        );
         for raw in [
             "User:x:1".to_owned(),
             format!("User:{id}:-1"),
             format!("User:{id}:+1"),
             format!("User:{id}:01"),
+            format!("User:{id}:00"),
             format!("User:{id}:99999999999999999999"),
             format!("User:{}:1", id.to_uppercase()),
             format!("1User:{id}:1"),

@@ -1,8 +1,9 @@
 //! One JetStream subscription per process for every live client of an aggregate type.
 //!
-//! A [`LiveHub`] reads the events of one aggregate type (every tenant) through a single ordered
-//! consumer, decodes and [`Prepare`]s each message once (e.g. renders the update a client is
-//! sent), and fans it out in memory to its subscribers, which only filter what they follow. A client that resumes after an id first reads what it missed
+//! A [`LiveHub`] reads the events of some aggregate types (every tenant) through a single
+//! ordered consumer, decodes and [`Prepare`]s each message once (e.g. renders the update a client
+//! is sent), and fans it out in memory to its subscribers, which only filter what they follow. A
+//! client that resumes after an id first reads what it missed
 //! through a short-lived consumer of its own ([`resume`]), then switches to the hub: it
 //! subscribes *before* reading the backlog, so everything stored after the backlog's last read
 //! is in its subscription, and ids at or below what it already sent are skipped. Nothing is
@@ -70,7 +71,7 @@ type Item<P> = Option<Arc<<P as Prepare>::Item>>;
 
 type Running<P> = Arc<Mutex<Option<(broadcast::Sender<Item<P>>, JoinHandle<()>)>>>;
 
-/// The process's subscription to one aggregate type's events, shared by every live client.
+/// The process's subscription to some aggregate types' events, shared by every live client.
 pub struct LiveHub<P: Prepare> {
     jetstream: jetstream::Context,
     stream: String,
@@ -287,9 +288,13 @@ pub struct Bus<'a, P: Prepare> {
 
 /// A live feed: items with their ids (stream sequences), in order, endlessly.
 pub struct LiveFeed<T> {
-    /// Whether messages after the requested id are no longer retained: the caller should re-read
-    /// what it follows, then follow the items.
+    /// Whether messages after the requested id are no longer retained (or the id is past the
+    /// stream's end, as after the stream was recreated): the caller should re-read what it
+    /// follows, then follow the items.
     pub resync: bool,
+    /// Items with ids up to this one were stored before the feed was asked for (a resumed
+    /// client's backlog); 0 when the feed starts from now.
+    pub replayed_until: u64,
     /// The items, each as every client following it is sent it.
     pub items: BoxStream<'static, Arc<T>>,
 }
@@ -332,7 +337,13 @@ pub async fn follow<P: Prepare>(
     // Looking the stream up fetched its state: no second request for it.
     let state = &stream.cached_info().state;
     let (first_retained, last_stored) = (state.first_sequence, state.last_sequence);
-    let resync = resume_after.is_some_and(|last| last.saturating_add(1) < first_retained);
+    let beyond = resume_after.is_some_and(|last| last > last_stored);
+    let resync = beyond || resume_after.is_some_and(|last| last.saturating_add(1) < first_retained);
+    let resume_after = resume_after.map(|last| last.min(last_stored));
+    let replayed_until = match resume_after {
+        Some(after) if after < last_stored => last_stored,
+        _ => 0,
+    };
     let backlog = match resume_after {
         Some(after) if after < last_stored => resume(bus.jetstream, bus.stream, filters, after)
             .await
@@ -374,6 +385,7 @@ pub async fn follow<P: Prepare>(
     });
     Ok(LiveFeed {
         resync,
+        replayed_until,
         items: items.boxed(),
     })
 }

@@ -22,7 +22,7 @@ WELL_FORMED_KEY = re.compile(r"[!-~]{1,255}")
 # The documented pattern of a consistency token (`ConsistencyToken::PATTERN` in the domain).
 TOKEN = re.compile(
     r"[A-Za-z][A-Za-z0-9]{0,63}:[A-Za-z0-9_-]{1,128}:"
-    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:[1-9][0-9]{0,18}"
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:(?:0|[1-9][0-9]{0,18})"
 )
 SOME_TOKEN = "User:contract-hooks:00000000-0000-4000-8000-000000000000:1"
 

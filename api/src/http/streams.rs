@@ -91,7 +91,7 @@ impl LiveStreams {
 /// The id a reconnecting client resumes after (`Last-Event-ID`), when it sent one.
 ///
 /// # Errors
-/// 400 `invalid_last_event_id` when it is not an id a live stream sends.
+/// 400 `invalid_last_event_id` when it is not an id a live stream sends (0 to 2^63 - 1).
 pub fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     headers
         .get("last-event-id")
@@ -99,7 +99,11 @@ pub fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
             value
                 .to_str()
                 .ok()
-                .and_then(|id| id.trim().parse::<u64>().ok())
+                .map(str::trim)
+                .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|id| id.parse::<u64>().ok())
+                // As documented: an int64 (no stream holds more messages).
+                .filter(|id| i64::try_from(*id).is_ok())
                 .ok_or_else(|| {
                     ApiError::bad_request(
                         "invalid_last_event_id",

@@ -50,11 +50,13 @@ impl Title {
     /// Shortest accepted title, in characters.
     pub const MIN_CHARS: usize = 1;
 
-    /// Parses a title within the default limits ([`TextLimits::DEFAULT`]).
+    /// Parses a title within the default limits ([`TextLimits::DEFAULT`]), for tests (the
+    /// backend parses within its configured limits).
     ///
     /// # Errors
     /// As [`Title::parse_within`].
-    pub fn parse(raw: &str) -> Result<Self, CommunityError> {
+    #[cfg(test)]
+    pub(crate) fn parse(raw: &str) -> Result<Self, CommunityError> {
         Self::parse_within(raw, TextLimits::DEFAULT)
     }
 
@@ -90,11 +92,12 @@ impl Title {
 pub struct Body(String);
 
 impl Body {
-    /// Parses a body within the default limits ([`TextLimits::DEFAULT`]).
+    /// Parses a body within the default limits ([`TextLimits::DEFAULT`]), for tests.
     ///
     /// # Errors
     /// As [`Body::parse_within`].
-    pub fn parse(raw: &str) -> Result<Self, CommunityError> {
+    #[cfg(test)]
+    pub(crate) fn parse(raw: &str) -> Result<Self, CommunityError> {
         Self::parse_within(raw, TextLimits::DEFAULT)
     }
 

@@ -3,22 +3,31 @@
 //!
 //! A notice names the writing (its ids, author and time), never its title or body. A client
 //! reads the writing itself through the reading routes, which show each reader only what they
-//! may see: a client resuming after an old id replays notices of writing hidden or removed
-//! since, and must not receive its text with them.
+//! may see. A client resuming after an old id is replayed notices of writing stored before it
+//! asked; those of writing hidden or removed since, which this reader may no longer see, are
+//! left out ([`visible_only`]).
 //!
 //! Live notices come from the process's one subscription to post and comment events
 //! ([`crate::live::LiveHub`]); what a resuming client missed comes from a short-lived consumer
 //! of its own, narrowed by subject to the tenant's posts and comments.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use domain::aggregate::Decider;
 use domain::community::{Comment, CommentEvent, Post, PostEvent};
-use domain::event::Subjects;
+use domain::event::{ConsistencyToken, Subjects};
 use domain::identity::{StreamId, TenantId};
 use futures::future::BoxFuture;
+use futures::StreamExt;
+use sqlx::PgPool;
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::{get_comment, get_post, CommunityProjection, Reader};
+use crate::consistency::wait_for;
+use crate::engine::BoxError;
 use crate::live::{self as hub, Bus, BusUnavailable, Delivered, LiveFeed, LiveItem, Prepare, Prepared};
 
 /// What a live feed follows.
@@ -193,6 +202,66 @@ pub async fn follow(
         watches(&tenant, watch, prepared)
     })
     .await
+}
+
+/// `feed` without the replayed notices (those stored before it was asked for) of writing
+/// `reader` may not see now: removed or hidden since. Each is checked once the community
+/// projection has applied the writing (waiting up to `wait`); when that or the check fails, the
+/// feed ends there (the client resumes from its last id) rather than skip or leak a notice.
+pub fn visible_only(
+    feed: LiveFeed<PreparedNotice>,
+    pool: PgPool,
+    reader: Reader,
+    wait: Duration,
+) -> LiveFeed<PreparedNotice> {
+    let replayed_until = feed.replayed_until;
+    let checked = feed.items.then(move |prepared| {
+        let pool = pool.clone();
+        async move {
+            if prepared.id > replayed_until {
+                return Some(Some(prepared));
+            }
+            match visible(&pool, &prepared, reader, wait).await {
+                Ok(true) => Some(Some(prepared)),
+                Ok(false) => Some(None),
+                Err(_) => None,
+            }
+        }
+    });
+    let items = checked
+        .take_while(|checked| std::future::ready(checked.is_some()))
+        .filter_map(|checked| std::future::ready(checked.flatten()));
+    LiveFeed {
+        items: items.boxed(),
+        ..feed
+    }
+}
+
+/// Whether `reader` may see the writing `prepared` names, once the projection has applied it.
+async fn visible(
+    pool: &PgPool,
+    prepared: &Arc<PreparedNotice>,
+    reader: Reader,
+    wait: Duration,
+) -> Result<bool, BoxError> {
+    let (notice, tenant) = (&prepared.notice, prepared.tenant.as_str());
+    let (aggregate_type, id) = match notice.comment_id {
+        Some(comment) => (Comment::TYPE, comment),
+        None => (Post::TYPE, notice.post_id),
+    };
+    let written = ConsistencyToken {
+        aggregate_type: aggregate_type.to_owned(),
+        aggregate_id: format!("{tenant}:{id}"),
+        version: 1,
+    };
+    wait_for(pool, CommunityProjection::NAME, &written, wait).await?;
+    Ok(match notice.comment_id {
+        // A tombstone (a comment this reader may not see) has no body.
+        Some(comment) => get_comment(pool, tenant, comment, reader)
+            .await?
+            .is_some_and(|comment| comment.body.is_some()),
+        None => get_post(pool, tenant, notice.post_id, reader).await?.is_some(),
+    })
 }
 
 /// Whether `watch` in `tenant` follows the notice.

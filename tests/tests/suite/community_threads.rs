@@ -262,16 +262,53 @@ async fn configured_text_limits_are_kept_and_documented() {
     };
     let long = post("Eleven char", &"y".repeat(31)).await;
     let problem = assert_problem(long, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    let fields: Vec<&str> = problem["errors"]
+    let errors: Vec<(&str, &str)> = problem["errors"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|error| error["field"].as_str().unwrap())
+        .map(|error| {
+            (
+                error["field"].as_str().unwrap(),
+                error["message"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(fields, ["title", "body"], "{problem}");
-    assert!(problem.to_string().contains("10"), "{problem}");
+    assert_eq!(
+        errors,
+        [
+            ("title", "a title must be 1 to 10 characters, got 11"),
+            (
+                "body",
+                "a body must hold some text and at most 30 characters, got 31"
+            ),
+        ],
+        "{problem}"
+    );
     let fits = post("Ten chars!", &"y".repeat(30)).await;
     assert_eq!(fits.status(), StatusCode::CREATED);
+    // Every body and title is held to them: comments and category names too.
+    let (_, comment) = app.api_key_with_roles(&["user"]).await;
+    let created: Value = fits.json().await.unwrap();
+    let path = format!(
+        "/api/v1/community/posts/{}/comments",
+        created["aggregate_id"].as_str().unwrap()
+    );
+    let long = send(
+        &app,
+        &comment,
+        Method::POST,
+        &path,
+        Some(json!({ "body": "y".repeat(31) })),
+    )
+    .await;
+    assert_problem(long, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let long = app
+        .post_json(
+            "/api/v1/community/categories",
+            &json!({ "name": "Eleven char" }),
+        )
+        .await;
+    assert_problem(long, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
 
     let document: Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();
     let schemas = &document["components"]["schemas"];

@@ -18,6 +18,7 @@ mod community_announcements;
 mod community_live;
 mod community_load;
 mod community_moderation;
+mod community_property;
 mod community_public;
 mod community_threads;
 mod contract;

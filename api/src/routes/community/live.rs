@@ -11,12 +11,13 @@ use axum::response::sse::{Event, Sse};
 use domain::policy::CommunityAction;
 use futures::Stream;
 use projections::community::live::{self, Watch};
-use projections::community::{self as model};
+use projections::community::{self as model, CommunityProjection};
 use projections::live::Bus;
 
 use super::reading::{reader, visible_post};
+use super::TOKEN_TYPES;
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{Caller, IdPath};
+use crate::http::extract::{consistent, Caller, Consistency, IdPath};
 use crate::http::respond::not_found;
 use crate::http::schema::events::WritingEvents;
 use crate::http::streams::last_event_id;
@@ -31,7 +32,9 @@ use crate::routes::AppState;
     get, path = "/api/v1/community/categories/{id}/live", tag = "community",
     params(("id" = Uuid, Path, description = "Category id"),
         ("Last-Event-ID" = Option<u64>, Header,
-            description = "Resume after this event id (sent by EventSource on reconnect)")),
+            description = "Resume after this event id (sent by EventSource on reconnect)"),
+        ("X-Consistency-Token" = Option<String>, Header, description = "Token from a command"),
+        ("consistency_token" = Option<String>, Query, description = "Token from a command")),
     responses(
         (status = 200, description = "An event stream. `event: writing` carries a \
             WritingNotice; `event: resync` comes first when events after `Last-Event-ID` are no \
@@ -39,6 +42,7 @@ use crate::routes::AppState;
             content_type = "text/event-stream", body = WritingEvents),
         (status = 400, description = "Last-Event-ID is not an event id", body = Problem),
         (status = 404, description = "No such category", body = Problem),
+        (status = 503, description = "Projection behind the token", body = Problem),
         (status = 429, description = "The caller or the server holds as many live streams as \
             allowed (`too_many_streams`)", body = Problem),
     ),
@@ -48,10 +52,19 @@ pub async fn category_live(
     State(state): State<AppState>,
     IdPath(id): IdPath,
     caller: Caller,
+    token: Consistency,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let resume_after = last_event_id(&headers)?;
     let tenant = caller.may_read(CommunityAction::ReadCommunity, None)?;
+    let resume_after = last_event_id(&headers)?;
+    consistent(
+        &state,
+        tenant,
+        token,
+        TOKEN_TYPES,
+        CommunityProjection::NAME,
+    )
+    .await?;
     model::get_category(&state.read_pool, tenant.as_str(), id)
         .await?
         .ok_or_else(|| not_found("category_not_found", "category", id))?;
@@ -66,7 +79,9 @@ pub async fn category_live(
     get, path = "/api/v1/community/posts/{id}/live", tag = "community",
     params(("id" = Uuid, Path, description = "Post id"),
         ("Last-Event-ID" = Option<u64>, Header,
-            description = "Resume after this event id (sent by EventSource on reconnect)")),
+            description = "Resume after this event id (sent by EventSource on reconnect)"),
+        ("X-Consistency-Token" = Option<String>, Header, description = "Token from a command"),
+        ("consistency_token" = Option<String>, Query, description = "Token from a command")),
     responses(
         (status = 200, description = "An event stream. `event: writing` carries a \
             WritingNotice; `event: resync` comes first when events after `Last-Event-ID` are no \
@@ -74,6 +89,7 @@ pub async fn category_live(
             content_type = "text/event-stream", body = WritingEvents),
         (status = 400, description = "Last-Event-ID is not an event id", body = Problem),
         (status = 404, description = "No such post (or removed, for this reader)", body = Problem),
+        (status = 503, description = "Projection behind the token", body = Problem),
         (status = 429, description = "The caller or the server holds as many live streams as \
             allowed (`too_many_streams`)", body = Problem),
     ),
@@ -83,10 +99,19 @@ pub async fn post_live(
     State(state): State<AppState>,
     IdPath(id): IdPath,
     caller: Caller,
+    token: Consistency,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let resume_after = last_event_id(&headers)?;
     let tenant = caller.may_read(CommunityAction::ReadCommunity, None)?;
+    let resume_after = last_event_id(&headers)?;
+    consistent(
+        &state,
+        tenant,
+        token,
+        TOKEN_TYPES,
+        CommunityProjection::NAME,
+    )
+    .await?;
     visible_post(&state, tenant, id, reader(&caller)).await?;
     let reread = "events after Last-Event-ID are no longer retained; re-read the post's comments";
     serve(&state, &caller, Watch::Post(id), resume_after, reread).await
@@ -112,5 +137,13 @@ async fn serve(
     let feed = live::follow(bus, subject_prefix, tenant, watch, resume_after)
         .await
         .map_err(|error| ApiError::Unavailable(Box::new(error)))?;
+    // What a resumed client is replayed, it is shown as it may see it now.
+    let pool = state.read_pool.clone();
+    let feed = live::visible_only(
+        feed,
+        pool,
+        reader(caller),
+        state.settings.consistency_wait(),
+    );
     Ok(state.live_streams.events(permit, feed, "writing", reread))
 }

@@ -471,5 +471,11 @@ mod tests {
             .unwrap()
             .contains("{0,78}"));
         assert_eq!(schemas["Body"]["maxLength"], 5_000, "{}", schemas["Body"]);
+        let data = &schemas["WritingEvents"]["oneOf"][0]["properties"]["data"];
+        assert_eq!(
+            data["contentSchema"]["$ref"],
+            "#/components/schemas/WritingNotice"
+        );
+        assert!(!value.to_string().contains("x-content-schema"));
     }
 }
