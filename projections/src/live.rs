@@ -18,9 +18,11 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, consumer::DeliverPolicy};
 use domain::event::RecordedEvent;
+use domain::identity::TenantId;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::StreamExt;
+use serde::Serialize;
 use tokio::sync::{broadcast, Mutex};
 use tokio::task::JoinHandle;
 
@@ -52,6 +54,46 @@ pub trait LiveItem {
     fn id(&self) -> u64;
     /// The item as JSON, as a client is sent it.
     fn json(&self) -> &str;
+}
+
+/// An item as every live client is sent it, with what it is filtered by: made once per process,
+/// not once per client.
+#[derive(Debug, Clone)]
+pub struct LiveMessage<T> {
+    /// Its id: the message's sequence in the stream.
+    pub id: u64,
+    /// The tenant whose event it was made of.
+    pub tenant: TenantId,
+    /// The item.
+    pub item: T,
+    /// The item as JSON.
+    pub json: String,
+}
+
+impl<T: Serialize> LiveMessage<T> {
+    /// `item` of `tenant`, made of message `id`, ready to send (or [`Prepared::Failed`] when it
+    /// does not serialize).
+    pub fn prepared(id: u64, tenant: TenantId, item: T) -> Prepared<Self> {
+        match serde_json::to_string(&item) {
+            Ok(json) => Prepared::Item(Self {
+                id,
+                tenant,
+                item,
+                json,
+            }),
+            Err(_) => Prepared::Failed,
+        }
+    }
+}
+
+impl<T> LiveItem for LiveMessage<T> {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn json(&self) -> &str {
+        &self.json
+    }
 }
 
 /// What [`Prepare::prepare`] made of a message.

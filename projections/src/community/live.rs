@@ -28,7 +28,7 @@ use uuid::Uuid;
 use super::{get_comment, get_post, CommunityProjection, Reader};
 use crate::consistency::wait_for;
 use crate::engine::BoxError;
-use crate::live::{self as hub, Bus, BusUnavailable, Delivered, LiveFeed, LiveItem, Prepare, Prepared};
+use crate::live::{self as hub, Bus, BusUnavailable, Delivered, LiveFeed, LiveMessage, Prepare, Prepared};
 
 /// What a live feed follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,28 +70,8 @@ pub struct WritingNotice {
     pub at: DateTime<Utc>,
 }
 
-/// A notice as every live client is sent it: made once per process, not once per client.
-#[derive(Debug, Clone)]
-pub struct PreparedNotice {
-    /// Its id: the message's sequence in the stream.
-    pub id: u64,
-    /// The writing's tenant.
-    pub tenant: TenantId,
-    /// The notice.
-    pub notice: WritingNotice,
-    /// The notice as JSON.
-    pub json: String,
-}
-
-impl LiveItem for PreparedNotice {
-    fn id(&self) -> u64 {
-        self.id
-    }
-
-    fn json(&self) -> &str {
-        &self.json
-    }
-}
+/// A notice as every live client is sent it.
+pub type PreparedNotice = LiveMessage<WritingNotice>;
 
 /// Makes [`PreparedNotice`]s of the events that write a post or a comment (both name their
 /// category, so nothing is looked up).
@@ -110,15 +90,7 @@ impl Prepare for NewWriting {
             let Some(notice) = notice_of(&event.aggregate_type, &event.payload, stream.id) else {
                 return Prepared::Skip;
             };
-            let Ok(json) = serde_json::to_string(&notice) else {
-                return Prepared::Failed;
-            };
-            Prepared::Item(PreparedNotice {
-                id: delivered.sequence,
-                tenant: stream.tenant,
-                notice,
-                json,
-            })
+            LiveMessage::prepared(delivered.sequence, stream.tenant, notice)
         })
     }
 }
@@ -244,7 +216,7 @@ async fn visible(
     reader: Reader,
     wait: Duration,
 ) -> Result<bool, BoxError> {
-    let (notice, tenant) = (&prepared.notice, prepared.tenant.as_str());
+    let (notice, tenant) = (&prepared.item, prepared.tenant.as_str());
     let (aggregate_type, id) = match notice.comment_id {
         Some(comment) => (Comment::TYPE, comment),
         None => (Post::TYPE, notice.post_id),
@@ -266,7 +238,7 @@ async fn visible(
 
 /// Whether `watch` in `tenant` follows the notice.
 fn watches(tenant: &TenantId, watch: Watch, prepared: &PreparedNotice) -> bool {
-    let notice = &prepared.notice;
+    let notice = &prepared.item;
     prepared.tenant == *tenant
         && match watch {
             Watch::Category(category) => notice.category_id == category,
@@ -321,7 +293,7 @@ mod tests {
         let prepared = |tenant: &str, kind, category_id, post_id| PreparedNotice {
             id: 1,
             tenant: TenantId::parse(tenant).unwrap(),
-            notice: WritingNotice {
+            item: WritingNotice {
                 kind,
                 category_id,
                 post_id,

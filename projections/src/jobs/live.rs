@@ -26,7 +26,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::queries::owner;
-use crate::live::{self as hub, Bus, BusUnavailable, Delivered, LiveFeed, LiveItem, Prepare, Prepared};
+use crate::live::{self as hub, Bus, BusUnavailable, Delivered, LiveFeed, LiveMessage, Prepare, Prepared};
 
 /// What a live feed follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,18 +69,8 @@ pub struct JobUpdate {
     pub at: DateTime<Utc>,
 }
 
-/// An update as every live client is sent it: made once per process, not once per client.
-#[derive(Debug, Clone)]
-pub struct PreparedUpdate {
-    /// Its id: the message's sequence in the stream.
-    pub id: u64,
-    /// The job's tenant.
-    pub tenant: TenantId,
-    /// The update.
-    pub update: JobUpdate,
-    /// The update as JSON.
-    pub json: String,
-}
+/// An update as every live client is sent it.
+pub type PreparedUpdate = LiveMessage<JobUpdate>;
 
 /// Makes [`PreparedUpdate`]s of job events, remembering each job's owner (only a job's first
 /// event names it; the others are looked up in the jobs read model once).
@@ -130,26 +120,8 @@ impl Prepare for JobUpdates {
                 self.owners.clear();
             }
             self.owners.insert(update.job_id, update.owner);
-            let Ok(json) = serde_json::to_string(&update) else {
-                return Prepared::Failed;
-            };
-            Prepared::Item(PreparedUpdate {
-                id: delivered.sequence,
-                tenant: stream.tenant,
-                update,
-                json,
-            })
+            LiveMessage::prepared(delivered.sequence, stream.tenant, update)
         })
-    }
-}
-
-impl LiveItem for PreparedUpdate {
-    fn id(&self) -> u64 {
-        self.id
-    }
-
-    fn json(&self) -> &str {
-        &self.json
     }
 }
 
@@ -180,8 +152,8 @@ pub async fn follow(
 fn watches(tenant: &TenantId, watch: Watch, prepared: &PreparedUpdate) -> bool {
     prepared.tenant == *tenant
         && match watch {
-            Watch::Job(job) => prepared.update.job_id == job,
-            Watch::Jobs { owner } => owner.is_none_or(|owner| owner == prepared.update.owner),
+            Watch::Job(job) => prepared.item.job_id == job,
+            Watch::Jobs { owner } => owner.is_none_or(|owner| owner == prepared.item.owner),
         }
 }
 
