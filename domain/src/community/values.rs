@@ -176,7 +176,7 @@ mod tests {
             body_max_chars: 10,
         };
         assert!(tight.is_valid());
-        assert!(Title::parse_within(" Hello ", tight).is_ok());
+        assert!(Title::parse_within("Hello", tight).is_ok());
         assert_eq!(
             Title::parse_within("Hello!", tight),
             Err(CommunityError::TitleLength {
