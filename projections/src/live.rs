@@ -1,10 +1,10 @@
-//! One JetStream subscription per process for every live client of an aggregate type.
+//! One JetStream subscription per process for every live client of some aggregate types.
 //!
 //! A [`LiveHub`] reads the events of some aggregate types (every tenant) through a single
 //! ordered consumer, decodes and [`Prepare`]s each message once (e.g. renders the update a client
 //! is sent), and fans it out in memory to its subscribers, which only filter what they follow. A
-//! client that resumes after an id first reads what it missed
-//! through a short-lived consumer of its own ([`resume`]), then switches to the hub: it
+//! client that resumes after an id first reads what it missed through a short-lived consumer of
+//! its own ([`resume`]), then switches to the hub: it
 //! subscribes *before* reading the backlog, so everything stored after the backlog's last read
 //! is in its subscription, and ids at or below what it already sent are skipped. Nothing is
 //! skipped, nothing repeated.
@@ -345,6 +345,7 @@ impl<T> std::fmt::Debug for LiveFeed<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LiveFeed")
             .field("resync", &self.resync)
+            .field("replayed_until", &self.replayed_until)
             .finish_non_exhaustive()
     }
 }

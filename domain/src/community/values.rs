@@ -178,6 +178,15 @@ mod tests {
         assert!(tight.is_valid());
         assert!(Title::parse_within("Hello", tight).is_ok());
         assert_eq!(
+            Title::parse_within(" Hello ", tight),
+            Err(CommunityError::TitleLength {
+                min: 1,
+                max: 5,
+                actual: 7
+            }),
+            "as sent, surrounding spaces count"
+        );
+        assert_eq!(
             Title::parse_within("Hello!", tight),
             Err(CommunityError::TitleLength {
                 min: 1,

@@ -178,8 +178,10 @@ pub async fn follow(
 
 /// `feed` without the replayed notices (those stored before it was asked for) of writing
 /// `reader` may not see now: removed or hidden since. Each is checked once the community
-/// projection has applied the writing (waiting up to `wait`); when that or the check fails, the
-/// feed ends there (the client resumes from its last id) rather than skip or leak a notice.
+/// projection has applied the writing and, for a comment, its post (waiting up to `wait`). When
+/// that cannot be checked (the projection is behind, or the stream parked), the notice is sent:
+/// it holds no text, the reading routes still decide what the reader sees, and holding it back
+/// would stall the client at it on every reconnect.
 pub fn visible_only(
     feed: LiveFeed<PreparedNotice>,
     pool: PgPool,
@@ -187,22 +189,22 @@ pub fn visible_only(
     wait: Duration,
 ) -> LiveFeed<PreparedNotice> {
     let replayed_until = feed.replayed_until;
-    let checked = feed.items.then(move |prepared| {
+    let items = feed.items.filter_map(move |prepared| {
         let pool = pool.clone();
         async move {
             if prepared.id > replayed_until {
-                return Some(Some(prepared));
+                return Some(prepared);
             }
             match visible(&pool, &prepared, reader, wait).await {
-                Ok(true) => Some(Some(prepared)),
-                Ok(false) => Some(None),
-                Err(_) => None,
+                Ok(true) => Some(prepared),
+                Ok(false) => None,
+                Err(error) => {
+                    tracing::warn!(id = prepared.id, %error, "a replayed notice could not be checked; sent");
+                    Some(prepared)
+                }
             }
         }
     });
-    let items = checked
-        .take_while(|checked| std::future::ready(checked.is_some()))
-        .filter_map(|checked| std::future::ready(checked.flatten()));
     LiveFeed {
         items: items.boxed(),
         ..feed
@@ -216,22 +218,21 @@ async fn visible(
     reader: Reader,
     wait: Duration,
 ) -> Result<bool, BoxError> {
-    let (notice, tenant) = (&prepared.item, prepared.tenant.as_str());
-    let (aggregate_type, id) = match notice.comment_id {
-        Some(comment) => (Comment::TYPE, comment),
-        None => (Post::TYPE, notice.post_id),
-    };
-    let written = ConsistencyToken {
-        aggregate_type: aggregate_type.to_owned(),
-        aggregate_id: format!("{tenant}:{id}"),
-        version: 1,
-    };
-    wait_for(pool, CommunityProjection::NAME, &written, wait).await?;
+    let (notice, tenant) = (&prepared.item, &prepared.tenant);
+    // The post, and the comment: projected by different partitions, in either order.
+    let written = std::iter::once((Post::TYPE, notice.post_id))
+        .chain(notice.comment_id.map(|comment| (Comment::TYPE, comment)));
+    for (aggregate_type, id) in written {
+        let token = ConsistencyToken {
+            aggregate_type: aggregate_type.to_owned(),
+            aggregate_id: StreamId::new(tenant.clone(), id).to_string(),
+            version: 1,
+        };
+        wait_for(pool, CommunityProjection::NAME, &token, wait).await?;
+    }
+    let tenant = tenant.as_str();
     Ok(match notice.comment_id {
-        // A tombstone (a comment this reader may not see) has no body.
-        Some(comment) => get_comment(pool, tenant, comment, reader)
-            .await?
-            .is_some_and(|comment| comment.body.is_some()),
+        Some(comment) => get_comment(pool, tenant, comment, reader).await?.is_some(),
         None => get_post(pool, tenant, notice.post_id, reader).await?.is_some(),
     })
 }

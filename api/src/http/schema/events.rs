@@ -18,7 +18,7 @@ use utoipa::{PartialSchema, ToSchema};
 pub const CONTENT_SCHEMA_EXTENSION: &str = "x-content-schema";
 
 /// The pattern of an event id: a position in the event stream.
-const ID_PATTERN: &str = "^[0-9]{1,20}$";
+const ID_PATTERN: &str = "^[0-9]{1,19}$";
 
 /// The schema of one event of a stream whose items are `event: {name}` carrying `item` (a
 /// component schema's name), or `event: resync`.
@@ -39,7 +39,7 @@ fn event_schema(name: &str, item: &str) -> RefOr<Schema> {
             )
             .pattern(Some(ID_PATTERN))
             .min_length(Some(1))
-            .max_length(Some(20)),
+            .max_length(Some(19)),
         )
         .property(
             "data",

@@ -57,7 +57,6 @@ pub async fn live_jobs(
     headers: HeaderMap,
     QueryParams(params): QueryParams<LiveParams>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>>, ApiError> {
-    let resume_after = last_event_id(&headers)?;
     let tenant = caller.principal.tenant.clone();
     let watch = match (params.job_id, params.owner) {
         (Some(job), _) => {
@@ -72,6 +71,7 @@ pub async fn live_jobs(
             Watch::Jobs { owner }
         }
     };
+    let resume_after = last_event_id(&headers)?;
     let permit = state.live_streams.open(&caller.principal)?;
     let jetstream = jetstream::new(state.nats.clone());
     let bus = Bus {
