@@ -529,26 +529,28 @@ async fn an_export_of_a_hundred_thousand_events_keeps_the_servers_memory_flat() 
             .unwrap()
         }
     };
-    let started = std::time::Instant::now();
-    let (response, until, expected) = loop {
-        let response = export("").await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let until = response.headers()["export-until"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let expected = covered(until.clone()).await;
-        if expected >= 100_000 {
-            break (response, until, expected);
-        }
-        response.bytes().await.unwrap();
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(60),
-            "Export-Until {until} still covers {expected} events; {} are settled now",
-            settled().await
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let found = std::sync::Mutex::new(None);
+    crate::helpers::wait_until(
+        "an export's settled end covers the bulk history",
+        std::time::Duration::from_secs(60),
+        || async {
+            let response = export("").await;
+            assert_eq!(response.status(), StatusCode::OK);
+            let until = response.headers()["export-until"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let expected = covered(until.clone()).await;
+            if expected < 100_000 {
+                response.bytes().await.unwrap();
+                return false;
+            }
+            *found.lock().unwrap() = Some((response, until, expected));
+            true
+        },
+    )
+    .await;
+    let (response, until, expected) = found.into_inner().unwrap().unwrap();
     let (mut lines, mut bytes) = (0_i64, 0_usize);
     let mut body = response.bytes_stream();
     while let Some(chunk) = body.next().await {
