@@ -350,6 +350,13 @@ async fn check(
         prop_assert_eq!(status, StatusCode::OK);
         prop_assert_eq!(&shown["body"], &json!(post.text));
         prop_assert_eq!(&shown["author"], &json!(cast.members[post.author].0));
+        // Its count is of the comments readers see: each once, until removed or hidden.
+        let visible_comments = model
+            .writings
+            .iter()
+            .filter(|w| w.post.as_ref() == Some(&post.id) && !w.gone)
+            .count();
+        prop_assert_eq!(&shown["comments"], &json!(visible_comments));
         prop_assert_eq!(
             &shown["reactions"]["counts"],
             &json!(model.counts(&post.id))
@@ -396,7 +403,19 @@ async fn check(
     prop_assert_eq!(status, StatusCode::OK);
     prop_assert_eq!(served_nothing_gone(&page), None, "{}", page);
     let listed = page["items"].as_array().unwrap().len();
-    prop_assert_eq!(listed, model.posts().iter().filter(|p| !p.gone).count());
+    let visible: Vec<&Writing> = model.posts().into_iter().filter(|p| !p.gone).collect();
+    prop_assert_eq!(listed, visible.len());
+    // The category counts what readers see: its visible posts and their visible comments.
+    let comments = model
+        .writings
+        .iter()
+        .filter(|w| !w.gone)
+        .filter(|w| visible.iter().any(|p| w.post.as_ref() == Some(&p.id)))
+        .count();
+    let (status, shown) = get(format!("/api/v1/community/categories/{category}")).await;
+    prop_assert_eq!(status, StatusCode::OK);
+    prop_assert_eq!(&shown["posts"], &json!(visible.len()), "{}", shown);
+    prop_assert_eq!(&shown["comments"], &json!(comments), "{}", shown);
     Ok(())
 }
 
