@@ -4,16 +4,16 @@ use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::policy::CommunityAction;
-use projections::community::{self as model, ActivityView, CommunityProjection};
+use projections::community::{self as model, ActivityView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::caught_up;
 use super::moderation::read_cursor;
 use super::reading::reader;
-use super::TOKEN_TYPES;
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{consistent, Caller, Consistency, IdPath, QueryParams};
+use crate::http::extract::{Caller, Consistency, IdPath, QueryParams};
 use crate::http::respond::{not_found, page_limit};
 use crate::routes::AppState;
 
@@ -105,14 +105,7 @@ pub async fn activity(
     let tenant = caller.may_read(CommunityAction::ReadCommunity, None)?;
     let limit = page_limit(params.limit, state.settings.queries.max_page_size)?;
     let after = params.after.as_deref().map(read_cursor).transpose()?;
-    consistent(
-        &state,
-        tenant,
-        token,
-        TOKEN_TYPES,
-        CommunityProjection::NAME,
-    )
-    .await?;
+    caught_up(&state, tenant, token).await?;
     let (page, next) = model::activity(
         &state.read_pool,
         tenant.as_str(),

@@ -10,19 +10,15 @@ use chrono::{DateTime, Utc};
 use domain::community::{AnnouncementCommand, Body, Notice, TextLimits, Title};
 use domain::identity::Role;
 use domain::policy::CommunityAction;
-use projections::community::{
-    self as model, AnnouncementCursor, AnnouncementView, Audience, CommunityProjection,
-};
+use projections::community::{self as model, AnnouncementCursor, AnnouncementView, Audience};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::caught_up;
 use super::moderation::read_cursor;
-use super::TOKEN_TYPES;
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{
-    consistent, Caller, Consistency, ExpectedVersion, IdPath, JsonBody, QueryParams,
-};
+use crate::http::extract::{Caller, Consistency, ExpectedVersion, IdPath, JsonBody, QueryParams};
 use crate::http::respond::{
     changed, created, field, not_found, page_limit, with_etag, CommandAccepted,
 };
@@ -351,14 +347,7 @@ pub async fn get_announcement(
     token: Consistency,
 ) -> Result<Response, ApiError> {
     let tenant = caller.may_read(CommunityAction::ListAnnouncements, None)?;
-    consistent(
-        &state,
-        tenant,
-        token,
-        TOKEN_TYPES,
-        CommunityProjection::NAME,
-    )
-    .await?;
+    caught_up(&state, tenant, token).await?;
     let announcement = model::get_announcement(&state.read_pool, tenant.as_str(), id)
         .await?
         .ok_or_else(|| not_found("announcement_not_found", "announcement", id))?;
@@ -387,14 +376,7 @@ pub async fn list_announcements(
 ) -> Result<Json<AnnouncementPage>, ApiError> {
     let tenant = caller.may_read(CommunityAction::ListAnnouncements, None)?;
     let limit = page_limit(params.limit, state.settings.queries.max_page_size)?;
-    consistent(
-        &state,
-        tenant,
-        token,
-        TOKEN_TYPES,
-        CommunityProjection::NAME,
-    )
-    .await?;
+    caught_up(&state, tenant, token).await?;
     let mut page = model::all_announcements(
         &state.read_pool,
         tenant.as_str(),
@@ -440,14 +422,7 @@ pub async fn current_announcements(
         .as_deref()
         .map(read_announcement_cursor)
         .transpose()?;
-    consistent(
-        &state,
-        tenant,
-        token,
-        TOKEN_TYPES,
-        CommunityProjection::NAME,
-    )
-    .await?;
+    caught_up(&state, tenant, token).await?;
     let reader = Audience {
         account: caller.principal.account,
         roles: &caller.principal.roles,

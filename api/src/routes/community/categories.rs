@@ -7,16 +7,14 @@ use chrono::{DateTime, Utc};
 use domain::community::{Body, CategoryCommand, TextLimits, Title};
 use domain::identity::TenantId;
 use domain::policy::CommunityAction;
-use projections::community::{self as model, CategoryView, CommunityProjection};
+use projections::community::{self as model, CategoryView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::TOKEN_TYPES;
+use super::caught_up;
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{
-    consistent, Caller, Consistency, ExpectedVersion, IdPath, JsonBody, QueryParams,
-};
+use crate::http::extract::{Caller, Consistency, ExpectedVersion, IdPath, JsonBody, QueryParams};
 use crate::http::respond::{
     changed, created, field, not_found, one_field, page_limit, with_etag, CommandAccepted,
 };
@@ -298,14 +296,7 @@ pub async fn get_category(
     token: Consistency,
 ) -> Result<Response, ApiError> {
     let tenant = caller.may_read(CommunityAction::ReadCommunity, None)?;
-    consistent(
-        &state,
-        tenant,
-        token,
-        TOKEN_TYPES,
-        CommunityProjection::NAME,
-    )
-    .await?;
+    caught_up(&state, tenant, token).await?;
     let category = model::get_category(&state.read_pool, tenant.as_str(), id)
         .await?
         .ok_or_else(|| not_found("category_not_found", "category", id))?;
@@ -332,14 +323,7 @@ pub async fn list_categories(
     token: Consistency,
 ) -> Result<Json<CategoryPage>, ApiError> {
     let tenant = caller.may_read(CommunityAction::ReadCommunity, None)?;
-    consistent(
-        &state,
-        tenant,
-        token,
-        TOKEN_TYPES,
-        CommunityProjection::NAME,
-    )
-    .await?;
+    caught_up(&state, tenant, token).await?;
     categories_of(&state, tenant, &params).await.map(Json)
 }
 

@@ -11,19 +11,15 @@ use commands::community::NewComment;
 use domain::community::{Body, CommentCommand};
 use domain::identity::TenantId;
 use domain::policy::CommunityAction;
-use projections::community::{
-    self as model, CommentView, CommunityProjection, ReactionSummary, Reader, Thread,
-};
+use projections::community::{self as model, CommentView, ReactionSummary, Reader, Thread};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::caught_up;
 use super::reading::{reactions_to, reader, visible_post, ReactionsDto};
-use super::TOKEN_TYPES;
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{
-    consistent, Caller, Consistency, ExpectedVersion, IdPath, JsonBody, QueryParams,
-};
+use crate::http::extract::{Caller, Consistency, ExpectedVersion, IdPath, JsonBody, QueryParams};
 use crate::http::respond::{
     changed, created, not_found, one_field, page_limit, with_etag, CommandAccepted,
 };
@@ -313,14 +309,7 @@ pub async fn get_comment(
     token: Consistency,
 ) -> Result<Response, ApiError> {
     let tenant = caller.may_read(CommunityAction::ReadCommunity, None)?;
-    consistent(
-        &state,
-        tenant,
-        token,
-        TOKEN_TYPES,
-        CommunityProjection::NAME,
-    )
-    .await?;
+    caught_up(&state, tenant, token).await?;
     let reader = reader(&caller);
     let comment = model::get_comment(&state.read_pool, tenant.as_str(), id, reader)
         .await?
@@ -353,14 +342,7 @@ pub async fn list_comments(
     token: Consistency,
 ) -> Result<Json<ThreadPage>, ApiError> {
     let tenant = caller.may_read(CommunityAction::ReadCommunity, None)?;
-    consistent(
-        &state,
-        tenant,
-        token,
-        TOKEN_TYPES,
-        CommunityProjection::NAME,
-    )
-    .await?;
+    caught_up(&state, tenant, token).await?;
     threads_of(&state, tenant, post, reader(&caller), &params)
         .await
         .map(Json)

@@ -11,13 +11,13 @@ use axum::response::sse::{Event, Sse};
 use domain::policy::CommunityAction;
 use futures::Stream;
 use projections::community::live::{self, Watch};
-use projections::community::{self as model, CommunityProjection};
+use projections::community::{self as model};
 use projections::live::Bus;
 
+use super::caught_up;
 use super::reading::{reader, visible_post};
-use super::TOKEN_TYPES;
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{consistent, Caller, Consistency, IdPath};
+use crate::http::extract::{Caller, Consistency, IdPath};
 use crate::http::respond::not_found;
 use crate::http::schema::events::WritingEvents;
 use crate::http::streams::last_event_id;
@@ -57,14 +57,7 @@ pub async fn category_live(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let tenant = caller.may_read(CommunityAction::ReadCommunity, None)?;
     let resume_after = last_event_id(&headers)?;
-    consistent(
-        &state,
-        tenant,
-        token,
-        TOKEN_TYPES,
-        CommunityProjection::NAME,
-    )
-    .await?;
+    caught_up(&state, tenant, token).await?;
     model::get_category(&state.read_pool, tenant.as_str(), id)
         .await?
         .ok_or_else(|| not_found("category_not_found", "category", id))?;
@@ -104,14 +97,7 @@ pub async fn post_live(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let tenant = caller.may_read(CommunityAction::ReadCommunity, None)?;
     let resume_after = last_event_id(&headers)?;
-    consistent(
-        &state,
-        tenant,
-        token,
-        TOKEN_TYPES,
-        CommunityProjection::NAME,
-    )
-    .await?;
+    caught_up(&state, tenant, token).await?;
     visible_post(&state, tenant, id, reader(&caller)).await?;
     let reread = "events after Last-Event-ID are no longer retained; re-read the post's comments";
     serve(&state, &caller, Watch::Post(id), resume_after, reread).await

@@ -20,7 +20,12 @@ use domain::community::{
 use domain::policy::CommunityAction;
 use utoipa_axum::routes;
 
-use crate::routes::Routes;
+use domain::identity::TenantId;
+use projections::community::CommunityProjection;
+
+use crate::http::error::ApiError;
+use crate::http::extract::{consistent, Consistency};
+use crate::routes::{AppState, Routes};
 
 /// The aggregates whose commands' consistency tokens the community queries wait for.
 const TOKEN_TYPES: &[&str] = &[
@@ -34,6 +39,19 @@ const TOKEN_TYPES: &[&str] = &[
     Readings::TYPE,
     PublicPages::TYPE,
 ];
+
+/// Waits, when the query carries a consistency token, until the community projection shows the
+/// command that returned it.
+///
+/// # Errors
+/// 404 for a token of no community write of `tenant`, 503 when the projection stays behind it.
+async fn caught_up(
+    state: &AppState,
+    tenant: &TenantId,
+    token: Consistency,
+) -> Result<(), ApiError> {
+    consistent(state, tenant, token, TOKEN_TYPES, CommunityProjection::NAME).await
+}
 
 /// The community routes.
 pub fn routes() -> Routes {

@@ -7,14 +7,14 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::community::{MemberCommand, Reason, Resolution, Target};
 use domain::policy::CommunityAction;
-use projections::community::{self as model, CommunityProjection, MemberView, ReportView};
+use projections::community::{self as model, MemberView, ReportView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::TOKEN_TYPES;
+use super::caught_up;
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{consistent, Caller, Consistency, IdPath, JsonBody, QueryParams};
+use crate::http::extract::{Caller, Consistency, IdPath, JsonBody, QueryParams};
 use crate::http::respond::{
     changed, created, not_found, one_field, page_limit, with_etag, CommandAccepted,
 };
@@ -296,14 +296,7 @@ pub async fn get_report(
     token: Consistency,
 ) -> Result<Response, ApiError> {
     let tenant = caller.may_read(CommunityAction::ReadModerationQueue, None)?;
-    consistent(
-        &state,
-        tenant,
-        token,
-        TOKEN_TYPES,
-        CommunityProjection::NAME,
-    )
-    .await?;
+    caught_up(&state, tenant, token).await?;
     let report = model::get_report(&state.read_pool, tenant.as_str(), id)
         .await?
         .ok_or_else(|| not_found("report_not_found", "report", id))?;
@@ -332,14 +325,7 @@ pub async fn moderation_queue(
     let tenant = caller.may_read(CommunityAction::ReadModerationQueue, None)?;
     let limit = page_limit(params.limit, state.settings.queries.max_page_size)?;
     let after = params.after.as_deref().map(read_cursor).transpose()?;
-    consistent(
-        &state,
-        tenant,
-        token,
-        TOKEN_TYPES,
-        CommunityProjection::NAME,
-    )
-    .await?;
+    caught_up(&state, tenant, token).await?;
     let mut reports = model::moderation_queue(
         &state.read_pool,
         tenant.as_str(),
@@ -469,14 +455,7 @@ pub async fn get_member(
     token: Consistency,
 ) -> Result<Response, ApiError> {
     let tenant = caller.may_read(CommunityAction::ReadMember, Some(id))?;
-    consistent(
-        &state,
-        tenant,
-        token,
-        TOKEN_TYPES,
-        CommunityProjection::NAME,
-    )
-    .await?;
+    caught_up(&state, tenant, token).await?;
     let member = model::get_member(&state.read_pool, tenant.as_str(), id)
         .await?
         .ok_or_else(|| not_found("member_not_found", "member", id))?;

@@ -11,16 +11,15 @@ use domain::community::sees_removed;
 use domain::identity::TenantId;
 use domain::policy::CommunityAction;
 use projections::community::{
-    self as model, CommunityProjection, Cursor, PostOrder, PostSummary, PostView, ReactionSummary,
-    Reader,
+    self as model, Cursor, PostOrder, PostSummary, PostView, ReactionSummary, Reader,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::TOKEN_TYPES;
+use super::caught_up;
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{consistent, Caller, Consistency, IdPath, QueryParams};
+use crate::http::extract::{Caller, Consistency, IdPath, QueryParams};
 use crate::http::respond::{not_found, page_limit, with_etag};
 use crate::http::schema;
 use crate::routes::AppState;
@@ -256,14 +255,7 @@ pub async fn get_post(
     token: Consistency,
 ) -> Result<Response, ApiError> {
     let tenant = caller.may_read(CommunityAction::ReadCommunity, None)?;
-    consistent(
-        &state,
-        tenant,
-        token,
-        TOKEN_TYPES,
-        CommunityProjection::NAME,
-    )
-    .await?;
+    caught_up(&state, tenant, token).await?;
     let post = post_of(&state, tenant, id, reader(&caller)).await?;
     let version = post.version;
     Ok(with_etag(post, version))
@@ -307,14 +299,7 @@ pub async fn list_posts(
     token: Consistency,
 ) -> Result<Json<PostPage>, ApiError> {
     let tenant = caller.may_read(CommunityAction::ReadCommunity, None)?;
-    consistent(
-        &state,
-        tenant,
-        token,
-        TOKEN_TYPES,
-        CommunityProjection::NAME,
-    )
-    .await?;
+    caught_up(&state, tenant, token).await?;
     posts_of(&state, tenant, id, reader(&caller), &params)
         .await
         .map(Json)

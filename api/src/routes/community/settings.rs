@@ -4,13 +4,13 @@ use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use domain::policy::CommunityAction;
-use projections::community::{self as model, CommunityProjection};
+use projections::community::{self as model};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::TOKEN_TYPES;
+use super::caught_up;
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{consistent, Caller, Consistency, JsonBody};
+use crate::http::extract::{Caller, Consistency, JsonBody};
 use crate::http::respond::{changed, with_etag, CommandAccepted};
 use crate::routes::AppState;
 
@@ -77,14 +77,7 @@ pub async fn get_settings(
     token: Consistency,
 ) -> Result<Response, ApiError> {
     let tenant = caller.may_read(CommunityAction::ReadCommunitySettings, None)?;
-    consistent(
-        &state,
-        tenant,
-        token,
-        TOKEN_TYPES,
-        CommunityProjection::NAME,
-    )
-    .await?;
+    caught_up(&state, tenant, token).await?;
     let settings = model::settings(&state.read_pool, tenant.as_str()).await?;
     let dto = CommunitySettingsDto {
         public_pages: settings.public_pages,
