@@ -26,6 +26,8 @@
 //! - [`users`]: the `User` aggregate (register, rename, deactivate, reactivate).
 //! - [`community`]: the `Category` and `Post` aggregates (categories kept by admins, posts
 //!   written by members, edited by their authors, moderated).
+//! - [`tenants`]: the `Tenant` aggregate (provisioned, settings changed, suspended,
+//!   reactivated by operators).
 //! - [`audit`]: reading the history (no aggregate): its actions, and replaying any aggregate's
 //!   stored events into its state as of a version or a time.
 //!
@@ -54,6 +56,8 @@ macro_rules! bounded_contexts {
             Audit(audit::AuditAction),
             /// Community: categories and the posts members write in them.
             Community(community::CommunityAction),
+            /// Tenants: provisioning, settings, quotas, suspension.
+            Tenants(tenants::TenantAction),
         }
     };
 }
@@ -69,6 +73,7 @@ pub mod community;
 pub mod documents;
 pub mod jobs;
 pub mod operations;
+pub mod tenants;
 pub mod users;
 
 pub mod aggregate;
