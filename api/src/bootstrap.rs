@@ -2,18 +2,22 @@
 //! operator keys, which no tenant's admin can create.
 //!
 //! There are no default credentials. Someone with database access runs
-//! `backend create-admin-key --tenant NAME` once per tenant, and `backend create-operator-key`
-//! for whoever operates the whole system; the key is printed once and only its hash is stored,
-//! as an ordinary `ApiKeyIssued` event whose actor is `system:bootstrap`.
+//! `backend create-operator-key` for whoever operates the whole system (operators then provision
+//! tenants over HTTP or with `backend tenants provision`), or `backend create-admin-key --tenant
+//! NAME`, which provisions the tenant first if it is not. The key is printed once and only its
+//! hash is stored, as an ordinary `ApiKeyIssued` event whose actor is `system:bootstrap`.
 
 use std::sync::Arc;
 
 use chrono::Utc;
 use commands::bus::CommandBus;
+use commands::tenants::{already_provisioned, FirstAdminKey, TenantCommands};
 use commands::CommandContext;
 use domain::aggregate::Guarded;
 use domain::api_keys::{ApiKey, ApiKeyCommand, KeyName};
 use domain::identity::{Role, Roles, StreamId, TenantId};
+use domain::tenants::{Tenant, TenantName, TenantSettings};
+use sqlx::PgPool;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -35,7 +39,9 @@ pub enum BootstrapError {
     Command(String),
 }
 
-/// Issues an admin API key for `tenant` and returns `(key id, key)`.
+/// Issues an admin API key for `tenant` and returns `(key id, key)`. A tenant not provisioned
+/// yet is provisioned by it (named after its id, with the server's settings), with this key as
+/// its first admin key.
 ///
 /// # Errors
 /// [`BootstrapError`].
@@ -44,7 +50,69 @@ pub async fn create_admin_key(
     tenant: &str,
     name: &str,
 ) -> Result<(Uuid, String), BootstrapError> {
-    create_key(settings, tenant, name, Role::Admin).await
+    let tenant_id =
+        TenantId::parse(tenant).map_err(|e| BootstrapError::Invalid(format!("--tenant: {e}")))?;
+    let key_name =
+        KeyName::parse(name).map_err(|e| BootstrapError::Invalid(format!("--name: {e}")))?;
+    let pool = startup::connect_database(settings).await?;
+    startup::migrate(&pool).await?;
+    let tenants = tenant_commands(&pool);
+    let state = tenants
+        .load(&tenant_id)
+        .await
+        .map_err(|e| BootstrapError::Command(e.to_string()))?;
+    if !matches!(state.state(), Tenant::Unprovisioned) {
+        return create_key(settings, tenant, name, Role::Admin).await;
+    }
+    let key = Uuid::now_v7();
+    let (secret, secret_hash) = new_api_key(&tenant_id, key);
+    let display_name = TenantName::parse(tenant_id.as_str())
+        .map_err(|e| BootstrapError::Invalid(format!("--tenant: {e}")))?;
+    let first_key = FirstAdminKey {
+        id: key,
+        name: key_name,
+        secret_hash,
+    };
+    let provisioned = tenants
+        .provision(
+            &system_context(&tenant_id),
+            display_name,
+            TenantSettings::default(),
+            first_key,
+            Utc::now(),
+        )
+        .await;
+    match provisioned {
+        Ok(_) => Ok((key, secret)),
+        // Provisioned by someone else a moment ago: an ordinary admin key then.
+        Err(error) if already_provisioned(&error) => {
+            create_key(settings, tenant, name, Role::Admin).await
+        }
+        Err(error) => Err(BootstrapError::Command(error.to_string())),
+    }
+}
+
+/// Tenant commands over the event store behind `pool`, as the command line runs them.
+pub fn tenant_commands(pool: &PgPool) -> TenantCommands {
+    // The relay (when running) picks the events up from the store; no wake-up needed here.
+    let wakeup = Arc::new(Notify::new());
+    TenantCommands::new(
+        CommandBus::new(pool.clone(), wakeup.clone()),
+        CommandBus::new(pool.clone(), wakeup),
+    )
+}
+
+/// The context of a command given on the command line, in `tenant`.
+pub fn system_context(tenant: &TenantId) -> CommandContext {
+    let run_id = Uuid::now_v7().to_string();
+    CommandContext {
+        request_id: run_id.clone(),
+        correlation_id: run_id.clone(),
+        causation_id: run_id,
+        actor: "system:bootstrap".to_owned(),
+        tenant: tenant.clone(),
+        idempotency: None,
+    }
 }
 
 /// Issues an operator API key (recorded in `tenant`, acting on every tenant's projections) and
@@ -82,15 +150,7 @@ async fn create_key(
         secret_hash,
         at: Utc::now(),
     };
-    let run_id = Uuid::now_v7().to_string();
-    let context = CommandContext {
-        request_id: run_id.clone(),
-        correlation_id: run_id.clone(),
-        causation_id: run_id,
-        actor: "system:bootstrap".to_owned(),
-        tenant: tenant.clone(),
-        idempotency: None,
-    };
+    let context = system_context(&tenant);
     let command_name = command.name();
     bus.execute(
         &context,

@@ -16,6 +16,8 @@
 //! - [`telemetry`]: tracing set-up (JSON off a terminal, text on one).
 //! - [`startup`]: builds the application (pools, bus, workers, listener) and runs it.
 //! - [`operate`]: the operator's command line for projections (status, parked, retry, verify).
+//! - [`tenant_cli`]: the operator's command line for tenants (list, provision, settings,
+//!   suspend, reactivate).
 //! - [`rebuild`]: rebuilds from the event store (start-up version changes, admin, CLI).
 
 pub mod bootstrap;
@@ -26,3 +28,4 @@ pub mod rebuild;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
+pub mod tenant_cli;

@@ -62,6 +62,12 @@ enum Command {
         #[arg(long, default_value = "bootstrap admin")]
         name: String,
     },
+    /// Operate tenants: list them with their usage, provision, change settings, suspend,
+    /// reactivate.
+    Tenants {
+        #[command(subcommand)]
+        command: TenantsCommand,
+    },
     /// Check the verifiable audit log.
     Audit {
         #[command(subcommand)]
@@ -83,6 +89,48 @@ enum Command {
         /// A name for the key.
         #[arg(long, default_value = "operator")]
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantsCommand {
+    /// Every provisioned tenant: status, jobs submitted today, stored bytes, settings.
+    List,
+    /// Provision a tenant and print its first admin API key (once).
+    Provision {
+        /// The tenant's id (letters, digits, '-', '_').
+        #[arg(long)]
+        tenant: String,
+        /// How it is shown.
+        #[arg(long)]
+        name: String,
+        /// Settings as JSON, e.g. '{"quota_jobs_per_day": 1000}'; the server's for any left out.
+        #[arg(long, default_value = "{}")]
+        settings: String,
+    },
+    /// Replace a tenant's settings (JSON; every setting left out follows the server's).
+    Settings {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// Settings as JSON, e.g. '{"job_max_attempts": 5}'.
+        #[arg(long)]
+        settings: String,
+    },
+    /// Suspend a tenant: its credentials are refused at once; nothing is deleted.
+    Suspend {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// Why (shown to operators).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Reactivate a suspended tenant.
+    Reactivate {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
     },
 }
 
@@ -198,6 +246,7 @@ async fn main() -> ExitCode {
             create_key(settings, &tenant, &name, KeyKind::Operator).await
         }
         Command::Projections { command } => projections(settings, command).await,
+        Command::Tenants { command } => tenants(settings, command).await,
         Command::Scheduler { command } => scheduler(settings, command).await,
         Command::Audit { command } => audit(settings, command).await,
         Command::MintToken {
@@ -285,6 +334,38 @@ async fn create_key(
     {
         println!("{what} (id {key_id}). It is shown only now; store it safely:");
         println!("{key}");
+    }
+    Ok(())
+}
+
+async fn tenants(
+    settings: Settings,
+    command: TenantsCommand,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use api::tenant_cli::{self, TenantChange};
+    let pool = startup::connect_database(&settings).await?;
+    startup::migrate(&pool).await?;
+    let report = match &command {
+        TenantsCommand::List => tenant_cli::list(&pool).await?,
+        TenantsCommand::Provision {
+            tenant,
+            name,
+            settings,
+        } => tenant_cli::provision(&pool, tenant, name, settings).await?,
+        TenantsCommand::Settings { tenant, settings } => {
+            tenant_cli::change(&pool, tenant, TenantChange::Settings(settings)).await?
+        }
+        TenantsCommand::Suspend { tenant, reason } => {
+            tenant_cli::change(&pool, tenant, TenantChange::Suspend(reason)).await?
+        }
+        TenantsCommand::Reactivate { tenant } => {
+            tenant_cli::change(&pool, tenant, TenantChange::Reactivate).await?
+        }
+    };
+    // The report is this command's output.
+    #[allow(clippy::print_stdout)]
+    {
+        print!("{report}");
     }
     Ok(())
 }

@@ -234,6 +234,7 @@ impl Application {
             &settings.auth,
             write.users.clone(),
             write.api_keys.clone(),
+            write.tenants.clone(),
         ));
 
         let address = SocketAddr::new(settings.http.host, settings.http.port);

@@ -23,6 +23,7 @@
 //! - [`documents`]: uploads into the object store, recorded as events, with compensation.
 //! - [`community`]: categories, posts, comments and reactions, each written only where the
 //!   aggregates it names take it.
+//! - [`tenants`]: provisioning a tenant with its first admin key, settings, suspension.
 //! - [`jobs`]: job commands with the checks that span documents and parent jobs, the worker
 //!   protocol, and the process manager (durable lease-expiry and retry timers).
 
@@ -39,6 +40,7 @@ pub mod jobs;
 pub mod metadata;
 pub mod relay;
 pub mod snapshots;
+pub mod tenants;
 pub mod users;
 pub mod wakeup;
 
@@ -75,6 +77,8 @@ pub struct WriteSide {
     pub jobs: Arc<jobs::JobCommands>,
     /// Community: categories and posts.
     pub community: Arc<community::CommunityCommands>,
+    /// Tenants: provisioning, settings, suspension.
+    pub tenants: Arc<tenants::TenantCommands>,
 }
 
 impl WriteSide {
@@ -117,6 +121,7 @@ impl WriteSide {
                     public_pages: bus().build(),
                 },
             )),
+            tenants: Arc::new(tenants::TenantCommands::new(bus().build(), bus().build())),
             documents,
         })
     }

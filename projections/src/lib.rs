@@ -43,6 +43,10 @@ macro_rules! read_models {
                 /// `read_models.community_*`: categories, their activity, posts.
                 Community => CommunityProjection,
             ],
+            tenants: [
+                /// `read_models.tenants` and `read_models.tenant_documents`.
+                Tenants => TenantsProjection,
+            ],
         }
     };
 }

@@ -120,6 +120,26 @@ impl Launch {
         }
     }
 
+    /// Runs the backend's command line with `args` under this launch's configuration:
+    /// `(succeeded, stdout, stderr)`.
+    ///
+    /// # Panics
+    /// When the binary cannot be run.
+    pub fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let output = std::process::Command::new(&self.binary)
+            .args(args)
+            .env_clear()
+            .envs(self.inherited())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap_or_else(|e| panic!("run {}: {e}", self.binary.display()));
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
     /// Runs `backend create-admin-key` for `tenant` and returns the key it prints.
     ///
     /// # Panics

@@ -173,12 +173,25 @@ impl Settings {
         self.community.validate()
     }
 
-    /// The retry policy new jobs are submitted with.
+    /// The retry policy a tenant with `tenant`'s settings submits new jobs with.
     ///
     /// # Errors
     /// When the configured values are out of bounds (rejected by [`Settings::validate`]).
-    pub fn retry_policy(&self) -> Result<domain::jobs::RetryPolicy, domain::jobs::JobError> {
-        self.jobs.retry_policy()
+    pub fn retry_policy(
+        &self,
+        tenant: &domain::tenants::TenantSettings,
+    ) -> Result<domain::jobs::RetryPolicy, domain::jobs::JobError> {
+        domain::jobs::RetryPolicy::new(
+            tenant.job_max_attempts.unwrap_or(self.jobs.max_attempts),
+            self.jobs.retry_base_delay_ms,
+            self.jobs.retry_max_delay_ms,
+        )
+    }
+
+    /// How long a claim lasts without a heartbeat for a tenant with `tenant`'s settings.
+    pub fn lease(&self, tenant: &domain::tenants::TenantSettings) -> chrono::TimeDelta {
+        let secs = tenant.job_lease_secs.unwrap_or(self.jobs.lease_secs);
+        chrono::TimeDelta::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
     }
 
     /// The consistency wait as a duration.

@@ -1,5 +1,6 @@
 //! Authentication: who is calling, from a JWT or an API key, checked against the current state
-//! of the user or key (so a deactivated user or a revoked key is refused at once).
+//! of the user or key and of its tenant (so a deactivated user, a revoked key or a suspended
+//! tenant is refused at once, by every process), and the settings the tenant is served with.
 //!
 //! - `Authorization: Bearer <JWT>`: HS256 and/or RS256 as configured; `iss`, `aud` and `exp`
 //!   checked, and `nbf` when present; `sub` is the user's id and `tenant` its tenant. The algorithm in the token's
@@ -12,9 +13,11 @@ use std::sync::Arc;
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use commands::bus::CommandBus;
+use commands::tenants::TenantCommands;
 use commands::users::UserCommands;
 use domain::api_keys::{ApiKey, SecretHash};
 use domain::identity::{Principal, StreamId, TenantId};
+use domain::tenants::TenantSettings;
 use domain::users::{User, UserStatus};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
@@ -38,6 +41,12 @@ pub enum AuthError {
     /// The user or key does not exist, is deactivated, revoked or expired.
     #[error("principal refused: {0}")]
     Principal(String),
+    /// The credentials are valid, but their tenant is suspended.
+    #[error("tenant {tenant} is suspended")]
+    Suspended {
+        /// The tenant.
+        tenant: TenantId,
+    },
     /// The store could not be read.
     #[error("credential store unavailable")]
     Store(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -50,10 +59,20 @@ struct Claims {
     tenant: String,
 }
 
+/// A caller whose credentials hold: who it is and what its tenant's settings are now.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// Who is calling.
+    pub principal: Principal,
+    /// The caller's tenant's settings (empty for a tenant that predates provisioning).
+    pub settings: TenantSettings,
+}
+
 /// Checks credentials.
 pub struct Authenticator {
     users: Arc<UserCommands>,
     keys: Arc<CommandBus<ApiKey>>,
+    tenants: Arc<TenantCommands>,
     hs256: Option<DecodingKey>,
     rs256: Option<DecodingKey>,
     issuer: String,
@@ -76,12 +95,14 @@ impl Authenticator {
         settings: &AuthSettings,
         users: Arc<UserCommands>,
         keys: Arc<CommandBus<ApiKey>>,
+        tenants: Arc<TenantCommands>,
     ) -> Self {
         let secret = settings.jwt_hs256_secret.expose();
         let pem = settings.jwt_rs256_public_key_pem.expose();
         Self {
             users,
             keys,
+            tenants,
             hs256: (!secret.is_empty()).then(|| DecodingKey::from_secret(secret.as_bytes())),
             rs256: if pem.is_empty() {
                 None
@@ -93,19 +114,34 @@ impl Authenticator {
         }
     }
 
-    /// The principal behind the request's credentials.
+    /// The principal behind the request's credentials, with its tenant's current settings.
     ///
     /// # Errors
-    /// [`AuthError`]; `Missing` when there are no credentials at all.
+    /// [`AuthError`]; `Missing` when there are no credentials at all, `Suspended` when they
+    /// hold but their tenant is suspended.
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,
         now: DateTime<Utc>,
-    ) -> Result<Principal, AuthError> {
-        match credential(headers)? {
-            Credential::Bearer(token) => self.jwt(token).await,
-            Credential::ApiKey(key) => self.api_key(key, now).await,
+    ) -> Result<Authenticated, AuthError> {
+        let principal = match credential(headers)? {
+            Credential::Bearer(token) => self.jwt(token).await?,
+            Credential::ApiKey(key) => self.api_key(key, now).await?,
+        };
+        let tenant = self
+            .tenants
+            .load(&principal.tenant)
+            .await
+            .map_err(|e| AuthError::Store(Box::new(e)))?;
+        if tenant.state().suspension().is_some() {
+            return Err(AuthError::Suspended {
+                tenant: principal.tenant,
+            });
         }
+        Ok(Authenticated {
+            settings: tenant.state().settings(),
+            principal,
+        })
     }
 
     async fn jwt(&self, token: &str) -> Result<Principal, AuthError> {

@@ -66,6 +66,19 @@ pub enum ApiError {
     /// 403: authenticated, but the policy refuses the action.
     #[error("{0}")]
     Forbidden(String),
+    /// 403: the credentials hold, but their tenant is suspended.
+    #[error("{0}")]
+    TenantSuspended(String),
+    /// 429 (with `Retry-After`) or 422: a tenant's quota is used up.
+    #[error("{detail}")]
+    QuotaExceeded {
+        /// The quota, as named in the tenant's settings.
+        quota: &'static str,
+        /// What was refused and why.
+        detail: String,
+        /// Seconds until the quota renews, for quotas that renew.
+        retry_after_secs: Option<u64>,
+    },
     /// 404: no such resource.
     #[error("{detail}")]
     NotFound {
@@ -197,6 +210,24 @@ impl ApiError {
                 "Unauthenticated",
             ),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            Self::TenantSuspended(_) => (
+                StatusCode::FORBIDDEN,
+                "tenant_suspended",
+                "Tenant suspended",
+            ),
+            Self::QuotaExceeded {
+                retry_after_secs: Some(_),
+                ..
+            } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota_exceeded",
+                "Quota exceeded",
+            ),
+            Self::QuotaExceeded { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "quota_exceeded",
+                "Quota exceeded",
+            ),
             Self::TooManyRequests { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
@@ -272,6 +303,11 @@ impl IntoResponse for ApiError {
         }
         let errors = match &self {
             Self::Unprocessable { errors, .. } => errors.clone(),
+            Self::QuotaExceeded { quota, detail, .. } => vec![FieldError {
+                field: (*quota).to_owned(),
+                code: "quota_exceeded".to_owned(),
+                message: detail.clone(),
+            }],
             _ => Vec::new(),
         };
         let problem = Problem {
@@ -298,6 +334,10 @@ impl IntoResponse for ApiError {
             }
             Self::WriteLimited {
                 retry_after_secs, ..
+            }
+            | Self::QuotaExceeded {
+                retry_after_secs: Some(retry_after_secs),
+                ..
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }

@@ -9,13 +9,14 @@ use commands::{CommandContext, IdempotencyClaim};
 use domain::event::ConsistencyToken;
 use domain::identity::{Principal, StreamId, TenantId};
 use domain::policy::{authorize, Action};
+use domain::tenants::TenantSettings;
 use projections::consistency;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::http::auth::{hex, AuthError};
+use crate::http::auth::{hex, AuthError, Authenticated};
 use crate::http::error::ApiError;
 use crate::http::limits::{BudgetSlot, ClientIp};
 use crate::routes::{AppState, RequestId};
@@ -172,6 +173,8 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantPath {
 pub struct Caller {
     /// Who is calling.
     pub principal: Principal,
+    /// The caller's tenant's settings, as they are now.
+    pub settings: TenantSettings,
     request_id: String,
     correlation_id: String,
     idempotency_key: Option<String>,
@@ -190,14 +193,20 @@ impl FromRequestParts<AppState> for Caller {
         if let Some((limits, client)) = limits {
             limits.before_authentication(client)?;
         }
-        let principal = match state.auth.authenticate(&parts.headers, Utc::now()).await {
-            Ok(principal) => principal,
+        let authenticated = match state.auth.authenticate(&parts.headers, Utc::now()).await {
+            Ok(authenticated) => authenticated,
             Err(AuthError::Missing) => {
                 return Err(ApiError::Unauthenticated(
                     "this route requires credentials".to_owned(),
                 ))
             }
             Err(AuthError::Store(source)) => return Err(ApiError::failed(source)),
+            Err(AuthError::Suspended { tenant }) => {
+                return Err(ApiError::TenantSuspended(format!(
+                    "tenant {tenant} is suspended: its credentials are refused until an operator \
+                     reactivates it"
+                )))
+            }
             Err(refused) => {
                 tracing::info!(reason = %refused, "credentials refused");
                 if let Some((limits, client)) = limits {
@@ -208,8 +217,12 @@ impl FromRequestParts<AppState> for Caller {
                 ));
             }
         };
+        let Authenticated {
+            principal,
+            settings,
+        } = authenticated;
         if let Some(limits) = &state.limits {
-            let budget = limits.principal(&principal, &parts.method)?;
+            let budget = limits.principal(&principal, &settings, &parts.method)?;
             if let Some(slot) = parts.extensions.get::<BudgetSlot>() {
                 slot.set(budget);
             }
@@ -246,6 +259,7 @@ impl FromRequestParts<AppState> for Caller {
         let if_match = header(&parts.headers, "if-match")?.unwrap_or_default();
         Ok(Self {
             principal,
+            settings,
             request_id,
             correlation_id,
             idempotency_key,
@@ -284,6 +298,18 @@ impl Caller {
             tenant: self.principal.tenant.clone(),
             idempotency,
         })
+    }
+
+    /// Moves an authorized command `context` to `tenant`, for operators' commands on a tenant:
+    /// the events go to that tenant's streams, and their actor names the operator together
+    /// with the tenant its key belongs to (`operator:{tenant}:{principal}`), so the target
+    /// tenant's auditors see who acted.
+    pub fn on_tenant(&self, mut context: CommandContext, tenant: &TenantId) -> CommandContext {
+        if *tenant != self.principal.tenant {
+            context.actor = format!("operator:{}:{}", self.principal.tenant, self.principal.id);
+        }
+        context.tenant = tenant.clone();
+        context
     }
 
     /// Authorizes a query; returns the tenant every read must be scoped by.

@@ -29,6 +29,7 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use domain::identity::Principal;
+use domain::tenants::TenantSettings;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::{StateInformationMiddleware, StateSnapshot};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -203,6 +204,8 @@ pub struct RateLimits {
     blocked: Mutex<HashMap<IpAddr, Instant>>,
     commands: Limiter<String>,
     queries: Limiter<String>,
+    /// The limiters of tenants whose settings set their own rate, one per (commands?, rate).
+    tenant_rates: Mutex<HashMap<(bool, u32), Arc<Limiter<String>>>>,
     requests: AtomicU64,
 }
 
@@ -213,10 +216,6 @@ impl RateLimits {
 
     /// Limits as configured; `None` when switched off.
     pub fn new(settings: &RateLimitSettings) -> Option<Arc<Self>> {
-        fn per_minute<K: std::hash::Hash + Eq + Clone>(n: u32) -> Limiter<K> {
-            let quota = Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
-            RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>()
-        }
         settings.enabled.then(|| {
             Arc::new(Self {
                 per_ip: per_minute(settings.per_ip_per_minute),
@@ -225,6 +224,7 @@ impl RateLimits {
                 blocked: Mutex::new(HashMap::new()),
                 commands: per_minute(settings.commands_per_minute),
                 queries: per_minute(settings.queries_per_minute),
+                tenant_rates: Mutex::new(HashMap::new()),
                 requests: AtomicU64::new(0),
             })
         })
@@ -238,13 +238,23 @@ impl RateLimits {
                 limiter.retain_recent();
                 limiter.shrink_to_fit();
             }
-            for limiter in [&self.commands, &self.queries] {
+            let tenant_rates: Vec<_> = self.rates().values().cloned().collect();
+            for limiter in [&self.commands, &self.queries]
+                .into_iter()
+                .chain(tenant_rates.iter().map(|limiter| &**limiter))
+            {
                 limiter.retain_recent();
                 limiter.shrink_to_fit();
             }
             let now = Instant::now();
             self.blocked_addresses().retain(|_, until| *until > now);
         }
+    }
+
+    fn rates(&self) -> std::sync::MutexGuard<'_, HashMap<(bool, u32), Arc<Limiter<String>>>> {
+        self.tenant_rates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn blocked_addresses(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Instant>> {
@@ -289,18 +299,41 @@ impl RateLimits {
         Ok(())
     }
 
-    /// After authentication: the principal's limit for commands or queries; the budget left.
+    /// After authentication: the principal's limit for commands or queries (its tenant's own
+    /// rate when its settings set one, the server's otherwise); the budget left.
     ///
     /// # Errors
     /// [`ApiError::TooManyRequests`].
-    pub fn principal(&self, principal: &Principal, method: &Method) -> Result<Budget, ApiError> {
-        let limiter = if method == Method::GET || method == Method::HEAD {
-            &self.queries
+    pub fn principal(
+        &self,
+        principal: &Principal,
+        settings: &TenantSettings,
+        method: &Method,
+    ) -> Result<Budget, ApiError> {
+        let query = method == Method::GET || method == Method::HEAD;
+        let (server, own) = if query {
+            (&self.queries, settings.queries_per_minute)
         } else {
-            &self.commands
+            (&self.commands, settings.commands_per_minute)
         };
-        check(limiter, &format!("{}/{}", principal.tenant, principal.id))
+        let key = format!("{}/{}", principal.tenant, principal.id);
+        match own {
+            None => check(server, &key),
+            Some(rate) => {
+                let limiter = self
+                    .rates()
+                    .entry((!query, rate))
+                    .or_insert_with(|| Arc::new(per_minute(rate)))
+                    .clone();
+                check(&limiter, &key)
+            }
+        }
     }
+}
+
+fn per_minute<K: std::hash::Hash + Eq + Clone>(n: u32) -> Limiter<K> {
+    let quota = Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
+    RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>()
 }
 
 fn check<K: std::hash::Hash + Eq + Clone>(

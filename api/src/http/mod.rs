@@ -9,6 +9,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod limits;
+pub mod quotas;
 pub mod respond;
 pub mod schema;
 pub mod security;

@@ -45,6 +45,7 @@ pub mod documents;
 pub mod jobs;
 pub mod openapi;
 pub mod operations;
+pub mod tenants;
 pub mod users;
 
 /// Every bounded context's routes, in the order they are documented.
@@ -55,6 +56,7 @@ pub const CONTEXTS: &[fn() -> Routes] = &[
     documents::routes,
     community::routes,
     audit::routes,
+    tenants::routes,
     operations::routes,
 ];
 

@@ -68,7 +68,8 @@ impl DocumentCommands {
         &self.store
     }
 
-    /// Stores `body` as a new document of `owner` in `tenant`, then records it. The command's
+    /// Stores `body` (at most `max_bytes`, and never more than the store accepts) as a new
+    /// document of `owner` in `tenant`, then records it. The command's
     /// context is made by `context` once the bytes are in, because an idempotency fingerprint
     /// covers the content's checksum.
     ///
@@ -79,11 +80,15 @@ impl DocumentCommands {
         tenant: &TenantId,
         owner: Uuid,
         declared: Option<&str>,
+        max_bytes: u64,
         body: impl Stream<Item = Result<Bytes, BodyError>> + Unpin,
         context: impl FnOnce(&Stored) -> Result<CommandContext, E>,
     ) -> Result<Uploaded, UploadFailed<E>> {
         let id = Uuid::now_v7();
-        let stored = self.store.put(tenant, id, declared, body).await?;
+        let stored = self
+            .store
+            .put(tenant, id, declared, max_bytes, body)
+            .await?;
         let context = match context(&stored) {
             Ok(context) => context,
             Err(error) => {

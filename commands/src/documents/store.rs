@@ -143,7 +143,8 @@ impl DocumentStore {
     }
 
     /// Streams `body` into a new object: the type is recognised from the first bytes before
-    /// anything is written, the size is bounded as it arrives, and the checksum is computed on
+    /// anything is written, the size is bounded as it arrives (by `max_bytes`, or the store's
+    /// own limit when smaller), and the checksum is computed on
     /// the way. On any failure the partial object is discarded.
     ///
     /// # Errors
@@ -153,8 +154,10 @@ impl DocumentStore {
         tenant: &TenantId,
         id: Uuid,
         declared: Option<&str>,
+        max_bytes: u64,
         body: impl Stream<Item = Result<Bytes, BodyError>> + Unpin,
     ) -> Result<Stored, UploadError> {
+        let max_bytes = max_bytes.min(self.max_bytes);
         let mut body = body;
         let mut head = Vec::with_capacity(ContentType::SNIFF_LEN);
         let mut rest = None;
@@ -171,10 +174,8 @@ impl DocumentStore {
                 None => break,
             }
         }
-        if head.len() as u64 > self.max_bytes {
-            return Err(UploadError::TooLarge {
-                max: self.max_bytes,
-            });
+        if head.len() as u64 > max_bytes {
+            return Err(UploadError::TooLarge { max: max_bytes });
         }
         let content_type = ContentType::sniff(&head, declared)?;
         if !self.allowed.contains(&content_type) {
@@ -187,10 +188,8 @@ impl DocumentStore {
         let mut size = 0u64;
         let mut write = |bytes: &[u8], writer: &mut WriteMultipart| -> Result<(), UploadError> {
             size += bytes.len() as u64;
-            if size > self.max_bytes {
-                return Err(UploadError::TooLarge {
-                    max: self.max_bytes,
-                });
+            if size > max_bytes {
+                return Err(UploadError::TooLarge { max: max_bytes });
             }
             hasher.update(bytes);
             writer.write(bytes);

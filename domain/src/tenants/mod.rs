@@ -18,4 +18,4 @@ mod tests;
 pub use aggregate::{Tenant, TenantStatus};
 pub use events::{TenantCommand, TenantError, TenantEvent};
 pub use policy::TenantAction;
-pub use settings::{SettingRefused, SuspensionReason, TenantName, TenantSettings};
+pub use settings::{QuotaExceeded, SettingRefused, SuspensionReason, TenantName, TenantSettings};

@@ -106,6 +106,50 @@ impl TenantSettings {
     }
 }
 
+/// A quota that is used up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaExceeded {
+    /// The quota, as named in [`TenantSettings`].
+    pub quota: &'static str,
+    /// Its limit.
+    pub limit: u64,
+    /// What is used of it.
+    pub used: u64,
+}
+
+impl TenantSettings {
+    /// Whether one more job may be submitted, `submitted_today` having been.
+    ///
+    /// # Errors
+    /// [`QuotaExceeded`] naming `quota_jobs_per_day`.
+    pub fn admit_job(&self, submitted_today: u64) -> Result<(), QuotaExceeded> {
+        match self.quota_jobs_per_day {
+            Some(limit) if submitted_today >= limit => Err(QuotaExceeded {
+                quota: "quota_jobs_per_day",
+                limit,
+                used: submitted_today,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// How many more bytes may be stored, `stored` being; `None` without a quota.
+    ///
+    /// # Errors
+    /// [`QuotaExceeded`] naming `quota_stored_bytes` when nothing is left.
+    pub fn storage_left(&self, stored: u64) -> Result<Option<u64>, QuotaExceeded> {
+        match self.quota_stored_bytes {
+            None => Ok(None),
+            Some(limit) if stored >= limit => Err(QuotaExceeded {
+                quota: "quota_stored_bytes",
+                limit,
+                used: stored,
+            }),
+            Some(limit) => Ok(Some(limit - stored)),
+        }
+    }
+}
+
 /// A tenant's display name: 1 to 100 characters, trimmed, nothing a reader cannot see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -240,3 +240,30 @@ fn names_and_reasons_follow_the_rules_of_names() {
     assert!(SuspensionReason::parse("line\nbreak").is_err());
     assert!(SuspensionReason::parse(&"a".repeat(500)).is_ok());
 }
+
+#[test]
+fn quotas_admit_up_to_their_limit() {
+    assert_eq!(TenantSettings::default().admit_job(u64::MAX), Ok(()));
+    let settings = TenantSettings {
+        quota_jobs_per_day: Some(2),
+        quota_stored_bytes: Some(100),
+        ..TenantSettings::default()
+    };
+    assert_eq!(settings.admit_job(1), Ok(()));
+    let refused = settings.admit_job(2).unwrap_err();
+    assert_eq!(
+        (refused.quota, refused.limit, refused.used),
+        ("quota_jobs_per_day", 2, 2)
+    );
+    assert_eq!(settings.storage_left(40), Ok(Some(60)));
+    assert_eq!(
+        settings.storage_left(100).unwrap_err().quota,
+        "quota_stored_bytes"
+    );
+    assert_eq!(TenantSettings::default().storage_left(1 << 60), Ok(None));
+    let none = TenantSettings {
+        quota_jobs_per_day: Some(0),
+        ..TenantSettings::default()
+    };
+    assert!(none.admit_job(0).is_err());
+}

@@ -43,6 +43,7 @@ mod scheduler;
 mod security;
 mod snapshots;
 mod tamper;
+mod tenants;
 mod users_api;
 mod walk;
 mod workers;

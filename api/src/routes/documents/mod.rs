@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
-use commands::documents::{BodyError, UploadError};
+use commands::documents::{BodyError, UploadError, UploadFailed};
 use domain::documents::ContentType;
 use domain::policy::DocumentAction;
 use futures::StreamExt;
@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Caller, IdPath};
+use crate::http::quotas;
 use crate::http::respond::{created_with, etag, not_found};
 use crate::routes::{AppState, Routes};
 
@@ -60,9 +61,9 @@ pub struct DocumentAccepted {
         description = "Retry-safe key: the same bytes and type again answer with the first document")),
     responses(
         (status = 201, description = "Stored (or, with `Idempotent-Replayed: true`, stored by an earlier request with the same key)", body = DocumentAccepted),
-        (status = 413, description = "Larger than documents.max_bytes", body = Problem),
+        (status = 413, description = "Larger than documents.max_bytes, or than the tenant's document_max_bytes", body = Problem),
         (status = 415, description = "Not an accepted type, whatever was declared", body = Problem),
-        (status = 422, description = "Empty, or an Idempotency-Key already used for other content", body = Problem),
+        (status = 422, description = "Empty, an Idempotency-Key already used for other content, or over the tenant's quota_stored_bytes (`quota_exceeded`)", body = Problem),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -75,14 +76,39 @@ pub async fn upload_document(
     // the command's context is made once the bytes are in.
     let tenant = caller.may_read(DocumentAction::UploadDocument, None)?;
     let documents = &state.write.documents;
-    let max = documents.store().max_bytes();
+    // The tenant's own limit narrows the server's, and what its storage quota leaves narrows
+    // both: a body over that is refused as over the quota.
+    let limit = caller
+        .settings
+        .document_max_bytes
+        .map_or(documents.store().max_bytes(), |own| {
+            own.min(documents.store().max_bytes())
+        });
+    let left = quotas::storage_left(&state, &caller).await?;
+    let max = left.map_or(limit, |left| left.min(limit));
+    let over_quota = |error: UploadError| match (error, left) {
+        (UploadError::TooLarge { .. }, Some(left)) if left < limit => quotas::refused(
+            domain::tenants::QuotaExceeded {
+                quota: "quota_stored_bytes",
+                limit: caller.settings.quota_stored_bytes.unwrap_or_default(),
+                used: caller
+                    .settings
+                    .quota_stored_bytes
+                    .unwrap_or_default()
+                    .saturating_sub(left),
+            },
+            "bytes of documents stored; this upload does not fit",
+            None,
+        ),
+        (error, _) => error.into(),
+    };
     let declared_length = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
     if declared_length.is_some_and(|length| length > max) {
-        return Err(UploadError::TooLarge { max }.into());
+        return Err(over_quota(UploadError::TooLarge { max }));
     }
     let declared = request
         .headers()
@@ -98,6 +124,7 @@ pub async fn upload_document(
             tenant,
             caller.principal.account,
             declared.as_deref(),
+            max,
             body,
             // A retry sends the same bytes with the same declared type under the same key.
             |stored| {
@@ -108,7 +135,11 @@ pub async fn upload_document(
                 )
             },
         )
-        .await?;
+        .await
+        .map_err(|failed| match failed {
+            UploadFailed::Upload(error) => over_quota(error),
+            other => other.into(),
+        })?;
     let document = &uploaded.document;
     let body = DocumentAccepted {
         document_id: uploaded.document_id,

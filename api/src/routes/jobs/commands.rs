@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Caller, ExpectedVersion, IdPath, JsonBody};
+use crate::http::quotas;
 use crate::http::respond::{changed, created, field, one_field, CommandAccepted};
 use crate::http::schema;
 use crate::routes::AppState;
@@ -101,6 +102,7 @@ pub struct CancelJob {
         (status = 201, description = "Submitted and queued", body = CommandAccepted),
         (status = 404, description = "No such document or parent", body = Problem),
         (status = 422, description = "Invalid fields, or the parent has not succeeded", body = Problem),
+        (status = 429, description = "A rate limit, or the tenant's quota_jobs_per_day (`quota_exceeded`, until the next UTC day), is exhausted", body = Problem),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -136,7 +138,11 @@ pub async fn submit_job(
     else {
         return Err(ApiError::validation(errors));
     };
-    let retry_policy = state.settings.retry_policy().map_err(ApiError::internal)?;
+    let retry_policy = state
+        .settings
+        .retry_policy(&caller.settings)
+        .map_err(ApiError::internal)?;
+    quotas::admit_job(&state, &caller).await?;
     let staff = caller.principal.has(domain::identity::Role::Admin);
     let submission = Submission {
         spec: JobSpec {

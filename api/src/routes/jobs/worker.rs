@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use commands::jobs::{Claimed, Heartbeat as HeartbeatOutcome};
 use domain::jobs::{
     ErrorCode, Failure, Jitter, JobCommand, JobKind, JobMetrics, LanguageCode, Progress, Text,
@@ -209,7 +209,7 @@ pub async fn claim_job(
         source_languages: languages(&body.source_languages, "source_languages")?,
         target_languages: languages(&body.target_languages, "target_languages")?,
     };
-    let lease_length = TimeDelta::seconds(state.settings.jobs.lease_secs as i64);
+    let lease_length = state.settings.lease(&caller.settings);
     let worker = &caller.principal.id;
     let jobs = &state.write.jobs;
     let context = &context;
@@ -294,7 +294,7 @@ pub async fn heartbeat(
 ) -> Result<Response, ApiError> {
     let context = caller.may(JobAction::WorkJobs, None, &body)?;
     let now = Utc::now();
-    let until = now + TimeDelta::seconds(state.settings.jobs.lease_secs as i64);
+    let until = now + state.settings.lease(&caller.settings);
     let ack = match state
         .write
         .jobs

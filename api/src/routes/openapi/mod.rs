@@ -213,7 +213,8 @@ fn complete_operation(operation: &mut Operation, command: bool) {
     );
     add(
         "403",
-        "The policy does not allow this caller the action",
+        "The policy does not allow this caller the action (`forbidden`), or the caller's \
+         tenant is suspended (`tenant_suspended`)",
         protected,
     );
     add(

@@ -1,0 +1,118 @@
+//! The tenants context over HTTP: operators provision tenants, change their settings, suspend
+//! and reactivate them, and list them with their usage; a tenant's admins and auditors read
+//! their own tenant.
+
+pub mod commands;
+pub mod queries;
+
+use domain::policy::TenantAction;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
+
+pub use commands::{ProvisionTenant, SuspendTenant};
+pub use queries::{TenantDto, TenantPage};
+
+use crate::routes::Routes;
+
+/// The tenants routes.
+pub fn routes() -> Routes {
+    Routes::new()
+        .tag(
+            "tenants",
+            "Tenants: provisioning, settings, quotas, suspension (operators); a tenant's own \
+             settings and usage",
+        )
+        .command(
+            TenantAction::ProvisionTenant,
+            routes!(commands::provision_tenant),
+        )
+        .command(
+            TenantAction::ChangeTenantSettings,
+            routes!(commands::change_tenant_settings),
+        )
+        .command(
+            TenantAction::SuspendTenant,
+            routes!(commands::suspend_tenant),
+        )
+        .command(
+            TenantAction::ReactivateTenant,
+            routes!(commands::reactivate_tenant),
+        )
+        .query(TenantAction::ListTenants, routes!(queries::list_tenants))
+        .query(TenantAction::ListTenants, routes!(queries::get_tenant))
+        .query(TenantAction::ReadOwnTenant, routes!(queries::own_tenant))
+}
+
+/// A tenant named in the path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TenantParam {
+    /// The tenant's id: 1 to 128 letters, digits, `-` or `_`.
+    #[param(pattern = "^[A-Za-z0-9_-]{1,128}$", max_length = 128)]
+    pub tenant: String,
+}
+
+/// A tenant's settings. Each one left out follows the server's configuration; one that is set
+/// can only narrow what the server allows.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(examples(json!({"job_max_attempts": 3, "quota_jobs_per_day": 1000, "quota_stored_bytes": 1073741824_u64})))]
+pub struct Settings {
+    /// Command requests (POST, PUT, PATCH, DELETE) per principal per minute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    pub commands_per_minute: Option<u32>,
+    /// Query requests (GET) per principal per minute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    pub queries_per_minute: Option<u32>,
+    /// Largest document upload, in bytes (the server's `documents.max_bytes` still applies).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 1_099_511_627_776_u64)]
+    pub document_max_bytes: Option<u64>,
+    /// How many times a job is attempted before it is dead-lettered (jobs submitted from now).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 100)]
+    pub job_max_attempts: Option<u32>,
+    /// How long a worker's claim lasts without a heartbeat, in seconds (claims from now).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 5, maximum = 86_400)]
+    pub job_lease_secs: Option<u64>,
+    /// Quota: jobs submitted per UTC day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1_099_511_627_776_u64)]
+    pub quota_jobs_per_day: Option<u64>,
+    /// Quota: bytes of documents stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1_125_899_906_842_624_u64)]
+    pub quota_stored_bytes: Option<u64>,
+}
+
+impl From<Settings> for domain::tenants::TenantSettings {
+    fn from(settings: Settings) -> Self {
+        Self {
+            commands_per_minute: settings.commands_per_minute,
+            queries_per_minute: settings.queries_per_minute,
+            document_max_bytes: settings.document_max_bytes,
+            job_max_attempts: settings.job_max_attempts,
+            job_lease_secs: settings.job_lease_secs,
+            quota_jobs_per_day: settings.quota_jobs_per_day,
+            quota_stored_bytes: settings.quota_stored_bytes,
+        }
+    }
+}
+
+impl From<domain::tenants::TenantSettings> for Settings {
+    fn from(settings: domain::tenants::TenantSettings) -> Self {
+        Self {
+            commands_per_minute: settings.commands_per_minute,
+            queries_per_minute: settings.queries_per_minute,
+            document_max_bytes: settings.document_max_bytes,
+            job_max_attempts: settings.job_max_attempts,
+            job_lease_secs: settings.job_lease_secs,
+            quota_jobs_per_day: settings.quota_jobs_per_day,
+            quota_stored_bytes: settings.quota_stored_bytes,
+        }
+    }
+}
