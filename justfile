@@ -60,6 +60,14 @@ token tenant user: services
     if [[ -z "${DATABASE_URL:-}" || -z "${NATS_URL:-}" ]]; then source "{{local}}/services.env"; fi
     cargo run --release --quiet -p api --bin backend -- mint-token --tenant "{{tenant}}" --user "{{user}}"
 
+# Operate tenants: list, provision, settings, suspend, reactivate (see README, Tenants).
+[positional-arguments]
+tenants *args: services
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [[ -z "${DATABASE_URL:-}" || -z "${NATS_URL:-}" ]]; then source "{{local}}/services.env"; fi
+    cargo run --release --quiet -p api --bin backend -- tenants "$@"
+
 # Operate projections: `status`, `parked NAME`, `retry NAME STREAM`, `verify NAME`.
 projections *args: services
     #!/usr/bin/env bash

@@ -125,13 +125,16 @@ impl Launch {
     ///
     /// # Panics
     /// When the binary cannot be run.
-    pub fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let output = std::process::Command::new(&self.binary)
+    /// Awaited, so a backend running in the calling test's runtime keeps serving meanwhile (a
+    /// blocking wait would freeze it, and with it anything the command waits for).
+    pub async fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let output = tokio::process::Command::new(&self.binary)
             .args(args)
             .env_clear()
             .envs(self.inherited())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
+            .await
             .unwrap_or_else(|e| panic!("run {}: {e}", self.binary.display()));
         (
             output.status.success(),

@@ -194,6 +194,9 @@ impl BudgetSlot {
     }
 }
 
+/// Per-principal limiters of tenants with a rate of their own, by (commands?, rate per minute).
+type TenantRates = HashMap<(bool, u32), Arc<Limiter<String>>>;
+
 /// Every limit of one process.
 #[derive(Debug)]
 pub struct RateLimits {
@@ -205,7 +208,7 @@ pub struct RateLimits {
     commands: Limiter<String>,
     queries: Limiter<String>,
     /// The limiters of tenants whose settings set their own rate, one per (commands?, rate).
-    tenant_rates: Mutex<HashMap<(bool, u32), Arc<Limiter<String>>>>,
+    tenant_rates: Mutex<TenantRates>,
     requests: AtomicU64,
 }
 
@@ -251,7 +254,7 @@ impl RateLimits {
         }
     }
 
-    fn rates(&self) -> std::sync::MutexGuard<'_, HashMap<(bool, u32), Arc<Limiter<String>>>> {
+    fn rates(&self) -> std::sync::MutexGuard<'_, TenantRates> {
         self.tenant_rates
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

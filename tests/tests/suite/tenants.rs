@@ -8,6 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_problem, spawn_app, spawn_app_with, wait_until, TestApp};
+use tests::process::Launch;
 
 /// `method path` with `key`, and `body` as JSON when given.
 async fn call(
@@ -457,5 +458,107 @@ async fn settings_take_effect_without_a_restart() {
             StatusCode::TOO_MANY_REQUESTS
         ]
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn operators_govern_tenants_from_the_command_line() {
+    let app = spawn_app().await;
+    let settings = &app.settings;
+    let cli = Launch::new(
+        &Launch::built_binary(),
+        settings.database.url.expose(),
+        settings.nats.url.expose(),
+        &settings.nats.stream,
+    )
+    .env("APP_NATS__SUBJECT_PREFIX", &settings.nats.subject_prefix)
+    .env("APP_DOCUMENTS__LOCAL_PATH", &settings.documents.local_path);
+
+    let (ok, out, _) = cli
+        .run(&[
+            "tenants",
+            "provision",
+            "--tenant",
+            "globex",
+            "--name",
+            "Globex",
+            "--settings",
+            r#"{"quota_jobs_per_day": 7}"#,
+        ])
+        .await;
+    assert!(ok, "{out}");
+    let key = out.lines().last().unwrap().trim().to_owned();
+    assert!(key.starts_with("globex."), "{out}");
+    let registered = call(
+        &app,
+        &key,
+        Method::POST,
+        "/api/v1/users",
+        Some(json!({"email": "hank@globex.example", "display_name": "Hank"})),
+    )
+    .await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+
+    // A bad setting is named, and nothing changes.
+    let (ok, _, err) = cli
+        .run(&[
+            "tenants",
+            "settings",
+            "--tenant",
+            "globex",
+            "--settings",
+            r#"{"job_lease_secs": 1}"#,
+        ])
+        .await;
+    assert!(!ok);
+    assert!(
+        err.contains("job_lease_secs must be 5 to 86400 seconds"),
+        "{err}"
+    );
+    let (ok, out, _) = cli
+        .run(&[
+            "tenants",
+            "settings",
+            "--tenant",
+            "globex",
+            "--settings",
+            r#"{"quota_jobs_per_day": 9}"#,
+        ])
+        .await;
+    assert!(ok, "{out}");
+
+    let (ok, out, _) = cli
+        .run(&[
+            "tenants", "suspend", "--tenant", "globex", "--reason", "audit",
+        ])
+        .await;
+    assert!(ok, "{out}");
+    let refused = call(&app, &key, Method::GET, "/api/v1/users", None).await;
+    assert_problem(refused, StatusCode::FORBIDDEN, "tenant_suspended").await;
+
+    wait_until(
+        "the list shows the suspension and the settings",
+        Duration::from_secs(30),
+        || async {
+            let (ok, out, _) = cli.run(&["tenants", "list"]).await;
+            ok && out.lines().any(|line| {
+                line.starts_with("globex ")
+                    && line.contains("suspended")
+                    && line.contains(r#"{"quota_jobs_per_day":9}"#)
+            })
+        },
+    )
+    .await;
+    let (ok, out, _) = cli
+        .run(&["tenants", "reactivate", "--tenant", "globex"])
+        .await;
+    assert!(ok, "{out}");
+    let served = call(&app, &key, Method::GET, "/api/v1/users", None).await;
+    assert_eq!(served.status(), StatusCode::OK);
+    let (ok, _, err) = cli
+        .run(&["tenants", "reactivate", "--tenant", "globex"])
+        .await;
+    assert!(!ok);
+    assert!(err.contains("not suspended"), "{err}");
     app.stop().await;
 }

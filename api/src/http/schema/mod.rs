@@ -357,6 +357,24 @@ documented! {
     )
 }
 
+documented! {
+    /// [`domain::tenants::TenantName`].
+    TenantName => name(
+        "How a tenant is shown",
+        (1, domain::tenants::TenantName::MAX_CHARS),
+        "Acme Translations",
+    )
+}
+
+documented! {
+    /// [`domain::tenants::SuspensionReason`].
+    SuspensionReason => name(
+        "Why a tenant is suspended (shown to operators only)",
+        (1, domain::tenants::SuspensionReason::MAX_CHARS),
+        "invoice 2026-11 overdue",
+    )
+}
+
 /// A character of an email address's local part, as the pattern admits it.
 const EMAIL_LOCAL: &str = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]";
 /// A host name label: letters, digits and inner hyphens.

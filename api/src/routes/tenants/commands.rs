@@ -30,8 +30,8 @@ pub struct ProvisionTenant {
     /// The tenant's id: part of every key and stream id; never changes.
     #[schema(pattern = "^[A-Za-z0-9_-]{1,128}$", max_length = 128)]
     pub tenant_id: String,
-    /// How the tenant is shown: 1 to 100 characters, nothing invisible.
-    #[schema(min_length = 1, max_length = 100)]
+    /// How the tenant is shown.
+    #[schema(value_type = schema::TenantName)]
     pub display_name: String,
     /// Its settings; the server's for every one left out.
     #[serde(default)]
@@ -47,9 +47,8 @@ pub struct ProvisionTenant {
 #[serde(deny_unknown_fields)]
 #[schema(examples(json!({"reason": "invoice 2026-11 overdue"})))]
 pub struct SuspendTenant {
-    /// Why: 1 to 500 characters, nothing invisible. Operators see it; the tenant's callers
-    /// are only told the tenant is suspended.
-    #[schema(min_length = 1, max_length = 500)]
+    /// Why. Operators see it; the tenant's callers are only told the tenant is suspended.
+    #[schema(value_type = schema::SuspensionReason)]
     pub reason: String,
 }
 
@@ -155,9 +154,9 @@ pub async fn provision_tenant(
 )]
 pub async fn change_tenant_settings(
     State(state): State<AppState>,
+    caller: Caller,
     path: TenantPath,
     expected: ExpectedVersion,
-    caller: Caller,
     JsonBody(body): JsonBody<Settings>,
 ) -> Result<Response, ApiError> {
     let context = caller.may(TenantAction::ChangeTenantSettings, None, &body)?;
@@ -189,9 +188,9 @@ pub async fn change_tenant_settings(
 )]
 pub async fn suspend_tenant(
     State(state): State<AppState>,
+    caller: Caller,
     path: TenantPath,
     expected: ExpectedVersion,
-    caller: Caller,
     JsonBody(body): JsonBody<SuspendTenant>,
 ) -> Result<Response, ApiError> {
     let context = caller.may(TenantAction::SuspendTenant, None, &body)?;
@@ -218,9 +217,9 @@ pub async fn suspend_tenant(
 )]
 pub async fn reactivate_tenant(
     State(state): State<AppState>,
+    caller: Caller,
     path: TenantPath,
     expected: ExpectedVersion,
-    caller: Caller,
 ) -> Result<Response, ApiError> {
     let context = caller.may(TenantAction::ReactivateTenant, None, &())?;
     let command = TenantCommand::Reactivate { at: Utc::now() };

@@ -173,8 +173,8 @@ pub async fn list_tenants(
 )]
 pub async fn get_tenant(
     State(state): State<AppState>,
-    path: TenantPath,
     caller: Caller,
+    path: TenantPath,
     token: Consistency,
 ) -> Result<Response, ApiError> {
     caller.may_read(TenantAction::ListTenants, None)?;
