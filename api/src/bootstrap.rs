@@ -66,8 +66,13 @@ pub async fn create_admin_key(
     }
     let key = Uuid::now_v7();
     let (secret, secret_hash) = new_api_key(&tenant_id, key);
-    let display_name = TenantName::parse(tenant_id.as_str())
-        .map_err(|e| BootstrapError::Invalid(format!("--tenant: {e}")))?;
+    let named: String = tenant_id
+        .as_str()
+        .chars()
+        .take(TenantName::MAX_CHARS)
+        .collect();
+    let display_name =
+        TenantName::parse(&named).map_err(|e| BootstrapError::Invalid(format!("--tenant: {e}")))?;
     let first_key = FirstAdminKey {
         id: key,
         name: key_name,

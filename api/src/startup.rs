@@ -230,6 +230,7 @@ impl Application {
         );
         let write = WriteSide::build(&pool, &relay_wakeup, write_settings(&settings))
             .map_err(StartupError::Documents)?;
+        let tenants = write.tenants.clone();
         let auth = Arc::new(Authenticator::new(
             &settings.auth,
             write.users.clone(),
@@ -265,11 +266,14 @@ impl Application {
             nats,
             limits: RateLimits::new(&settings.rate_limit),
             write_limits: WriteLimits::new(&settings.rate_limit, &settings.community),
-            live_streams: Arc::new(LiveStreams::new(
-                settings.http.live_streams_per_principal,
-                settings.http.live_streams_per_process,
-                stop.clone(),
-            )),
+            live_streams: Arc::new(
+                LiveStreams::new(
+                    settings.http.live_streams_per_principal,
+                    settings.http.live_streams_per_process,
+                    stop.clone(),
+                )
+                .ending_on_suspension(tenants),
+            ),
             live_jobs,
             live_community,
             settings: Arc::new(settings),
@@ -363,6 +367,7 @@ impl Application {
             let scheduler = JobScheduler::new(
                 self.state.pool.clone(),
                 self.state.write.jobs.clone(),
+                self.state.write.tenants.clone(),
                 SchedulerSettings {
                     stream: settings.nats.stream.clone(),
                     subjects: Subjects::new(settings.nats.subject_prefix.clone()),

@@ -36,15 +36,18 @@ fn tenant(raw: &str) -> Result<TenantId, TenantCliError> {
 
 /// Settings from JSON (`{"quota_jobs_per_day": 100}`), each checked against its bounds.
 fn settings(raw: &str) -> Result<TenantSettings, TenantCliError> {
-    let settings: TenantSettings = serde_json::from_str(raw)
+    // Read as the API reads them: an unknown setting is an error, not silently ignored.
+    let settings: crate::routes::tenants::Settings = serde_json::from_str(raw)
         .map_err(|e| TenantCliError::Invalid(format!("--settings: {e}")))?;
-    settings.validated().map_err(|refused| {
-        let each: Vec<String> = refused
-            .iter()
-            .map(|r| format!("{} must be {}", r.setting, r.rule))
-            .collect();
-        TenantCliError::Invalid(format!("--settings: {}", each.join("; ")))
-    })
+    TenantSettings::from(settings)
+        .validated()
+        .map_err(|refused| {
+            let each: Vec<String> = refused
+                .iter()
+                .map(|r| format!("{} must be {}", r.setting, r.rule))
+                .collect();
+            TenantCliError::Invalid(format!("--settings: {}", each.join("; ")))
+        })
 }
 
 /// Every provisioned tenant with its status, usage and settings.

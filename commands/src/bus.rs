@@ -266,6 +266,19 @@ impl<D: Decider + 'static> CommandBus<D> {
         }
     }
 
+    /// The outcome recorded for the context's idempotency key, if a request with it was
+    /// accepted before: for checks a caller makes before running a command (a quota) that a
+    /// retry of an accepted request must not fail.
+    ///
+    /// # Errors
+    /// [`CommandError::IdempotencyKeyReused`] when the key was used for a different request.
+    pub async fn recorded(
+        &self,
+        context: &CommandContext,
+    ) -> Result<Option<CommandOutcome>, CommandError<D::Error>> {
+        self.replay_idempotent(context).await
+    }
+
     /// The stored outcome of an earlier request with the context's idempotency key, if any.
     ///
     /// # Errors

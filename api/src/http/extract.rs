@@ -305,9 +305,7 @@ impl Caller {
     /// with the tenant its key belongs to (`operator:{tenant}:{principal}`), so the target
     /// tenant's auditors see who acted.
     pub fn on_tenant(&self, mut context: CommandContext, tenant: &TenantId) -> CommandContext {
-        if *tenant != self.principal.tenant {
-            context.actor = format!("operator:{}:{}", self.principal.tenant, self.principal.id);
-        }
+        context.actor = format!("operator:{}:{}", self.principal.tenant, self.principal.id);
         context.tenant = tenant.clone();
         context
     }

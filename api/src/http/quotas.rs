@@ -2,8 +2,9 @@
 //! tenant's settings, with a problem that names the quota.
 //!
 //! Usage is what the read models hold, so a command accepted a moment ago (still on its way
-//! through the relay) may not be counted yet: a burst of concurrent requests can pass a quota
-//! by the few that are in flight, never by more.
+//! through the relay) is not counted yet: a burst of concurrent requests can pass a quota by
+//! those in flight, and by more while the read models lag (the relay or NATS down, a projection
+//! parked). A quota is a budget enforced within the projection lag, not a hard ceiling.
 
 use chrono::{DateTime, Duration, Utc};
 use domain::tenants::QuotaExceeded;
@@ -16,7 +17,7 @@ use crate::routes::AppState;
 ///
 /// # Errors
 /// `429 quota_exceeded` (with `Retry-After` until the next UTC day) naming
-/// `quota_jobs_per_day`; a database failure.
+/// `quota_jobs_per_day`, or `422` for a quota of 0 (it never renews); a database failure.
 pub async fn admit_job(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
     if caller.settings.quota_jobs_per_day.is_none() {
         return Ok(());
@@ -28,11 +29,8 @@ pub async fn admit_job(state: &AppState, caller: &Caller) -> Result<(), ApiError
         .settings
         .admit_job(u64::try_from(usage.jobs_today).unwrap_or(0))
         .map_err(|exceeded| {
-            refused(
-                exceeded,
-                "jobs submitted today",
-                Some(seconds_to_next_day(now)),
-            )
+            let renews = (exceeded.limit > 0).then(|| seconds_to_next_day(now));
+            refused(exceeded, "jobs submitted today", renews)
         })
 }
 

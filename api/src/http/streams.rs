@@ -9,12 +9,16 @@ use std::time::Duration;
 
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use domain::identity::Principal;
+use commands::tenants::TenantCommands;
+use domain::identity::{Principal, TenantId};
 use futures::{Stream, StreamExt};
 use projections::live::{LiveFeed, LiveItem};
 use tokio_util::sync::CancellationToken;
 
 use crate::http::error::ApiError;
+
+/// How often an open stream checks that its tenant is not suspended.
+const STANDING_EVERY: Duration = Duration::from_secs(5);
 
 /// The open live streams of one process.
 #[derive(Debug)]
@@ -23,6 +27,7 @@ pub struct LiveStreams {
     per_process: usize,
     open: Mutex<Open>,
     shutdown: CancellationToken,
+    tenants: Option<Arc<TenantCommands>>,
 }
 
 #[derive(Debug, Default)]
@@ -39,7 +44,16 @@ impl LiveStreams {
             per_process,
             open: Mutex::new(Open::default()),
             shutdown,
+            tenants: None,
         }
+    }
+
+    /// Ends a stream within [`STANDING_EVERY`] of its tenant's suspension (checked in the event
+    /// store, so a suspension made by any process counts).
+    #[must_use]
+    pub fn ending_on_suspension(mut self, tenants: Arc<TenantCommands>) -> Self {
+        self.tenants = Some(tenants);
+        self
     }
 
     /// A permit for one more stream of `principal`.
@@ -70,21 +84,32 @@ impl LiveStreams {
         Ok(LivePermit {
             streams: Arc::clone(self),
             key,
+            tenant: principal.tenant.clone(),
         })
     }
 
-    /// `stream`, holding `permit` for as long as it runs, ended at shutdown.
+    /// `stream`, holding `permit` for as long as it runs, ended at shutdown and when its
+    /// tenant is suspended.
     pub fn serve<S: Stream + Send + 'static>(
         &self,
         permit: LivePermit,
         stream: S,
     ) -> impl Stream<Item = S::Item> + Send + 'static {
-        stream
-            .take_until(self.shutdown.clone().cancelled_owned())
-            .map(move |item| {
-                let _held = &permit;
-                item
-            })
+        let suspended = self.tenants.clone().map(|tenants| {
+            let tenant = permit.tenant.clone();
+            Box::pin(async move { suspension(&tenants, &tenant).await })
+        });
+        let ended = futures::future::select(
+            Box::pin(self.shutdown.clone().cancelled_owned()),
+            suspended.map_or_else(
+                || futures::future::Either::Left(futures::future::pending::<()>()),
+                futures::future::Either::Right,
+            ),
+        );
+        stream.take_until(ended).map(move |item| {
+            let _held = &permit;
+            item
+        })
     }
 }
 
@@ -140,11 +165,27 @@ impl LiveStreams {
     }
 }
 
+/// Returns once `tenant` is seen suspended (a store that cannot be read is asked again).
+async fn suspension(tenants: &TenantCommands, tenant: &TenantId) {
+    let mut every = tokio::time::interval(STANDING_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        if let Ok(standing) = tenants.load(tenant).await {
+            if standing.state().suspension().is_some() {
+                return;
+            }
+        }
+    }
+}
+
 /// One open stream; dropping it frees its place.
 #[derive(Debug)]
 pub struct LivePermit {
     streams: Arc<LiveStreams>,
     key: String,
+    tenant: TenantId,
 }
 
 impl Drop for LivePermit {
@@ -166,7 +207,7 @@ impl Drop for LivePermit {
 
 #[cfg(test)]
 mod tests {
-    use domain::identity::{Role, TenantId};
+    use domain::identity::Role;
     use uuid::Uuid;
 
     use super::*;

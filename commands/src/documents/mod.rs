@@ -19,7 +19,9 @@ use uuid::Uuid;
 use crate::bus::{CommandBus, CommandError};
 use crate::metadata::CommandContext;
 
-pub use store::{BodyError, DocumentStore, StoreLocation, StoreSettings, Stored, UploadError};
+pub use store::{
+    BodyError, DocumentStore, StoreLocation, StoreSettings, Stored, UploadError, UploadLimits,
+};
 
 /// A recorded upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +70,7 @@ impl DocumentCommands {
         &self.store
     }
 
-    /// Stores `body` (at most `max_bytes`, and never more than the store accepts) as a new
+    /// Stores `body` (within `limits`, and never beyond what the store accepts) as a new
     /// document of `owner` in `tenant`, then records it. The command's
     /// context is made by `context` once the bytes are in, because an idempotency fingerprint
     /// covers the content's checksum.
@@ -80,15 +82,12 @@ impl DocumentCommands {
         tenant: &TenantId,
         owner: Uuid,
         declared: Option<&str>,
-        max_bytes: u64,
+        limits: &UploadLimits,
         body: impl Stream<Item = Result<Bytes, BodyError>> + Unpin,
         context: impl FnOnce(&Stored) -> Result<CommandContext, E>,
     ) -> Result<Uploaded, UploadFailed<E>> {
         let id = Uuid::now_v7();
-        let stored = self
-            .store
-            .put(tenant, id, declared, max_bytes, body)
-            .await?;
+        let stored = self.store.put(tenant, id, declared, limits, body).await?;
         let context = match context(&stored) {
             Ok(context) => context,
             Err(error) => {

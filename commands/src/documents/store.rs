@@ -53,6 +53,15 @@ pub struct StoreSettings {
 /// A client's body broke off (whatever its transport calls that).
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
+/// What one upload may be, within the store's own rules: a caller's narrower limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadLimits {
+    /// The most bytes.
+    pub max_bytes: u64,
+    /// The types accepted (`None`: every type the store accepts).
+    pub types: Option<Vec<ContentType>>,
+}
+
 /// Why an upload was not stored.
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
@@ -143,8 +152,8 @@ impl DocumentStore {
     }
 
     /// Streams `body` into a new object: the type is recognised from the first bytes before
-    /// anything is written, the size is bounded as it arrives (by `max_bytes`, or the store's
-    /// own limit when smaller), and the checksum is computed on
+    /// anything is written (and must be one the store and `limits` accept), the size is bounded
+    /// as it arrives (by `limits`, or the store's own limit when smaller), and the checksum is computed on
     /// the way. On any failure the partial object is discarded.
     ///
     /// # Errors
@@ -154,10 +163,10 @@ impl DocumentStore {
         tenant: &TenantId,
         id: Uuid,
         declared: Option<&str>,
-        max_bytes: u64,
+        limits: &UploadLimits,
         body: impl Stream<Item = Result<Bytes, BodyError>> + Unpin,
     ) -> Result<Stored, UploadError> {
-        let max_bytes = max_bytes.min(self.max_bytes);
+        let max_bytes = limits.max_bytes.min(self.max_bytes);
         let mut body = body;
         let mut head = Vec::with_capacity(ContentType::SNIFF_LEN);
         let mut rest = None;
@@ -178,7 +187,11 @@ impl DocumentStore {
             return Err(UploadError::TooLarge { max: max_bytes });
         }
         let content_type = ContentType::sniff(&head, declared)?;
-        if !self.allowed.contains(&content_type) {
+        let refused_by_caller = limits
+            .types
+            .as_ref()
+            .is_some_and(|types| !types.contains(&content_type));
+        if !self.allowed.contains(&content_type) || refused_by_caller {
             return Err(DocumentError::NotAllowed(content_type.as_str()).into());
         }
         let key = format!("documents/{tenant}/{id}");

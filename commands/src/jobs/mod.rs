@@ -55,6 +55,18 @@ impl JobCommands {
         Self { bus, documents }
     }
 
+    /// The outcome of an earlier accepted request with the context's idempotency key, if any
+    /// (see [`CommandBus::recorded`]).
+    ///
+    /// # Errors
+    /// When the key was used for a different request, or the store fails.
+    pub async fn recorded(
+        &self,
+        context: &CommandContext,
+    ) -> Result<Option<CommandOutcome>, CommandError<JobError>> {
+        self.bus.recorded(context).await
+    }
+
     /// Submits job `job` in the context's tenant.
     ///
     /// # Errors

@@ -38,9 +38,11 @@ impl TenantCommands {
 
     /// Provisions the context's tenant and issues its first admin key.
     ///
-    /// The tenant's stream is written first, so a second provisioning is refused before any key
-    /// exists. Should the process die between the two appends, the tenant exists without a
-    /// usable key; `backend create-admin-key --tenant …` issues one.
+    /// The key is issued first, then the tenant's stream is written with the key's id (and the
+    /// request's idempotency key, so a retry answers with this outcome). A tenant found
+    /// provisioned is refused before any key is issued. Should the process die between the two
+    /// appends, the tenant is still unprovisioned and a retry provisions it with a new key; the
+    /// orphaned key's secret was never shown to anyone.
     ///
     /// # Errors
     /// See [`CommandBus::execute`]; `TenantError::AlreadyProvisioned` for a tenant that is.
@@ -64,23 +66,15 @@ impl TenantCommands {
         key: &FirstAdminKey,
         now: DateTime<Utc>,
     ) -> Result<CommandOutcome, CommandError<TenantError>> {
-        let command = TenantCommand::Provision {
-            display_name: display_name.clone(),
-            settings: settings.clone(),
-            first_admin_key: key.id,
-            at: now,
-        };
-        let name = command.name();
-        let outcome = self
-            .tenants
-            .append(
-                context,
-                &stream(&context.tenant),
-                Guarded::new(command),
-                name,
-                now,
-            )
-            .await?;
+        let tenant = stream(&context.tenant);
+        if !matches!(
+            self.tenants.load(&tenant).await?.state(),
+            Tenant::Unprovisioned
+        ) {
+            return Err(CommandError::Rejected(Rejection::Domain(
+                TenantError::AlreadyProvisioned,
+            )));
+        }
         let issue = ApiKeyCommand::Issue {
             name: key.name.clone(),
             roles: Roles::from([Role::Admin]),
@@ -90,8 +84,13 @@ impl TenantCommands {
         };
         let name = issue.name();
         let key_stream = StreamId::new(context.tenant.clone(), key.id);
+        // The idempotency key belongs to the provisioning, recorded with the tenant's stream.
+        let key_context = CommandContext {
+            idempotency: None,
+            ..context.clone()
+        };
         self.keys
-            .append(context, &key_stream, Guarded::new(issue), name, now)
+            .append(&key_context, &key_stream, Guarded::new(issue), name, now)
             .await
             .map_err(|error| match error {
                 CommandError::Conflict => CommandError::Conflict,
@@ -103,7 +102,16 @@ impl TenantCommands {
                     format!("the first admin key was refused: {rejection}").into(),
                 ),
             })?;
-        Ok(outcome)
+        let command = TenantCommand::Provision {
+            display_name: display_name.clone(),
+            settings: settings.clone(),
+            first_admin_key: key.id,
+            at: now,
+        };
+        let name = command.name();
+        self.tenants
+            .append(context, &tenant, Guarded::new(command), name, now)
+            .await
     }
 
     /// Changes, suspends or reactivates the context's tenant.

@@ -3,13 +3,16 @@
 use serde::{Deserialize, Serialize};
 
 use super::TenantError;
+use crate::documents::ContentType;
 use crate::names::{parse_name, NameRefusal};
 
-/// A tenant's settings. Each one left out follows the server's configuration; one that is set
-/// can only narrow what the server allows (a tenant never gets a larger upload than the server
-/// accepts).
+/// A tenant's settings. Each one left out follows the server's configuration. The document
+/// size and types narrow what the server accepts (a tenant never gets a larger upload than the
+/// server takes); the others replace the server's values.
+///
+/// Stored in events: unknown fields are ignored when reading, so history written by a newer
+/// version still reads (the API and the command line refuse unknown settings).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TenantSettings {
     /// Command requests (POST, PUT, PATCH, DELETE) per principal per minute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -32,6 +35,14 @@ pub struct TenantSettings {
     /// Quota: bytes of documents stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota_stored_bytes: Option<u64>,
+    /// The document types accepted, each at most once (the server's `documents.allowed_types`
+    /// still applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_types: Option<Vec<ContentType>>,
+    /// Whether the community's public pages may be open: `false` closes them, whatever the
+    /// tenant's admins switched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_community_pages: Option<bool>,
 }
 
 /// A setting outside its bounds.
@@ -70,12 +81,12 @@ impl TenantSettings {
         ("quota_stored_bytes", 0, 1 << 50, "0 to 2^50 bytes"),
     ];
 
-    /// The settings, each checked against [`Self::BOUNDS`].
+    /// The settings, each number checked against [`Self::BOUNDS`], and the document types.
     ///
     /// # Errors
-    /// Every setting out of bounds, in the order of [`Self::BOUNDS`].
+    /// Every setting out of bounds, in the order of [`Self::BOUNDS`], then the document types.
     pub fn validated(self) -> Result<Self, Vec<SettingRefused>> {
-        let refused: Vec<SettingRefused> = self
+        let mut refused: Vec<SettingRefused> = self
             .values()
             .into_iter()
             .zip(Self::BOUNDS)
@@ -85,6 +96,18 @@ impl TenantSettings {
                     .map(|_| SettingRefused { setting, rule })
             })
             .collect();
+        if let Some(types) = &self.document_types {
+            let unique = types
+                .iter()
+                .enumerate()
+                .all(|(i, kind)| !types[..i].contains(kind));
+            if types.is_empty() || !unique {
+                refused.push(SettingRefused {
+                    setting: "document_types",
+                    rule: "at least one document type, each at most once",
+                });
+            }
+        }
         if refused.is_empty() {
             Ok(self)
         } else {

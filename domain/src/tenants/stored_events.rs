@@ -1,6 +1,7 @@
 //! The stored form of every tenant event (see `crate::stored_check`).
 
 use super::{SuspensionReason, TenantEvent, TenantName, TenantSettings};
+use crate::documents::ContentType;
 use crate::stored_check::{at, id, stored_events_test};
 
 fn samples() -> Vec<TenantEvent> {
@@ -24,6 +25,8 @@ fn samples() -> Vec<TenantEvent> {
                 job_lease_secs: Some(120),
                 quota_jobs_per_day: Some(10),
                 quota_stored_bytes: Some(10_485_760),
+                document_types: Some(vec![ContentType::PlainText, ContentType::Pdf]),
+                public_community_pages: Some(false),
             },
             at: at(1),
         },

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::aggregate::{Guarded, Rejection, Versioned};
+use crate::documents::ContentType;
 use crate::identity::TenantId;
 
 type Given = TestFramework<Versioned<Tenant>>;
@@ -221,14 +222,32 @@ fn settings_out_of_bounds_are_named() {
         job_lease_secs: Some(5),
         quota_jobs_per_day: Some(0),
         quota_stored_bytes: Some(0),
+        document_types: Some(vec![ContentType::Pdf]),
+        public_community_pages: Some(false),
     };
     assert_eq!(edges.clone().validated(), Ok(edges));
+    for types in [vec![], vec![ContentType::Pdf, ContentType::Pdf]] {
+        let settings = TenantSettings {
+            document_types: Some(types),
+            ..TenantSettings::default()
+        };
+        assert_eq!(
+            settings.validated().unwrap_err()[0].setting,
+            "document_types"
+        );
+    }
 }
 
 #[test]
-fn unknown_settings_do_not_read() {
-    let read = serde_json::from_str::<TenantSettings>(r#"{"job_max_attempt": 3}"#);
-    assert!(read.is_err());
+fn settings_stored_by_a_newer_version_still_read() {
+    let read = serde_json::from_str::<TenantSettings>(r#"{"job_max_attempts": 3, "later": 1}"#);
+    assert_eq!(
+        read.unwrap(),
+        TenantSettings {
+            job_max_attempts: Some(3),
+            ..TenantSettings::default()
+        }
+    );
 }
 
 #[test]

@@ -43,6 +43,7 @@ mod scheduler;
 mod security;
 mod snapshots;
 mod tamper;
+mod tenant_settings;
 mod tenants;
 mod users_api;
 mod walk;

@@ -7,11 +7,11 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app, spawn_app_with, wait_until, TestApp};
+use crate::helpers::{assert_problem, spawn_app, wait_until, TestApp, JWT_HS256_SECRET};
 use tests::process::Launch;
 
 /// `method path` with `key`, and `body` as JSON when given.
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     key: &str,
     method: Method,
@@ -27,12 +27,12 @@ async fn call(
 }
 
 /// Replaces acme's settings as `operator`; returns the command's consistency token.
-async fn set_settings(app: &TestApp, operator: &str, settings: Value) -> String {
+pub(crate) async fn set_settings(app: &TestApp, operator: &str, settings: Value) -> String {
     let response = call(
         app,
         operator,
         Method::PUT,
-        "/api/v1/tenants/acme/settings",
+        "/api/v1/admin/tenants/acme/settings",
         Some(settings),
     )
     .await;
@@ -43,7 +43,7 @@ async fn set_settings(app: &TestApp, operator: &str, settings: Value) -> String 
 
 /// Acme's own view (settings, status, usage), as its admin reads it; `null` until the tenants
 /// read model has it.
-async fn own_tenant(app: &TestApp) -> Value {
+pub(crate) async fn own_tenant(app: &TestApp) -> Value {
     let response = app.get("/api/v1/tenant").await;
     match response.status() {
         StatusCode::OK => response.json().await.unwrap(),
@@ -65,12 +65,15 @@ async fn operators_provision_a_tenant_whose_first_admin_key_works_at_once() {
         &app,
         &operator,
         Method::POST,
-        "/api/v1/tenants",
+        "/api/v1/admin/tenants",
         Some(provision.clone()),
     )
     .await;
     assert_eq!(response.status(), StatusCode::CREATED);
-    assert_eq!(response.headers()["location"], "/api/v1/tenants/globex");
+    assert_eq!(
+        response.headers()["location"],
+        "/api/v1/admin/tenants/globex"
+    );
     let body: Value = response.json().await.unwrap();
     let key = body["api_key"].as_str().unwrap().to_owned();
     assert!(key.starts_with("globex."), "{key}");
@@ -111,7 +114,7 @@ async fn operators_provision_a_tenant_whose_first_admin_key_works_at_once() {
         &app,
         &operator,
         Method::POST,
-        "/api/v1/tenants",
+        "/api/v1/admin/tenants",
         Some(provision),
     )
     .await;
@@ -122,7 +125,7 @@ async fn operators_provision_a_tenant_whose_first_admin_key_works_at_once() {
         &app,
         &operator,
         Method::POST,
-        "/api/v1/tenants",
+        "/api/v1/admin/tenants",
         Some(json!({
             "tenant_id": "no spaces",
             "display_name": "",
@@ -155,7 +158,7 @@ async fn operators_provision_a_tenant_whose_first_admin_key_works_at_once() {
         &app,
         &operator,
         Method::PUT,
-        "/api/v1/tenants/globex/settings",
+        "/api/v1/admin/tenants/globex/settings",
         Some(json!({"quota_jobs_per_week": 1})),
     )
     .await;
@@ -165,14 +168,14 @@ async fn operators_provision_a_tenant_whose_first_admin_key_works_at_once() {
     for (method, path, body) in [
         (
             Method::POST,
-            "/api/v1/tenants",
+            "/api/v1/admin/tenants",
             Some(json!({"tenant_id": "x", "display_name": "X"})),
         ),
-        (Method::GET, "/api/v1/tenants", None),
-        (Method::GET, "/api/v1/tenants/globex", None),
+        (Method::GET, "/api/v1/admin/tenants", None),
+        (Method::GET, "/api/v1/admin/tenants/globex", None),
         (
             Method::POST,
-            "/api/v1/tenants/globex/suspend",
+            "/api/v1/admin/tenants/globex/suspend",
             Some(json!({"reason": "no"})),
         ),
     ] {
@@ -181,11 +184,26 @@ async fn operators_provision_a_tenant_whose_first_admin_key_works_at_once() {
     }
 
     // Operators list every tenant with its usage, in id order, a page at a time.
+    wait_until(
+        "both tenants are listed",
+        Duration::from_secs(30),
+        || async {
+            let all: Value = call(&app, &operator, Method::GET, "/api/v1/admin/tenants", None)
+                .await
+                .json()
+                .await
+                .unwrap();
+            all["items"]
+                .as_array()
+                .is_some_and(|items| items.len() == 2)
+        },
+    )
+    .await;
     let first = call(
         &app,
         &operator,
         Method::GET,
-        "/api/v1/tenants?limit=1",
+        "/api/v1/admin/tenants?limit=1",
         None,
     )
     .await;
@@ -197,7 +215,7 @@ async fn operators_provision_a_tenant_whose_first_admin_key_works_at_once() {
         &app,
         &operator,
         Method::GET,
-        "/api/v1/tenants?after=acme",
+        "/api/v1/admin/tenants?after=acme",
         None,
     )
     .await;
@@ -226,7 +244,7 @@ async fn a_suspended_tenant_is_refused_at_once_loses_nothing_and_comes_back_whol
         &app,
         &operator,
         Method::POST,
-        "/api/v1/tenants/acme/suspend",
+        "/api/v1/admin/tenants/acme/suspend",
         Some(json!({"reason": "invoice 2026-11 overdue"})),
     )
     .await;
@@ -253,17 +271,21 @@ async fn a_suspended_tenant_is_refused_at_once_loses_nothing_and_comes_back_whol
     let served = call(&app, &other, Method::GET, "/api/v1/users", None).await;
     assert_eq!(served.status(), StatusCode::OK);
     // Operators see why.
-    let listed = call(&app, &operator, Method::GET, "/api/v1/tenants/acme", None).await;
-    assert_eq!(listed.status(), StatusCode::OK);
     wait_until(
         "the tenants read model shows the suspension",
         Duration::from_secs(30),
         || async {
-            let view: Value = call(&app, &operator, Method::GET, "/api/v1/tenants/acme", None)
-                .await
-                .json()
-                .await
-                .unwrap();
+            let view: Value = call(
+                &app,
+                &operator,
+                Method::GET,
+                "/api/v1/admin/tenants/acme",
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
             view["status"] == "suspended" && view["suspension_reason"] == "invoice 2026-11 overdue"
         },
     )
@@ -273,7 +295,7 @@ async fn a_suspended_tenant_is_refused_at_once_loses_nothing_and_comes_back_whol
         &app,
         &operator,
         Method::POST,
-        "/api/v1/tenants/acme/suspend",
+        "/api/v1/admin/tenants/acme/suspend",
         Some(json!({"reason": "again"})),
     )
     .await;
@@ -293,7 +315,7 @@ async fn a_suspended_tenant_is_refused_at_once_loses_nothing_and_comes_back_whol
         &app,
         &operator,
         Method::POST,
-        "/api/v1/tenants/acme/reactivate",
+        "/api/v1/admin/tenants/acme/reactivate",
         None,
     )
     .await;
@@ -316,148 +338,11 @@ async fn a_suspended_tenant_is_refused_at_once_loses_nothing_and_comes_back_whol
         &app,
         &operator,
         Method::POST,
-        "/api/v1/tenants/acme/reactivate",
+        "/api/v1/admin/tenants/acme/reactivate",
         None,
     )
     .await;
     assert_problem(again, StatusCode::CONFLICT, "tenant_not_suspended").await;
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn the_jobs_per_day_quota_refuses_the_next_job_naming_itself() {
-    let app = spawn_app().await;
-    let operator = app.operator_key().await;
-    set_settings(&app, &operator, json!({"quota_jobs_per_day": 1})).await;
-    let document = app.uploaded_document(&app.admin_key).await;
-    app.submitted_job(&app.admin_key, &document).await;
-    wait_until("usage counts the job", Duration::from_secs(30), || async {
-        own_tenant(&app).await["usage"]["jobs_today"] == 1
-    })
-    .await;
-    let refused = app
-        .post_json(
-            "/api/v1/jobs",
-            &json!({"kind": "translation", "source_language": "en", "target_language": "de",
-                    "document_id": document}),
-        )
-        .await;
-    let retry_after: u64 = refused.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(
-        (1..=86_400).contains(&retry_after),
-        "until the next UTC day: {retry_after}"
-    );
-    let problem = assert_problem(refused, StatusCode::TOO_MANY_REQUESTS, "quota_exceeded").await;
-    assert_eq!(problem["errors"][0]["field"], "quota_jobs_per_day");
-    // Raising the quota takes effect on the next request.
-    set_settings(&app, &operator, json!({"quota_jobs_per_day": 2})).await;
-    app.submitted_job(&app.admin_key, &document).await;
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn the_stored_bytes_quota_refuses_an_upload_that_does_not_fit() {
-    let app = spawn_app().await;
-    let operator = app.operator_key().await;
-    // `uploaded_document` stores 14 bytes.
-    set_settings(&app, &operator, json!({"quota_stored_bytes": 20})).await;
-    app.uploaded_document(&app.admin_key).await;
-    wait_until(
-        "usage counts the document",
-        Duration::from_secs(30),
-        || async { own_tenant(&app).await["usage"]["stored_bytes"] == 14 },
-    )
-    .await;
-    let over = app
-        .upload(&app.admin_key, b"Hello, world.\n".to_vec(), "text/plain")
-        .await;
-    let problem = assert_problem(over, StatusCode::UNPROCESSABLE_ENTITY, "quota_exceeded").await;
-    assert_eq!(problem["errors"][0]["field"], "quota_stored_bytes");
-    let fits = app
-        .upload(&app.admin_key, b"Hi.\n".to_vec(), "text/plain")
-        .await;
-    assert_eq!(fits.status(), StatusCode::CREATED);
-    wait_until("usage counts both", Duration::from_secs(30), || async {
-        own_tenant(&app).await["usage"]["stored_bytes"] == 18
-    })
-    .await;
-    let full = app
-        .upload(&app.admin_key, b"Hi.\n".to_vec(), "text/plain")
-        .await;
-    assert_problem(full, StatusCode::UNPROCESSABLE_ENTITY, "quota_exceeded").await;
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn settings_take_effect_without_a_restart() {
-    let app = spawn_app_with(|settings| settings.rate_limit.enabled = true).await;
-    let operator = app.operator_key().await;
-    let document = app.uploaded_document(&app.admin_key).await;
-    set_settings(
-        &app,
-        &operator,
-        json!({"job_max_attempts": 1, "job_lease_secs": 45, "document_max_bytes": 10}),
-    )
-    .await;
-    // Jobs are submitted with the tenant's attempts, claimed with its lease.
-    let job = app.submitted_job(&app.admin_key, &document).await;
-    let view: Value = app
-        .get(&format!("/api/v1/jobs/{job}"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(view["job"]["max_attempts"], 1, "{view}");
-    let (_, worker) = app.api_key_with_roles(&["worker"]).await;
-    let claimed = call(
-        &app,
-        &worker,
-        Method::POST,
-        "/api/v1/worker/claim",
-        Some(json!({"kinds": ["translation"]})),
-    )
-    .await;
-    assert_eq!(claimed.status(), StatusCode::OK);
-    let claimed: Value = claimed.json().await.unwrap();
-    let expires: chrono::DateTime<chrono::Utc> = claimed["lease_expires_at"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let lease = expires - chrono::Utc::now();
-    assert!(
-        lease <= chrono::TimeDelta::seconds(45) && lease > chrono::TimeDelta::seconds(30),
-        "{lease}"
-    );
-    // Uploads are held to the tenant's own limit.
-    let large = app
-        .upload(&app.admin_key, b"Hello, world.\n".to_vec(), "text/plain")
-        .await;
-    assert_problem(large, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
-    // A rate of the tenant's own: two commands a minute, the third refused.
-    set_settings(&app, &operator, json!({"commands_per_minute": 2})).await;
-    let mut statuses = Vec::new();
-    for n in 0..3 {
-        let response = app
-            .post_json(
-                "/api/v1/users",
-                &json!({"email": format!("u{n}@acme.example"), "display_name": "U"}),
-            )
-            .await;
-        statuses.push(response.status());
-    }
-    assert_eq!(
-        statuses,
-        [
-            StatusCode::CREATED,
-            StatusCode::CREATED,
-            StatusCode::TOO_MANY_REQUESTS
-        ]
-    );
     app.stop().await;
 }
 
@@ -560,5 +445,147 @@ async fn operators_govern_tenants_from_the_command_line() {
         .await;
     assert!(!ok);
     assert!(err.contains("not suspended"), "{err}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_retried_provisioning_answers_with_its_first_outcome_and_the_key_it_issued_works() {
+    let app = spawn_app().await;
+    let operator = app.operator_key().await;
+    let provision = |key: &'static str| {
+        app.anonymous(Method::POST, "/api/v1/admin/tenants")
+            .header("x-api-key", &operator)
+            .header("idempotency-key", key)
+            .json(&json!({"tenant_id": "globex", "display_name": "Globex"}))
+            .send()
+    };
+    let first = provision("provision-globex").await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    let key = first["api_key"].as_str().unwrap().to_owned();
+    let retry = provision("provision-globex").await.unwrap();
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    let retry: Value = retry.json().await.unwrap();
+    assert_eq!(retry["aggregate_id"], first["aggregate_id"]);
+    assert!(
+        retry.get("api_key").is_none(),
+        "a key is shown once: {retry}"
+    );
+    let served = call(&app, &key, Method::GET, "/api/v1/users", None).await;
+    assert_eq!(served.status(), StatusCode::OK);
+    // One key was issued; a different request is a conflict, and issues none.
+    let keys: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_id LIKE 'globex:%' AND aggregate_type = 'ApiKey'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(keys, 1);
+    let again = provision("another-key").await.unwrap();
+    assert_problem(again, StatusCode::CONFLICT, "tenant_already_provisioned").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn users_of_a_suspended_tenant_are_refused_and_operators_keep_their_own_tenant() {
+    let app = spawn_app().await;
+    let operator = app.operator_key().await;
+    let user = app.user_with_roles("ada@acme.example", &["user"]).await;
+    let settings: api::config::AuthSettings = app.settings.auth.clone();
+    assert_eq!(settings.jwt_hs256_secret.expose(), JWT_HS256_SECRET);
+    let token = api::http::auth::mint_hs256_token(
+        &settings,
+        "acme",
+        uuid::Uuid::parse_str(&user).unwrap(),
+        chrono::Duration::minutes(5),
+    )
+    .unwrap();
+    let as_user = || async {
+        app.anonymous(Method::GET, &format!("/api/v1/users/{user}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(as_user().await.status(), StatusCode::OK);
+    let suspended = call(
+        &app,
+        &operator,
+        Method::POST,
+        "/api/v1/admin/tenants/acme/suspend",
+        Some(json!({"reason": "review"})),
+    )
+    .await;
+    assert_eq!(suspended.status(), StatusCode::OK);
+    assert_problem(as_user().await, StatusCode::FORBIDDEN, "tenant_suspended").await;
+    // The operators' own tenant (`system`, where `operator_key` records them) is not theirs to
+    // suspend over HTTP.
+    let provisioned = call(
+        &app,
+        &operator,
+        Method::POST,
+        "/api/v1/admin/tenants",
+        Some(json!({"tenant_id": "system", "display_name": "Operators"})),
+    )
+    .await;
+    assert_eq!(provisioned.status(), StatusCode::CREATED);
+    let own = call(
+        &app,
+        &operator,
+        Method::POST,
+        "/api/v1/admin/tenants/system/suspend",
+        Some(json!({"reason": "oops"})),
+    )
+    .await;
+    assert_problem(own, StatusCode::CONFLICT, "own_tenant").await;
+    // Reactivated, the read model clears the suspension.
+    let reactivated = call(
+        &app,
+        &operator,
+        Method::POST,
+        "/api/v1/admin/tenants/acme/reactivate",
+        None,
+    )
+    .await;
+    let token: Value = reactivated.json().await.unwrap();
+    let view = app
+        .anonymous(Method::GET, "/api/v1/admin/tenants/acme")
+        .header("x-api-key", &operator)
+        .header(
+            "x-consistency-token",
+            token["consistency_token"].as_str().unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let view: Value = view.json().await.unwrap();
+    assert_eq!(view["status"], "active");
+    assert!(view.get("suspension_reason").is_none(), "{view}");
+    assert_eq!(as_user().await.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_open_live_stream_ends_when_its_tenant_is_suspended() {
+    let app = spawn_app().await;
+    let operator = app.operator_key().await;
+    let live = app.get("/api/v1/jobs/live").await;
+    assert_eq!(live.status(), StatusCode::OK);
+    let suspended = call(
+        &app,
+        &operator,
+        Method::POST,
+        "/api/v1/admin/tenants/acme/suspend",
+        Some(json!({"reason": "review"})),
+    )
+    .await;
+    assert_eq!(suspended.status(), StatusCode::OK);
+    // The body ends (the stream is closed by the server) well within the deadline.
+    let body = tokio::time::timeout(Duration::from_secs(30), live.text())
+        .await
+        .expect("the stream ends after its tenant's suspension")
+        .unwrap();
+    assert!(!body.contains("event: job"), "{body}");
     app.stop().await;
 }

@@ -150,6 +150,23 @@ pub mod whole_number {
         fit(whole(deserializer)?, "a non-negative 64-bit integer")
     }
 
+    /// An optional unsigned integer of any width (absent or `null` is `None`). For
+    /// `#[serde(default, deserialize_with = "whole_number::option")]`.
+    ///
+    /// # Errors
+    /// Not an integer, or outside the range of `T`.
+    pub fn option<'de, D: Deserializer<'de>, T: TryFrom<i128>>(
+        deserializer: D,
+    ) -> Result<Option<T>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(transparent)]
+        struct Whole(#[serde(deserialize_with = "whole")] i128);
+
+        Option::<Whole>::deserialize(deserializer)?
+            .map(|Whole(value)| fit(value, "an integer in range"))
+            .transpose()
+    }
+
     /// An optional `i64` (absent or `null` is `None`). For
     /// `#[serde(default, deserialize_with = "whole_number::option_i64")]`.
     ///

@@ -78,9 +78,15 @@ async fn open(state: &AppState, tenant: &TenantId, asker: &Asker) -> Result<(), 
     if let (Some(limits), (Some(Extension(ClientIp(client))), headers)) = (&state.limits, asker) {
         limits.anonymous_route(*client, headers)?;
     }
-    if model::settings(&state.read_pool, tenant.as_str())
-        .await?
-        .public_pages
+    // A suspended tenant, or one whose settings close its public pages, has none, whatever its
+    // admins switched; read from the event store, so it holds at once.
+    let standing = state.write.tenants.load(tenant).await?;
+    let closed = standing.state().suspension().is_some()
+        || standing.state().settings().public_community_pages == Some(false);
+    if !closed
+        && model::settings(&state.read_pool, tenant.as_str())
+            .await?
+            .public_pages
     {
         Ok(())
     } else {

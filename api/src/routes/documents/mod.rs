@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
-use commands::documents::{BodyError, UploadError, UploadFailed};
+use commands::documents::{BodyError, UploadError, UploadFailed, UploadLimits};
 use domain::documents::ContentType;
 use domain::policy::DocumentAction;
 use futures::StreamExt;
@@ -62,7 +62,7 @@ pub struct DocumentAccepted {
     responses(
         (status = 201, description = "Stored (or, with `Idempotent-Replayed: true`, stored by an earlier request with the same key)", body = DocumentAccepted),
         (status = 413, description = "Larger than documents.max_bytes, or than the tenant's document_max_bytes", body = Problem),
-        (status = 415, description = "Not an accepted type, whatever was declared", body = Problem),
+        (status = 415, description = "Not an accepted type (of the server, or of the tenant's document_types), whatever was declared", body = Problem),
         (status = 422, description = "Empty, an Idempotency-Key already used for other content, or over the tenant's quota_stored_bytes (`quota_exceeded`)", body = Problem),
     ),
     security(("bearer" = []), ("api_key" = []))
@@ -107,6 +107,11 @@ pub async fn upload_document(
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
+    // A body that could never fit is too large; one that fits the limit but not what the quota
+    // leaves is over the quota.
+    if declared_length.is_some_and(|length| length > limit) {
+        return Err(UploadError::TooLarge { max: limit }.into());
+    }
     if declared_length.is_some_and(|length| length > max) {
         return Err(over_quota(UploadError::TooLarge { max }));
     }
@@ -124,7 +129,10 @@ pub async fn upload_document(
             tenant,
             caller.principal.account,
             declared.as_deref(),
-            max,
+            &UploadLimits {
+                max_bytes: max,
+                types: caller.settings.document_types.clone(),
+            },
             body,
             // A retry sends the same bytes with the same declared type under the same key.
             |stored| {

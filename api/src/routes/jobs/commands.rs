@@ -142,7 +142,13 @@ pub async fn submit_job(
         .settings
         .retry_policy(&caller.settings)
         .map_err(ApiError::internal)?;
-    quotas::admit_job(&state, &caller).await?;
+    if let Err(refused) = quotas::admit_job(&state, &caller).await {
+        // A retry of a submission that was accepted answers with its outcome, not the quota.
+        let Some(outcome) = state.write.jobs.recorded(&context).await? else {
+            return Err(refused);
+        };
+        return Ok(created("/api/v1/jobs", outcome, None));
+    }
     let staff = caller.principal.has(domain::identity::Role::Admin);
     let submission = Submission {
         spec: JobSpec {

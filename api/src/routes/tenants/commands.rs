@@ -47,7 +47,8 @@ pub struct ProvisionTenant {
 #[serde(deny_unknown_fields)]
 #[schema(examples(json!({"reason": "invoice 2026-11 overdue"})))]
 pub struct SuspendTenant {
-    /// Why. Operators see it; the tenant's callers are only told the tenant is suspended.
+    /// Why. Operators see it, and the tenant's auditors in its history; its callers are only
+    /// told the tenant is suspended.
     #[schema(value_type = schema::SuspensionReason)]
     pub reason: String,
 }
@@ -67,7 +68,7 @@ fn settings_errors(refused: Vec<SettingRefused>, prefix: &str) -> Vec<FieldError
 /// Provision a tenant and issue its first admin key (operators). The key is in the response
 /// once and never again.
 #[utoipa::path(
-    post, path = "/api/v1/tenants", tag = "tenants",
+    post, path = "/api/v1/admin/tenants", tag = "tenants",
     request_body = ProvisionTenant,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),
     responses(
@@ -131,7 +132,7 @@ pub async fn provision_tenant(
         .provision(&context, display_name, settings, first_key, Utc::now())
         .await?;
     let mut response = accepted(StatusCode::CREATED, None, outcome, Some(secret));
-    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/tenants/{tenant}")) {
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/admin/tenants/{tenant}")) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
@@ -139,7 +140,7 @@ pub async fn provision_tenant(
 
 /// Replace a tenant's settings (operators). They take effect at once, in every process.
 #[utoipa::path(
-    put, path = "/api/v1/tenants/{tenant}/settings", tag = "tenants",
+    put, path = "/api/v1/admin/tenants/{tenant}/settings", tag = "tenants",
     params(TenantParam,
            ("If-Match" = Option<String>, Header, description = "Expected version, e.g. \"3\""),
            ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),
@@ -173,7 +174,7 @@ pub async fn change_tenant_settings(
 /// Suspend a tenant (operators): its credentials are refused at once, its workers get no
 /// work; nothing of its history is touched.
 #[utoipa::path(
-    post, path = "/api/v1/tenants/{tenant}/suspend", tag = "tenants",
+    post, path = "/api/v1/admin/tenants/{tenant}/suspend", tag = "tenants",
     params(TenantParam,
            ("If-Match" = Option<String>, Header, description = "Expected version, e.g. \"3\""),
            ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),
@@ -181,7 +182,7 @@ pub async fn change_tenant_settings(
     responses(
         (status = 200, description = "Suspended", body = CommandAccepted),
         (status = 404, description = "No such tenant", body = Problem),
-        (status = 409, description = "Already suspended, or a version conflict", body = Problem),
+        (status = 409, description = "Already suspended, the caller's own tenant, or a version conflict", body = Problem),
         (status = 422, description = "Invalid reason", body = Problem),
     ),
     security(("bearer" = []), ("api_key" = []))
@@ -195,6 +196,16 @@ pub async fn suspend_tenant(
 ) -> Result<Response, ApiError> {
     let context = caller.may(TenantAction::SuspendTenant, None, &body)?;
     let reason = one_field("reason", SuspensionReason::parse(&body.reason))?;
+    if path.tenant == caller.principal.tenant {
+        return Err(ApiError::Conflict {
+            code: "own_tenant",
+            detail: format!(
+                "tenant {} holds your own operator key: suspending it would lock you out; \
+                 use `backend tenants suspend` if you mean it",
+                path.tenant
+            ),
+        });
+    }
     let command = TenantCommand::Suspend {
         reason,
         at: Utc::now(),
@@ -204,7 +215,7 @@ pub async fn suspend_tenant(
 
 /// Reactivate a suspended tenant (operators): its credentials work again at once.
 #[utoipa::path(
-    post, path = "/api/v1/tenants/{tenant}/reactivate", tag = "tenants",
+    post, path = "/api/v1/admin/tenants/{tenant}/reactivate", tag = "tenants",
     params(TenantParam,
            ("If-Match" = Option<String>, Header, description = "Expected version, e.g. \"3\""),
            ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),

@@ -5,6 +5,9 @@
 pub mod commands;
 pub mod queries;
 
+use std::collections::BTreeSet;
+
+use domain::documents::ContentType;
 use domain::policy::TenantAction;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -13,6 +16,7 @@ use utoipa_axum::routes;
 pub use commands::{ProvisionTenant, SuspendTenant};
 pub use queries::{TenantDto, TenantPage};
 
+use crate::http::schema;
 use crate::routes::Routes;
 
 /// The tenants routes.
@@ -53,40 +57,128 @@ pub struct TenantParam {
     pub tenant: String,
 }
 
-/// A tenant's settings. Each one left out follows the server's configuration; one that is set
-/// can only narrow what the server allows.
+/// A tenant's settings. Each one left out follows the server's configuration. The document
+/// size and types narrow what the server accepts; the others replace the server's values.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(examples(json!({"job_max_attempts": 3, "quota_jobs_per_day": 1000, "quota_stored_bytes": 1073741824_u64})))]
 pub struct Settings {
     /// Command requests (POST, PUT, PATCH, DELETE) per principal per minute.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "schema::whole_number::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(minimum = 1, maximum = 1_000_000)]
     pub commands_per_minute: Option<u32>,
     /// Query requests (GET) per principal per minute.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "schema::whole_number::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(minimum = 1, maximum = 1_000_000)]
     pub queries_per_minute: Option<u32>,
     /// Largest document upload, in bytes (the server's `documents.max_bytes` still applies).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "schema::whole_number::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(minimum = 1, maximum = 1_099_511_627_776_u64)]
     pub document_max_bytes: Option<u64>,
     /// How many times a job is attempted before it is dead-lettered (jobs submitted from now).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "schema::whole_number::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(minimum = 1, maximum = 100)]
     pub job_max_attempts: Option<u32>,
     /// How long a worker's claim lasts without a heartbeat, in seconds (claims from now).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "schema::whole_number::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(minimum = 5, maximum = 86_400)]
     pub job_lease_secs: Option<u64>,
     /// Quota: jobs submitted per UTC day.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "schema::whole_number::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(minimum = 0, maximum = 1_099_511_627_776_u64)]
     pub quota_jobs_per_day: Option<u64>,
     /// Quota: bytes of documents stored.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "schema::whole_number::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(minimum = 0, maximum = 1_125_899_906_842_624_u64)]
     pub quota_stored_bytes: Option<u64>,
+    /// The document types accepted, each at most once (the server's `documents.allowed_types`
+    /// still applies).
+    #[serde(
+        default,
+        deserialize_with = "schema::unique_or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(min_items = 1, max_items = 7)]
+    pub document_types: Option<BTreeSet<DocumentType>>,
+    /// `false` closes the community's public pages, whatever the tenant's admins switched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_community_pages: Option<bool>,
+}
+
+/// A document type, as recognised from the content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentType {
+    /// UTF-8 text.
+    PlainText,
+    /// Markdown (text declared as such).
+    Markdown,
+    /// SubRip subtitles.
+    Srt,
+    /// WebVTT subtitles.
+    WebVtt,
+    /// JSON.
+    Json,
+    /// A Word document.
+    Docx,
+    /// A PDF document.
+    Pdf,
+}
+
+impl From<DocumentType> for ContentType {
+    fn from(kind: DocumentType) -> Self {
+        match kind {
+            DocumentType::PlainText => Self::PlainText,
+            DocumentType::Markdown => Self::Markdown,
+            DocumentType::Srt => Self::Srt,
+            DocumentType::WebVtt => Self::WebVtt,
+            DocumentType::Json => Self::Json,
+            DocumentType::Docx => Self::Docx,
+            DocumentType::Pdf => Self::Pdf,
+        }
+    }
+}
+
+impl From<ContentType> for DocumentType {
+    fn from(kind: ContentType) -> Self {
+        match kind {
+            ContentType::PlainText => Self::PlainText,
+            ContentType::Markdown => Self::Markdown,
+            ContentType::Srt => Self::Srt,
+            ContentType::WebVtt => Self::WebVtt,
+            ContentType::Json => Self::Json,
+            ContentType::Docx => Self::Docx,
+            ContentType::Pdf => Self::Pdf,
+        }
+    }
 }
 
 impl From<Settings> for domain::tenants::TenantSettings {
@@ -99,6 +191,10 @@ impl From<Settings> for domain::tenants::TenantSettings {
             job_lease_secs: settings.job_lease_secs,
             quota_jobs_per_day: settings.quota_jobs_per_day,
             quota_stored_bytes: settings.quota_stored_bytes,
+            document_types: settings
+                .document_types
+                .map(|types| types.into_iter().map(ContentType::from).collect()),
+            public_community_pages: settings.public_community_pages,
         }
     }
 }
@@ -113,6 +209,10 @@ impl From<domain::tenants::TenantSettings> for Settings {
             job_lease_secs: settings.job_lease_secs,
             quota_jobs_per_day: settings.quota_jobs_per_day,
             quota_stored_bytes: settings.quota_stored_bytes,
+            document_types: settings
+                .document_types
+                .map(|types| types.into_iter().map(DocumentType::from).collect()),
+            public_community_pages: settings.public_community_pages,
         }
     }
 }

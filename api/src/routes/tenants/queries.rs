@@ -107,7 +107,7 @@ pub struct ListTenants {
 
 /// Every provisioned tenant with its usage (operators).
 #[utoipa::path(
-    get, path = "/api/v1/tenants", tag = "tenants",
+    get, path = "/api/v1/admin/tenants", tag = "tenants",
     params(ListTenants,
            ("X-Consistency-Token" = Option<String>, Header, description = "Token from a command")),
     responses(
@@ -160,7 +160,7 @@ pub async fn list_tenants(
 
 /// One tenant with its usage (operators).
 #[utoipa::path(
-    get, path = "/api/v1/tenants/{tenant}", tag = "tenants",
+    get, path = "/api/v1/admin/tenants/{tenant}", tag = "tenants",
     params(TenantParam,
            ("X-Consistency-Token" = Option<String>, Header, description = "Token from a command"),
            ("consistency_token" = Option<String>, Query, description = "Token from a command")),
