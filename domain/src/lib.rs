@@ -26,6 +26,8 @@
 //! - [`users`]: the `User` aggregate (register, rename, deactivate, reactivate).
 //! - [`community`]: the `Category` and `Post` aggregates (categories kept by admins, posts
 //!   written by members, edited by their authors, moderated).
+//! - [`prices`]: the `Asset` and `PriceSeries` aggregates (bars recorded, corrected, never
+//!   deleted). No routes yet, so no policy actions.
 //! - [`tenants`]: the `Tenant` aggregate (provisioned, settings changed, suspended,
 //!   reactivated by operators).
 //! - [`audit`]: reading the history (no aggregate): its actions, and replaying any aggregate's
@@ -73,6 +75,7 @@ pub mod community;
 pub mod documents;
 pub mod jobs;
 pub mod operations;
+pub mod prices;
 pub mod tenants;
 pub mod users;
 

@@ -1,0 +1,87 @@
+//! The stored form of every asset and price-series event (see `crate::stored_check`).
+
+use rust_decimal::Decimal;
+
+use super::*;
+use crate::stored_check::{at, id, stored_events_test};
+
+fn bar(close: i64) -> Bar {
+    Bar::new(
+        Decimal::new(close * 100 - 50, 2),
+        Decimal::new(close * 100 + 125, 2),
+        Decimal::new(close * 100 - 75, 2),
+        Decimal::new(close * 100, 2),
+        Decimal::new(1_250_000, 0),
+    )
+    .expect("a valid bar")
+}
+
+fn source() -> ImportSource {
+    ImportSource {
+        provider: "twelvedata".to_owned(),
+        import_id: id(9),
+    }
+}
+
+fn asset_samples() -> Vec<AssetEvent> {
+    vec![
+        AssetEvent::AssetListed {
+            symbol: Symbol::parse("ACME").expect("valid"),
+            exchange: Exchange::parse("XNAS").expect("valid"),
+            currency: Currency::parse("USD").expect("valid"),
+            kind: AssetKind::Stock,
+            name: AssetName::parse("Acme Corporation").expect("valid"),
+            at: at(0),
+        },
+        AssetEvent::AssetRenamed {
+            symbol: Symbol::parse("ACM").expect("valid"),
+            name: AssetName::parse("Acme Corp.").expect("valid"),
+            at: at(1),
+        },
+        AssetEvent::AssetDelisted { at: at(2) },
+    ]
+}
+
+fn series_samples() -> Vec<PriceSeriesEvent> {
+    let key = SeriesKey {
+        asset: id(1),
+        interval: Interval::Day,
+        period: at(0),
+    };
+    vec![
+        PriceSeriesEvent::SeriesStarted { key, at: at(0) },
+        PriceSeriesEvent::BarsRecorded {
+            bars: vec![Reported {
+                time: at(0),
+                bar: bar(101),
+            }],
+            source: source(),
+            at: at(1),
+        },
+        PriceSeriesEvent::BarsCorrected {
+            corrections: vec![Correction {
+                time: at(0),
+                previous: bar(101),
+                bar: bar(102),
+            }],
+            source: source(),
+            at: at(2),
+        },
+    ]
+}
+
+stored_events_test! {
+    fn asset_events_are_stored_under_their_event_types() for AssetEvent {
+        snapshot: "asset_events",
+        former_tags: [],
+        samples: asset_samples(),
+    }
+}
+
+stored_events_test! {
+    fn price_series_events_are_stored_under_their_event_types() for PriceSeriesEvent {
+        snapshot: "price_series_events",
+        former_tags: [],
+        samples: series_samples(),
+    }
+}
