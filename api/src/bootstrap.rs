@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use commands::bus::CommandBus;
-use commands::tenants::{already_provisioned, FirstAdminKey, TenantCommands};
+use commands::tenants::{already_provisioned, Adoption, FirstAdminKey, TenantCommands};
 use commands::CommandContext;
 use domain::aggregate::Guarded;
 use domain::api_keys::{ApiKey, ApiKeyCommand, KeyName};
@@ -84,6 +84,7 @@ pub async fn create_admin_key(
             display_name,
             TenantSettings::default(),
             first_key,
+            Adoption::Allowed,
             Utc::now(),
         )
         .await;

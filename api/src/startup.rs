@@ -367,7 +367,6 @@ impl Application {
             let scheduler = JobScheduler::new(
                 self.state.pool.clone(),
                 self.state.write.jobs.clone(),
-                self.state.write.tenants.clone(),
                 SchedulerSettings {
                     stream: settings.nats.stream.clone(),
                     subjects: Subjects::new(settings.nats.subject_prefix.clone()),

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use chrono::Utc;
-use commands::tenants::FirstAdminKey;
+use commands::tenants::{Adoption, FirstAdminKey};
 use domain::api_keys::KeyName;
 use domain::identity::TenantId;
 use domain::tenants::{SuspensionReason, TenantCommand, TenantName, TenantSettings};
@@ -109,6 +109,7 @@ pub async fn provision(
             display_name,
             settings,
             first_key,
+            Adoption::Allowed,
             Utc::now(),
         )
         .await

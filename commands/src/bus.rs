@@ -195,6 +195,11 @@ impl<D: Decider + 'static> CommandBus<D> {
         Ok(state)
     }
 
+    /// The event store's pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Waits until the snapshots this bus started writing after its commands are written.
     pub async fn snapshots_saved(&self) {
         self.store.snapshots_saved().await;

@@ -14,6 +14,8 @@ use crate::documents::Document;
 use crate::identity::Role;
 use crate::jobs::TranslationJob;
 use crate::policy::{context_actions, Rule};
+use crate::prices::{Asset, PriceSeries};
+use crate::tenants::Tenant;
 use crate::users::User;
 
 context_actions! {
@@ -57,6 +59,9 @@ const AGGREGATES: &[(&str, Replayer)] = &[
     (Announcement::TYPE, replay_as::<Announcement>),
     (Readings::TYPE, replay_as::<Readings>),
     (PublicPages::TYPE, replay_as::<PublicPages>),
+    (Tenant::TYPE, replay_as::<Tenant>),
+    (Asset::TYPE, replay_as::<Asset>),
+    (PriceSeries::TYPE, replay_as::<PriceSeries>),
 ];
 
 /// The aggregate types whose state can be replayed, in a stable order.
@@ -127,7 +132,10 @@ mod tests {
                 "Member",
                 "Announcement",
                 "AnnouncementReading",
-                "PublicPages"
+                "PublicPages",
+                "Tenant",
+                "Asset",
+                "PriceSeries"
             ]
         );
         types.dedup();

@@ -12,12 +12,13 @@ use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
-use commands::bus::CommandBus;
+use commands::bus::{CommandBus, CommandError};
 use commands::tenants::TenantCommands;
 use commands::users::UserCommands;
+use domain::aggregate::Versioned;
 use domain::api_keys::{ApiKey, SecretHash};
 use domain::identity::{Principal, StreamId, TenantId};
-use domain::tenants::TenantSettings;
+use domain::tenants::{Tenant, TenantError, TenantSettings};
 use domain::users::{User, UserStatus};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
@@ -67,6 +68,9 @@ pub struct Authenticated {
     /// The caller's tenant's settings (empty for a tenant that predates provisioning).
     pub settings: TenantSettings,
 }
+
+/// A tenant's state as read for a request, or why it could not be read.
+type Standing = Result<Versioned<Tenant>, CommandError<TenantError>>;
 
 /// Checks credentials.
 pub struct Authenticator {
@@ -124,15 +128,14 @@ impl Authenticator {
         headers: &HeaderMap,
         now: DateTime<Utc>,
     ) -> Result<Authenticated, AuthError> {
-        let principal = match credential(headers)? {
+        let (principal, tenant) = match credential(headers)? {
             Credential::Bearer(token) => self.jwt(token).await?,
             Credential::ApiKey(key) => self.api_key(key, now).await?,
         };
-        let tenant = self
-            .tenants
-            .load(&principal.tenant)
-            .await
-            .map_err(|e| AuthError::Store(Box::new(e)))?;
+        // Credentials that do not hold learn nothing of their tenant's standing: the principal
+        // is judged first.
+        let principal = principal?;
+        let tenant = tenant.map_err(|e| AuthError::Store(Box::new(e)))?;
         if tenant.state().suspension().is_some() {
             return Err(AuthError::Suspended {
                 tenant: principal.tenant,
@@ -144,7 +147,11 @@ impl Authenticator {
         })
     }
 
-    async fn jwt(&self, token: &str) -> Result<Principal, AuthError> {
+    /// The principal a token names (or why not), and its tenant's state, read together.
+    async fn jwt(
+        &self,
+        token: &str,
+    ) -> Result<(Result<Principal, AuthError>, Standing), AuthError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| AuthError::Token(e.to_string()))?;
         // The header only chooses among configured keys; it never chooses how a key is used.
@@ -166,12 +173,10 @@ impl Authenticator {
         let tenant =
             TenantId::parse(&claims.tenant).map_err(|_| AuthError::Malformed("tenant claim"))?;
         let user = Uuid::parse_str(&claims.sub).map_err(|_| AuthError::Malformed("sub claim"))?;
-        let state = self
-            .users
-            .load(&StreamId::new(tenant.clone(), user))
-            .await
-            .map_err(|e| AuthError::Store(Box::new(e)))?;
-        match state.state() {
+        let stream = StreamId::new(tenant.clone(), user);
+        let (state, standing) = tokio::join!(self.users.load(&stream), self.tenants.load(&tenant));
+        let state = state.map_err(|e| AuthError::Store(Box::new(e)))?;
+        let principal = match state.state() {
             User::Registered {
                 status: UserStatus::Active,
                 roles,
@@ -179,10 +184,16 @@ impl Authenticator {
             } => Ok(Principal::user(tenant, user, roles.clone())),
             User::Registered { .. } => Err(AuthError::Principal("user is deactivated".into())),
             User::Unregistered => Err(AuthError::Principal("no such user".into())),
-        }
+        };
+        Ok((principal, standing))
     }
 
-    async fn api_key(&self, presented: &str, now: DateTime<Utc>) -> Result<Principal, AuthError> {
+    /// The principal a key names (or why not), and its tenant's state, read together.
+    async fn api_key(
+        &self,
+        presented: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Result<Principal, AuthError>, Standing), AuthError> {
         let malformed = || AuthError::Malformed("API keys read {tenant}.{key id}.{secret}");
         let mut parts = presented.splitn(3, '.');
         let (Some(tenant), Some(key), Some(secret)) = (parts.next(), parts.next(), parts.next())
@@ -191,16 +202,15 @@ impl Authenticator {
         };
         let tenant = TenantId::parse(tenant).map_err(|_| malformed())?;
         let key = Uuid::parse_str(key).map_err(|_| malformed())?;
-        let state = self
-            .keys
-            .load(&StreamId::new(tenant.clone(), key))
-            .await
-            .map_err(|e| AuthError::Store(Box::new(e)))?;
-        let roles = state
+        let stream = StreamId::new(tenant.clone(), key);
+        let (state, standing) = tokio::join!(self.keys.load(&stream), self.tenants.load(&tenant));
+        let state = state.map_err(|e| AuthError::Store(Box::new(e)))?;
+        let principal = state
             .state()
             .authenticate(&hash_secret(secret), now)
-            .map_err(|rejected| AuthError::Principal(rejected.to_string()))?;
-        Ok(Principal::api_key(tenant, key, roles.clone()))
+            .map(|roles| Principal::api_key(tenant, key, roles.clone()))
+            .map_err(|rejected| AuthError::Principal(rejected.to_string()));
+        Ok((principal, standing))
     }
 }
 

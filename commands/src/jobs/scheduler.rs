@@ -38,7 +38,6 @@ use crate::feed::{self, FeedError};
 use crate::jobs::{parked, JobCommands};
 use crate::metadata::CommandContext;
 use crate::relay::{sleep_or_cancel, Backoff};
-use crate::tenants::TenantCommands;
 
 /// Tuning of the process manager.
 #[derive(Debug, Clone)]
@@ -131,23 +130,15 @@ pub const ACTOR: &str = "system:job-scheduler";
 pub struct JobScheduler {
     pool: PgPool,
     jobs: Arc<JobCommands>,
-    tenants: Arc<TenantCommands>,
     settings: SchedulerSettings,
 }
 
 impl JobScheduler {
-    /// A scheduler issuing commands through `jobs`, holding the timers of tenants `tenants`
-    /// says are suspended.
-    pub fn new(
-        pool: PgPool,
-        jobs: Arc<JobCommands>,
-        tenants: Arc<TenantCommands>,
-        settings: SchedulerSettings,
-    ) -> Self {
+    /// A scheduler issuing commands through `jobs`.
+    pub fn new(pool: PgPool, jobs: Arc<JobCommands>, settings: SchedulerSettings) -> Self {
         Self {
             pool,
             jobs,
-            tenants,
             settings,
         }
     }
@@ -206,9 +197,6 @@ impl JobScheduler {
                 Fired::Stale => clear(&self.pool, &aggregate_id, version).await?,
                 // Due again at once: the next tick tries it again.
                 Fired::Again => due_again(&self.pool, &aggregate_id, version, now).await?,
-                // Its tenant is suspended: the timer stays taken, and comes due again once
-                // `TAKEN_FOR` has passed.
-                Fired::Held => {}
                 // A failure retrying will not cure: parked, its timer held, the others go on.
                 Fired::Parked(error) => {
                     parked::park_held(&self.pool, &aggregate_id, version, &error).await?;
@@ -231,16 +219,6 @@ impl JobScheduler {
             warn!(job.stream = %aggregate_id, "timer for a malformed stream id; dropping it");
             return Fired::Stale;
         };
-        // A suspended tenant's jobs wait for it: no lease expires and no retry is spent while
-        // its workers cannot reach them.
-        match self.tenants.load(&stream.tenant).await {
-            Ok(tenant) if tenant.state().suspension().is_some() => return Fired::Held,
-            Ok(_) => {}
-            Err(error) => {
-                warn!(job.stream = %aggregate_id, error = %error, "reading the job's tenant failed; the timer stays due");
-                return Fired::Again;
-            }
-        }
         let command = match (kind.as_str(), lease_id) {
             ("lease_expiry", Some(lease_id)) => JobCommand::ExpireLease { lease_id, at: now },
             _ => JobCommand::Requeue { at: now },
@@ -495,8 +473,6 @@ enum Fired {
     Stale,
     /// It could not be decided now: due again at once.
     Again,
-    /// Its tenant is suspended: held until the tenant is reactivated.
-    Held,
     /// It failed in a way retrying soon will not cure (an event that does not decode): the job
     /// is parked with this reason and its timer held for a while.
     Parked(String),

@@ -23,6 +23,17 @@ pub struct FirstAdminKey {
     pub secret_hash: SecretHash,
 }
 
+/// Whether provisioning may adopt a tenant that already has history (keys, users, jobs made
+/// before tenants were provisioned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adoption {
+    /// Only a tenant with no history: what operators may do over HTTP, so that provisioning
+    /// never hands an operator an admin key to an existing tenant's data.
+    NewOnly,
+    /// A tenant with history too: from the command line, by someone with database access.
+    Allowed,
+}
+
 /// Issues tenant commands.
 #[derive(Debug)]
 pub struct TenantCommands {
@@ -52,9 +63,11 @@ impl TenantCommands {
         display_name: TenantName,
         settings: TenantSettings,
         key: FirstAdminKey,
+        adoption: Adoption,
         now: DateTime<Utc>,
     ) -> Result<CommandOutcome, CommandError<TenantError>> {
-        let attempt = || self.provision_once(context, &display_name, &settings, &key, now);
+        let attempt =
+            || self.provision_once(context, &display_name, &settings, &key, adoption, now);
         self.tenants.idempotent(context, attempt).await
     }
 
@@ -64,6 +77,7 @@ impl TenantCommands {
         display_name: &TenantName,
         settings: &TenantSettings,
         key: &FirstAdminKey,
+        adoption: Adoption,
         now: DateTime<Utc>,
     ) -> Result<CommandOutcome, CommandError<TenantError>> {
         let tenant = stream(&context.tenant);
@@ -73,6 +87,11 @@ impl TenantCommands {
         ) {
             return Err(CommandError::Rejected(Rejection::Domain(
                 TenantError::AlreadyProvisioned,
+            )));
+        }
+        if adoption == Adoption::NewOnly && self.has_history(&context.tenant).await? {
+            return Err(CommandError::Rejected(Rejection::Domain(
+                TenantError::HasHistory,
             )));
         }
         let issue = ApiKeyCommand::Issue {
@@ -109,9 +128,33 @@ impl TenantCommands {
             at: now,
         };
         let name = command.name();
-        self.tenants
+        let provisioned = self
+            .tenants
             .append(context, &tenant, Guarded::new(command), name, now)
+            .await;
+        if provisioned.is_err() {
+            // Another provisioning won (or the store failed): the key issued above must not
+            // stay usable with a secret nobody holds.
+            let revoke = ApiKeyCommand::Revoke { at: now };
+            let name = revoke.name();
+            if let Err(error) = self
+                .keys
+                .append(&key_context, &key_stream, Guarded::new(revoke), name, now)
+                .await
+            {
+                tracing::warn!(key = %key.id, error = %error, "revoking an unused first admin key failed");
+            }
+        }
+        provisioned
+    }
+
+    /// Whether any event of `tenant` is stored.
+    async fn has_history(&self, tenant: &TenantId) -> Result<bool, CommandError<TenantError>> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE tenant_id = $1)")
+            .bind(tenant.as_str())
+            .fetch_one(self.tenants.pool())
             .await
+            .map_err(|error| CommandError::Store(Box::new(error)))
     }
 
     /// Changes, suspends or reactivates the context's tenant.

@@ -142,6 +142,13 @@ pub enum TenantError {
     /// No such tenant.
     #[error("no such tenant")]
     NotFound,
+    /// Provisioning over HTTP a tenant that already has history (it predates provisioning):
+    /// adopting it is for the command line.
+    #[error(
+        "the tenant already has history; adopt it from the command line \
+         (`backend tenants provision` or `backend create-admin-key`)"
+    )]
+    HasHistory,
     /// Suspending a suspended tenant.
     #[error("the tenant is already suspended")]
     AlreadySuspended,
@@ -158,7 +165,7 @@ impl DomainError for TenantError {
         match self {
             Self::InvalidName { .. } | Self::InvalidReason { .. } => ErrorKind::Invalid,
             Self::NotFound => ErrorKind::NotFound,
-            Self::AlreadyProvisioned => ErrorKind::Conflict,
+            Self::AlreadyProvisioned | Self::HasHistory => ErrorKind::Conflict,
             Self::AlreadySuspended | Self::NotSuspended | Self::SettingsUnchanged => {
                 ErrorKind::Rejected
             }
@@ -170,6 +177,7 @@ impl DomainError for TenantError {
             Self::InvalidName { .. } => "invalid_tenant_name",
             Self::InvalidReason { .. } => "invalid_suspension_reason",
             Self::AlreadyProvisioned => "tenant_already_provisioned",
+            Self::HasHistory => "tenant_has_history",
             Self::NotFound => "tenant_not_found",
             Self::AlreadySuspended => "tenant_already_suspended",
             Self::NotSuspended => "tenant_not_suspended",

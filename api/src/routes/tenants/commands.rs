@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use chrono::Utc;
-use commands::tenants::FirstAdminKey;
+use commands::tenants::{Adoption, FirstAdminKey};
 use domain::api_keys::KeyName;
 use domain::identity::TenantId;
 use domain::policy::TenantAction;
@@ -73,7 +73,7 @@ fn settings_errors(refused: Vec<SettingRefused>, prefix: &str) -> Vec<FieldError
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),
     responses(
         (status = 201, description = "Provisioned; `api_key` holds the first admin key", body = CommandAccepted),
-        (status = 409, description = "Already provisioned", body = Problem),
+        (status = 409, description = "Already provisioned, or a tenant with history (adopt it from the command line)", body = Problem),
         (status = 422, description = "Invalid fields, each named", body = Problem),
     ),
     security(("bearer" = []), ("api_key" = []))
@@ -129,7 +129,14 @@ pub async fn provision_tenant(
     let outcome = state
         .write
         .tenants
-        .provision(&context, display_name, settings, first_key, Utc::now())
+        .provision(
+            &context,
+            display_name,
+            settings,
+            first_key,
+            Adoption::NewOnly,
+            Utc::now(),
+        )
         .await?;
     let mut response = accepted(StatusCode::CREATED, None, outcome, Some(secret));
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/admin/tenants/{tenant}")) {
@@ -223,6 +230,7 @@ pub async fn suspend_tenant(
         (status = 200, description = "Reactivated", body = CommandAccepted),
         (status = 404, description = "No such tenant", body = Problem),
         (status = 409, description = "Not suspended, or a version conflict", body = Problem),
+        (status = 422, description = "An Idempotency-Key already used for another request", body = Problem),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
