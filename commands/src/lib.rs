@@ -23,6 +23,7 @@
 //! - [`documents`]: uploads into the object store, recorded as events, with compensation.
 //! - [`community`]: categories, posts, comments and reactions, each written only where the
 //!   aggregates it names take it.
+//! - [`prices`]: assets, and reported bars recorded into the series stream of their period.
 //! - [`tenants`]: provisioning a tenant with its first admin key, settings, suspension.
 //! - [`jobs`]: job commands with the checks that span documents and parent jobs, the worker
 //!   protocol, and the process manager (durable lease-expiry and retry timers).
@@ -38,6 +39,7 @@ pub mod idempotency;
 pub mod jetstream;
 pub mod jobs;
 pub mod metadata;
+pub mod prices;
 pub mod relay;
 pub mod snapshots;
 pub mod tenants;
@@ -79,6 +81,8 @@ pub struct WriteSide {
     pub community: Arc<community::CommunityCommands>,
     /// Tenants: provisioning, settings, suspension.
     pub tenants: Arc<tenants::TenantCommands>,
+    /// Asset prices: assets and their bars.
+    pub prices: Arc<prices::PriceCommands>,
 }
 
 impl WriteSide {
@@ -122,6 +126,7 @@ impl WriteSide {
                 },
             )),
             tenants: Arc::new(tenants::TenantCommands::new(bus().build(), bus().build())),
+            prices: Arc::new(prices::PriceCommands::new(bus().build(), bus().build())),
             documents,
         })
     }

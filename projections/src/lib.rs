@@ -47,6 +47,10 @@ macro_rules! read_models {
                 /// `read_models.tenants` and `read_models.tenant_documents`.
                 Tenants => TenantsProjection,
             ],
+            prices: [
+                /// `read_models.price_*`: assets, bars (partitioned by time), corrections.
+                Prices => PricesProjection,
+            ],
         }
     };
 }

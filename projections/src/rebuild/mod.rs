@@ -21,7 +21,7 @@
 use std::fmt;
 
 use futures::future::{try_join_all, BoxFuture};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::engine::checkpoint::Checkpoint;
 use crate::engine::{apply_to, partition_of, ApplyError, Projection, Target};
@@ -84,6 +84,56 @@ impl fmt::Display for Rebuilt {
             self.events, self.version
         )
     }
+}
+
+/// Creates an empty copy of the live `table` in `schema` (quoted): its columns, defaults,
+/// constraints and indexes, and, for a partitioned table, its partitioning and an empty copy of
+/// every partition under the same name and bounds.
+async fn copy_table(
+    connection: &mut PgConnection,
+    schema: &str,
+    table: &str,
+) -> Result<(), sqlx::Error> {
+    let live = format!("{}.{}", quoted(Target::LIVE_SCHEMA), quoted(table));
+    let key: Option<String> = sqlx::query_scalar("SELECT pg_get_partkeydef(to_regclass($1))")
+        .bind(&live)
+        .fetch_one(&mut *connection)
+        .await?;
+    let copy = format!("{schema}.{}", quoted(table));
+    let partitioned = key
+        .map(|key| format!(" PARTITION BY {key}"))
+        .unwrap_or_default();
+    sqlx::query(&format!(
+        "CREATE TABLE {copy} (LIKE {live} INCLUDING ALL){partitioned}"
+    ))
+    .execute(&mut *connection)
+    .await?;
+    for (partition, bound) in partitions(&mut *connection, &live).await? {
+        sqlx::query(&format!(
+            "CREATE TABLE {schema}.{} PARTITION OF {copy} {bound}",
+            quoted(&partition)
+        ))
+        .execute(&mut *connection)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The partitions of the table `qualified` (quoted, schema-qualified), with their bounds as
+/// written in `PARTITION OF` (`FOR VALUES FROM (…) TO (…)`, `DEFAULT`); none for a plain table.
+async fn partitions(
+    connection: &mut PgConnection,
+    qualified: &str,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT c.relname::text, pg_get_expr(c.relpartbound, c.oid)
+           FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+          WHERE i.inhparent = to_regclass($1)
+          ORDER BY c.relname",
+    )
+    .bind(qualified)
+    .fetch_all(connection)
+    .await
 }
 
 fn quoted(identifier: &str) -> String {
@@ -256,13 +306,7 @@ async fn prepare<P: Projection>(
         .execute(&mut *tx)
         .await?;
     for table in projection.tables() {
-        let table = quoted(table);
-        sqlx::query(&format!(
-            "CREATE TABLE {schema}.{table} (LIKE {}.{table} INCLUDING ALL)",
-            Target::LIVE_SCHEMA
-        ))
-        .execute(&mut *tx)
-        .await?;
+        copy_table(&mut tx, &schema, table).await?;
     }
     for table in ["stream_positions", "parked", "progress"] {
         sqlx::query(&format!(

@@ -9,7 +9,7 @@
 use domain::event::RecordedEvent;
 use sqlx::{Acquire, PgConnection, PgPool};
 
-use super::{quoted, EventSource, RebuildError};
+use super::{partitions, quoted, EventSource, RebuildError};
 use crate::engine::checkpoint::Checkpoint;
 use crate::engine::{apply_events, LaneProgress, Projection, Target, Verdict};
 
@@ -40,13 +40,27 @@ pub(super) async fn swap<P: Projection>(
         .execute(&mut *tx)
         .await?;
     for table in projection.tables() {
-        let table = quoted(table);
-        sqlx::query(&format!("ALTER TABLE {live}.{table} SET SCHEMA {retired}"))
+        // A partitioned table's partitions move with it: each is a table of its own.
+        let live_table = format!("{live}.{}", quoted(table));
+        let rebuilt_table = format!("{rebuilt}.{}", quoted(table));
+        let old_partitions = partitions(&mut tx, &live_table).await?;
+        let new_partitions = partitions(&mut tx, &rebuilt_table).await?;
+        let moves = std::iter::once(String::from(*table))
+            .chain(old_partitions.into_iter().map(|(partition, _)| partition))
+            .map(|name| (live.clone(), name, retired.clone()))
+            .chain(
+                std::iter::once(String::from(*table))
+                    .chain(new_partitions.into_iter().map(|(partition, _)| partition))
+                    .map(|name| (rebuilt.clone(), name, live.clone())),
+            );
+        for (from, name, to) in moves {
+            sqlx::query(&format!(
+                "ALTER TABLE {from}.{} SET SCHEMA {to}",
+                quoted(&name)
+            ))
             .execute(&mut *tx)
             .await?;
-        sqlx::query(&format!("ALTER TABLE {rebuilt}.{table} SET SCHEMA {live}"))
-            .execute(&mut *tx)
-            .await?;
+        }
     }
     for table in ["stream_positions", "parked"] {
         sqlx::query(&format!(

@@ -33,6 +33,7 @@ mod live;
 mod nats;
 mod outage;
 mod pg;
+mod prices;
 mod projections;
 mod read_model;
 mod replica;
