@@ -21,8 +21,8 @@ pub enum RecordError {
     /// The asset is unknown or delisted, or could not be read.
     #[error(transparent)]
     Asset(CommandError<AssetError>),
-    /// A series refused its bars, or the store failed. Series of earlier periods are recorded;
-    /// recording the same report again completes it (unchanged bars change nothing).
+    /// A bar is misplaced or contradictory (nothing recorded), or the store failed or another
+    /// import appended first part-way: recording the same report again completes it.
     #[error(transparent)]
     Series(CommandError<PriceSeriesError>),
 }
@@ -65,15 +65,19 @@ impl PriceCommands {
             .await
     }
 
-    /// Records `bars` of `asset` at `interval` reported by `source`: grouped by period, each
-    /// group one command on its series stream, earliest period first. Returns the outcome of
-    /// each series, in that order (an unchanged series keeps its version).
+    /// Records `bars` of `asset` at `interval` reported by `source`: checked as a whole first
+    /// (every bar starts an interval; a time reported twice carries the same values), then
+    /// grouped by period, each group appended to its series stream in batches, earliest first.
+    /// Returns the outcome of each batch, in that order (an unchanged one keeps its version).
     ///
-    /// Recording is idempotent by nature: a report recorded again changes nothing, so a retry
-    /// (or a resumed import) needs no idempotency key.
+    /// Recording is idempotent by nature: a report recorded again changes nothing, so a report
+    /// cut short (a crash, a concurrent import of the same period) is completed by recording it
+    /// again. The context's idempotency key, if any, is not used: one key cannot stand for
+    /// several appends.
     ///
     /// # Errors
-    /// [`RecordError`]: an unknown or delisted asset before anything is recorded.
+    /// [`RecordError`]: an unknown or delisted asset, or a misplaced or contradictory bar,
+    /// before anything is recorded; a store failure or a concurrent append part-way.
     pub async fn record(
         &self,
         context: &CommandContext,
@@ -83,6 +87,10 @@ impl PriceCommands {
         source: &ImportSource,
         now: DateTime<Utc>,
     ) -> Result<Vec<CommandOutcome>, RecordError> {
+        let context = CommandContext {
+            idempotency: None,
+            ..context.clone()
+        };
         let listed = self
             .assets
             .load(&StreamId::new(context.tenant.clone(), asset))
@@ -93,14 +101,22 @@ impl PriceCommands {
             Asset::Listed { delisted: true, .. } => return Err(refused(AssetError::Delisted)),
             Asset::Listed { .. } => {}
         }
-        let mut periods: BTreeMap<DateTime<Utc>, Vec<Reported>> = BTreeMap::new();
+        let mut periods: BTreeMap<DateTime<Utc>, BTreeMap<DateTime<Utc>, Reported>> =
+            BTreeMap::new();
         for reported in bars {
-            periods
-                .entry(interval.period_of(reported.time))
-                .or_default()
-                .push(reported);
+            let time = reported.time;
+            if !interval.aligned(time) {
+                return Err(invalid(PriceSeriesError::Misplaced { time, interval }));
+            }
+            let period = periods.entry(interval.period_of(time)).or_default();
+            if period
+                .insert(time, reported)
+                .is_some_and(|other| other.bar != reported.bar)
+            {
+                return Err(invalid(PriceSeriesError::Contradictory { time }));
+            }
         }
-        let mut outcomes = Vec::with_capacity(periods.len());
+        let mut outcomes = Vec::new();
         for (period, bars) in periods {
             let key = SeriesKey {
                 asset,
@@ -111,6 +127,7 @@ impl PriceCommands {
                 context.tenant.clone(),
                 PriceSeries::stream_id(asset, interval, period),
             );
+            let bars: Vec<Reported> = bars.into_values().collect();
             for chunk in bars.chunks(PriceSeries::MAX_BATCH) {
                 let command = PriceSeriesCommand::Record {
                     key,
@@ -121,7 +138,7 @@ impl PriceCommands {
                 let name = command.name();
                 let outcome = self
                     .series
-                    .append(context, &stream, Guarded::new(command), name, now)
+                    .append(&context, &stream, Guarded::new(command), name, now)
                     .await
                     .map_err(RecordError::Series)?;
                 outcomes.push(outcome);
@@ -129,6 +146,10 @@ impl PriceCommands {
         }
         Ok(outcomes)
     }
+}
+
+fn invalid(error: PriceSeriesError) -> RecordError {
+    RecordError::Series(CommandError::Rejected(Rejection::Domain(error)))
 }
 
 fn refused(error: AssetError) -> RecordError {

@@ -148,13 +148,19 @@ impl TenantCommands {
         provisioned
     }
 
-    /// Whether any event of `tenant` is stored.
+    /// Whether any event of `tenant` is stored but the keys an earlier, unfinished provisioning
+    /// by an operator issued (so that retrying it is not refused for its own leftovers).
     async fn has_history(&self, tenant: &TenantId) -> Result<bool, CommandError<TenantError>> {
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE tenant_id = $1)")
-            .bind(tenant.as_str())
-            .fetch_one(self.tenants.pool())
-            .await
-            .map_err(|error| CommandError::Store(Box::new(error)))
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM events
+                             WHERE tenant_id = $1
+                               AND NOT (aggregate_type = 'ApiKey'
+                                        AND metadata ->> 'actor' LIKE 'operator:%'))",
+        )
+        .bind(tenant.as_str())
+        .fetch_one(self.tenants.pool())
+        .await
+        .map_err(|error| CommandError::Store(Box::new(error)))
     }
 
     /// Changes, suspends or reactivates the context's tenant.

@@ -57,8 +57,9 @@ pub struct PriceSeries {
 const SERIES_NAMESPACE: Uuid = Uuid::from_u128(0x5c1f_0e7a_b3d2_4a96_8e41_27f0_9d6b_c358);
 
 impl PriceSeries {
-    /// The most bars one command may report.
-    pub const MAX_BATCH: usize = 5_000;
+    /// The most bars one command may report: a batch of corrections (each with its old and new
+    /// values) stays well below NATS's default 1 MiB message limit (about 220 KB at 1,000).
+    pub const MAX_BATCH: usize = 1_000;
 
     /// The stream of `asset`'s `interval` bars in the period starting at `period`.
     pub fn stream_id(asset: Uuid, interval: Interval, period: DateTime<Utc>) -> Uuid {
@@ -159,7 +160,7 @@ pub enum PriceSeriesError {
         time: DateTime<Utc>,
     },
     /// Too many bars in one command.
-    #[error("at most 5000 bars per batch")]
+    #[error("at most 1000 bars per batch")]
     TooMany,
 }
 

@@ -194,6 +194,14 @@ async fn bars_are_recorded_corrected_never_lost_and_stored_by_year() {
         count(&app, "SELECT count(*) FROM read_models.price_corrections").await,
         1
     );
+    let rebuilt: (String, i32) = sqlx::query_as(
+        "SELECT close::text, corrections FROM read_models.price_bars WHERE time = $1",
+    )
+    .bind(day(2026, 1, 2))
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(rebuilt, ("102.5".to_owned(), 1));
     assert_eq!(
         count(
             &app,

@@ -7,7 +7,6 @@ use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use commands::documents::{BodyError, UploadError, UploadFailed, UploadLimits};
 use domain::documents::ContentType;
-use domain::identity::Role;
 use domain::policy::DocumentAction;
 use futures::StreamExt;
 use serde::Serialize;
@@ -85,13 +84,7 @@ pub async fn upload_document(
         .map_or(documents.store().max_bytes(), |own| {
             own.min(documents.store().max_bytes())
         });
-    // Workers store jobs' results: the platform's output, counted in the usage but never
-    // refused by the quota, so a tenant at its quota does not fail its running jobs.
-    let left = if caller.principal.has(Role::Worker) {
-        None
-    } else {
-        quotas::storage_left(&state, &caller).await?
-    };
+    let left = quotas::storage_left(&state, &caller).await?;
     let max = left.map_or(limit, |left| left.min(limit));
     let over_quota = |error: UploadError| match (error, left) {
         (UploadError::TooLarge { .. }, Some(left)) if left < limit => quotas::refused(
