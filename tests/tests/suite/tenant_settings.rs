@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_problem, spawn_app, spawn_app_with, wait_until};
-use crate::tenants::{call, own_tenant, set_settings};
+use crate::tenants::{call, own_tenant, set_settings, suspend_acme};
 
 #[tokio::test]
 async fn the_jobs_per_day_quota_refuses_the_next_job_naming_itself() {
@@ -208,14 +208,7 @@ async fn a_tenants_settings_narrow_its_document_types_and_can_close_its_public_p
     .await;
     set_settings(&app, &operator, json!({})).await;
     assert_eq!(public().await.status(), StatusCode::OK);
-    let suspended = call(
-        &app,
-        &operator,
-        Method::POST,
-        "/api/v1/admin/tenants/acme/suspend",
-        Some(json!({"reason": "review"})),
-    )
-    .await;
+    let suspended = suspend_acme(&app, &operator, "review").await;
     assert_eq!(suspended.status(), StatusCode::OK);
     assert_problem(
         public().await,

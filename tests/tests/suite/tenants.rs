@@ -41,6 +41,30 @@ pub(crate) async fn set_settings(app: &TestApp, operator: &str, settings: Value)
     body["consistency_token"].as_str().unwrap().to_owned()
 }
 
+/// Suspends tenant acme as `operator`, for `reason`.
+pub(crate) async fn suspend_acme(app: &TestApp, operator: &str, reason: &str) -> reqwest::Response {
+    call(
+        app,
+        operator,
+        Method::POST,
+        "/api/v1/admin/tenants/acme/suspend",
+        Some(json!({ "reason": reason })),
+    )
+    .await
+}
+
+/// Reactivates tenant acme as `operator`.
+pub(crate) async fn reactivate_acme(app: &TestApp, operator: &str) -> reqwest::Response {
+    call(
+        app,
+        operator,
+        Method::POST,
+        "/api/v1/admin/tenants/acme/reactivate",
+        None,
+    )
+    .await
+}
+
 /// Acme's own view (settings, status, usage), as its admin reads it; `null` until the tenants
 /// read model has it.
 pub(crate) async fn own_tenant(app: &TestApp) -> Value {
@@ -240,14 +264,7 @@ async fn a_suspended_tenant_is_refused_at_once_loses_nothing_and_comes_back_whol
             .await
             .unwrap();
 
-    let suspended = call(
-        &app,
-        &operator,
-        Method::POST,
-        "/api/v1/admin/tenants/acme/suspend",
-        Some(json!({"reason": "invoice 2026-11 overdue"})),
-    )
-    .await;
+    let suspended = suspend_acme(&app, &operator, "invoice 2026-11 overdue").await;
     assert_eq!(suspended.status(), StatusCode::OK);
 
     // At once, with no wait for any projection: the admin, the worker and a JWT-less read.
@@ -291,14 +308,7 @@ async fn a_suspended_tenant_is_refused_at_once_loses_nothing_and_comes_back_whol
     )
     .await;
     // Suspending twice is refused; nothing of the history went.
-    let twice = call(
-        &app,
-        &operator,
-        Method::POST,
-        "/api/v1/admin/tenants/acme/suspend",
-        Some(json!({"reason": "again"})),
-    )
-    .await;
+    let twice = suspend_acme(&app, &operator, "again").await;
     assert_problem(twice, StatusCode::CONFLICT, "tenant_already_suspended").await;
     let events_after: i64 =
         sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_id LIKE 'acme:%'")
@@ -311,14 +321,7 @@ async fn a_suspended_tenant_is_refused_at_once_loses_nothing_and_comes_back_whol
         "only the suspension was added"
     );
 
-    let reactivated = call(
-        &app,
-        &operator,
-        Method::POST,
-        "/api/v1/admin/tenants/acme/reactivate",
-        None,
-    )
-    .await;
+    let reactivated = reactivate_acme(&app, &operator).await;
     assert_eq!(reactivated.status(), StatusCode::OK);
     let served = app.get("/api/v1/users").await;
     assert_eq!(served.status(), StatusCode::OK);
@@ -334,14 +337,7 @@ async fn a_suspended_tenant_is_refused_at_once_loses_nothing_and_comes_back_whol
     assert_eq!(claimed.status(), StatusCode::OK);
     let claimed: Value = claimed.json().await.unwrap();
     assert_eq!(claimed["job_id"], job.as_str());
-    let again = call(
-        &app,
-        &operator,
-        Method::POST,
-        "/api/v1/admin/tenants/acme/reactivate",
-        None,
-    )
-    .await;
+    let again = reactivate_acme(&app, &operator).await;
     assert_problem(again, StatusCode::CONFLICT, "tenant_not_suspended").await;
     app.stop().await;
 }
@@ -509,14 +505,7 @@ async fn users_of_a_suspended_tenant_are_refused_and_operators_keep_their_own_te
             .unwrap()
     };
     assert_eq!(as_user().await.status(), StatusCode::OK);
-    let suspended = call(
-        &app,
-        &operator,
-        Method::POST,
-        "/api/v1/admin/tenants/acme/suspend",
-        Some(json!({"reason": "review"})),
-    )
-    .await;
+    let suspended = suspend_acme(&app, &operator, "review").await;
     assert_eq!(suspended.status(), StatusCode::OK);
     assert_problem(as_user().await, StatusCode::FORBIDDEN, "tenant_suspended").await;
     // A tenant with history (here `system`, where `operator_key` records operators) is not
@@ -542,14 +531,7 @@ async fn users_of_a_suspended_tenant_are_refused_and_operators_keep_their_own_te
     .await;
     assert_problem(own, StatusCode::CONFLICT, "own_tenant").await;
     // Reactivated, the read model clears the suspension.
-    let reactivated = call(
-        &app,
-        &operator,
-        Method::POST,
-        "/api/v1/admin/tenants/acme/reactivate",
-        None,
-    )
-    .await;
+    let reactivated = reactivate_acme(&app, &operator).await;
     let token: Value = reactivated.json().await.unwrap();
     let view = app
         .anonymous(Method::GET, "/api/v1/admin/tenants/acme")
@@ -574,14 +556,7 @@ async fn an_open_live_stream_ends_when_its_tenant_is_suspended() {
     let operator = app.operator_key().await;
     let live = app.get("/api/v1/jobs/live").await;
     assert_eq!(live.status(), StatusCode::OK);
-    let suspended = call(
-        &app,
-        &operator,
-        Method::POST,
-        "/api/v1/admin/tenants/acme/suspend",
-        Some(json!({"reason": "review"})),
-    )
-    .await;
+    let suspended = suspend_acme(&app, &operator, "review").await;
     assert_eq!(suspended.status(), StatusCode::OK);
     // The body ends (the server closes the stream) well within the deadline; an open stream
     // would run into it.

@@ -216,3 +216,41 @@ impl From<domain::tenants::TenantSettings> for Settings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use domain::tenants::TenantSettings;
+
+    use super::*;
+
+    /// The bounds the document states are the ones the domain enforces, setting by setting, and
+    /// the document names every setting the domain has.
+    #[test]
+    fn the_documented_settings_are_the_domains() {
+        for (setting, min, max, _) in TenantSettings::BOUNDS {
+            let documented = crate::http::schema::property::<Settings>(setting);
+            assert_eq!(documented["minimum"], min, "{setting}: {documented}");
+            assert_eq!(documented["maximum"], max, "{setting}: {documented}");
+        }
+        let types = crate::http::schema::property::<Settings>("document_types");
+        assert_eq!(types["maxItems"], ContentType::ALL.len(), "{types}");
+        let every = TenantSettings {
+            commands_per_minute: Some(1),
+            queries_per_minute: Some(1),
+            document_max_bytes: Some(1),
+            job_max_attempts: Some(1),
+            job_lease_secs: Some(5),
+            quota_jobs_per_day: Some(0),
+            quota_stored_bytes: Some(0),
+            document_types: Some(ContentType::ALL.to_vec()),
+            public_community_pages: Some(true),
+        };
+        let stored = serde_json::to_value(&every).unwrap();
+        let named = serde_json::to_value(Settings::from(every.clone())).unwrap();
+        assert_eq!(
+            stored.as_object().unwrap().keys().collect::<Vec<_>>(),
+            named.as_object().unwrap().keys().collect::<Vec<_>>(),
+        );
+        assert_eq!(TenantSettings::from(Settings::from(every.clone())), every);
+    }
+}
