@@ -532,11 +532,11 @@ async fn an_export_of_a_hundred_thousand_events_keeps_the_servers_memory_flat() 
             .unwrap()
         }
     };
-    let found = std::sync::Mutex::new(None);
-    crate::helpers::wait_until(
-        "an export's settled end covers the bulk history",
-        std::time::Duration::from_secs(240),
-        || async {
+    let mut last = None;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(50));
+    let wanted = async {
+        loop {
+            tick.tick().await;
             let response = export("").await;
             assert_eq!(response.status(), StatusCode::OK);
             let until = response.headers()["export-until"]
@@ -544,16 +544,21 @@ async fn an_export_of_a_hundred_thousand_events_keeps_the_servers_memory_flat() 
                 .unwrap()
                 .to_owned();
             let expected = covered(until.clone()).await;
-            if expected < 100_000 {
-                response.bytes().await.unwrap();
-                return false;
+            if expected >= 100_000 {
+                return (response, until, expected);
             }
-            *found.lock().unwrap() = Some((response, until, expected));
-            true
-        },
-    )
-    .await;
-    let (response, until, expected) = found.into_inner().unwrap().unwrap();
+            response.bytes().await.unwrap();
+            last = Some((until, expected));
+        }
+    };
+    let Ok((response, until, expected)) =
+        tokio::time::timeout(std::time::Duration::from_secs(240), wanted).await
+    else {
+        panic!(
+            "no export covered the bulk history within 240 s; the last one: {last:?}; {}",
+            horizon(&app.pool).await
+        );
+    };
     let (mut lines, mut bytes) = (0_i64, 0_usize);
     let mut body = response.bytes_stream();
     while let Some(chunk) = body.next().await {
@@ -572,6 +577,32 @@ async fn an_export_of_a_hundred_thousand_events_keeps_the_servers_memory_flat() 
         bytes >> 20
     );
     assert!(grown_mib < 50, "peak RSS grew by {grown_mib} MiB");
+}
+
+/// What holds the settled horizon back, for a failure message: the bulk's transaction, the
+/// current snapshot and every session whose transaction or snapshot is older than the bulk.
+async fn horizon(pool: &sqlx::PgPool) -> String {
+    let bulk: Option<String> = sqlx::query_scalar(
+        "SELECT max(transaction_id)::text FROM events
+          WHERE tenant_id = 'acme' AND aggregate_type = 'User'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let snapshot: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let holders: Vec<String> = sqlx::query_scalar(
+        "SELECT concat_ws(' ', pid, datname, application_name, state, backend_xid,
+                          backend_xmin, xact_start, left(query, 120))
+           FROM pg_stat_activity
+          WHERE backend_xid IS NOT NULL OR backend_xmin IS NOT NULL",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    format!("bulk transaction {bulk:?}, snapshot {snapshot}, sessions holding: {holders:#?}")
 }
 
 /// Waits until the history shows every stored event of tenant `acme` (none is held back by an
