@@ -60,6 +60,8 @@ macro_rules! bounded_contexts {
             Community(community::CommunityAction),
             /// Tenants: provisioning, settings, quotas, suspension.
             Tenants(tenants::TenantAction),
+            /// Asset prices: assets, bars recorded and corrected, their queries.
+            Prices(prices::PriceAction),
         }
     };
 }

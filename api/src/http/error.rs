@@ -399,6 +399,15 @@ impl<E: DomainError + Send + Sync + 'static> From<CommandError<E>> for ApiError 
     }
 }
 
+impl From<commands::prices::RecordError> for ApiError {
+    fn from(error: commands::prices::RecordError) -> Self {
+        match error {
+            commands::prices::RecordError::Asset(error) => error.into(),
+            commands::prices::RecordError::Series(error) => error.into(),
+        }
+    }
+}
+
 impl From<projections::consistency::ConsistencyError> for ApiError {
     fn from(error: projections::consistency::ConsistencyError) -> Self {
         use projections::consistency::ConsistencyError;

@@ -45,6 +45,7 @@ pub mod documents;
 pub mod jobs;
 pub mod openapi;
 pub mod operations;
+pub mod prices;
 pub mod tenants;
 pub mod users;
 
@@ -57,6 +58,7 @@ pub const CONTEXTS: &[fn() -> Routes] = &[
     community::routes,
     audit::routes,
     tenants::routes,
+    prices::routes,
     operations::routes,
 ];
 

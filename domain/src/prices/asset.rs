@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::{AssetKind, AssetName, Currency, Exchange, Symbol};
 use crate::aggregate::Decider;
@@ -30,6 +31,23 @@ pub enum Asset {
         /// Whether it was delisted (its history stays).
         delisted: bool,
     },
+}
+
+/// The namespace of [`Asset::stream_id`]'s name-based ids. Never change it.
+const ASSET_NAMESPACE: Uuid = Uuid::from_u128(0x8a3e_61d2_0f4b_4c17_9b52_d6e0_3a7c_14f9);
+
+impl Asset {
+    /// The stream of the asset listed as `symbol` on `exchange`: the same listing is always
+    /// the same stream, so listing it twice is refused rather than duplicated. A renamed asset
+    /// keeps the id of its first listing.
+    pub fn stream_id(exchange: &Exchange, symbol: &Symbol) -> Uuid {
+        let name = format!(
+            "{exchange}:{symbol}",
+            exchange = exchange.as_str(),
+            symbol = symbol.as_str()
+        );
+        Uuid::new_v5(&ASSET_NAMESPACE, name.as_bytes())
+    }
 }
 
 /// What can be asked of an asset.

@@ -8,6 +8,7 @@
 //! grows without bound and imports of different periods never contend.
 
 mod asset;
+mod policy;
 mod series;
 mod values;
 
@@ -17,11 +18,13 @@ mod stored_events;
 mod tests;
 
 pub use asset::{Asset, AssetCommand, AssetError, AssetEvent};
+pub use policy::PriceAction;
+pub use rust_decimal::Decimal;
 pub use series::{
     Correction, PriceSeries, PriceSeriesCommand, PriceSeriesError, PriceSeriesEvent, Reported,
     SeriesKey,
 };
 pub use values::{
-    AssetKind, AssetName, Bar, BarError, Currency, Exchange, ImportSource, Interval, Symbol,
-    ValueError,
+    parse_decimal, AssetKind, AssetName, Bar, BarError, Currency, Exchange, ImportSource, Interval,
+    Symbol, ValueError, DECIMAL_FRACTION_DIGITS, DECIMAL_INTEGER_DIGITS,
 };

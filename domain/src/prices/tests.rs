@@ -366,3 +366,40 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn decimals_are_read_exactly_as_documented() {
+    for good in [
+        "0",
+        "187.15",
+        "0.000000000001",
+        "9999999999999999.999999999999",
+        "10",
+    ] {
+        assert_eq!(parse_decimal(good).unwrap().to_string(), good, "{good}");
+    }
+    for bad in [
+        "",
+        ".5",
+        "5.",
+        "01",
+        "-1",
+        "1e3",
+        "1.0000000000001",
+        "12345678901234567",
+        " 1",
+        "1,5",
+        "+1",
+        "1.2.3",
+    ] {
+        assert!(parse_decimal(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn asset_kinds_are_named_as_they_are_stored() {
+    for kind in AssetKind::ALL {
+        assert_eq!(serde_json::json!(kind), serde_json::json!(kind.as_str()));
+        assert_eq!(AssetKind::by_name(kind.as_str()), Some(kind));
+    }
+}

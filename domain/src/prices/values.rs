@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::error::{DomainError, ErrorKind};
 use crate::names::parse_name;
 
 /// A value that breaks its rule.
@@ -20,6 +21,22 @@ pub struct ValueError {
     pub rule: &'static str,
 }
 
+impl DomainError for ValueError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Invalid
+    }
+
+    fn code(&self) -> &'static str {
+        match self.field {
+            "symbol" => "invalid_symbol",
+            "exchange" => "invalid_exchange",
+            "currency" => "invalid_currency",
+            "decimal" => "invalid_decimal",
+            _ => "invalid_name",
+        }
+    }
+}
+
 fn token(
     raw: &str,
     max: usize,
@@ -27,7 +44,7 @@ fn token(
     field: &'static str,
     rule: &'static str,
 ) -> Result<String, ValueError> {
-    let upper = raw.trim().to_ascii_uppercase();
+    let upper = raw.to_ascii_uppercase();
     let ok = (1..=max).contains(&upper.len())
         && upper
             .chars()
@@ -35,7 +52,8 @@ fn token(
     ok.then_some(upper).ok_or(ValueError { field, rule })
 }
 
-/// A ticker symbol: 1 to 20 of `A-Z`, `0-9`, `.`, `-`, `/`, `:`, upper-cased (`BRK.B`, `EUR/USD`).
+/// A ticker symbol: 1 to 20 of `A-Z`, `0-9`, `.`, `-`, `/`, `:`, upper-cased (`BRK.B`, `EUR/USD`);
+/// lower-case letters are accepted and upper-cased.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Symbol(String);
@@ -116,12 +134,15 @@ impl Currency {
 pub struct AssetName(String);
 
 impl AssetName {
+    /// The longest name, in characters.
+    pub const MAX_CHARS: usize = 200;
+
     /// Parses a name.
     ///
     /// # Errors
     /// [`ValueError`] naming `name`.
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
-        parse_name(raw, 1..=200)
+        parse_name(raw, 1..=Self::MAX_CHARS)
             .map(|name| Self(name.to_owned()))
             .map_err(|_| ValueError {
                 field: "name",
@@ -151,6 +172,35 @@ pub enum AssetKind {
     Crypto,
     /// A commodity.
     Commodity,
+}
+
+impl AssetKind {
+    /// Every kind.
+    pub const ALL: [AssetKind; 6] = [
+        Self::Stock,
+        Self::Etf,
+        Self::Index,
+        Self::Forex,
+        Self::Crypto,
+        Self::Commodity,
+    ];
+
+    /// Its name, as stored and as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stock => "stock",
+            Self::Etf => "etf",
+            Self::Index => "index",
+            Self::Forex => "forex",
+            Self::Crypto => "crypto",
+            Self::Commodity => "commodity",
+        }
+    }
+
+    /// The kind named `name`, if any.
+    pub fn by_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
 }
 
 /// The length of one bar.
@@ -241,6 +291,37 @@ impl fmt::Display for Interval {
     }
 }
 
+/// The longest integer part of a price or volume, in digits.
+pub const DECIMAL_INTEGER_DIGITS: usize = 16;
+/// The longest fractional part of a price or volume, in digits.
+pub const DECIMAL_FRACTION_DIGITS: usize = 12;
+
+/// A price or volume as written in requests and by providers: an exact non-negative decimal,
+/// `0` or digits without a leading zero (at most [`DECIMAL_INTEGER_DIGITS`]), optionally `.`
+/// and 1 to [`DECIMAL_FRACTION_DIGITS`] more. Exactly representable, never rounded.
+///
+/// # Errors
+/// [`ValueError`] naming `decimal`.
+pub fn parse_decimal(raw: &str) -> Result<Decimal, ValueError> {
+    let (integer, fraction) = raw
+        .split_once('.')
+        .map_or((raw, None), |(integer, fraction)| (integer, Some(fraction)));
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    let integer_ok = digits(integer)
+        && integer.len() <= DECIMAL_INTEGER_DIGITS
+        && (integer == "0" || !integer.starts_with('0'));
+    let fraction_ok =
+        fraction.is_none_or(|part| digits(part) && part.len() <= DECIMAL_FRACTION_DIGITS);
+    (integer_ok && fraction_ok)
+        .then(|| Decimal::from_str_exact(raw).ok())
+        .flatten()
+        .ok_or(ValueError {
+            field: "decimal",
+            rule:
+                "an exact non-negative decimal: up to 16 digits, optionally `.` and up to 12 more",
+        })
+}
+
 /// One bar: open, high, low, close and volume over an interval, exact decimals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Bar {
@@ -265,6 +346,19 @@ pub enum BarError {
     /// `low` is above `open` or `close`, or `high` below them.
     #[error("low <= open, close <= high must hold")]
     OutOfRange,
+}
+
+impl DomainError for BarError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Invalid
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Negative => "negative_value",
+            Self::OutOfRange => "bar_out_of_range",
+        }
+    }
 }
 
 impl Bar {

@@ -8,6 +8,13 @@ use sqlx::PgConnection;
 
 use crate::engine::{ApplyError, Projection};
 
+mod queries;
+
+pub use queries::{
+    aggregate, bars, corrections, get_asset, latest, list_assets, AggregateView, AssetView, BarView,
+    CorrectionView, LatestView, Period, Range,
+};
+
 /// Builds `read_models.price_*`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PricesProjection;
@@ -173,10 +180,6 @@ async fn apply_asset(
             name,
             at,
         } => {
-            let kind = serde_json::to_value(kind)
-                .ok()
-                .and_then(|kind| kind.as_str().map(str::to_owned))
-                .unwrap_or_default();
             sqlx::query(
                 "INSERT INTO price_assets
                     (tenant_id, asset_id, symbol, exchange, currency, kind, name, delisted,
@@ -188,7 +191,7 @@ async fn apply_asset(
             .bind(symbol.as_str())
             .bind(exchange.as_str())
             .bind(currency.as_str())
-            .bind(kind)
+            .bind(kind.as_str())
             .bind(name.as_str())
             .bind(event.sequence)
             .bind(at)

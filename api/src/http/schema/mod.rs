@@ -286,6 +286,15 @@ fn name(what: &str, (min, max): (usize, usize), example: &str) -> RefOr<Schema> 
     string(&description, (min, max), pattern, example)
 }
 
+/// A string that is one of `names`.
+fn one_of<'a>(description: &str, names: impl IntoIterator<Item = &'a str>) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::new(Type::String))
+        .description(Some(description))
+        .enum_values(Some(names))
+        .into()
+}
+
 /// Declares a value object's documented shape: a named component schema, referenced by request
 /// fields with `#[schema(value_type = ...)]`. Never built; only its schema is used.
 macro_rules! documented {
@@ -462,11 +471,7 @@ documented! {
 
 documented! {
     /// [`domain::jobs::JobKind`].
-    JobKind => ObjectBuilder::new()
-        .schema_type(SchemaType::new(Type::String))
-        .description(Some("What a job does."))
-        .enum_values(Some(DomainJobKind::ALL.map(DomainJobKind::as_str)))
-        .into()
+    JobKind => one_of("What a job does.", DomainJobKind::ALL.map(DomainJobKind::as_str))
 }
 
 documented! {
@@ -485,31 +490,23 @@ documented! {
 
 documented! {
     /// [`domain::community::ReactionKind`].
-    ReactionKind => ObjectBuilder::new()
-        .schema_type(SchemaType::new(Type::String))
-        .description(Some("A reaction to a post or comment."))
-        .enum_values(Some(
-            domain::community::ReactionKind::ALL.map(domain::community::ReactionKind::as_str),
-        ))
-        .into()
+    ReactionKind => one_of(
+        "A reaction to a post or comment.",
+        domain::community::ReactionKind::ALL.map(domain::community::ReactionKind::as_str),
+    )
 }
 
 documented! {
     /// [`domain::jobs::JobStatus`], by name.
-    JobStatus => ObjectBuilder::new()
-        .schema_type(SchemaType::new(Type::String))
-        .description(Some("Where a job is in its lifecycle."))
-        .enum_values(Some(DomainJobStatus::NAMES.iter().copied()))
-        .into()
+    JobStatus => one_of(
+        "Where a job is in its lifecycle.",
+        DomainJobStatus::NAMES.iter().copied(),
+    )
 }
 
 documented! {
     /// [`domain::audit::aggregate_types`]: every aggregate type whose history can be read.
-    AggregateType => ObjectBuilder::new()
-        .schema_type(SchemaType::new(Type::String))
-        .description(Some("An aggregate type."))
-        .enum_values(Some(domain::audit::aggregate_types()))
-        .into()
+    AggregateType => one_of("An aggregate type.", domain::audit::aggregate_types())
 }
 
 /// A property of a documented request body, as JSON, for tests that hold documented bounds to
@@ -530,6 +527,9 @@ pub fn parameter<T: utoipa::IntoParams>(name: &str) -> serde_json::Value {
         .map(|parameter| parameter["schema"].clone())
         .unwrap_or_else(|| panic!("no parameter {name}"))
 }
+
+// After `documented!`, which it uses.
+pub mod prices;
 
 #[cfg(test)]
 mod tests;

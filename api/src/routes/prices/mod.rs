@@ -1,0 +1,126 @@
+//! The asset-prices context over HTTP: admins list, rename and delist assets; admins and
+//! workers record reported bars; the tenant's readers page bars, aggregate them to weeks or
+//! months, read the latest prices of many assets and a bar's corrections.
+
+pub mod assets;
+pub mod bars;
+pub mod recording;
+
+use domain::identity::TenantId;
+use domain::policy::PriceAction;
+use domain::prices::Interval;
+use projections::prices::{AssetView, PricesProjection};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::http::error::ApiError;
+use crate::http::extract::{consistent, Consistency};
+use crate::http::respond::not_found;
+use crate::routes::{AppState, Routes};
+
+/// The prices routes.
+pub fn routes() -> Routes {
+    Routes::new()
+        .tag(
+            "prices",
+            "Asset prices: assets, bars recorded and corrected (never deleted), ranges, weekly \
+             and monthly aggregates, latest prices, correction history",
+        )
+        .command(PriceAction::ListAsset, routes!(assets::list_asset))
+        .command(PriceAction::RenameAsset, routes!(assets::rename_asset))
+        .command(PriceAction::DelistAsset, routes!(assets::delist_asset))
+        .command(PriceAction::RecordBars, routes!(recording::record_bars))
+        .query(PriceAction::ReadPrices, routes!(assets::list_assets))
+        .query(PriceAction::ReadPrices, routes!(assets::get_asset))
+        .query(PriceAction::ReadPrices, routes!(bars::list_bars))
+        .query(PriceAction::ReadPrices, routes!(bars::aggregate_bars))
+        .query(PriceAction::ReadPrices, routes!(bars::latest_prices))
+        .query(PriceAction::ReadPrices, routes!(bars::bar_corrections))
+}
+
+/// A bar interval, as providers name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum IntervalName {
+    /// One minute.
+    #[serde(rename = "1min")]
+    Minute,
+    /// Five minutes.
+    #[serde(rename = "5min")]
+    FiveMinutes,
+    /// Fifteen minutes.
+    #[serde(rename = "15min")]
+    FifteenMinutes,
+    /// Thirty minutes.
+    #[serde(rename = "30min")]
+    ThirtyMinutes,
+    /// One hour.
+    #[serde(rename = "1h")]
+    Hour,
+    /// One day.
+    #[serde(rename = "1day")]
+    Day,
+}
+
+impl From<IntervalName> for Interval {
+    fn from(name: IntervalName) -> Self {
+        match name {
+            IntervalName::Minute => Interval::Minute,
+            IntervalName::FiveMinutes => Interval::FiveMinutes,
+            IntervalName::FifteenMinutes => Interval::FifteenMinutes,
+            IntervalName::ThirtyMinutes => Interval::ThirtyMinutes,
+            IntervalName::Hour => Interval::Hour,
+            IntervalName::Day => Interval::Day,
+        }
+    }
+}
+
+/// Waits, when the query carries a consistency token, until the prices projection shows the
+/// command it names.
+///
+/// # Errors
+/// `404` for a token of no price command of the tenant; `503` when the projection stays behind.
+pub(crate) async fn caught_up(
+    state: &AppState,
+    tenant: &TenantId,
+    token: Consistency,
+) -> Result<(), ApiError> {
+    consistent(
+        state,
+        tenant,
+        token,
+        &["Asset", "PriceSeries"],
+        PricesProjection::NAME,
+    )
+    .await
+}
+
+/// The tenant's asset `asset`, as listed.
+///
+/// # Errors
+/// `404 asset_not_found`, or a database failure.
+pub(crate) async fn known_asset(
+    state: &AppState,
+    tenant: &TenantId,
+    asset: Uuid,
+) -> Result<AssetView, ApiError> {
+    projections::prices::get_asset(&state.read_pool, tenant.as_str(), asset)
+        .await?
+        .ok_or_else(|| not_found("asset_not_found", "asset", asset))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IntervalName;
+    use domain::prices::Interval;
+
+    #[test]
+    fn every_documented_interval_is_the_domains_by_its_name() {
+        for interval in Interval::ALL {
+            let name: IntervalName =
+                serde_json::from_value(serde_json::json!(interval.as_str())).unwrap();
+            assert_eq!(Interval::from(name), interval);
+        }
+    }
+}

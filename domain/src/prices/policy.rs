@@ -1,0 +1,21 @@
+//! What may be done with assets and prices, and by whom: admins keep the list of assets and
+//! record bars (so do workers, which import them); everyone of the tenant but workers reads.
+
+use crate::identity::Role;
+use crate::policy::{context_actions, Rule};
+
+context_actions! {
+    /// The prices context's actions.
+    pub enum PriceAction in "prices" {
+        /// List a new asset.
+        ListAsset = "list_asset" => Rule::roles(&[Role::Admin]),
+        /// Give an asset a new symbol or name.
+        RenameAsset = "rename_asset" => Rule::roles(&[Role::Admin]),
+        /// Delist an asset (its history stays).
+        DelistAsset = "delist_asset" => Rule::roles(&[Role::Admin]),
+        /// Record reported bars of an asset.
+        RecordBars = "record_bars" => Rule::roles(&[Role::Admin, Role::Worker]),
+        /// Read assets, bars, aggregates, latest prices and corrections.
+        ReadPrices = "read_prices" => Rule::roles(&[Role::Admin, Role::User, Role::Moderator, Role::Auditor]),
+    }
+}
