@@ -160,6 +160,7 @@ pub struct AggregateBars {
     #[param(value_type = schema::prices::Interval)]
     pub interval: String,
     /// The period each aggregate covers.
+    #[param(inline)]
     pub period: PeriodName,
     /// Bars starting at or after this time.
     pub from: Option<DateTime<Utc>>,

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::policy::PriceAction;
-use domain::prices::{parse_decimal, Bar, Decimal, ImportSource, Interval, PriceSeries, Reported};
+use domain::prices::{parse_decimal, Bar, Decimal, ImportSource, Interval, Reported};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -14,6 +14,9 @@ use crate::http::extract::{Caller, IdPath, JsonBody};
 use crate::http::schema;
 use crate::routes::AppState;
 
+/// The most bars one request records: what fits the default request body limit (64 KiB) with
+/// every value at its longest. Imports by the backend's own worker are not bound by it.
+const MAX_BARS_PER_REQUEST: usize = 200;
 /// What recorded bars name as their provider.
 const RECORDED_OVER_HTTP: &str = "api";
 
@@ -50,7 +53,7 @@ pub struct RecordBars {
     pub interval: String,
     /// The bars, in any order. A bar recorded before with the same values changes nothing;
     /// with other values it is corrected (the old values are kept in its correction history).
-    #[schema(min_items = 1, max_items = 1000)]
+    #[schema(min_items = 1, max_items = 200)]
     pub bars: Vec<BarInput>,
 }
 
@@ -152,11 +155,11 @@ pub async fn record_bars(
             message: format!("one of {:?}", Interval::ALL.map(Interval::as_str)),
         }])
     })?;
-    if body.bars.is_empty() || body.bars.len() > PriceSeries::MAX_BATCH {
+    if body.bars.is_empty() || body.bars.len() > MAX_BARS_PER_REQUEST {
         return Err(ApiError::validation(vec![FieldError {
             field: "bars".to_owned(),
             code: "invalid_bars".to_owned(),
-            message: format!("1 to {} bars", PriceSeries::MAX_BATCH),
+            message: format!("1 to {MAX_BARS_PER_REQUEST} bars"),
         }]));
     }
     let bars = reported(&body.bars)?;
@@ -179,4 +182,17 @@ pub async fn record_bars(
             })
             .collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RecordBars, MAX_BARS_PER_REQUEST};
+    use crate::http::schema;
+
+    #[test]
+    fn the_documented_bar_count_is_the_enforced_one() {
+        let bars = schema::property::<RecordBars>("bars");
+        assert_eq!(bars["maxItems"], MAX_BARS_PER_REQUEST);
+        assert_eq!(bars["minItems"], 1);
+    }
 }
