@@ -385,6 +385,24 @@ impl Application {
             let sealer = Sealer::new(self.state.pool.clone(), settings.audit.sealer(), key);
             workers.spawn(sealer.run(stop.child_token()));
         }
+        if settings.roles.runs_workers() {
+            if let Some(provider) = settings.prices.provider() {
+                match commands::prices::provider::Provider::new(provider) {
+                    Ok(provider) => {
+                        let importer = commands::prices::importer::Importer::new(
+                            self.state.pool.clone(),
+                            self.state.write.prices.clone(),
+                            provider,
+                            settings.prices.importer(),
+                        );
+                        workers.spawn(importer.run(stop.child_token()));
+                    }
+                    Err(error) => {
+                        tracing::error!(error = %error, "the price provider's client cannot be built; no imports run");
+                    }
+                }
+            }
+        }
         let sides = Sides {
             commands: settings.roles.serves_commands(),
             queries: settings.roles.serves_queries(),

@@ -126,7 +126,11 @@ impl WriteSide {
                 },
             )),
             tenants: Arc::new(tenants::TenantCommands::new(bus().build(), bus().build())),
-            prices: Arc::new(prices::PriceCommands::new(bus().build(), bus().build())),
+            prices: Arc::new(prices::PriceCommands::new(
+                bus().build(),
+                bus().build(),
+                bus().build(),
+            )),
             documents,
         })
     }

@@ -14,7 +14,7 @@ use crate::documents::Document;
 use crate::identity::Role;
 use crate::jobs::TranslationJob;
 use crate::policy::{context_actions, Rule};
-use crate::prices::{Asset, PriceSeries};
+use crate::prices::{Asset, PriceImport, PriceSeries};
 use crate::tenants::Tenant;
 use crate::users::User;
 
@@ -62,6 +62,7 @@ const AGGREGATES: &[(&str, Replayer)] = &[
     (Tenant::TYPE, replay_as::<Tenant>),
     (Asset::TYPE, replay_as::<Asset>),
     (PriceSeries::TYPE, replay_as::<PriceSeries>),
+    (PriceImport::TYPE, replay_as::<PriceImport>),
 ];
 
 /// The aggregate types whose state can be replayed, in a stable order.
@@ -135,7 +136,8 @@ mod tests {
                 "PublicPages",
                 "Tenant",
                 "Asset",
-                "PriceSeries"
+                "PriceSeries",
+                "PriceImport"
             ]
         );
         types.dedup();

@@ -3,4 +3,5 @@
 
 pub mod bulk;
 pub mod process;
+pub mod provider;
 pub mod recovery;

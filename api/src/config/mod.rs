@@ -20,6 +20,7 @@ pub mod http;
 pub mod jobs;
 pub mod log;
 pub mod nats;
+pub mod prices;
 pub mod projections;
 pub mod queries;
 pub mod rate_limit;
@@ -44,6 +45,7 @@ pub use http::HttpSettings;
 pub use jobs::JobSettings;
 pub use log::{LogFormat, LogSettings};
 pub use nats::NatsSettings;
+pub use prices::PriceSettings;
 pub use projections::ProjectionSettings;
 pub use queries::QuerySettings;
 pub use rate_limit::RateLimitSettings;
@@ -86,6 +88,8 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// Community posts.
     pub community: CommunitySettings,
+    /// Asset prices: the market-data provider and the importer.
+    pub prices: PriceSettings,
 }
 
 /// Invalid configuration; the message names the setting.
@@ -170,7 +174,8 @@ impl Settings {
         self.jobs.validate()?;
         self.documents.validate()?;
         self.audit.validate()?;
-        self.community.validate()
+        self.community.validate()?;
+        self.prices.validate()
     }
 
     /// The retry policy a tenant with `tenant`'s settings submits new jobs with.

@@ -399,6 +399,15 @@ impl<E: DomainError + Send + Sync + 'static> From<CommandError<E>> for ApiError 
     }
 }
 
+impl From<commands::prices::ImportRequestError> for ApiError {
+    fn from(error: commands::prices::ImportRequestError) -> Self {
+        match error {
+            commands::prices::ImportRequestError::Asset(error) => error.into(),
+            commands::prices::ImportRequestError::Import(error) => error.into(),
+        }
+    }
+}
+
 impl From<commands::prices::RecordError> for ApiError {
     fn from(error: commands::prices::RecordError) -> Self {
         match error {

@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use domain::aggregate::{Guarded, Rejection};
-use domain::identity::StreamId;
+use domain::identity::{StreamId, TenantId};
 use domain::prices::{
-    Asset, AssetCommand, AssetError, ImportSource, Interval, PriceSeries, PriceSeriesCommand,
-    PriceSeriesError, Reported, SeriesKey,
+    Asset, AssetCommand, AssetError, ImportKey, ImportSource, Interval, PriceImport,
+    PriceImportCommand, PriceImportError, PriceSeries, PriceSeriesCommand, PriceSeriesError,
+    Reported, SeriesKey,
 };
 use uuid::Uuid;
 
@@ -27,17 +28,121 @@ pub enum RecordError {
     Series(CommandError<PriceSeriesError>),
 }
 
+pub mod importer;
+pub mod provider;
+
+/// Why an import was not requested.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportRequestError {
+    /// The asset is unknown or delisted, or could not be read.
+    #[error(transparent)]
+    Asset(CommandError<AssetError>),
+    /// The range is invalid, or the store failed.
+    #[error(transparent)]
+    Import(CommandError<PriceImportError>),
+}
+
 /// Issues asset-price commands.
 #[derive(Debug)]
 pub struct PriceCommands {
     assets: CommandBus<Asset>,
     series: CommandBus<PriceSeries>,
+    imports: CommandBus<PriceImport>,
 }
 
 impl PriceCommands {
-    /// Price commands over `assets` and `series`.
-    pub fn new(assets: CommandBus<Asset>, series: CommandBus<PriceSeries>) -> Self {
-        Self { assets, series }
+    /// Price commands over `assets`, `series` and `imports`.
+    pub fn new(
+        assets: CommandBus<Asset>,
+        series: CommandBus<PriceSeries>,
+        imports: CommandBus<PriceImport>,
+    ) -> Self {
+        Self {
+            assets,
+            series,
+            imports,
+        }
+    }
+
+    /// Asks for the import of `key` from `provider`: the same asset, interval and range is
+    /// always the same import, so asking again changes nothing (unless it was abandoned).
+    ///
+    /// # Errors
+    /// [`RecordError::Asset`] for an unknown or delisted asset; [`ImportRequestError`] when the
+    /// range is invalid or the store fails.
+    pub async fn request_import(
+        &self,
+        context: &CommandContext,
+        key: ImportKey,
+        provider: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CommandOutcome, ImportRequestError> {
+        self.listed(&StreamId::new(context.tenant.clone(), key.asset))
+            .await
+            .map_err(ImportRequestError::Asset)?;
+        let command = PriceImportCommand::Request {
+            key,
+            provider: provider.to_owned(),
+            at: now,
+        };
+        self.import(context, PriceImport::stream_id(&key), None, command, now)
+            .await
+            .map_err(ImportRequestError::Import)
+    }
+
+    /// Runs `command` on import `import` of the context's tenant.
+    ///
+    /// # Errors
+    /// See [`CommandBus::execute`].
+    pub async fn import(
+        &self,
+        context: &CommandContext,
+        import: Uuid,
+        expected_version: Option<u64>,
+        command: PriceImportCommand,
+        now: DateTime<Utc>,
+    ) -> Result<CommandOutcome, CommandError<PriceImportError>> {
+        let name = command.name();
+        let stream = StreamId::new(context.tenant.clone(), import);
+        self.imports
+            .execute(
+                context,
+                &stream,
+                Guarded::expecting(expected_version, command),
+                name,
+                now,
+            )
+            .await
+    }
+
+    /// The current state of import `import` of `tenant`.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn import_state(
+        &self,
+        tenant: &TenantId,
+        import: Uuid,
+    ) -> Result<PriceImport, CommandError<PriceImportError>> {
+        let state = self
+            .imports
+            .load(&StreamId::new(tenant.clone(), import))
+            .await?;
+        Ok(state.state().clone())
+    }
+
+    /// The asset of `stream` when it is listed and not delisted.
+    async fn listed(&self, stream: &StreamId) -> Result<(), CommandError<AssetError>> {
+        let listed = self.assets.load(stream).await?;
+        match listed.state() {
+            Asset::Unlisted => Err(CommandError::Rejected(Rejection::Domain(
+                AssetError::NotFound,
+            ))),
+            Asset::Listed { delisted: true, .. } => Err(CommandError::Rejected(Rejection::Domain(
+                AssetError::Delisted,
+            ))),
+            Asset::Listed { .. } => Ok(()),
+        }
     }
 
     /// Lists, renames or delists asset `asset` of the context's tenant.
@@ -91,16 +196,9 @@ impl PriceCommands {
             idempotency: None,
             ..context.clone()
         };
-        let listed = self
-            .assets
-            .load(&StreamId::new(context.tenant.clone(), asset))
+        self.listed(&StreamId::new(context.tenant.clone(), asset))
             .await
             .map_err(RecordError::Asset)?;
-        match listed.state() {
-            Asset::Unlisted => return Err(refused(AssetError::NotFound)),
-            Asset::Listed { delisted: true, .. } => return Err(refused(AssetError::Delisted)),
-            Asset::Listed { .. } => {}
-        }
         let mut periods: BTreeMap<DateTime<Utc>, BTreeMap<DateTime<Utc>, Reported>> =
             BTreeMap::new();
         for reported in bars {
@@ -150,8 +248,4 @@ impl PriceCommands {
 
 fn invalid(error: PriceSeriesError) -> RecordError {
     RecordError::Series(CommandError::Rejected(Rejection::Domain(error)))
-}
-
-fn refused(error: AssetError) -> RecordError {
-    RecordError::Asset(CommandError::Rejected(Rejection::Domain(error)))
 }

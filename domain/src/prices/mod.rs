@@ -8,16 +8,22 @@
 //! grows without bound and imports of different periods never contend.
 
 mod asset;
+mod import;
 mod policy;
 mod series;
 mod values;
 
+#[cfg(test)]
+mod import_tests;
 #[cfg(test)]
 mod stored_events;
 #[cfg(test)]
 mod tests;
 
 pub use asset::{Asset, AssetCommand, AssetError, AssetEvent};
+pub use import::{
+    ImportKey, ImportStatus, PriceImport, PriceImportCommand, PriceImportError, PriceImportEvent,
+};
 pub use policy::PriceAction;
 pub use rust_decimal::Decimal;
 pub use series::{

@@ -15,6 +15,8 @@ context_actions! {
         DelistAsset = "delist_asset" => Rule::roles(&[Role::Admin]),
         /// Record reported bars of an asset.
         RecordBars = "record_bars" => Rule::roles(&[Role::Admin, Role::Worker]),
+        /// Ask for bars of an asset to be imported from the market-data provider.
+        RequestImport = "request_import" => Rule::roles(&[Role::Admin]),
         /// Read assets, bars, aggregates, latest prices and corrections.
         ReadPrices = "read_prices" => Rule::roles(&[Role::Admin, Role::User, Role::Moderator, Role::Auditor]),
     }

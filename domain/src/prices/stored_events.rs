@@ -85,3 +85,51 @@ stored_events_test! {
         samples: series_samples(),
     }
 }
+
+fn import_samples() -> Vec<PriceImportEvent> {
+    vec![
+        PriceImportEvent::ImportRequested {
+            key: ImportKey {
+                asset: id(1),
+                interval: Interval::Day,
+                from: at(0),
+                to: at(86_400 * 30),
+            },
+            provider: "twelvedata".to_owned(),
+            at: at(0),
+        },
+        PriceImportEvent::ImportStarted {
+            attempt: 1,
+            lease_until: at(60),
+            at: at(1),
+        },
+        PriceImportEvent::ImportProgressed {
+            fetched: 20,
+            recorded_until: at(86_400 * 20),
+            at: at(2),
+        },
+        PriceImportEvent::ImportFailed {
+            attempt: 1,
+            error: "provider answered 503".to_owned(),
+            retry_at: at(30),
+            at: at(3),
+        },
+        PriceImportEvent::ImportCompleted {
+            fetched: 30,
+            at: at(40),
+        },
+        PriceImportEvent::ImportAbandoned {
+            attempt: 5,
+            error: "provider answered 401".to_owned(),
+            at: at(50),
+        },
+    ]
+}
+
+stored_events_test! {
+    fn price_import_events_are_stored_under_their_event_types() for PriceImportEvent {
+        snapshot: "price_import_events",
+        former_tags: [],
+        samples: import_samples(),
+    }
+}

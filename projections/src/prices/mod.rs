@@ -8,8 +8,10 @@ use sqlx::PgConnection;
 
 use crate::engine::{ApplyError, Projection};
 
+mod imports;
 mod queries;
 
+pub use imports::{get_import, list_imports, ImportView};
 pub use queries::{
     aggregate, bars, corrections, get_asset, latest, list_assets, AggregateView, AssetView, BarView,
     CorrectionView, LatestView, Period, Range,
@@ -30,15 +32,22 @@ impl Projection for PricesProjection {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: import runs (`price_imports`).
+        2
     }
 
     fn aggregate_types(&self) -> &'static [&'static str] {
-        &["Asset", "PriceSeries"]
+        &["Asset", "PriceSeries", "PriceImport"]
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["price_assets", "price_series", "price_bars", "price_corrections"]
+        &[
+            "price_assets",
+            "price_series",
+            "price_bars",
+            "price_corrections",
+            "price_imports",
+        ]
     }
 
     async fn apply(
@@ -50,8 +59,10 @@ impl Projection for PricesProjection {
             .aggregate_id
             .parse()
             .map_err(|_| ApplyError::Inconsistent(format!("stream id {:?}", event.aggregate_id)))?;
-        if event.aggregate_type == "Asset" {
-            return apply_asset(connection, event, &stream).await;
+        match event.aggregate_type.as_str() {
+            "Asset" => return apply_asset(connection, event, &stream).await,
+            "PriceImport" => return imports::apply(connection, event, &stream).await,
+            _ => {}
         }
         match ApplyError::decode::<PriceSeriesEvent>(event)? {
             PriceSeriesEvent::SeriesStarted { key, .. } => {

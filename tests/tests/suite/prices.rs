@@ -70,6 +70,7 @@ async fn bars_are_recorded_corrected_never_lost_and_stored_by_year() {
     let wakeup = Arc::new(Notify::new());
     let prices = PriceCommands::new(
         CommandBus::new(app.pool.clone(), wakeup.clone()),
+        CommandBus::new(app.pool.clone(), wakeup.clone()),
         CommandBus::new(app.pool.clone(), wakeup),
     );
     let context = context(&app);

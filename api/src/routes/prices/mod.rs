@@ -4,6 +4,7 @@
 
 pub mod assets;
 pub mod bars;
+pub mod imports;
 pub mod recording;
 
 use domain::identity::TenantId;
@@ -32,12 +33,15 @@ pub fn routes() -> Routes {
         .command(PriceAction::RenameAsset, routes!(assets::rename_asset))
         .command(PriceAction::DelistAsset, routes!(assets::delist_asset))
         .command(PriceAction::RecordBars, routes!(recording::record_bars))
+        .command(PriceAction::RequestImport, routes!(imports::request_import))
         .query(PriceAction::ReadPrices, routes!(assets::list_assets))
         .query(PriceAction::ReadPrices, routes!(assets::get_asset))
         .query(PriceAction::ReadPrices, routes!(bars::list_bars))
         .query(PriceAction::ReadPrices, routes!(bars::aggregate_bars))
         .query(PriceAction::ReadPrices, routes!(bars::latest_prices))
         .query(PriceAction::ReadPrices, routes!(bars::bar_corrections))
+        .query(PriceAction::ReadPrices, routes!(imports::list_imports))
+        .query(PriceAction::ReadPrices, routes!(imports::get_import))
 }
 
 /// A bar interval, as providers name it.
@@ -90,7 +94,7 @@ pub(crate) async fn caught_up(
         state,
         tenant,
         token,
-        &["Asset", "PriceSeries"],
+        &["Asset", "PriceSeries", "PriceImport"],
         PricesProjection::NAME,
     )
     .await

@@ -1,0 +1,322 @@
+//! The importer: the backend's own worker that runs price imports. It polls for due imports of
+//! its provider (queued, retry due, or running with a lease that ended), starts an attempt on
+//! the import's stream (several importers may poll; the stream lets one win), fetches the range
+//! page by page and records each page as it arrives (recording is idempotent, so a page fetched
+//! again after a crash changes nothing), reports progress, and completes the import or fails
+//! the attempt with the retry time of an exponential backoff. A circuit breaker per provider
+//! stops it from starting attempts while the provider is down.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use domain::aggregate::Rejection;
+use domain::identity::TenantId;
+use domain::prices::{
+    ImportSource, ImportStatus, Interval, PriceImport, PriceImportCommand, PriceImportError,
+};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use super::provider::{Breaker, Provider};
+use super::PriceCommands;
+use crate::bus::CommandError;
+use crate::metadata::CommandContext;
+use crate::relay::sleep_or_cancel;
+
+/// The actor recorded on the importer's commands.
+pub const ACTOR: &str = "system:price-importer";
+
+/// How the importer works.
+#[derive(Debug, Clone)]
+pub struct ImporterSettings {
+    /// How often it looks for due imports.
+    pub poll: Duration,
+    /// How long an attempt holds its import before another importer may take it over.
+    pub lease: Duration,
+    /// How many attempts an import gets.
+    pub max_attempts: u32,
+    /// The wait after the first failed attempt; it doubles with each one.
+    pub retry_base: Duration,
+    /// The longest wait between attempts.
+    pub retry_max: Duration,
+    /// Outages in a row that open the provider's breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker lets nothing through.
+    pub breaker_cooldown: Duration,
+}
+
+/// An import due for an attempt, with what fetching it needs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct DueImport {
+    tenant_id: String,
+    import_id: Uuid,
+    asset_id: Uuid,
+    symbol: String,
+    exchange: String,
+    interval: String,
+    range_from: DateTime<Utc>,
+    range_to: DateTime<Utc>,
+}
+
+/// Runs the imports of one provider.
+#[derive(Debug, Clone)]
+pub struct Importer {
+    pool: PgPool,
+    prices: Arc<PriceCommands>,
+    provider: Provider,
+    breaker: Arc<Breaker>,
+    settings: ImporterSettings,
+}
+
+/// Why an attempt stopped early.
+#[derive(Debug, thiserror::Error)]
+enum AttemptError {
+    /// The provider failed.
+    #[error(transparent)]
+    Provider(#[from] super::provider::ProviderError),
+    /// Recording the bars failed.
+    #[error("recording the bars failed: {0}")]
+    Record(String),
+    /// The attempt was taken over or the import changed under it: stop without failing it.
+    #[error("the attempt is no longer running")]
+    Stale,
+}
+
+impl Importer {
+    /// An importer of `provider`'s imports.
+    pub fn new(
+        pool: PgPool,
+        prices: Arc<PriceCommands>,
+        provider: Provider,
+        settings: ImporterSettings,
+    ) -> Self {
+        let breaker = Arc::new(Breaker::new(
+            settings.breaker_failures,
+            settings.breaker_cooldown,
+        ));
+        Self {
+            pool,
+            prices,
+            provider,
+            breaker,
+            settings,
+        }
+    }
+
+    /// The provider's breaker (to report its state).
+    pub fn breaker(&self) -> Arc<Breaker> {
+        self.breaker.clone()
+    }
+
+    /// Polls and runs due imports until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        info!(provider = self.provider.name(), "price importer started");
+        while !shutdown.is_cancelled() {
+            match self.run_due(Utc::now()).await {
+                Ok(0) => sleep_or_cancel(self.settings.poll, &shutdown).await,
+                Ok(_) => {}
+                Err(error) => {
+                    warn!(error = %error, "looking for due price imports failed");
+                    sleep_or_cancel(self.settings.poll, &shutdown).await;
+                }
+            }
+        }
+    }
+
+    /// Runs the imports due at `now`, one after another, while the breaker lets requests
+    /// through. Returns how many attempts it started.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn run_due(&self, now: DateTime<Utc>) -> Result<usize, sqlx::Error> {
+        let due: Vec<DueImport> = sqlx::query_as(
+            "SELECT i.tenant_id, i.import_id, i.asset_id, a.symbol, a.exchange, i.interval, i.range_from,
+                    i.range_to
+               FROM read_models.price_imports i
+               JOIN read_models.price_assets a
+                 ON a.tenant_id = i.tenant_id AND a.asset_id = i.asset_id
+              WHERE i.provider = $1
+                AND (i.status = 'queued'
+                     OR (i.status = 'waiting' AND i.next_attempt_at <= $2)
+                     OR (i.status = 'running' AND i.lease_until <= $2))
+              ORDER BY coalesce(i.next_attempt_at, i.lease_until, i.requested_at)
+              LIMIT 10",
+        )
+        .bind(self.provider.name())
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut started = 0;
+        for import in due {
+            if !self.breaker.admit() {
+                break;
+            }
+            if self.attempt(&import).await {
+                started += 1;
+            }
+        }
+        Ok(started)
+    }
+
+    /// Starts and runs one attempt of `import`; false when another importer had it already.
+    async fn attempt(&self, import: &DueImport) -> bool {
+        let Some((context, interval)) = self.context_of(import) else {
+            return false;
+        };
+        let now = Utc::now();
+        let lease_until =
+            now + chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::MAX);
+        let start = PriceImportCommand::Start {
+            lease_until,
+            at: now,
+        };
+        if self
+            .prices
+            .import(&context, import.import_id, None, start, now)
+            .await
+            .is_err()
+        {
+            // Not due any more (another importer started it), or the store failed.
+            return false;
+        }
+        let attempt = match self
+            .prices
+            .import_state(&context.tenant, import.import_id)
+            .await
+        {
+            Ok(PriceImport::Requested {
+                status: ImportStatus::Running { attempt, .. },
+                ..
+            }) => attempt,
+            _ => return false,
+        };
+        let outcome = self
+            .fetch_and_record(import, &context, interval, attempt)
+            .await;
+        let now = Utc::now();
+        let command = match outcome {
+            Ok(fetched) => {
+                self.breaker.record(Ok(()));
+                PriceImportCommand::Complete {
+                    attempt,
+                    fetched,
+                    at: now,
+                }
+            }
+            Err(AttemptError::Stale) => return true,
+            Err(error) => {
+                if let AttemptError::Provider(failure) = &error {
+                    self.breaker.record(Err(failure));
+                }
+                warn!(import = %import.import_id, attempt, error = %error, "price import attempt failed");
+                PriceImportCommand::Fail {
+                    attempt,
+                    error: error.to_string(),
+                    retry_at: now + self.retry_wait(attempt),
+                    max_attempts: self.settings.max_attempts,
+                    at: now,
+                }
+            }
+        };
+        if let Err(error) = self
+            .prices
+            .import(&context, import.import_id, None, command, now)
+            .await
+        {
+            // Taken over meanwhile, or the store failed: the lease ends and it is retried.
+            warn!(import = %import.import_id, attempt, error = %error, "ending a price import attempt failed");
+        }
+        true
+    }
+
+    /// Fetches the range page by page, recording each page and reporting progress. Returns
+    /// how many bars the provider reported.
+    async fn fetch_and_record(
+        &self,
+        import: &DueImport,
+        context: &CommandContext,
+        interval: Interval,
+        attempt: u32,
+    ) -> Result<u64, AttemptError> {
+        let source = ImportSource {
+            provider: self.provider.name().to_owned(),
+            import_id: import.import_id,
+        };
+        let asset = import.asset_id;
+        let mut from = import.range_from;
+        let mut fetched = 0_u64;
+        loop {
+            let page = self
+                .provider
+                .page(
+                    &import.symbol,
+                    &import.exchange,
+                    interval,
+                    from,
+                    import.range_to,
+                )
+                .await?;
+            let Some(last) = page.bars.last().map(|bar| bar.time) else {
+                return Ok(fetched);
+            };
+            fetched += page.bars.len() as u64;
+            let now = Utc::now();
+            self.prices
+                .record(context, asset, interval, page.bars, &source, now)
+                .await
+                .map_err(|error| AttemptError::Record(error.to_string()))?;
+            from = last + chrono::Duration::seconds(interval.seconds());
+            let progress = PriceImportCommand::Progress {
+                attempt,
+                fetched,
+                recorded_until: from,
+                at: now,
+            };
+            match self
+                .prices
+                .import(context, import.import_id, None, progress, now)
+                .await
+            {
+                Ok(_) => {}
+                Err(CommandError::Rejected(Rejection::Domain(PriceImportError::NotRunning))) => {
+                    return Err(AttemptError::Stale)
+                }
+                Err(error) => return Err(AttemptError::Record(error.to_string())),
+            }
+            if !page.full || from >= import.range_to {
+                return Ok(fetched);
+            }
+        }
+    }
+
+    /// The wait before the attempt after `attempt`: `retry_base` doubled per attempt, capped.
+    fn retry_wait(&self, attempt: u32) -> chrono::Duration {
+        let doubled = self
+            .settings
+            .retry_base
+            .saturating_mul(2_u32.saturating_pow(attempt.saturating_sub(1)));
+        chrono::Duration::from_std(doubled.min(self.settings.retry_max))
+            .unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// The context of the importer's commands on `import`, and its interval.
+    fn context_of(&self, import: &DueImport) -> Option<(CommandContext, Interval)> {
+        let tenant = TenantId::parse(&import.tenant_id).ok()?;
+        let interval = Interval::by_name(&import.interval)?;
+        let id = Uuid::now_v7().to_string();
+        Some((
+            CommandContext {
+                request_id: id.clone(),
+                correlation_id: import.import_id.to_string(),
+                causation_id: id,
+                actor: ACTOR.to_owned(),
+                tenant,
+                idempotency: None,
+            },
+            interval,
+        ))
+    }
+}

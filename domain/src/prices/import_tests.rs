@@ -1,0 +1,271 @@
+//! Given/when/then for the import run in each of its states: asked once however often it is
+//! asked, attempts leased and taken over after their lease, stale attempts refused, retries until
+//! the last attempt, and an abandoned run asked for again.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use cqrs_es::test::TestFramework;
+use uuid::Uuid;
+
+use super::*;
+use crate::aggregate::{Guarded, Rejection, Versioned};
+
+type Given = TestFramework<Versioned<PriceImport>>;
+
+fn t(seconds: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap() + Duration::seconds(seconds)
+}
+
+fn key() -> ImportKey {
+    ImportKey {
+        asset: Uuid::from_u128(7),
+        interval: Interval::Day,
+        from: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        to: Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(),
+    }
+}
+
+fn requested() -> PriceImportEvent {
+    PriceImportEvent::ImportRequested {
+        key: key(),
+        provider: "twelvedata".to_owned(),
+        at: t(0),
+    }
+}
+
+fn started(attempt: u32, lease_until: i64) -> PriceImportEvent {
+    PriceImportEvent::ImportStarted {
+        attempt,
+        lease_until: t(lease_until),
+        at: t(lease_until - 60),
+    }
+}
+
+fn when(command: PriceImportCommand) -> Guarded<PriceImportCommand> {
+    Guarded::new(command)
+}
+
+fn refused(error: PriceImportError) -> Rejection<PriceImportError> {
+    Rejection::Domain(error)
+}
+
+fn request() -> PriceImportCommand {
+    PriceImportCommand::Request {
+        key: key(),
+        provider: "twelvedata".to_owned(),
+        at: t(5),
+    }
+}
+
+fn fail(attempt: u32, max_attempts: u32) -> PriceImportCommand {
+    PriceImportCommand::Fail {
+        attempt,
+        error: "provider answered 503".to_owned(),
+        retry_at: t(300),
+        max_attempts,
+        at: t(100),
+    }
+}
+
+#[test]
+fn an_import_is_requested_once_however_often_it_is_asked() {
+    Given::with(())
+        .given_no_previous_events()
+        .when(when(request()))
+        .then_expect_events(vec![PriceImportEvent::ImportRequested {
+            key: key(),
+            provider: "twelvedata".to_owned(),
+            at: t(5),
+        }]);
+    Given::with(())
+        .given(vec![requested()])
+        .when(when(request()))
+        .then_expect_events(vec![]);
+    Given::with(())
+        .given(vec![
+            requested(),
+            started(1, 60),
+            PriceImportEvent::ImportCompleted {
+                fetched: 59,
+                at: t(30),
+            },
+        ])
+        .when(when(request()))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn a_range_must_be_aligned_and_not_empty() {
+    for (from, to) in [(key().to, key().from), (key().from, key().from)] {
+        Given::with(())
+            .given_no_previous_events()
+            .when(when(PriceImportCommand::Request {
+                key: ImportKey { from, to, ..key() },
+                provider: "twelvedata".to_owned(),
+                at: t(0),
+            }))
+            .then_expect_error(refused(PriceImportError::InvalidRange));
+    }
+    Given::with(())
+        .given_no_previous_events()
+        .when(when(PriceImportCommand::Request {
+            key: ImportKey {
+                to: key().to + Duration::hours(1),
+                ..key()
+            },
+            provider: "twelvedata".to_owned(),
+            at: t(0),
+        }))
+        .then_expect_error(refused(PriceImportError::InvalidRange));
+}
+
+#[test]
+fn an_attempt_starts_when_queued_and_is_taken_over_only_after_its_lease() {
+    Given::with(())
+        .given(vec![requested()])
+        .when(when(PriceImportCommand::Start {
+            lease_until: t(60),
+            at: t(1),
+        }))
+        .then_expect_events(vec![PriceImportEvent::ImportStarted {
+            attempt: 1,
+            lease_until: t(60),
+            at: t(1),
+        }]);
+    Given::with(())
+        .given(vec![requested(), started(1, 60)])
+        .when(when(PriceImportCommand::Start {
+            lease_until: t(119),
+            at: t(59),
+        }))
+        .then_expect_error(refused(PriceImportError::NotDue));
+    Given::with(())
+        .given(vec![requested(), started(1, 60)])
+        .when(when(PriceImportCommand::Start {
+            lease_until: t(120),
+            at: t(60),
+        }))
+        .then_expect_events(vec![PriceImportEvent::ImportStarted {
+            attempt: 2,
+            lease_until: t(120),
+            at: t(60),
+        }]);
+}
+
+#[test]
+fn a_taken_over_attempt_can_no_longer_report_complete_or_fail() {
+    let given = || vec![requested(), started(1, 60), started(2, 120)];
+    Given::with(())
+        .given(given())
+        .when(when(PriceImportCommand::Complete {
+            attempt: 1,
+            fetched: 59,
+            at: t(61),
+        }))
+        .then_expect_error(refused(PriceImportError::NotRunning));
+    Given::with(())
+        .given(given())
+        .when(when(fail(1, 5)))
+        .then_expect_error(refused(PriceImportError::NotRunning));
+    Given::with(())
+        .given(given())
+        .when(when(PriceImportCommand::Progress {
+            attempt: 2,
+            fetched: 10,
+            recorded_until: t(0),
+            at: t(70),
+        }))
+        .then_expect_events(vec![PriceImportEvent::ImportProgressed {
+            fetched: 10,
+            recorded_until: t(0),
+            at: t(70),
+        }]);
+}
+
+#[test]
+fn a_failed_attempt_waits_for_its_retry_and_the_last_one_abandons_until_asked_again() {
+    Given::with(())
+        .given(vec![requested(), started(1, 60)])
+        .when(when(fail(1, 3)))
+        .then_expect_events(vec![PriceImportEvent::ImportFailed {
+            attempt: 1,
+            error: "provider answered 503".to_owned(),
+            retry_at: t(300),
+            at: t(100),
+        }]);
+    let waiting = || {
+        vec![
+            requested(),
+            started(1, 60),
+            PriceImportEvent::ImportFailed {
+                attempt: 1,
+                error: "provider answered 503".to_owned(),
+                retry_at: t(300),
+                at: t(100),
+            },
+        ]
+    };
+    Given::with(())
+        .given(waiting())
+        .when(when(PriceImportCommand::Start {
+            lease_until: t(350),
+            at: t(299),
+        }))
+        .then_expect_error(refused(PriceImportError::NotDue));
+    Given::with(())
+        .given(waiting())
+        .when(when(PriceImportCommand::Start {
+            lease_until: t(360),
+            at: t(300),
+        }))
+        .then_expect_events(vec![PriceImportEvent::ImportStarted {
+            attempt: 2,
+            lease_until: t(360),
+            at: t(300),
+        }]);
+    let mut last = waiting();
+    last.push(started(2, 360));
+    Given::with(())
+        .given(last.clone())
+        .when(when(fail(2, 2)))
+        .then_expect_events(vec![PriceImportEvent::ImportAbandoned {
+            attempt: 2,
+            error: "provider answered 503".to_owned(),
+            at: t(100),
+        }]);
+    last.push(PriceImportEvent::ImportAbandoned {
+        attempt: 2,
+        error: "provider answered 503".to_owned(),
+        at: t(100),
+    });
+    Given::with(())
+        .given(last.clone())
+        .when(when(PriceImportCommand::Start {
+            lease_until: t(9_999),
+            at: t(9_000),
+        }))
+        .then_expect_error(refused(PriceImportError::NotDue));
+    Given::with(())
+        .given(last)
+        .when(when(request()))
+        .then_expect_events(vec![PriceImportEvent::ImportRequested {
+            key: key(),
+            provider: "twelvedata".to_owned(),
+            at: t(5),
+        }]);
+}
+
+#[test]
+fn the_same_range_is_the_same_stream_and_another_is_another() {
+    let other = ImportKey {
+        to: key().to + Duration::days(1),
+        ..key()
+    };
+    assert_eq!(
+        PriceImport::stream_id(&key()),
+        PriceImport::stream_id(&key())
+    );
+    assert_ne!(
+        PriceImport::stream_id(&key()),
+        PriceImport::stream_id(&other)
+    );
+}

@@ -1,0 +1,285 @@
+//! Price imports run by the backend's own importer against a stand-in provider (the real one is
+//! a third party): a range fetched page by page and recorded, the same import asked again
+//! changing nothing; a failing and a slow provider retried with backoff while the circuit
+//! breaker holds requests back; a refused import abandoned, then asked again and completed; a
+//! provider that changes its answer recorded as corrections naming the import.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tests::provider::{StandInProvider, Values};
+
+use crate::helpers::{spawn_app_with, wait_until, TestApp};
+
+const KEY: &str = "stand-in-key";
+
+fn day(n: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::days(n)
+}
+
+/// Daily bars of days `days`, closing at 100 + the day (and `bump` more).
+fn daily(days: std::ops::Range<i64>, bump: i64) -> Vec<(DateTime<Utc>, Values)> {
+    days.map(|n| {
+        let close = 100 + n + bump;
+        (
+            day(n),
+            [
+                format!("{}.50000", close - 1),
+                format!("{}.00000", close + 2),
+                format!("{}.00000", close - 3),
+                format!("{close}.00000"),
+                format!("{}", 1_000 + n),
+            ],
+        )
+    })
+    .collect()
+}
+
+async fn app_with(
+    provider: &StandInProvider,
+    tune: impl FnOnce(&mut api::config::PriceSettings),
+) -> TestApp {
+    let url = provider.url.clone();
+    spawn_app_with(move |settings| {
+        let prices = &mut settings.prices;
+        prices.provider_url = url;
+        prices.provider_api_key = api::config::Secret::new(KEY);
+        prices.page_size = 50;
+        prices.poll_ms = 50;
+        prices.request_timeout_ms = 2_000;
+        prices.retry_base_delay_ms = 100;
+        prices.retry_max_delay_ms = 400;
+        tune(prices);
+    })
+    .await
+}
+
+/// Lists `symbol` on XNAS and waits until it reads back; returns its id.
+async fn asset(app: &TestApp, symbol: &str) -> String {
+    let response = app
+        .post_json(
+            "/api/v1/assets",
+            &json!({"symbol": symbol, "exchange": "XNAS", "currency": "USD", "kind": "stock",
+                    "name": symbol}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    let shown = app
+        .request(
+            Method::GET,
+            &format!("/api/v1/assets/{}", body["aggregate_id"].as_str().unwrap()),
+        )
+        .header(
+            "x-consistency-token",
+            body["consistency_token"].as_str().unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shown.status(), StatusCode::OK);
+    body["aggregate_id"].as_str().unwrap().to_owned()
+}
+
+/// Asks for the daily bars of days `[from, to)`; returns the import's location.
+async fn import(app: &TestApp, asset: &str, from: i64, to: i64) -> String {
+    let response = app
+        .post_json(
+            &format!("/api/v1/assets/{asset}/imports"),
+            &json!({"interval": "1day", "from": day(from), "to": day(to)}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// Waits until the import at `location` is `status`; returns it.
+async fn settled(app: &TestApp, location: &str, status: &str) -> Value {
+    let found = std::sync::Mutex::new(Value::Null);
+    wait_until(
+        &format!("the import is {status}"),
+        Duration::from_secs(60),
+        || async {
+            let response = app.get(location).await;
+            if response.status() != StatusCode::OK {
+                return false;
+            }
+            let body: Value = response.json().await.unwrap();
+            let done = body["status"] == status;
+            *found.lock().unwrap() = body;
+            done
+        },
+    )
+    .await;
+    found.into_inner().unwrap()
+}
+
+async fn bars(app: &TestApp, asset: &str) -> Vec<Value> {
+    let page: Value = app
+        .get(&format!(
+            "/api/v1/assets/{asset}/bars?interval=1day&limit=1000"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    page["items"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn an_import_fetches_its_range_page_by_page_and_asking_again_changes_nothing() {
+    let provider = StandInProvider::start(KEY).await;
+    provider.put("AAPL", "1day", daily(0..130, 0));
+    let app = app_with(&provider, |_| {}).await;
+    let aapl = asset(&app, "AAPL").await;
+    let location = import(&app, &aapl, 0, 120).await;
+    let done = settled(&app, &location, "completed").await;
+    assert_eq!(done["fetched"], json!(120));
+    assert_eq!(done["attempts"], json!(1));
+    assert_eq!(
+        done["recorded_until"]
+            .as_str()
+            .map(|t| t.parse::<DateTime<Utc>>().unwrap()),
+        Some(day(120))
+    );
+    assert_eq!(provider.requests(), 3, "three pages of at most 50");
+    wait_until("every bar is readable", Duration::from_secs(30), || async {
+        bars(&app, &aapl).await.len() == 120
+    })
+    .await;
+    let stored = bars(&app, &aapl).await;
+    assert_eq!(stored[0]["open"], json!("99.5"), "exact, normalised");
+    assert_eq!(stored[119]["close"], json!("219"));
+
+    assert_eq!(
+        import(&app, &aapl, 0, 120).await,
+        location,
+        "the same range is the same import"
+    );
+    let again = settled(&app, &location, "completed").await;
+    assert_eq!(again["version"], done["version"]);
+    assert_eq!(provider.requests(), 3, "nothing fetched again");
+
+    let listed: Value = app
+        .get(&format!(
+            "/api/v1/price-imports?asset={aapl}&status=completed"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_failing_or_slow_provider_is_retried_with_backoff_behind_its_breaker() {
+    let provider = StandInProvider::start(KEY).await;
+    provider.put("MSFT", "1day", daily(0..20, 0));
+    provider.fail_next(2);
+    let app = app_with(&provider, |prices| {
+        prices.breaker_failures = 2;
+        prices.breaker_cooldown_ms = 1_500;
+    })
+    .await;
+    let msft = asset(&app, "MSFT").await;
+    let location = import(&app, &msft, 0, 20).await;
+    let done = settled(&app, &location, "completed").await;
+    assert_eq!(done["attempts"], json!(3), "two failures, then success");
+    assert!(
+        done["last_error"].as_str().unwrap().contains("503"),
+        "{done}"
+    );
+    // Two outages opened the breaker: the third attempt waited for its cooldown, not only for
+    // the 200 ms backoff.
+    let requested: DateTime<Utc> = done["requested_at"].as_str().unwrap().parse().unwrap();
+    let completed: DateTime<Utc> = done["completed_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        completed - requested >= chrono::Duration::milliseconds(1_500),
+        "{done}"
+    );
+    assert_eq!(provider.requests(), 3);
+
+    // A provider slower than the request timeout fails the attempt; once it answers in time,
+    // the retry completes.
+    provider.delay(Duration::from_millis(2_500));
+    let location = import(&app, &msft, 0, 10).await;
+    wait_until(
+        "a slow answer fails the attempt",
+        Duration::from_secs(30),
+        || async {
+            let body: Value = app.get(&location).await.json().await.unwrap_or_default();
+            body["last_error"]
+                .as_str()
+                .is_some_and(|error| error.contains("no answer in time"))
+        },
+    )
+    .await;
+    provider.delay(Duration::ZERO);
+    let done = settled(&app, &location, "completed").await;
+    assert!(done["attempts"].as_i64().unwrap() >= 2, "{done}");
+}
+
+#[tokio::test]
+async fn a_refused_import_is_abandoned_and_asked_again_starts_over() {
+    let provider = StandInProvider::start(KEY).await;
+    let app = app_with(&provider, |prices| prices.max_attempts = 2).await;
+    let nvda = asset(&app, "NVDA").await;
+    let location = import(&app, &nvda, 0, 5).await;
+    let abandoned = settled(&app, &location, "abandoned").await;
+    assert_eq!(abandoned["attempts"], json!(2));
+    assert!(
+        abandoned["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("symbol not found"),
+        "{abandoned}"
+    );
+    provider.put("NVDA", "1day", daily(0..5, 0));
+    assert_eq!(import(&app, &nvda, 0, 5).await, location);
+    let done = settled(&app, &location, "completed").await;
+    assert_eq!(done["attempts"], json!(1), "asked again, it starts over");
+    assert_eq!(done["fetched"], json!(5));
+}
+
+#[tokio::test]
+async fn a_provider_that_changes_its_answer_leaves_corrections_naming_the_import() {
+    let provider = StandInProvider::start(KEY).await;
+    provider.put("TSLA", "1day", daily(0..10, 0));
+    let app = app_with(&provider, |_| {}).await;
+    let tsla = asset(&app, "TSLA").await;
+    let first = import(&app, &tsla, 0, 10).await;
+    settled(&app, &first, "completed").await;
+    // The provider revises day 3 (and reports fewer bars than before: none is lost).
+    provider.put("TSLA", "1day", daily(3..4, 1));
+    let second = import(&app, &tsla, 3, 4).await;
+    assert_ne!(second, first);
+    settled(&app, &second, "completed").await;
+    let second_id = second.rsplit('/').next().unwrap();
+    let path = format!(
+        "/api/v1/assets/{tsla}/corrections?interval=1day&time={}",
+        day(3).to_rfc3339().replace('+', "%2B")
+    );
+    let history = std::sync::Mutex::new(Value::Null);
+    wait_until(
+        "the correction is readable",
+        Duration::from_secs(30),
+        || async {
+            let body: Value = app.get(&path).await.json().await.unwrap_or_default();
+            let corrected = body["corrections"]
+                .as_array()
+                .is_some_and(|all| all.len() == 1);
+            *history.lock().unwrap() = body;
+            corrected
+        },
+    )
+    .await;
+    let history = history.into_inner().unwrap();
+    let correction = &history["corrections"][0];
+    assert_eq!(correction["provider"], json!("twelvedata"));
+    assert_eq!(correction["import_id"], json!(second_id));
+    assert_eq!(correction["previous"]["close"], json!("103"));
+    assert_eq!(correction["bar"]["close"], json!("104"));
+    assert_eq!(bars(&app, &tsla).await.len(), 10, "nothing lost");
+}
