@@ -167,10 +167,8 @@ impl Importer {
             return false;
         };
         let now = Utc::now();
-        let lease_until =
-            now + chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::MAX);
         let start = PriceImportCommand::Start {
-            lease_until,
+            lease_until: self.lease_from(now),
             at: now,
         };
         if self
@@ -273,6 +271,7 @@ impl Importer {
                 attempt,
                 fetched,
                 recorded_until: from,
+                lease_until: self.lease_from(now),
                 at: now,
             };
             match self
@@ -300,6 +299,11 @@ impl Importer {
             .saturating_mul(2_u32.saturating_pow(attempt.saturating_sub(1)));
         chrono::Duration::from_std(doubled.min(self.settings.retry_max))
             .unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// The end of a lease taken or renewed at `now`.
+    fn lease_from(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::MAX)
     }
 
     /// The context of the importer's commands on `import`, and its interval.

@@ -93,7 +93,7 @@ pub enum PriceImportCommand {
         /// When.
         at: DateTime<Utc>,
     },
-    /// Report progress of the running attempt.
+    /// Report progress of the running attempt, and extend its lease.
     Progress {
         /// The attempt reporting (a taken-over attempt's reports are refused).
         attempt: u32,
@@ -101,6 +101,8 @@ pub enum PriceImportCommand {
         fetched: u64,
         /// Every bar before this time is recorded.
         recorded_until: DateTime<Utc>,
+        /// The attempt's lease from now on.
+        lease_until: DateTime<Utc>,
         /// When.
         at: DateTime<Utc>,
     },
@@ -162,12 +164,14 @@ pub enum PriceImportEvent {
         /// When.
         at: DateTime<Utc>,
     },
-    /// The running attempt made progress.
+    /// The running attempt made progress; its lease is extended.
     ImportProgressed {
         /// Bars fetched so far in this attempt.
         fetched: u64,
         /// Every bar before this time is recorded.
         recorded_until: DateTime<Utc>,
+        /// The attempt's lease from now on.
+        lease_until: DateTime<Utc>,
         /// When.
         at: DateTime<Utc>,
     },
@@ -334,6 +338,7 @@ impl Decider for PriceImport {
                     attempt,
                     fetched,
                     recorded_until,
+                    lease_until,
                     at,
                 },
                 ImportStatus::Running {
@@ -342,6 +347,7 @@ impl Decider for PriceImport {
             ) if attempt == running => E::ImportProgressed {
                 fetched,
                 recorded_until,
+                lease_until,
                 at,
             },
             (
@@ -402,7 +408,15 @@ impl Decider for PriceImport {
             return;
         };
         match event {
-            E::ImportRequested { .. } | E::ImportProgressed { .. } => {}
+            E::ImportRequested { .. } => {}
+            E::ImportProgressed { lease_until, .. } => {
+                if let ImportStatus::Running { attempt, .. } = *status {
+                    *status = ImportStatus::Running {
+                        attempt,
+                        lease_until: *lease_until,
+                    };
+                }
+            }
             E::ImportStarted {
                 attempt,
                 lease_until,

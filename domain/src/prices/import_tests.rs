@@ -172,13 +172,32 @@ fn a_taken_over_attempt_can_no_longer_report_complete_or_fail() {
             attempt: 2,
             fetched: 10,
             recorded_until: t(0),
+            lease_until: t(200),
             at: t(70),
         }))
         .then_expect_events(vec![PriceImportEvent::ImportProgressed {
             fetched: 10,
             recorded_until: t(0),
+            lease_until: t(200),
             at: t(70),
         }]);
+}
+
+#[test]
+fn progress_extends_the_lease_so_a_long_attempt_is_not_taken_over() {
+    let progressed = PriceImportEvent::ImportProgressed {
+        fetched: 10,
+        recorded_until: t(0),
+        lease_until: t(200),
+        at: t(59),
+    };
+    Given::with(())
+        .given(vec![requested(), started(1, 60), progressed])
+        .when(when(PriceImportCommand::Start {
+            lease_until: t(150),
+            at: t(90),
+        }))
+        .then_expect_error(refused(PriceImportError::NotDue));
 }
 
 #[test]

@@ -106,6 +106,7 @@ fn import_samples() -> Vec<PriceImportEvent> {
         PriceImportEvent::ImportProgressed {
             fetched: 20,
             recorded_until: at(86_400 * 20),
+            lease_until: at(62),
             at: at(2),
         },
         PriceImportEvent::ImportFailed {

@@ -80,14 +80,16 @@ pub(super) async fn apply(
         E::ImportProgressed {
             fetched,
             recorded_until,
+            lease_until,
             ..
         } => update(
-            "UPDATE price_imports SET fetched = $5, recorded_until = $6, version = $3,
-                    updated_at = $4
+            "UPDATE price_imports SET fetched = $5, recorded_until = $6, lease_until = $7,
+                    version = $3, updated_at = $4
               WHERE tenant_id = $1 AND import_id = $2",
         )
         .bind(count(*fetched))
-        .bind(recorded_until),
+        .bind(recorded_until)
+        .bind(lease_until),
         E::ImportCompleted { fetched, .. } => update(
             "UPDATE price_imports SET status = 'completed', fetched = $5,
                     recorded_until = range_to, lease_until = NULL, completed_at = $4,

@@ -283,3 +283,79 @@ async fn a_provider_that_changes_its_answer_leaves_corrections_naming_the_import
     assert_eq!(correction["bar"]["close"], json!("104"));
     assert_eq!(bars(&app, &tsla).await.len(), 10, "nothing lost");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_import_cut_by_kill_9_is_taken_over_after_its_lease_and_records_each_bar_once() {
+    use tests::process::Launch;
+
+    let provider = StandInProvider::start(KEY).await;
+    provider.put("AMZN", "1day", daily(0..60, 0));
+    provider.delay(Duration::from_millis(400));
+    // This process serves the requests; the importer (and relay and projections) run in
+    // backend processes: the first is killed part-way through the import.
+    let app = spawn_app_with(|settings| {
+        settings.roles = api::config::Roles::parse("commands,queries").unwrap();
+    })
+    .await;
+    let settings = &app.settings;
+    let launch = Launch::new(
+        &Launch::built_binary(),
+        settings.database.url.expose(),
+        settings.nats.url.expose(),
+        &settings.nats.stream,
+    )
+    .env("APP_NATS__SUBJECT_PREFIX", &settings.nats.subject_prefix)
+    .env(
+        "APP_NATS__MAX_AGE_SECS",
+        &settings.nats.max_age_secs.to_string(),
+    )
+    .env("APP_ROLES", "workers")
+    .env("APP_PRICES__PROVIDER_URL", &provider.url)
+    .env("APP_PRICES__PROVIDER_API_KEY", KEY)
+    .env("APP_PRICES__PAGE_SIZE", "10")
+    .env("APP_PRICES__POLL_MS", "50")
+    .env("APP_PRICES__LEASE_SECS", "2");
+    let mut first = launch.start().await;
+    let amzn = asset(&app, "AMZN").await;
+    let location = import(&app, &amzn, 0, 60).await;
+    wait_until(
+        "the first attempt recorded some pages",
+        Duration::from_secs(60),
+        || async {
+            let body: Value = app.get(&location).await.json().await.unwrap_or_default();
+            body["fetched"]
+                .as_i64()
+                .is_some_and(|fetched| (20..60).contains(&fetched))
+        },
+    )
+    .await;
+    first.kill().await;
+    let _second = launch.start().await;
+    let done = settled(&app, &location, "completed").await;
+    assert_eq!(
+        done["attempts"],
+        json!(2),
+        "taken over once its lease ended: {done}"
+    );
+    assert_eq!(done["fetched"], json!(60));
+    wait_until("every bar is readable", Duration::from_secs(30), || async {
+        bars(&app, &amzn).await.len() == 60
+    })
+    .await;
+    // Each bar was recorded once: the second attempt fetched the first pages again, and
+    // recording them again appended nothing.
+    let recorded: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(json_array_length(payload->'BarsRecorded'->'bars')), 0)::bigint
+           FROM events WHERE aggregate_type = 'PriceSeries' AND event_type = 'BarsRecorded'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(recorded, 60);
+    let corrected: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'BarsCorrected'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(corrected, 0);
+}
