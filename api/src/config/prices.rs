@@ -115,6 +115,35 @@ impl PriceSettings {
                 "0 < retry_base_delay_ms <= retry_max_delay_ms",
             ));
         }
+        // Bounded, so that no lease, timeout or retry time overflows a timestamp.
+        let bounded = [
+            (
+                "prices.request_timeout_ms",
+                self.request_timeout_ms,
+                300_000,
+            ),
+            ("prices.lease_secs", self.lease_secs, 86_400),
+            (
+                "prices.retry_max_delay_ms",
+                self.retry_max_delay_ms,
+                86_400_000,
+            ),
+            (
+                "prices.breaker_cooldown_ms",
+                self.breaker_cooldown_ms,
+                86_400_000,
+            ),
+            ("prices.poll_ms", self.poll_ms, 600_000),
+        ];
+        if let Some((setting, _, max)) = bounded.iter().find(|(_, value, max)| value > max) {
+            return Err(ConfigError::invalid(setting, format!("at most {max}")));
+        }
+        if self.request_timeout_ms >= self.lease_secs.saturating_mul(1_000) {
+            return Err(ConfigError::invalid(
+                "prices.request_timeout_ms / prices.lease_secs",
+                "a request must end well within an attempt's lease",
+            ));
+        }
         let positive = [
             ("prices.request_timeout_ms", self.request_timeout_ms),
             ("prices.lease_secs", self.lease_secs),
@@ -136,7 +165,7 @@ mod tests {
     #[test]
     fn each_bad_value_is_named() {
         type Spoil = fn(&mut PriceSettings);
-        let cases: [(Spoil, &str); 5] = [
+        let cases: [(Spoil, &str); 7] = [
             (|s| s.provider = "Twelve Data".to_owned(), "prices.provider"),
             (
                 |s| s.provider_url = "ftp://x".to_owned(),
@@ -148,6 +177,11 @@ mod tests {
                 "prices.retry_base_delay_ms",
             ),
             (|s| s.lease_secs = 0, "prices.lease_secs"),
+            (|s| s.lease_secs = 1 << 40, "prices.lease_secs"),
+            (
+                |s| s.request_timeout_ms = 300_000,
+                "prices.request_timeout_ms",
+            ),
         ];
         for (spoil, setting) in cases {
             let mut settings = PriceSettings::default();

@@ -61,6 +61,14 @@ struct DueImport {
     range_to: DateTime<Utc>,
 }
 
+/// Where an attempt starts: its number, and what earlier attempts recorded.
+#[derive(Debug, Clone, Copy)]
+struct Resume {
+    attempt: u32,
+    fetched: u64,
+    recorded_until: Option<DateTime<Utc>>,
+}
+
 /// Runs the imports of one provider.
 #[derive(Debug, Clone)]
 pub struct Importer {
@@ -139,6 +147,7 @@ impl Importer {
                JOIN read_models.price_assets a
                  ON a.tenant_id = i.tenant_id AND a.asset_id = i.asset_id
               WHERE i.provider = $1
+                AND NOT a.delisted
                 AND (i.status = 'queued'
                      OR (i.status = 'waiting' AND i.next_attempt_at <= $2)
                      OR (i.status = 'running' AND i.lease_until <= $2))
@@ -162,13 +171,21 @@ impl Importer {
     }
 
     /// Starts and runs one attempt of `import`; false when another importer had it already.
+    /// A half-open breaker's probe that reached no provider request is given back.
     async fn attempt(&self, import: &DueImport) -> bool {
+        let ran = self.run_attempt(import).await;
+        self.breaker.release();
+        ran
+    }
+
+    async fn run_attempt(&self, import: &DueImport) -> bool {
         let Some((context, interval)) = self.context_of(import) else {
             return false;
         };
         let now = Utc::now();
         let start = PriceImportCommand::Start {
             lease_until: self.lease_from(now),
+            max_attempts: self.settings.max_attempts,
             at: now,
         };
         if self
@@ -180,35 +197,23 @@ impl Importer {
             // Not due any more (another importer started it), or the store failed.
             return false;
         }
-        let attempt = match self
-            .prices
-            .import_state(&context.tenant, import.import_id)
-            .await
-        {
-            Ok(PriceImport::Requested {
-                status: ImportStatus::Running { attempt, .. },
-                ..
-            }) => attempt,
-            _ => return false,
+        let Some(resume) = self.running(&context, import.import_id).await else {
+            // Abandoned by the start (its last attempt's lease ended), or taken over already.
+            return true;
         };
+        let attempt = resume.attempt;
         let outcome = self
-            .fetch_and_record(import, &context, interval, attempt)
+            .fetch_and_record(import, &context, interval, resume)
             .await;
         let now = Utc::now();
         let command = match outcome {
-            Ok(fetched) => {
-                self.breaker.record(Ok(()));
-                PriceImportCommand::Complete {
-                    attempt,
-                    fetched,
-                    at: now,
-                }
-            }
+            Ok(fetched) => PriceImportCommand::Complete {
+                attempt,
+                fetched,
+                at: now,
+            },
             Err(AttemptError::Stale) => return true,
             Err(error) => {
-                if let AttemptError::Provider(failure) = &error {
-                    self.breaker.record(Err(failure));
-                }
                 warn!(import = %import.import_id, attempt, error = %error, "price import attempt failed");
                 PriceImportCommand::Fail {
                     attempt,
@@ -230,23 +235,44 @@ impl Importer {
         true
     }
 
-    /// Fetches the range page by page, recording each page and reporting progress. Returns
-    /// how many bars the provider reported.
+    /// The running attempt of `import` and where it resumes, if one is running.
+    async fn running(&self, context: &CommandContext, import: Uuid) -> Option<Resume> {
+        match self.prices.import_state(&context.tenant, import).await {
+            Ok(PriceImport::Requested {
+                status: ImportStatus::Running { attempt, .. },
+                fetched,
+                recorded_until,
+                ..
+            }) => Some(Resume {
+                attempt,
+                fetched,
+                recorded_until,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Fetches the range page by page from where the import's recording stands, recording each
+    /// page and reporting progress (which renews the lease). Returns how many bars the provider
+    /// reported since the import was asked for. Every provider request's outcome goes to the
+    /// breaker; before a page is recorded, the attempt is checked to be still running, so an
+    /// attempt taken over stops instead of recording alongside its successor.
     async fn fetch_and_record(
         &self,
         import: &DueImport,
         context: &CommandContext,
         interval: Interval,
-        attempt: u32,
+        resume: Resume,
     ) -> Result<u64, AttemptError> {
         let source = ImportSource {
             provider: self.provider.name().to_owned(),
             import_id: import.import_id,
         };
-        let asset = import.asset_id;
-        let mut from = import.range_from;
-        let mut fetched = 0_u64;
-        loop {
+        let mut from = resume.recorded_until.map_or(import.range_from, |recorded| {
+            recorded.max(import.range_from)
+        });
+        let mut fetched = resume.fetched;
+        while from < import.range_to {
             let page = self
                 .provider
                 .page(
@@ -256,19 +282,28 @@ impl Importer {
                     from,
                     import.range_to,
                 )
-                .await?;
+                .await;
+            self.breaker.record(page.as_ref().map(|_| ()));
+            let page = page?;
             let Some(last) = page.bars.last().map(|bar| bar.time) else {
-                return Ok(fetched);
+                break;
             };
+            let still_running = self
+                .running(context, import.import_id)
+                .await
+                .is_some_and(|running| running.attempt == resume.attempt);
+            if !still_running {
+                return Err(AttemptError::Stale);
+            }
             fetched += page.bars.len() as u64;
             let now = Utc::now();
             self.prices
-                .record(context, asset, interval, page.bars, &source, now)
+                .record(context, import.asset_id, interval, page.bars, &source, now)
                 .await
                 .map_err(|error| AttemptError::Record(error.to_string()))?;
             from = last + chrono::Duration::seconds(interval.seconds());
             let progress = PriceImportCommand::Progress {
-                attempt,
+                attempt: resume.attempt,
                 fetched,
                 recorded_until: from,
                 lease_until: self.lease_from(now),
@@ -285,10 +320,11 @@ impl Importer {
                 }
                 Err(error) => return Err(AttemptError::Record(error.to_string())),
             }
-            if !page.full || from >= import.range_to {
-                return Ok(fetched);
+            if !page.full {
+                break;
             }
         }
+        Ok(fetched)
     }
 
     /// The wait before the attempt after `attempt`: `retry_base` doubled per attempt, capped.

@@ -68,8 +68,8 @@ impl PriceCommands {
     /// always the same import, so asking again changes nothing (unless it was abandoned).
     ///
     /// # Errors
-    /// [`RecordError::Asset`] for an unknown or delisted asset; [`ImportRequestError`] when the
-    /// range is invalid or the store fails.
+    /// [`ImportRequestError::Asset`] for an unknown or delisted asset,
+    /// [`ImportRequestError::Import`] when the range is invalid or the store fails.
     pub async fn request_import(
         &self,
         context: &CommandContext,

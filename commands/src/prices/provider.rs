@@ -158,6 +158,16 @@ impl Provider {
                 let message = answer.message.clone().unwrap_or_default();
                 (code, format!("{code} {message}"))
             });
+        // A range without bars (a holiday, before the listing) is an answer, not a failure.
+        let no_data = refusal
+            .as_ref()
+            .is_some_and(|(_, message)| message.to_ascii_lowercase().contains("no data"));
+        if no_data {
+            return Ok(Page {
+                bars: Vec::new(),
+                full: false,
+            });
+        }
         let failure = match (status.as_u16(), refusal) {
             (_, Some((429, message))) | (429, Some((_, message))) => {
                 Some(ProviderError::RateLimited(message))
@@ -183,6 +193,12 @@ impl Provider {
             }
         }
         bars.sort_by_key(|reported| reported.time);
+        if full && bars.is_empty() {
+            // Paging on would ask the same again: the provider ignores the range asked for.
+            return Err(ProviderError::Malformed(
+                "a full page without a bar in the range asked for".to_owned(),
+            ));
+        }
         Ok(Page { bars, full })
     }
 }
@@ -285,6 +301,19 @@ impl Breaker {
         }
     }
 
+    /// Gives back a half-open breaker's probe that made no request: the next request probes.
+    pub fn release(&self) {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *state == BreakerState::HalfOpen {
+            *state = BreakerState::Open {
+                until: Instant::now(),
+            };
+        }
+    }
+
     /// Records the outcome of a request that went through.
     pub fn record(&self, outcome: Result<(), &ProviderError>) {
         let mut state = self
@@ -340,6 +369,23 @@ mod tests {
         breaker.record(Ok(()));
         assert_eq!(breaker.state(), BreakerState::Closed { failures: 0 });
         assert!(breaker.admit());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_that_made_no_request_is_given_back() {
+        let breaker = Breaker::new(1, Duration::from_secs(30));
+        breaker.record(Err(&ProviderError::Unavailable("503".to_owned())));
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert!(breaker.admit(), "the probe");
+        breaker.release();
+        assert!(breaker.admit(), "given back: the next attempt probes");
+        breaker.record(Ok(()));
+        breaker.release();
+        assert_eq!(
+            breaker.state(),
+            BreakerState::Closed { failures: 0 },
+            "a no-op once decided"
+        );
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct ImportKey {
     pub to: DateTime<Utc>,
 }
 
+/// The error of an attempt whose importer stopped reporting before its lease ended.
+const LEASE_ENDED: &str = "the attempt's lease ended without a report (its importer stopped)";
+
 /// The namespace of [`PriceImport::stream_id`]'s name-based ids. Never change it.
 const IMPORT_NAMESPACE: Uuid = Uuid::from_u128(0x2d6f_93a1_54c8_4e0b_a7f2_6b19_e3c0_d845);
 
@@ -69,6 +72,10 @@ pub enum PriceImport {
         status: ImportStatus,
         /// Attempts started so far (since it was last asked for).
         attempts: u32,
+        /// Bars reported by the provider so far (since it was last asked for).
+        fetched: u64,
+        /// Every bar before this time is recorded: a taken-over attempt resumes here.
+        recorded_until: Option<DateTime<Utc>>,
     },
 }
 
@@ -86,10 +93,13 @@ pub enum PriceImportCommand {
         at: DateTime<Utc>,
     },
     /// Start an attempt: the import is queued, its retry is due, or its running attempt's lease
-    /// has ended (the importer running it is presumed gone).
+    /// has ended (the importer running it is presumed gone). An attempt whose lease ended counts
+    /// as failed: when it was the last one, the import is abandoned instead.
     Start {
         /// The attempt's lease.
         lease_until: DateTime<Utc>,
+        /// How many attempts an import gets.
+        max_attempts: u32,
         /// When.
         at: DateTime<Utc>,
     },
@@ -97,7 +107,8 @@ pub enum PriceImportCommand {
     Progress {
         /// The attempt reporting (a taken-over attempt's reports are refused).
         attempt: u32,
-        /// Bars fetched so far in this attempt.
+        /// Bars the provider reported so far (since the import was last asked for, across
+        /// attempts).
         fetched: u64,
         /// Every bar before this time is recorded.
         recorded_until: DateTime<Utc>,
@@ -110,7 +121,7 @@ pub enum PriceImportCommand {
     Complete {
         /// The attempt finishing.
         attempt: u32,
-        /// Bars the provider reported for the range.
+        /// Bars the provider reported for the range (since the import was last asked for).
         fetched: u64,
         /// When.
         at: DateTime<Utc>,
@@ -166,7 +177,8 @@ pub enum PriceImportEvent {
     },
     /// The running attempt made progress; its lease is extended.
     ImportProgressed {
-        /// Bars fetched so far in this attempt.
+        /// Bars the provider reported so far (since the import was last asked for, across
+        /// attempts).
         fetched: u64,
         /// Every bar before this time is recorded.
         recorded_until: DateTime<Utc>,
@@ -177,7 +189,7 @@ pub enum PriceImportEvent {
     },
     /// Every bar of the range was fetched and recorded.
     ImportCompleted {
-        /// Bars the provider reported for the range.
+        /// Bars the provider reported for the range (since the import was last asked for).
         fetched: u64,
         /// When.
         at: DateTime<Utc>,
@@ -317,7 +329,27 @@ impl Decider for PriceImport {
                 E::ImportRequested { key, provider, at }
             }
             (C::Request { .. }, _) => return Ok(Vec::new()),
-            (C::Start { lease_until, at }, status) => {
+            (
+                C::Start {
+                    lease_until,
+                    max_attempts,
+                    at,
+                },
+                status,
+            ) => {
+                if let ImportStatus::Running {
+                    attempt,
+                    lease_until: ended,
+                } = status
+                {
+                    if ended <= at && attempt >= max_attempts {
+                        return Ok(vec![E::ImportAbandoned {
+                            attempt,
+                            error: LEASE_ENDED.to_owned(),
+                            at,
+                        }]);
+                    }
+                }
                 let due = match status {
                     ImportStatus::Queued => true,
                     ImportStatus::Waiting { retry_at } => retry_at <= at,
@@ -398,18 +430,31 @@ impl Decider for PriceImport {
                 provider: provider.clone(),
                 status: ImportStatus::Queued,
                 attempts: 0,
+                fetched: 0,
+                recorded_until: None,
             };
             return;
         }
         let Self::Requested {
-            status, attempts, ..
+            status,
+            attempts,
+            fetched: total,
+            recorded_until: recorded,
+            ..
         } = self
         else {
             return;
         };
         match event {
             E::ImportRequested { .. } => {}
-            E::ImportProgressed { lease_until, .. } => {
+            E::ImportProgressed {
+                fetched,
+                recorded_until,
+                lease_until,
+                ..
+            } => {
+                *total = *fetched;
+                *recorded = Some(*recorded_until);
                 if let ImportStatus::Running { attempt, .. } = *status {
                     *status = ImportStatus::Running {
                         attempt,
@@ -428,7 +473,10 @@ impl Decider for PriceImport {
                     lease_until: *lease_until,
                 };
             }
-            E::ImportCompleted { .. } => *status = ImportStatus::Completed,
+            E::ImportCompleted { fetched, .. } => {
+                *total = *fetched;
+                *status = ImportStatus::Completed;
+            }
             E::ImportFailed { retry_at, .. } => {
                 *status = ImportStatus::Waiting {
                     retry_at: *retry_at,

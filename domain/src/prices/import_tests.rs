@@ -124,6 +124,7 @@ fn an_attempt_starts_when_queued_and_is_taken_over_only_after_its_lease() {
         .given(vec![requested()])
         .when(when(PriceImportCommand::Start {
             lease_until: t(60),
+            max_attempts: 5,
             at: t(1),
         }))
         .then_expect_events(vec![PriceImportEvent::ImportStarted {
@@ -135,6 +136,7 @@ fn an_attempt_starts_when_queued_and_is_taken_over_only_after_its_lease() {
         .given(vec![requested(), started(1, 60)])
         .when(when(PriceImportCommand::Start {
             lease_until: t(119),
+            max_attempts: 5,
             at: t(59),
         }))
         .then_expect_error(refused(PriceImportError::NotDue));
@@ -142,12 +144,29 @@ fn an_attempt_starts_when_queued_and_is_taken_over_only_after_its_lease() {
         .given(vec![requested(), started(1, 60)])
         .when(when(PriceImportCommand::Start {
             lease_until: t(120),
+            max_attempts: 5,
             at: t(60),
         }))
         .then_expect_events(vec![PriceImportEvent::ImportStarted {
             attempt: 2,
             lease_until: t(120),
             at: t(60),
+        }]);
+}
+
+#[test]
+fn a_last_attempt_whose_lease_ended_abandons_the_import_instead_of_starting_another() {
+    Given::with(())
+        .given(vec![requested(), started(1, 60), started(2, 120)])
+        .when(when(PriceImportCommand::Start {
+            lease_until: t(180),
+            max_attempts: 2,
+            at: t(120),
+        }))
+        .then_expect_events(vec![PriceImportEvent::ImportAbandoned {
+            attempt: 2,
+            error: "the attempt's lease ended without a report (its importer stopped)".to_owned(),
+            at: t(120),
         }]);
 }
 
@@ -195,6 +214,7 @@ fn progress_extends_the_lease_so_a_long_attempt_is_not_taken_over() {
         .given(vec![requested(), started(1, 60), progressed])
         .when(when(PriceImportCommand::Start {
             lease_until: t(150),
+            max_attempts: 5,
             at: t(90),
         }))
         .then_expect_error(refused(PriceImportError::NotDue));
@@ -227,6 +247,7 @@ fn a_failed_attempt_waits_for_its_retry_and_the_last_one_abandons_until_asked_ag
         .given(waiting())
         .when(when(PriceImportCommand::Start {
             lease_until: t(350),
+            max_attempts: 5,
             at: t(299),
         }))
         .then_expect_error(refused(PriceImportError::NotDue));
@@ -234,6 +255,7 @@ fn a_failed_attempt_waits_for_its_retry_and_the_last_one_abandons_until_asked_ag
         .given(waiting())
         .when(when(PriceImportCommand::Start {
             lease_until: t(360),
+            max_attempts: 5,
             at: t(300),
         }))
         .then_expect_events(vec![PriceImportEvent::ImportStarted {
@@ -260,6 +282,7 @@ fn a_failed_attempt_waits_for_its_retry_and_the_last_one_abandons_until_asked_ag
         .given(last.clone())
         .when(when(PriceImportCommand::Start {
             lease_until: t(9_999),
+            max_attempts: 5,
             at: t(9_000),
         }))
         .then_expect_error(refused(PriceImportError::NotDue));

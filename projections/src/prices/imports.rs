@@ -30,6 +30,7 @@ pub(super) async fn apply(
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, 0, $8, $9, $9)
              ON CONFLICT (tenant_id, import_id) DO UPDATE
                 SET status = 'queued', attempts = 0, fetched = 0, recorded_until = NULL,
+                    last_error = NULL,
                     next_attempt_at = NULL, lease_until = NULL, completed_at = NULL,
                     provider = EXCLUDED.provider, version = EXCLUDED.version,
                     requested_at = EXCLUDED.requested_at, updated_at = EXCLUDED.updated_at",
@@ -72,7 +73,7 @@ pub(super) async fn apply(
             ..
         } => update(
             "UPDATE price_imports SET status = 'running', attempts = $5, lease_until = $6,
-                    fetched = 0, next_attempt_at = NULL, version = $3, updated_at = $4
+                    next_attempt_at = NULL, version = $3, updated_at = $4
               WHERE tenant_id = $1 AND import_id = $2",
         )
         .bind(i64::from(*attempt))
@@ -142,7 +143,7 @@ pub struct ImportView {
     pub status: String,
     /// Attempts started.
     pub attempts: i32,
-    /// Bars fetched by the current (or last) attempt.
+    /// Bars the provider reported so far (since the import was last asked for).
     pub fetched: i64,
     /// Every bar before this time is recorded.
     pub recorded_until: Option<DateTime<Utc>>,

@@ -134,8 +134,9 @@ pub async fn bars(
                 corrections, recorded_at, updated_at
            FROM read_models.price_bars
           WHERE tenant_id = $1 AND asset_id = $2 AND interval = $3
-            AND ($4::timestamptz IS NULL OR time >= $4) AND ($5::timestamptz IS NULL OR time < $5)
-            AND ($6::timestamptz IS NULL OR time > $6)
+            AND time >= coalesce($4, '-infinity'::timestamptz)
+            AND time < coalesce($5, 'infinity'::timestamptz)
+            AND time > coalesce($6, '-infinity'::timestamptz)
           ORDER BY time
           LIMIT $7",
     )
@@ -213,9 +214,13 @@ pub async fn aggregate(
                 min(time) AS first, max(time) AS last
            FROM read_models.price_bars
           WHERE tenant_id = $1 AND asset_id = $2 AND interval = $3
-            AND ($4::timestamptz IS NULL OR time >= $4) AND ($5::timestamptz IS NULL OR time < $5)
-            AND ($7::timestamptz IS NULL
-                 OR time >= date_trunc($6, $7::timestamptz, 'UTC') + ('1 ' || $6)::interval)
+            AND time >= coalesce($4, '-infinity'::timestamptz)
+            AND time < coalesce($5, 'infinity'::timestamptz)
+            -- The period after the cursor's, computed in UTC whatever the session's time zone.
+            AND time >= coalesce(
+                    (date_trunc($6, $7::timestamptz AT TIME ZONE 'UTC') + ('1 ' || $6)::interval)
+                        AT TIME ZONE 'UTC',
+                    '-infinity'::timestamptz)
           GROUP BY 1
           ORDER BY 1
           LIMIT $8",

@@ -511,12 +511,10 @@ async fn an_export_of_a_hundred_thousand_events_keeps_the_servers_memory_flat() 
     small.bytes().await.unwrap();
     let before = peak_rss_kib(server.pid);
 
-    // The server's view of what has settled is its own: it may lag the test's for a moment
-    // (another connection's snapshot). What has settled is decided cluster-wide (the oldest
-    // transaction still open on the server, in any database), so a long transaction of a test
-    // running alongside holds it back too: the deadline is generous. An export is correct up
-    // to its `Export-Until` either way; the memory claim needs one that covers the bulk, so ask
-    // again until it does.
+    // What has settled is decided cluster-wide (the oldest transaction open on the server, in
+    // any database), so a long transaction of a test alongside holds it back: the deadline is
+    // generous. An export is correct up to its `Export-Until` either way; the memory claim
+    // needs one that covers the bulk, so ask again until it does.
     let covered = |until: String| {
         let pool = app.pool.clone();
         async move {
@@ -556,7 +554,7 @@ async fn an_export_of_a_hundred_thousand_events_keeps_the_servers_memory_flat() 
     else {
         panic!(
             "no export covered the bulk history within 240 s; the last one: {last:?}; {}",
-            horizon(&app.pool).await
+            crate::helpers::horizon(&app.pool).await
         );
     };
     let (mut lines, mut bytes) = (0_i64, 0_usize);
@@ -577,32 +575,6 @@ async fn an_export_of_a_hundred_thousand_events_keeps_the_servers_memory_flat() 
         bytes >> 20
     );
     assert!(grown_mib < 50, "peak RSS grew by {grown_mib} MiB");
-}
-
-/// What holds the settled horizon back, for a failure message: the bulk's transaction, the
-/// current snapshot and every session whose transaction or snapshot is older than the bulk.
-async fn horizon(pool: &sqlx::PgPool) -> String {
-    let bulk: Option<String> = sqlx::query_scalar(
-        "SELECT max(transaction_id)::text FROM events
-          WHERE tenant_id = 'acme' AND aggregate_type = 'User'",
-    )
-    .fetch_one(pool)
-    .await
-    .unwrap();
-    let snapshot: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    let holders: Vec<String> = sqlx::query_scalar(
-        "SELECT concat_ws(' ', pid, datname, application_name, state, backend_xid,
-                          backend_xmin, xact_start, left(query, 120))
-           FROM pg_stat_activity
-          WHERE backend_xid IS NOT NULL OR backend_xmin IS NOT NULL",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
-    format!("bulk transaction {bulk:?}, snapshot {snapshot}, sessions holding: {holders:#?}")
 }
 
 /// Waits until the history shows every stored event of tenant `acme` (none is held back by an

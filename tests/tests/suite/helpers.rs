@@ -557,3 +557,29 @@ pub async fn assert_problem(response: Response, status: StatusCode, code: &str) 
     assert!(!body["request_id"].as_str().unwrap().is_empty());
     body
 }
+
+/// What holds the settled horizon back, for a failure message: the bulk's transaction, the
+/// current snapshot and every session whose transaction or snapshot is older than the bulk.
+pub async fn horizon(pool: &sqlx::PgPool) -> String {
+    let bulk: Option<String> = sqlx::query_scalar(
+        "SELECT max(transaction_id)::text FROM events
+          WHERE tenant_id = 'acme' AND aggregate_type = 'User'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let snapshot: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let holders: Vec<String> = sqlx::query_scalar(
+        "SELECT concat_ws(' ', pid, datname, application_name, state, backend_xid,
+                          backend_xmin, xact_start, left(query, 120))
+           FROM pg_stat_activity
+          WHERE backend_xid IS NOT NULL OR backend_xmin IS NOT NULL",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    format!("bulk transaction {bulk:?}, snapshot {snapshot}, sessions holding: {holders:#?}")
+}

@@ -405,11 +405,13 @@ async fn recording_is_checked_whole_and_only_admins_and_workers_record() {
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        bars["items"],
-        json!([]),
-        "nothing of a refused report is recorded"
-    );
+    assert_eq!(bars["items"], json!([]));
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'PriceSeries'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, 0, "nothing of a refused report is recorded");
 
     let (_, user) = app.api_key_with_roles(&["user"]).await;
     let (status, _) = record(&app, &user, &asset, &[daily(0, 20_000)]).await;

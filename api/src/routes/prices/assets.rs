@@ -1,6 +1,7 @@
 //! Asset routes: admins list, rename and delist assets; the tenant's readers list and read them.
 
 use axum::extract::State;
+use axum::http::Uri;
 use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -15,7 +16,7 @@ use uuid::Uuid;
 
 use super::{caught_up, known_asset};
 use crate::http::error::{ApiError, FieldError, Problem};
-use crate::http::extract::{Caller, Consistency, ExpectedVersion, IdPath, JsonBody, QueryParams};
+use crate::http::extract::{query_of, Caller, Consistency, ExpectedVersion, IdPath, JsonBody};
 use crate::http::respond::{changed, created, field, page_limit, with_etag, CommandAccepted};
 use crate::http::schema;
 use crate::routes::AppState;
@@ -301,10 +302,11 @@ pub async fn get_asset(
 pub async fn list_assets(
     State(state): State<AppState>,
     caller: Caller,
-    QueryParams(params): QueryParams<ListAssets>,
+    uri: Uri,
     token: Consistency,
 ) -> Result<Json<AssetPage>, ApiError> {
     let tenant = caller.may_read(PriceAction::ReadPrices, None)?;
+    let params: ListAssets = query_of(&uri)?;
     let limit = page_limit(params.limit, state.settings.queries.max_page_size)?;
     let symbol = params
         .symbol

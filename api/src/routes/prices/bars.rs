@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{caught_up, known_asset};
+use super::{caught_up, known_asset, query_interval};
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{parse_id, query_of, Caller, Consistency, IdPath};
 use crate::http::respond::page_limit;
@@ -22,6 +22,7 @@ use crate::routes::AppState;
 
 /// The most bars one page holds.
 const MAX_BARS_PAGE: u32 = 1_000;
+// The documented `maxItems` of the pages (`BarPage`, `AggregatePage`, `LatestPage`) are these.
 /// The most assets one latest-prices query names.
 const MAX_LATEST: usize = 100;
 /// A bar's current values, exact decimals as strings.
@@ -67,6 +68,7 @@ impl From<BarView> for BarDto {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BarPage {
     /// The bars of this page, earliest first.
+    #[schema(max_items = 1000)]
     pub items: Vec<BarDto>,
     /// Pass as `after` to get the next page; absent on the last page.
     pub next_cursor: Option<DateTime<Utc>>,
@@ -136,6 +138,7 @@ impl From<AggregateView> for AggregateDto {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AggregatePage {
     /// The periods of this page, earliest first; periods without bars are left out.
+    #[schema(max_items = 1000)]
     pub items: Vec<AggregateDto>,
     /// Pass as `after` to get the next page; absent on the last page.
     pub next_cursor: Option<DateTime<Utc>>,
@@ -208,6 +211,7 @@ pub struct LatestDto {
 pub struct LatestPage {
     /// One per asset that has a bar at the interval, in asset id order (an asset without one,
     /// or of another tenant, is left out).
+    #[schema(max_items = 100)]
     pub items: Vec<LatestDto>,
 }
 
@@ -263,16 +267,6 @@ pub struct BarHistory {
     pub corrections: Vec<CorrectionDto>,
 }
 
-/// An interval named in a request.
-fn interval(name: &str, field: &str) -> Result<Interval, ApiError> {
-    Interval::by_name(name).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_query",
-            format!("{field}: one of {:?}", Interval::ALL.map(Interval::as_str)),
-        )
-    })
-}
-
 /// The series range a query names, checked.
 fn range<'a>(
     tenant: &'a TenantId,
@@ -324,7 +318,7 @@ pub async fn list_bars(
     known_asset(&state, tenant, asset).await?;
     let params: ListBars = query_of(&uri)?;
     let limit = page_limit(params.limit, MAX_BARS_PAGE)?;
-    let interval = interval(&params.interval, "interval")?;
+    let interval = query_interval(&params.interval)?;
     let range = range(tenant, asset, &interval, params.from, params.to)?;
     let mut bars = model::bars(&state.read_pool, range, params.after, i64::from(limit) + 1).await?;
     let more = bars.len() > limit as usize;
@@ -362,7 +356,7 @@ pub async fn aggregate_bars(
     known_asset(&state, tenant, asset).await?;
     let params: AggregateBars = query_of(&uri)?;
     let limit = page_limit(params.limit, MAX_BARS_PAGE)?;
-    let interval = interval(&params.interval, "interval")?;
+    let interval = query_interval(&params.interval)?;
     let range = range(tenant, asset, &interval, params.from, params.to)?;
     let period = match params.period {
         PeriodName::Week => Period::Week,
@@ -407,15 +401,16 @@ pub async fn latest_prices(
 ) -> Result<Json<LatestPage>, ApiError> {
     let tenant = caller.may_read(PriceAction::ReadPrices, None)?;
     let params: LatestPrices = query_of(&uri)?;
-    let interval = interval(&params.interval, "interval")?;
+    let interval = query_interval(&params.interval)?;
     let mut assets = params
         .assets
         .split(',')
         .map(parse_id)
         .collect::<Result<Vec<Uuid>, ApiError>>()?;
+    let named = assets.len();
     assets.sort_unstable();
     assets.dedup();
-    if assets.len() > MAX_LATEST {
+    if named > MAX_LATEST {
         return Err(ApiError::bad_request(
             "invalid_query",
             format!("assets: at most {MAX_LATEST}"),
@@ -465,7 +460,7 @@ pub async fn bar_corrections(
     caught_up(&state, tenant, token).await?;
     known_asset(&state, tenant, asset).await?;
     let params: BarCorrections = query_of(&uri)?;
-    let interval = interval(&params.interval, "interval")?;
+    let interval = query_interval(&params.interval)?;
     let one = Range {
         tenant: tenant.as_str(),
         asset,

@@ -3,12 +3,12 @@
 //! each import's progress and errors.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::policy::PriceAction;
-use domain::prices::{ImportKey, Interval};
+use domain::prices::ImportKey;
 use projections::prices::{self as model, ImportView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::caught_up;
 use crate::http::error::{ApiError, FieldError, Problem};
-use crate::http::extract::{Caller, Consistency, IdPath, JsonBody, QueryParams};
+use crate::http::extract::{query_of, Caller, Consistency, IdPath, JsonBody};
 use crate::http::respond::{accepted, not_found, page_limit, with_etag, CommandAccepted};
 use crate::http::schema;
 use crate::routes::AppState;
@@ -60,7 +60,8 @@ pub struct ImportDto {
     pub status: String,
     /// Attempts started.
     pub attempts: i32,
-    /// Bars the current (or last) attempt fetched.
+    /// Bars the provider reported so far (since the import was last asked for; an attempt
+    /// that takes over resumes where the last one recorded).
     pub fetched: i64,
     /// Every bar before this time is recorded.
     pub recorded_until: Option<DateTime<Utc>>,
@@ -183,13 +184,7 @@ pub async fn request_import(
     JsonBody(body): JsonBody<RequestImport>,
 ) -> Result<Response, ApiError> {
     let context = caller.may(PriceAction::RequestImport, None, &body)?;
-    let Some(interval) = Interval::by_name(&body.interval) else {
-        return Err(ApiError::validation(vec![FieldError {
-            field: "interval".to_owned(),
-            code: "invalid_interval".to_owned(),
-            message: format!("one of {:?}", Interval::ALL.map(Interval::as_str)),
-        }]));
-    };
+    let interval = super::body_interval(&body.interval)?;
     let bars = (body.to - body.from).num_seconds() / interval.seconds();
     if bars > MAX_IMPORT_BARS {
         return Err(ApiError::validation(vec![FieldError {
@@ -261,10 +256,11 @@ pub async fn get_import(
 pub async fn list_imports(
     State(state): State<AppState>,
     caller: Caller,
-    QueryParams(params): QueryParams<ListImports>,
+    uri: Uri,
     token: Consistency,
 ) -> Result<Json<ImportPage>, ApiError> {
     let tenant = caller.may_read(PriceAction::ReadPrices, None)?;
+    let params: ListImports = query_of(&uri)?;
     let limit = page_limit(params.limit, state.settings.queries.max_page_size)?;
     caught_up(&state, tenant, token).await?;
     let mut imports = model::list_imports(

@@ -11,12 +11,10 @@ use domain::identity::TenantId;
 use domain::policy::PriceAction;
 use domain::prices::Interval;
 use projections::prices::{AssetView, PricesProjection};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, FieldError};
 use crate::http::extract::{consistent, Consistency};
 use crate::http::respond::not_found;
 use crate::routes::{AppState, Routes};
@@ -44,40 +42,32 @@ pub fn routes() -> Routes {
         .query(PriceAction::ReadPrices, routes!(imports::get_import))
 }
 
-/// A bar interval, as providers name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub enum IntervalName {
-    /// One minute.
-    #[serde(rename = "1min")]
-    Minute,
-    /// Five minutes.
-    #[serde(rename = "5min")]
-    FiveMinutes,
-    /// Fifteen minutes.
-    #[serde(rename = "15min")]
-    FifteenMinutes,
-    /// Thirty minutes.
-    #[serde(rename = "30min")]
-    ThirtyMinutes,
-    /// One hour.
-    #[serde(rename = "1h")]
-    Hour,
-    /// One day.
-    #[serde(rename = "1day")]
-    Day,
+/// The interval named by a request body's `interval`.
+///
+/// # Errors
+/// `422` naming the field.
+pub(crate) fn body_interval(name: &str) -> Result<Interval, ApiError> {
+    Interval::by_name(name).ok_or_else(|| {
+        ApiError::validation(vec![FieldError {
+            field: "interval".to_owned(),
+            code: "invalid_interval".to_owned(),
+            message: interval_rule(),
+        }])
+    })
 }
 
-impl From<IntervalName> for Interval {
-    fn from(name: IntervalName) -> Self {
-        match name {
-            IntervalName::Minute => Interval::Minute,
-            IntervalName::FiveMinutes => Interval::FiveMinutes,
-            IntervalName::FifteenMinutes => Interval::FifteenMinutes,
-            IntervalName::ThirtyMinutes => Interval::ThirtyMinutes,
-            IntervalName::Hour => Interval::Hour,
-            IntervalName::Day => Interval::Day,
-        }
-    }
+/// The interval named by a query's `interval` parameter.
+///
+/// # Errors
+/// `400 invalid_query`.
+pub(crate) fn query_interval(name: &str) -> Result<Interval, ApiError> {
+    Interval::by_name(name).ok_or_else(|| {
+        ApiError::bad_request("invalid_query", format!("interval: {}", interval_rule()))
+    })
+}
+
+fn interval_rule() -> String {
+    format!("one of {:?}", Interval::ALL.map(Interval::as_str))
 }
 
 /// Waits, when the query carries a consistency token, until the prices projection shows the
@@ -112,19 +102,4 @@ pub(crate) async fn known_asset(
     projections::prices::get_asset(&state.read_pool, tenant.as_str(), asset)
         .await?
         .ok_or_else(|| not_found("asset_not_found", "asset", asset))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::IntervalName;
-    use domain::prices::Interval;
-
-    #[test]
-    fn every_documented_interval_is_the_domains_by_its_name() {
-        for interval in Interval::ALL {
-            let name: IntervalName =
-                serde_json::from_value(serde_json::json!(interval.as_str())).unwrap();
-            assert_eq!(Interval::from(name), interval);
-        }
-    }
 }

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::policy::PriceAction;
-use domain::prices::{parse_decimal, Bar, Decimal, ImportSource, Interval, Reported};
+use domain::prices::{parse_decimal, Bar, Decimal, ImportSource, Reported};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -148,13 +148,7 @@ pub async fn record_bars(
     JsonBody(body): JsonBody<RecordBars>,
 ) -> Result<Json<BarsRecorded>, ApiError> {
     let context = caller.may(PriceAction::RecordBars, None, &body)?;
-    let interval = Interval::by_name(&body.interval).ok_or_else(|| {
-        ApiError::validation(vec![FieldError {
-            field: "interval".to_owned(),
-            code: "invalid_interval".to_owned(),
-            message: format!("one of {:?}", Interval::ALL.map(Interval::as_str)),
-        }])
-    })?;
+    let interval = super::body_interval(&body.interval)?;
     if body.bars.is_empty() || body.bars.len() > MAX_BARS_PER_REQUEST {
         return Err(ApiError::validation(vec![FieldError {
             field: "bars".to_owned(),
