@@ -130,6 +130,7 @@ impl WriteSide {
                 bus().build(),
                 bus().build(),
                 bus().build(),
+                bus().build(),
             )),
             documents,
         })

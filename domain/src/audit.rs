@@ -14,7 +14,7 @@ use crate::documents::Document;
 use crate::identity::Role;
 use crate::jobs::TranslationJob;
 use crate::policy::{context_actions, Rule};
-use crate::prices::{Asset, PriceImport, PriceSeries};
+use crate::prices::{Asset, PriceImport, PriceSeries, RefreshSchedule};
 use crate::tenants::Tenant;
 use crate::users::User;
 
@@ -63,6 +63,7 @@ const AGGREGATES: &[(&str, Replayer)] = &[
     (Asset::TYPE, replay_as::<Asset>),
     (PriceSeries::TYPE, replay_as::<PriceSeries>),
     (PriceImport::TYPE, replay_as::<PriceImport>),
+    (RefreshSchedule::TYPE, replay_as::<RefreshSchedule>),
 ];
 
 /// The aggregate types whose state can be replayed, in a stable order.
@@ -137,7 +138,8 @@ mod tests {
                 "Tenant",
                 "Asset",
                 "PriceSeries",
-                "PriceImport"
+                "PriceImport",
+                "RefreshSchedule"
             ]
         );
         types.dedup();

@@ -30,3 +30,28 @@ CREATE INDEX price_imports_by_asset ON read_models.price_imports (tenant_id, ass
 -- The importer's question: what is due, across tenants.
 CREATE INDEX price_imports_due ON read_models.price_imports (status, next_attempt_at)
     WHERE status IN ('queued', 'waiting', 'running');
+
+-- Refresh schedules: an asset's bars of one interval imported again at a rhythm (from the
+-- RefreshSchedule streams).
+CREATE TABLE read_models.price_refresh_schedules
+(
+    tenant_id     text        NOT NULL,
+    asset_id      uuid        NOT NULL,
+    interval      text        NOT NULL,
+    every_minutes integer     NOT NULL,
+    lookback_bars integer     NOT NULL,
+    version       bigint      NOT NULL,
+    updated_at    timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, asset_id, interval)
+);
+
+-- When each schedule is due next: the importer's own bookkeeping, not a read model (a rebuild
+-- of the prices projection leaves it alone). A schedule without a row here is due now.
+CREATE TABLE scheduler.price_refreshes
+(
+    tenant_id text        NOT NULL,
+    asset_id  uuid        NOT NULL,
+    interval  text        NOT NULL,
+    due_at    timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, asset_id, interval)
+);

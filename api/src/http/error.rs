@@ -408,6 +408,15 @@ impl From<commands::prices::ImportRequestError> for ApiError {
     }
 }
 
+impl From<commands::prices::ScheduleError> for ApiError {
+    fn from(error: commands::prices::ScheduleError) -> Self {
+        match error {
+            commands::prices::ScheduleError::Asset(error) => error.into(),
+            commands::prices::ScheduleError::Schedule(error) => error.into(),
+        }
+    }
+}
+
 impl From<commands::prices::RecordError> for ApiError {
     fn from(error: commands::prices::RecordError) -> Self {
         match error {

@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 use domain::aggregate::Rejection;
 use domain::identity::TenantId;
 use domain::prices::{
-    ImportSource, ImportStatus, Interval, PriceImport, PriceImportCommand, PriceImportError,
+    ImportKey, ImportSource, ImportStatus, Interval, PriceImport, PriceImportCommand,
+    PriceImportError,
 };
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -123,6 +124,9 @@ impl Importer {
     pub async fn run(self, shutdown: CancellationToken) {
         info!(provider = self.provider.name(), "price importer started");
         while !shutdown.is_cancelled() {
+            if let Err(error) = self.request_due_refreshes(Utc::now()).await {
+                warn!(error = %error, "asking for scheduled price refreshes failed");
+            }
             match self.run_due(Utc::now()).await {
                 Ok(0) => sleep_or_cancel(self.settings.poll, &shutdown).await,
                 Ok(_) => {}
@@ -132,6 +136,84 @@ impl Importer {
                 }
             }
         }
+    }
+
+    /// Asks for the import of every refresh schedule due at `now` (the last `lookback_bars`
+    /// completed bars of its series) and sets its next time. Several importers may look at
+    /// once: taking a schedule's next time is one conditional statement, so one of them asks.
+    /// Returns how many imports it asked for.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn request_due_refreshes(&self, now: DateTime<Utc>) -> Result<usize, sqlx::Error> {
+        let due: Vec<(String, Uuid, String, i32)> = sqlx::query_as(
+            "WITH due AS (
+                 SELECT s.tenant_id, s.asset_id, s.interval, s.every_minutes, s.lookback_bars
+                   FROM read_models.price_refresh_schedules s
+                   JOIN read_models.price_assets a
+                     ON a.tenant_id = s.tenant_id AND a.asset_id = s.asset_id AND NOT a.delisted
+                   LEFT JOIN scheduler.price_refreshes r
+                     ON r.tenant_id = s.tenant_id AND r.asset_id = s.asset_id
+                    AND r.interval = s.interval
+                  WHERE r.due_at IS NULL OR r.due_at <= $1
+                  LIMIT 50
+             ), taken AS (
+                 INSERT INTO scheduler.price_refreshes AS r (tenant_id, asset_id, interval, due_at)
+                 SELECT tenant_id, asset_id, interval, $1 + make_interval(mins => every_minutes)
+                   FROM due
+                 ON CONFLICT (tenant_id, asset_id, interval) DO UPDATE SET due_at = EXCLUDED.due_at
+                  WHERE r.due_at <= $1
+                 RETURNING r.tenant_id, r.asset_id, r.interval
+             )
+             SELECT t.tenant_id, t.asset_id, t.interval, d.lookback_bars
+               FROM taken t JOIN due d USING (tenant_id, asset_id, interval)",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut asked = 0;
+        for (tenant, asset, interval, lookback) in due {
+            let (Ok(tenant), Some(interval)) =
+                (TenantId::parse(&tenant), Interval::by_name(&interval))
+            else {
+                continue;
+            };
+            let step = interval.seconds();
+            let to_seconds = now.timestamp() - now.timestamp().rem_euclid(step);
+            let from_seconds = to_seconds - step * i64::from(lookback.max(1));
+            let (Some(from), Some(to)) = (
+                DateTime::from_timestamp(from_seconds, 0),
+                DateTime::from_timestamp(to_seconds, 0),
+            ) else {
+                continue;
+            };
+            let key = ImportKey {
+                asset,
+                interval,
+                from,
+                to,
+            };
+            let id = Uuid::now_v7().to_string();
+            let context = CommandContext {
+                request_id: id.clone(),
+                correlation_id: id.clone(),
+                causation_id: id,
+                actor: ACTOR.to_owned(),
+                tenant,
+                idempotency: None,
+            };
+            match self
+                .prices
+                .request_import(&context, key, self.provider.name(), now)
+                .await
+            {
+                Ok(_) => asked += 1,
+                Err(error) => {
+                    warn!(asset = %asset, error = %error, "asking for a scheduled price refresh failed");
+                }
+            }
+        }
+        Ok(asked)
     }
 
     /// Runs the imports due at `now`, one after another, while the breaker lets requests

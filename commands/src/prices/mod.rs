@@ -9,7 +9,7 @@ use domain::identity::{StreamId, TenantId};
 use domain::prices::{
     Asset, AssetCommand, AssetError, ImportKey, ImportSource, Interval, PriceImport,
     PriceImportCommand, PriceImportError, PriceSeries, PriceSeriesCommand, PriceSeriesError,
-    Reported, SeriesKey,
+    RefreshSchedule, RefreshScheduleCommand, RefreshScheduleError, Reported, SeriesKey,
 };
 use uuid::Uuid;
 
@@ -42,26 +42,79 @@ pub enum ImportRequestError {
     Import(CommandError<PriceImportError>),
 }
 
+/// Why a refresh schedule was not changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    /// The asset is unknown or delisted, or could not be read.
+    #[error(transparent)]
+    Asset(CommandError<AssetError>),
+    /// Unchanged or not scheduled, or the store failed.
+    #[error(transparent)]
+    Schedule(CommandError<RefreshScheduleError>),
+}
+
 /// Issues asset-price commands.
 #[derive(Debug)]
 pub struct PriceCommands {
     assets: CommandBus<Asset>,
     series: CommandBus<PriceSeries>,
     imports: CommandBus<PriceImport>,
+    schedules: CommandBus<RefreshSchedule>,
 }
 
 impl PriceCommands {
-    /// Price commands over `assets`, `series` and `imports`.
+    /// Price commands over `assets`, `series`, `imports` and refresh `schedules`.
     pub fn new(
         assets: CommandBus<Asset>,
         series: CommandBus<PriceSeries>,
         imports: CommandBus<PriceImport>,
+        schedules: CommandBus<RefreshSchedule>,
     ) -> Self {
         Self {
             assets,
             series,
             imports,
+            schedules,
         }
+    }
+
+    /// Schedules or unschedules the refresh of an asset's bars of one interval; scheduling
+    /// needs a listed asset.
+    ///
+    /// # Errors
+    /// [`ScheduleError`].
+    pub async fn schedule(
+        &self,
+        context: &CommandContext,
+        command: RefreshScheduleCommand,
+        now: DateTime<Utc>,
+    ) -> Result<CommandOutcome, ScheduleError> {
+        let (asset, interval) = match &command {
+            RefreshScheduleCommand::Schedule {
+                asset, interval, ..
+            }
+            | RefreshScheduleCommand::Unschedule {
+                asset, interval, ..
+            } => (*asset, *interval),
+        };
+        let asset_stream = StreamId::new(context.tenant.clone(), asset);
+        match &command {
+            RefreshScheduleCommand::Schedule { .. } => {
+                self.listed(&asset_stream)
+                    .await
+                    .map_err(ScheduleError::Asset)?;
+            }
+            RefreshScheduleCommand::Unschedule { .. } => {}
+        }
+        let name = command.name();
+        let stream = StreamId::new(
+            context.tenant.clone(),
+            RefreshSchedule::stream_id(asset, interval),
+        );
+        self.schedules
+            .execute(context, &stream, Guarded::new(command), name, now)
+            .await
+            .map_err(ScheduleError::Schedule)
     }
 
     /// Asks for the import of `key` from `provider`: the same asset, interval and range is

@@ -10,6 +10,7 @@
 mod asset;
 mod import;
 mod policy;
+mod schedule;
 mod series;
 mod values;
 
@@ -26,6 +27,9 @@ pub use import::{
 };
 pub use policy::PriceAction;
 pub use rust_decimal::Decimal;
+pub use schedule::{
+    RefreshSchedule, RefreshScheduleCommand, RefreshScheduleError, RefreshScheduleEvent, Rhythm,
+};
 pub use series::{
     Correction, PriceSeries, PriceSeriesCommand, PriceSeriesError, PriceSeriesEvent, Reported,
     SeriesKey,

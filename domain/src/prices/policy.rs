@@ -17,6 +17,8 @@ context_actions! {
         RecordBars = "record_bars" => Rule::roles(&[Role::Admin, Role::Worker]),
         /// Ask for bars of an asset to be imported from the market-data provider.
         RequestImport = "request_import" => Rule::roles(&[Role::Admin]),
+        /// Refresh an asset's bars of one interval by imports at a rhythm, or stop it.
+        ScheduleRefresh = "schedule_refresh" => Rule::roles(&[Role::Admin]),
         /// Read assets, bars, aggregates, latest prices and corrections.
         ReadPrices = "read_prices" => Rule::roles(&[Role::Admin, Role::User, Role::Moderator, Role::Auditor]),
     }

@@ -134,3 +134,27 @@ stored_events_test! {
         samples: import_samples(),
     }
 }
+
+fn schedule_samples() -> Vec<RefreshScheduleEvent> {
+    vec![
+        RefreshScheduleEvent::RefreshScheduled {
+            asset: id(1),
+            interval: Interval::Hour,
+            rhythm: Rhythm::new(60, 48).expect("valid"),
+            at: at(0),
+        },
+        RefreshScheduleEvent::RefreshUnscheduled {
+            asset: id(1),
+            interval: Interval::Hour,
+            at: at(1),
+        },
+    ]
+}
+
+stored_events_test! {
+    fn refresh_schedule_events_are_stored_under_their_event_types() for RefreshScheduleEvent {
+        snapshot: "refresh_schedule_events",
+        former_tags: [],
+        samples: schedule_samples(),
+    }
+}

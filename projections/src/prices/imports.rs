@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use domain::event::RecordedEvent;
 use domain::identity::StreamId;
-use domain::prices::PriceImportEvent;
+use domain::prices::{PriceImportEvent, RefreshScheduleEvent};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -122,6 +122,92 @@ pub(super) async fn apply(
         )));
     }
     Ok(())
+}
+
+/// Applies one `RefreshSchedule` event to `price_refresh_schedules`.
+///
+/// # Errors
+/// [`ApplyError`] when the event does not decode or the database fails.
+pub(super) async fn apply_schedule(
+    connection: &mut PgConnection,
+    event: &RecordedEvent,
+) -> Result<(), ApplyError> {
+    match ApplyError::decode::<RefreshScheduleEvent>(event)? {
+        RefreshScheduleEvent::RefreshScheduled {
+            asset,
+            interval,
+            rhythm,
+            at,
+        } => {
+            sqlx::query(
+                "INSERT INTO price_refresh_schedules
+                    (tenant_id, asset_id, interval, every_minutes, lookback_bars, version,
+                     updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (tenant_id, asset_id, interval) DO UPDATE
+                    SET every_minutes = EXCLUDED.every_minutes,
+                        lookback_bars = EXCLUDED.lookback_bars, version = EXCLUDED.version,
+                        updated_at = EXCLUDED.updated_at",
+            )
+            .bind(&event.tenant_id)
+            .bind(asset)
+            .bind(interval.as_str())
+            .bind(i64::from(rhythm.every_minutes))
+            .bind(i64::from(rhythm.lookback_bars))
+            .bind(event.sequence)
+            .bind(at)
+            .execute(connection)
+            .await?;
+        }
+        RefreshScheduleEvent::RefreshUnscheduled {
+            asset, interval, ..
+        } => {
+            sqlx::query(
+                "DELETE FROM price_refresh_schedules
+                  WHERE tenant_id = $1 AND asset_id = $2 AND interval = $3",
+            )
+            .bind(&event.tenant_id)
+            .bind(asset)
+            .bind(interval.as_str())
+            .execute(connection)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// A series' refresh schedule.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ScheduleView {
+    /// The interval.
+    pub interval: String,
+    /// Minutes between refreshes.
+    pub every_minutes: i32,
+    /// Completed bars each refresh imports again.
+    pub lookback_bars: i32,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The refresh schedules of `tenant`'s asset `asset`, by interval.
+///
+/// # Errors
+/// When the database fails.
+pub async fn schedules(
+    pool: &PgPool,
+    tenant: &str,
+    asset: Uuid,
+) -> Result<Vec<ScheduleView>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT interval, every_minutes, lookback_bars, updated_at
+           FROM read_models.price_refresh_schedules
+          WHERE tenant_id = $1 AND asset_id = $2
+          ORDER BY interval",
+    )
+    .bind(tenant)
+    .bind(asset)
+    .fetch_all(pool)
+    .await
 }
 
 /// An import as the read model shows it.

@@ -11,7 +11,7 @@ use crate::engine::{ApplyError, Projection};
 mod imports;
 mod queries;
 
-pub use imports::{get_import, list_imports, ImportView};
+pub use imports::{get_import, list_imports, schedules, ImportView, ScheduleView};
 pub use queries::{
     aggregate, bars, corrections, get_asset, latest, list_assets, AggregateView, AssetView, BarView,
     CorrectionView, LatestView, Period, Range,
@@ -37,7 +37,7 @@ impl Projection for PricesProjection {
     }
 
     fn aggregate_types(&self) -> &'static [&'static str] {
-        &["Asset", "PriceSeries", "PriceImport"]
+        &["Asset", "PriceSeries", "PriceImport", "RefreshSchedule"]
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -47,6 +47,7 @@ impl Projection for PricesProjection {
             "price_bars",
             "price_corrections",
             "price_imports",
+            "price_refresh_schedules",
         ]
     }
 
@@ -62,6 +63,7 @@ impl Projection for PricesProjection {
         match event.aggregate_type.as_str() {
             "Asset" => return apply_asset(connection, event, &stream).await,
             "PriceImport" => return imports::apply(connection, event, &stream).await,
+            "RefreshSchedule" => return imports::apply_schedule(connection, event).await,
             _ => {}
         }
         match ApplyError::decode::<PriceSeriesEvent>(event)? {

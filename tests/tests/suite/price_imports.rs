@@ -373,3 +373,126 @@ async fn an_import_cut_by_kill_9_is_taken_over_after_its_lease_and_records_each_
             .unwrap();
     assert_eq!(corrected, 0);
 }
+
+#[tokio::test]
+async fn a_scheduled_refresh_imports_the_last_completed_bars_and_can_be_stopped() {
+    let provider = StandInProvider::start(KEY).await;
+    let today = Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    let recent: Vec<(DateTime<Utc>, Values)> = (1..=10)
+        .map(|back| {
+            let close = 50 + back;
+            (
+                today - chrono::Duration::days(back),
+                [
+                    format!("{close}"),
+                    format!("{}", close + 1),
+                    format!("{}", close - 1),
+                    format!("{close}"),
+                    "10".to_owned(),
+                ],
+            )
+        })
+        .collect();
+    provider.put("META", "1day", recent);
+    let app = app_with(&provider, |_| {}).await;
+    let meta = asset(&app, "META").await;
+    let scheduled = app
+        .post_json(
+            &format!("/api/v1/assets/{meta}/schedule"),
+            &json!({"interval": "1day", "every_minutes": 60, "lookback_bars": 5}),
+        )
+        .await;
+    assert_eq!(scheduled.status(), StatusCode::OK);
+    let token = scheduled.json::<Value>().await.unwrap()["consistency_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let schedules: Value = app
+        .request(Method::GET, &format!("/api/v1/assets/{meta}/schedules"))
+        .header("x-consistency-token", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(schedules["items"][0]["every_minutes"], json!(60));
+
+    // Due at once: the last five completed days (today's bar is still forming).
+    wait_until("the refresh completed", Duration::from_secs(60), || async {
+        let page: Value = app
+            .get(&format!(
+                "/api/v1/price-imports?asset={meta}&status=completed"
+            ))
+            .await
+            .json()
+            .await
+            .unwrap_or_default();
+        page["items"]
+            .as_array()
+            .is_some_and(|items| items.len() == 1)
+    })
+    .await;
+    let page: Value = app
+        .get(&format!("/api/v1/price-imports?asset={meta}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "one refresh until the next is due: {page}");
+    let from: DateTime<Utc> = items[0]["from"].as_str().unwrap().parse().unwrap();
+    let to: DateTime<Utc> = items[0]["to"].as_str().unwrap().parse().unwrap();
+    assert_eq!((from, to), (today - chrono::Duration::days(5), today));
+    assert_eq!(items[0]["fetched"], json!(5));
+
+    let stop = |expected: StatusCode| {
+        let app = &app;
+        let meta = &meta;
+        async move {
+            let response = app
+                .post_json(
+                    &format!("/api/v1/assets/{meta}/unschedule"),
+                    &json!({"interval": "1day"}),
+                )
+                .await;
+            assert_eq!(response.status(), expected);
+            response
+        }
+    };
+    let stopped = stop(StatusCode::OK).await;
+    let token = stopped.json::<Value>().await.unwrap()["consistency_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let schedules: Value = app
+        .request(Method::GET, &format!("/api/v1/assets/{meta}/schedules"))
+        .header("x-consistency-token", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(schedules["items"], json!([]));
+    stop(StatusCode::NOT_FOUND).await;
+
+    let invalid = app
+        .post_json(
+            &format!("/api/v1/assets/{meta}/schedule"),
+            &json!({"interval": "1day", "every_minutes": 0, "lookback_bars": 6000}),
+        )
+        .await;
+    let problem: Value = invalid.json().await.unwrap();
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| error["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["every_minutes", "lookback_bars"]);
+}

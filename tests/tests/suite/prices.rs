@@ -71,6 +71,7 @@ async fn bars_are_recorded_corrected_never_lost_and_stored_by_year() {
     let prices = PriceCommands::new(
         CommandBus::new(app.pool.clone(), wakeup.clone()),
         CommandBus::new(app.pool.clone(), wakeup.clone()),
+        CommandBus::new(app.pool.clone(), wakeup.clone()),
         CommandBus::new(app.pool.clone(), wakeup),
     );
     let context = context(&app);

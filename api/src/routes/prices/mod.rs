@@ -6,6 +6,7 @@ pub mod assets;
 pub mod bars;
 pub mod imports;
 pub mod recording;
+pub mod schedules;
 
 use domain::identity::TenantId;
 use domain::policy::PriceAction;
@@ -32,6 +33,14 @@ pub fn routes() -> Routes {
         .command(PriceAction::DelistAsset, routes!(assets::delist_asset))
         .command(PriceAction::RecordBars, routes!(recording::record_bars))
         .command(PriceAction::RequestImport, routes!(imports::request_import))
+        .command(
+            PriceAction::ScheduleRefresh,
+            routes!(schedules::schedule_refresh),
+        )
+        .command(
+            PriceAction::ScheduleRefresh,
+            routes!(schedules::unschedule_refresh),
+        )
         .query(PriceAction::ReadPrices, routes!(assets::list_assets))
         .query(PriceAction::ReadPrices, routes!(assets::get_asset))
         .query(PriceAction::ReadPrices, routes!(bars::list_bars))
@@ -40,6 +49,7 @@ pub fn routes() -> Routes {
         .query(PriceAction::ReadPrices, routes!(bars::bar_corrections))
         .query(PriceAction::ReadPrices, routes!(imports::list_imports))
         .query(PriceAction::ReadPrices, routes!(imports::get_import))
+        .query(PriceAction::ReadPrices, routes!(schedules::list_schedules))
 }
 
 /// The interval named by a request body's `interval`.
@@ -84,7 +94,7 @@ pub(crate) async fn caught_up(
         state,
         tenant,
         token,
-        &["Asset", "PriceSeries", "PriceImport"],
+        &["Asset", "PriceSeries", "PriceImport", "RefreshSchedule"],
         PricesProjection::NAME,
     )
     .await
