@@ -131,6 +131,7 @@ impl WriteSide {
                 bus().build(),
                 bus().build(),
                 bus().build(),
+                bus().build(),
             )),
             documents,
         })

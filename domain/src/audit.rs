@@ -14,7 +14,7 @@ use crate::documents::Document;
 use crate::identity::Role;
 use crate::jobs::TranslationJob;
 use crate::policy::{context_actions, Rule};
-use crate::prices::{Asset, PriceImport, PriceSeries, RefreshSchedule};
+use crate::prices::{Asset, Portfolio, PriceImport, PriceSeries, RefreshSchedule};
 use crate::tenants::Tenant;
 use crate::users::User;
 
@@ -64,6 +64,7 @@ const AGGREGATES: &[(&str, Replayer)] = &[
     (PriceSeries::TYPE, replay_as::<PriceSeries>),
     (PriceImport::TYPE, replay_as::<PriceImport>),
     (RefreshSchedule::TYPE, replay_as::<RefreshSchedule>),
+    (Portfolio::TYPE, replay_as::<Portfolio>),
 ];
 
 /// The aggregate types whose state can be replayed, in a stable order.
@@ -139,7 +140,8 @@ mod tests {
                 "Asset",
                 "PriceSeries",
                 "PriceImport",
-                "RefreshSchedule"
+                "RefreshSchedule",
+                "Portfolio"
             ]
         );
         types.dedup();

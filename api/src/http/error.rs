@@ -417,6 +417,22 @@ impl From<commands::prices::ScheduleError> for ApiError {
     }
 }
 
+impl From<commands::prices::TradeError> for ApiError {
+    fn from(error: commands::prices::TradeError) -> Self {
+        match error {
+            commands::prices::TradeError::Asset(error) => error.into(),
+            commands::prices::TradeError::Portfolio(error) => error.into(),
+            commands::prices::TradeError::CurrencyMismatch { .. } => {
+                Self::validation(vec![FieldError {
+                    field: "asset_id".to_owned(),
+                    code: "currency_mismatch".to_owned(),
+                    message: error.to_string(),
+                }])
+            }
+        }
+    }
+}
+
 impl From<commands::prices::RecordError> for ApiError {
     fn from(error: commands::prices::RecordError) -> Self {
         match error {

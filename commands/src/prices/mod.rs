@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 use domain::aggregate::{Guarded, Rejection};
 use domain::identity::{StreamId, TenantId};
 use domain::prices::{
-    Asset, AssetCommand, AssetError, ImportKey, ImportSource, Interval, PriceImport,
-    PriceImportCommand, PriceImportError, PriceSeries, PriceSeriesCommand, PriceSeriesError,
-    RefreshSchedule, RefreshScheduleCommand, RefreshScheduleError, Reported, SeriesKey,
+    Asset, AssetCommand, AssetError, ImportKey, ImportSource, Interval, Portfolio,
+    PortfolioCommand, PortfolioError, PriceImport, PriceImportCommand, PriceImportError,
+    PriceSeries, PriceSeriesCommand, PriceSeriesError, RefreshSchedule, RefreshScheduleCommand,
+    RefreshScheduleError, Reported, SeriesKey, Trade,
 };
 use uuid::Uuid;
 
@@ -53,6 +54,25 @@ pub enum ScheduleError {
     Schedule(CommandError<RefreshScheduleError>),
 }
 
+/// Why a trade was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum TradeError {
+    /// The asset is unknown, or could not be read.
+    #[error(transparent)]
+    Asset(CommandError<AssetError>),
+    /// The portfolio refused it (unknown, recorded already, oversold), or the store failed.
+    #[error(transparent)]
+    Portfolio(CommandError<PortfolioError>),
+    /// The asset is priced in another currency than the portfolio's.
+    #[error("the asset is priced in {asset}, the portfolio in {portfolio}")]
+    CurrencyMismatch {
+        /// The asset's currency.
+        asset: String,
+        /// The portfolio's.
+        portfolio: String,
+    },
+}
+
 /// Issues asset-price commands.
 #[derive(Debug)]
 pub struct PriceCommands {
@@ -60,22 +80,90 @@ pub struct PriceCommands {
     series: CommandBus<PriceSeries>,
     imports: CommandBus<PriceImport>,
     schedules: CommandBus<RefreshSchedule>,
+    portfolios: CommandBus<Portfolio>,
 }
 
 impl PriceCommands {
-    /// Price commands over `assets`, `series`, `imports` and refresh `schedules`.
+    /// Price commands over `assets`, `series`, `imports`, refresh `schedules` and
+    /// `portfolios`.
     pub fn new(
         assets: CommandBus<Asset>,
         series: CommandBus<PriceSeries>,
         imports: CommandBus<PriceImport>,
         schedules: CommandBus<RefreshSchedule>,
+        portfolios: CommandBus<Portfolio>,
     ) -> Self {
         Self {
             assets,
             series,
             imports,
             schedules,
+            portfolios,
         }
+    }
+
+    /// Runs `command` on portfolio `portfolio` of the context's tenant.
+    ///
+    /// # Errors
+    /// See [`CommandBus::execute`].
+    pub async fn portfolio(
+        &self,
+        context: &CommandContext,
+        portfolio: Uuid,
+        command: PortfolioCommand,
+        now: DateTime<Utc>,
+    ) -> Result<CommandOutcome, CommandError<PortfolioError>> {
+        let name = command.name();
+        let stream = StreamId::new(context.tenant.clone(), portfolio);
+        self.portfolios
+            .execute(context, &stream, Guarded::new(command), name, now)
+            .await
+    }
+
+    /// Records `trade` in portfolio `portfolio`: its asset must be listed (a delisted one was
+    /// traded before its delisting) and priced in the portfolio's currency.
+    ///
+    /// # Errors
+    /// [`TradeError`].
+    pub async fn trade(
+        &self,
+        context: &CommandContext,
+        portfolio: Uuid,
+        trade: Trade,
+        now: DateTime<Utc>,
+    ) -> Result<CommandOutcome, TradeError> {
+        let asset = self
+            .assets
+            .load(&StreamId::new(context.tenant.clone(), trade.asset))
+            .await
+            .map_err(TradeError::Asset)?;
+        let Asset::Listed {
+            currency: asset_currency,
+            ..
+        } = asset.state()
+        else {
+            return Err(TradeError::Asset(CommandError::Rejected(
+                Rejection::Domain(AssetError::NotFound),
+            )));
+        };
+        let stream = StreamId::new(context.tenant.clone(), portfolio);
+        let held = self
+            .portfolios
+            .load(&stream)
+            .await
+            .map_err(TradeError::Portfolio)?;
+        if let Portfolio::Open { currency, .. } = held.state() {
+            if currency != asset_currency {
+                return Err(TradeError::CurrencyMismatch {
+                    asset: asset_currency.as_str().to_owned(),
+                    portfolio: currency.as_str().to_owned(),
+                });
+            }
+        }
+        let command = PortfolioCommand::RecordTrade { trade, at: now };
+        self.portfolio(context, portfolio, command, now)
+            .await
+            .map_err(TradeError::Portfolio)
     }
 
     /// Schedules or unschedules the refresh of an asset's bars of one interval; scheduling

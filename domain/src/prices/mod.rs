@@ -9,13 +9,17 @@
 
 mod asset;
 mod import;
+mod metrics;
 mod policy;
+mod portfolio;
 mod schedule;
 mod series;
 mod values;
 
 #[cfg(test)]
 mod import_tests;
+#[cfg(test)]
+mod portfolio_tests;
 #[cfg(test)]
 mod stored_events;
 #[cfg(test)]
@@ -25,7 +29,9 @@ pub use asset::{Asset, AssetCommand, AssetError, AssetEvent};
 pub use import::{
     ImportKey, ImportStatus, PriceImport, PriceImportCommand, PriceImportError, PriceImportEvent,
 };
+pub use metrics::{positions, time_weighted_return, Position, Valuation};
 pub use policy::PriceAction;
+pub use portfolio::{Portfolio, PortfolioCommand, PortfolioError, PortfolioEvent, Side, Trade};
 pub use rust_decimal::Decimal;
 pub use schedule::{
     RefreshSchedule, RefreshScheduleCommand, RefreshScheduleError, RefreshScheduleEvent, Rhythm,

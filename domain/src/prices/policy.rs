@@ -19,6 +19,8 @@ context_actions! {
         RequestImport = "request_import" => Rule::roles(&[Role::Admin]),
         /// Refresh an asset's bars of one interval by imports at a rhythm, or stop it.
         ScheduleRefresh = "schedule_refresh" => Rule::roles(&[Role::Admin]),
+        /// Open portfolios and record their trades.
+        ManagePortfolio = "manage_portfolio" => Rule::roles(&[Role::Admin, Role::User]),
         /// Read assets, bars, aggregates, latest prices and corrections.
         ReadPrices = "read_prices" => Rule::roles(&[Role::Admin, Role::User, Role::Moderator, Role::Auditor]),
     }

@@ -158,3 +158,32 @@ stored_events_test! {
         samples: schedule_samples(),
     }
 }
+
+fn portfolio_samples() -> Vec<PortfolioEvent> {
+    vec![
+        PortfolioEvent::PortfolioOpened {
+            name: AssetName::parse("Retirement").expect("valid"),
+            currency: Currency::parse("USD").expect("valid"),
+            at: at(0),
+        },
+        PortfolioEvent::TradeRecorded {
+            trade: Trade {
+                id: id(5),
+                asset: id(1),
+                side: Side::Buy,
+                quantity: Decimal::new(10, 0),
+                price: Decimal::new(18715, 2),
+                time: at(1),
+            },
+            at: at(2),
+        },
+    ]
+}
+
+stored_events_test! {
+    fn portfolio_events_are_stored_under_their_event_types() for PortfolioEvent {
+        snapshot: "portfolio_events",
+        former_tags: [],
+        samples: portfolio_samples(),
+    }
+}

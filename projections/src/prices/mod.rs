@@ -9,9 +9,11 @@ use sqlx::PgConnection;
 use crate::engine::{ApplyError, Projection};
 
 mod imports;
+mod portfolios;
 mod queries;
 
 pub use imports::{get_import, list_imports, schedules, ImportView, ScheduleView};
+pub use portfolios::{daily_valuations, get_portfolio, holdings, HoldingView, PortfolioView};
 pub use queries::{
     aggregate, bars, corrections, get_asset, latest, list_assets, AggregateView, AssetView, BarView,
     CorrectionView, LatestView, Period, Range,
@@ -32,12 +34,18 @@ impl Projection for PricesProjection {
     }
 
     fn version(&self) -> u32 {
-        // 2: import runs (`price_imports`).
-        2
+        // 2: import runs, refresh schedules; 3: portfolios.
+        3
     }
 
     fn aggregate_types(&self) -> &'static [&'static str] {
-        &["Asset", "PriceSeries", "PriceImport", "RefreshSchedule"]
+        &[
+            "Asset",
+            "PriceSeries",
+            "PriceImport",
+            "RefreshSchedule",
+            "Portfolio",
+        ]
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -48,6 +56,8 @@ impl Projection for PricesProjection {
             "price_corrections",
             "price_imports",
             "price_refresh_schedules",
+            "portfolios",
+            "portfolio_trades",
         ]
     }
 
@@ -64,6 +74,7 @@ impl Projection for PricesProjection {
             "Asset" => return apply_asset(connection, event, &stream).await,
             "PriceImport" => return imports::apply(connection, event, &stream).await,
             "RefreshSchedule" => return imports::apply_schedule(connection, event).await,
+            "Portfolio" => return portfolios::apply(connection, event, &stream).await,
             _ => {}
         }
         match ApplyError::decode::<PriceSeriesEvent>(event)? {

@@ -33,6 +33,7 @@ mod live;
 mod nats;
 mod outage;
 mod pg;
+mod portfolios;
 mod price_imports;
 mod price_routes;
 mod prices;

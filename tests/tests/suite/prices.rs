@@ -72,6 +72,7 @@ async fn bars_are_recorded_corrected_never_lost_and_stored_by_year() {
         CommandBus::new(app.pool.clone(), wakeup.clone()),
         CommandBus::new(app.pool.clone(), wakeup.clone()),
         CommandBus::new(app.pool.clone(), wakeup.clone()),
+        CommandBus::new(app.pool.clone(), wakeup.clone()),
         CommandBus::new(app.pool.clone(), wakeup),
     );
     let context = context(&app);

@@ -5,6 +5,7 @@
 pub mod assets;
 pub mod bars;
 pub mod imports;
+pub mod portfolios;
 pub mod recording;
 pub mod schedules;
 
@@ -41,6 +42,14 @@ pub fn routes() -> Routes {
             PriceAction::ScheduleRefresh,
             routes!(schedules::unschedule_refresh),
         )
+        .command(
+            PriceAction::ManagePortfolio,
+            routes!(portfolios::open_portfolio),
+        )
+        .command(
+            PriceAction::ManagePortfolio,
+            routes!(portfolios::record_trade),
+        )
         .query(PriceAction::ReadPrices, routes!(assets::list_assets))
         .query(PriceAction::ReadPrices, routes!(assets::get_asset))
         .query(PriceAction::ReadPrices, routes!(bars::list_bars))
@@ -50,6 +59,11 @@ pub fn routes() -> Routes {
         .query(PriceAction::ReadPrices, routes!(imports::list_imports))
         .query(PriceAction::ReadPrices, routes!(imports::get_import))
         .query(PriceAction::ReadPrices, routes!(schedules::list_schedules))
+        .query(PriceAction::ReadPrices, routes!(portfolios::get_portfolio))
+        .query(
+            PriceAction::ReadPrices,
+            routes!(portfolios::portfolio_valuation),
+        )
 }
 
 /// The interval named by a request body's `interval`.
@@ -94,7 +108,13 @@ pub(crate) async fn caught_up(
         state,
         tenant,
         token,
-        &["Asset", "PriceSeries", "PriceImport", "RefreshSchedule"],
+        &[
+            "Asset",
+            "PriceSeries",
+            "PriceImport",
+            "RefreshSchedule",
+            "Portfolio",
+        ],
         PricesProjection::NAME,
     )
     .await
