@@ -45,13 +45,14 @@ CREATE TABLE read_models.price_refresh_schedules
     PRIMARY KEY (tenant_id, asset_id, interval)
 );
 
--- When each schedule is due next: the importer's own bookkeeping, not a read model (a rebuild
--- of the prices projection leaves it alone). A schedule without a row here is due now.
+-- When each schedule last asked for a refresh: the importer's own bookkeeping, not a read model
+-- (a rebuild of the prices projection leaves it alone). A schedule is due `every_minutes` after
+-- it (so a changed rhythm applies at once); one without a row here is due now.
 CREATE TABLE scheduler.price_refreshes
 (
-    tenant_id text        NOT NULL,
-    asset_id  uuid        NOT NULL,
-    interval  text        NOT NULL,
-    due_at    timestamptz NOT NULL,
+    tenant_id    text        NOT NULL,
+    asset_id     uuid        NOT NULL,
+    interval     text        NOT NULL,
+    requested_at timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, asset_id, interval)
 );

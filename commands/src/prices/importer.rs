@@ -139,9 +139,10 @@ impl Importer {
     }
 
     /// Asks for the import of every refresh schedule due at `now` (the last `lookback_bars`
-    /// completed bars of its series) and sets its next time. Several importers may look at
-    /// once: taking a schedule's next time is one conditional statement, so one of them asks.
-    /// Returns how many imports it asked for.
+    /// completed bars of its series) and records when it asked. Several importers may look at
+    /// once: recording the ask is one conditional statement, and should two ask at once they
+    /// ask for the same range, which is the same import. Returns how many imports it asked
+    /// for.
     ///
     /// # Errors
     /// When the database fails.
@@ -155,14 +156,16 @@ impl Importer {
                    LEFT JOIN scheduler.price_refreshes r
                      ON r.tenant_id = s.tenant_id AND r.asset_id = s.asset_id
                     AND r.interval = s.interval
-                  WHERE r.due_at IS NULL OR r.due_at <= $1
+                  WHERE r.requested_at IS NULL
+                     OR r.requested_at + make_interval(mins => s.every_minutes) <= $1
+                  ORDER BY s.tenant_id, s.asset_id, s.interval
                   LIMIT 50
              ), taken AS (
-                 INSERT INTO scheduler.price_refreshes AS r (tenant_id, asset_id, interval, due_at)
-                 SELECT tenant_id, asset_id, interval, $1 + make_interval(mins => every_minutes)
-                   FROM due
-                 ON CONFLICT (tenant_id, asset_id, interval) DO UPDATE SET due_at = EXCLUDED.due_at
-                  WHERE r.due_at <= $1
+                 INSERT INTO scheduler.price_refreshes AS r
+                        (tenant_id, asset_id, interval, requested_at)
+                 SELECT tenant_id, asset_id, interval, $1 FROM due
+                 ON CONFLICT (tenant_id, asset_id, interval) DO UPDATE SET requested_at = $1
+                  WHERE r.requested_at < $1
                  RETURNING r.tenant_id, r.asset_id, r.interval
              )
              SELECT t.tenant_id, t.asset_id, t.interval, d.lookback_bars
@@ -193,15 +196,7 @@ impl Importer {
                 from,
                 to,
             };
-            let id = Uuid::now_v7().to_string();
-            let context = CommandContext {
-                request_id: id.clone(),
-                correlation_id: id.clone(),
-                causation_id: id,
-                actor: ACTOR.to_owned(),
-                tenant,
-                idempotency: None,
-            };
+            let context = context(tenant, None);
             match self
                 .prices
                 .request_import(&context, key, self.provider.name(), now)
@@ -217,7 +212,8 @@ impl Importer {
     }
 
     /// Runs the imports due at `now`, one after another, while the breaker lets requests
-    /// through. Returns how many attempts it started.
+    /// through. Returns how many it started an attempt of (or abandoned, when the last
+    /// attempt's lease had ended).
     ///
     /// # Errors
     /// When the database fails.
@@ -428,17 +424,20 @@ impl Importer {
     fn context_of(&self, import: &DueImport) -> Option<(CommandContext, Interval)> {
         let tenant = TenantId::parse(&import.tenant_id).ok()?;
         let interval = Interval::by_name(&import.interval)?;
-        let id = Uuid::now_v7().to_string();
-        Some((
-            CommandContext {
-                request_id: id.clone(),
-                correlation_id: import.import_id.to_string(),
-                causation_id: id,
-                actor: ACTOR.to_owned(),
-                tenant,
-                idempotency: None,
-            },
-            interval,
-        ))
+        Some((context(tenant, Some(import.import_id)), interval))
+    }
+}
+
+/// The context of the importer's commands in `tenant`, correlated by the import they concern
+/// (a fresh id when asking for a new one).
+fn context(tenant: TenantId, import: Option<Uuid>) -> CommandContext {
+    let id = Uuid::now_v7().to_string();
+    CommandContext {
+        request_id: id.clone(),
+        correlation_id: import.map_or_else(|| id.clone(), |import| import.to_string()),
+        causation_id: id,
+        actor: ACTOR.to_owned(),
+        tenant,
+        idempotency: None,
     }
 }

@@ -159,9 +159,10 @@ impl Provider {
                 (code, format!("{code} {message}"))
             });
         // A range without bars (a holiday, before the listing) is an answer, not a failure.
-        let no_data = refusal
-            .as_ref()
-            .is_some_and(|(_, message)| message.to_ascii_lowercase().contains("no data"));
+        let no_data = refusal.as_ref().is_some_and(|(code, message)| {
+            let message = message.to_ascii_lowercase();
+            *code == 400 && message.trim_start_matches("400 ").starts_with("no data")
+        });
         if no_data {
             return Ok(Page {
                 bars: Vec::new(),

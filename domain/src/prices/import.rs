@@ -290,7 +290,8 @@ impl PriceImport {
 
 impl Decider for PriceImport {
     const TYPE: &'static str = "PriceImport";
-    const SNAPSHOT_SCHEMA: u32 = 1;
+    // 2: fetched and recorded_until kept in the state.
+    const SNAPSHOT_SCHEMA: u32 = 2;
     type Command = PriceImportCommand;
     type Event = PriceImportEvent;
     type Error = PriceImportError;

@@ -21,9 +21,9 @@ pub struct Position {
 }
 
 impl Position {
-    /// The gain not taken yet, were the holding valued at `price`.
-    pub fn unrealised(&self, price: Decimal) -> Decimal {
-        self.quantity * price - self.cost
+    /// The gain not taken yet, were the holding valued at `price`; `None` beyond 28 digits.
+    pub fn unrealised(&self, price: Decimal) -> Option<Decimal> {
+        self.quantity.checked_mul(price)?.checked_sub(self.cost)
     }
 }
 
@@ -77,16 +77,21 @@ pub struct Valuation {
 /// The time-weighted return of consecutive valuations: the product of each sub-period's
 /// growth `(value - flow) / previous value` (cash flows count at the end of their sub-period,
 /// so a trade at the closing price leaves the sub-period's return the asset's), less one.
-/// Sub-periods that start with nothing held are left out; `None` when every one did.
+/// A sub-period that starts with nothing held grows by `value / flow` (from the money put
+/// in to what it is worth at the end); one with nothing held and nothing put in is left out.
+/// `None` when every one was, or beyond 28 digits.
 pub fn time_weighted_return(valuations: &[Valuation]) -> Option<Decimal> {
     let mut growth: Option<Decimal> = None;
     for pair in valuations.windows(2) {
         let (before, after) = (pair[0], pair[1]);
-        if before.value <= Decimal::ZERO {
+        let period = if before.value > Decimal::ZERO {
+            (after.value - after.flow).checked_div(before.value)?
+        } else if after.flow > Decimal::ZERO {
+            after.value.checked_div(after.flow)?
+        } else {
             continue;
-        }
-        let period = (after.value - after.flow).checked_div(before.value)?;
-        growth = Some(growth.unwrap_or(Decimal::ONE) * period);
+        };
+        growth = Some(growth.unwrap_or(Decimal::ONE).checked_mul(period)?);
     }
     growth.map(|growth| (growth - Decimal::ONE).round_dp(12))
 }
@@ -124,7 +129,7 @@ mod tests {
         assert_eq!(position.realised, Decimal::new(100, 0));
         assert_eq!(
             position.unrealised(Decimal::new(140, 0)),
-            Decimal::new(450, 0)
+            Some(Decimal::new(450, 0))
         );
     }
 
@@ -134,7 +139,7 @@ mod tests {
             value: Decimal::new(value, 0),
             flow: Decimal::new(flow, 0),
         };
-        // 1000 put in (its first day has nothing before it) grows 10 % to 1100; 1000 more put
+        // 1000 put in is worth 1000 at the first day's end, grows 10 % to 1100; 1000 more put
         // in at the end of a day that grew 10 % again: 21 % whatever the amounts.
         let series = [at(0, 0), at(1000, 1000), at(1100, 0), at(2210, 1000)];
         assert_eq!(
@@ -146,6 +151,11 @@ mod tests {
         // before.
         let sold = [at(0, 0), at(1000, 1000), at(1100, 0), at(0, -1100)];
         assert_eq!(time_weighted_return(&sold), Some(Decimal::new(1, 1)));
-        assert_eq!(time_weighted_return(&[at(0, 0), at(100, 100)]), None);
+        // Bought for 1000, worth 950 at the first day's end: that day counts.
+        assert_eq!(
+            time_weighted_return(&[at(0, 0), at(950, 1000)]),
+            Some(Decimal::new(-5, 2))
+        );
+        assert_eq!(time_weighted_return(&[at(0, 0), at(0, 0)]), None);
     }
 }

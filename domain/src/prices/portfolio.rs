@@ -147,9 +147,15 @@ pub enum PortfolioError {
     /// No such portfolio.
     #[error("no such portfolio")]
     NotFound,
-    /// A quantity that is not positive, or a negative price.
-    #[error("the quantity must be positive and the price not negative")]
+    /// A quantity that is not positive, a negative price, or a trade worth more than
+    /// [`Portfolio::MAX_TRADE_VALUE`].
+    #[error(
+        "the quantity must be positive, the price not negative, and their product at most 10^20"
+    )]
     InvalidTrade,
+    /// A trade in a new asset of a portfolio holding [`Portfolio::MAX_ASSETS`] assets.
+    #[error("a portfolio trades at most 1000 assets")]
+    TooManyAssets,
     /// A trade with this id is recorded already.
     #[error("this trade is recorded already")]
     DuplicateTrade,
@@ -167,6 +173,7 @@ impl DomainError for PortfolioError {
             Self::NotFound => ErrorKind::NotFound,
             Self::AlreadyOpen | Self::DuplicateTrade => ErrorKind::Conflict,
             Self::InvalidTrade => ErrorKind::Invalid,
+            Self::TooManyAssets => ErrorKind::Rejected,
             Self::Oversold { .. } => ErrorKind::Rejected,
         }
     }
@@ -176,10 +183,20 @@ impl DomainError for PortfolioError {
             Self::AlreadyOpen => "portfolio_already_open",
             Self::NotFound => "portfolio_not_found",
             Self::InvalidTrade => "invalid_trade",
+            Self::TooManyAssets => "too_many_assets",
             Self::DuplicateTrade => "trade_already_recorded",
             Self::Oversold { .. } => "oversold",
         }
     }
+}
+
+impl Portfolio {
+    /// The most a trade may be worth (quantity × price), so that sums of trades and values of
+    /// holdings stay exact.
+    pub const MAX_TRADE_VALUE: Decimal =
+        Decimal::from_parts(1_661_992_960, 1_808_227_885, 5, false, 0);
+    /// The most assets a portfolio trades.
+    pub const MAX_ASSETS: usize = 1_000;
 }
 
 impl Decider for Portfolio {
@@ -202,8 +219,15 @@ impl Decider for Portfolio {
                 },
                 PortfolioCommand::RecordTrade { trade, at },
             ) => {
-                if trade.quantity <= Decimal::ZERO || trade.price < Decimal::ZERO {
+                let worth = trade.quantity.checked_mul(trade.price);
+                if trade.quantity <= Decimal::ZERO
+                    || trade.price < Decimal::ZERO
+                    || worth.is_none_or(|worth| worth > Portfolio::MAX_TRADE_VALUE)
+                {
                     return Err(PortfolioError::InvalidTrade);
+                }
+                if !changes.contains_key(&trade.asset) && changes.len() >= Portfolio::MAX_ASSETS {
+                    return Err(PortfolioError::TooManyAssets);
                 }
                 if trades.contains(&trade.id) {
                     return Err(PortfolioError::DuplicateTrade);

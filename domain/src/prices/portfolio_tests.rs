@@ -91,8 +91,8 @@ fn trades_are_recorded_once_and_checked() {
 
 #[test]
 fn nothing_is_sold_short_even_by_a_trade_recorded_late() {
-    // Bought 10 on day 1, sold 10 on day 5: a sale of 1 dated day 3 is fine, one of 1 dated
-    // day 0 (before the buy) is not, and neither is a sale of 1 on day 6.
+    // Bought 10 on day 1, sold 9 on day 5: a sale of 1 dated day 3 is fine (1 is left), one
+    // of 1 dated day 0 (before the buy) is not, and neither is a sale of 2 on day 6.
     let history = vec![
         opened(),
         recorded(trade(1, Side::Buy, 10, 1)),

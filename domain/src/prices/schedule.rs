@@ -22,6 +22,14 @@ pub struct Rhythm {
 }
 
 impl Rhythm {
+    /// Whether the rhythm suits bars of `interval`: refreshes no more often than a bar
+    /// completes (a refresh within one bar asks for the same import), and looking back at least
+    /// as far as the time between refreshes (no completed bar is skipped).
+    pub fn fits(self, interval: Interval) -> bool {
+        let every = i64::from(self.every_minutes) * 60;
+        every >= interval.seconds() && i64::from(self.lookback_bars) * interval.seconds() >= every
+    }
+
     /// The longest time between refreshes, in minutes.
     pub const MAX_EVERY_MINUTES: u32 = 10_080;
     /// The most bars one refresh imports.
@@ -140,8 +148,11 @@ impl DomainEvent for RefreshScheduleEvent {
 /// Why a schedule command was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RefreshScheduleError {
-    /// Out of bounds.
-    #[error("every_minutes must be 1 to 10080 and lookback_bars 1 to 5000")]
+    /// Out of bounds, or not suited to the interval.
+    #[error(
+        "every_minutes must be 1 to 10080, at least one interval, and lookback_bars 1 to 5000, \
+         covering at least every_minutes"
+    )]
     InvalidRhythm,
     /// Scheduled already at this rhythm.
     #[error("the series is refreshed at this rhythm already")]
@@ -184,6 +195,9 @@ impl Decider for RefreshSchedule {
             RefreshScheduleCommand::Schedule { rhythm, .. } if self.rhythm == Some(rhythm) => {
                 Err(RefreshScheduleError::Unchanged)
             }
+            RefreshScheduleCommand::Schedule {
+                interval, rhythm, ..
+            } if !rhythm.fits(interval) => Err(RefreshScheduleError::InvalidRhythm),
             RefreshScheduleCommand::Schedule {
                 asset,
                 interval,
@@ -254,18 +268,18 @@ mod tests {
     fn a_series_is_scheduled_rescheduled_and_unscheduled() {
         Given::with(())
             .given_no_previous_events()
-            .when(schedule(60))
-            .then_expect_events(vec![scheduled(60)]);
+            .when(schedule(1440))
+            .then_expect_events(vec![scheduled(1440)]);
         Given::with(())
-            .given(vec![scheduled(60)])
-            .when(schedule(30))
-            .then_expect_events(vec![scheduled(30)]);
+            .given(vec![scheduled(1440)])
+            .when(schedule(2880))
+            .then_expect_events(vec![scheduled(2880)]);
         Given::with(())
-            .given(vec![scheduled(60)])
-            .when(schedule(60))
+            .given(vec![scheduled(1440)])
+            .when(schedule(1440))
             .then_expect_error(Rejection::Domain(RefreshScheduleError::Unchanged));
         Given::with(())
-            .given(vec![scheduled(60)])
+            .given(vec![scheduled(1440)])
             .when(Guarded::new(RefreshScheduleCommand::Unschedule {
                 asset: Uuid::from_u128(7),
                 interval: Interval::Day,
@@ -284,6 +298,29 @@ mod tests {
                 at: at(),
             }))
             .then_expect_error(Rejection::Domain(RefreshScheduleError::NotScheduled));
+    }
+
+    #[test]
+    fn a_rhythm_must_suit_its_interval() {
+        let rhythm = |every, lookback| Rhythm::new(every, lookback).unwrap();
+        assert!(rhythm(60, 48).fits(Interval::Hour));
+        assert!(
+            !rhythm(30, 48).fits(Interval::Hour),
+            "more often than a bar completes"
+        );
+        assert!(
+            !rhythm(60, 30).fits(Interval::Minute),
+            "bars skipped between refreshes"
+        );
+        Given::with(())
+            .given_no_previous_events()
+            .when(Guarded::new(RefreshScheduleCommand::Schedule {
+                asset: Uuid::from_u128(7),
+                interval: Interval::Hour,
+                rhythm: rhythm(30, 48),
+                at: at(),
+            }))
+            .then_expect_error(Rejection::Domain(RefreshScheduleError::InvalidRhythm));
     }
 
     #[test]

@@ -34,7 +34,7 @@ impl Projection for PricesProjection {
     }
 
     fn version(&self) -> u32 {
-        // 2: import runs, refresh schedules; 3: portfolios.
+        // 2: import runs; 3: refresh schedules and portfolios.
         3
     }
 

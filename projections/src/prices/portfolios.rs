@@ -146,11 +146,16 @@ async fn trades(
         .collect()
 }
 
+fn too_large() -> sqlx::Error {
+    sqlx::Error::Decode("a portfolio value beyond 28 digits".into())
+}
+
 fn decimal(text: &str) -> Result<Decimal, sqlx::Error> {
     Decimal::from_str(text).map_err(|error| sqlx::Error::Decode(Box::new(error)))
 }
 
-/// The last daily close of each of `assets` at or before `at`.
+/// The last daily close of each of `assets` by `at`: of the last daily bar that ended by then
+/// (a daily bar starting on day d closes at the end of day d).
 async fn closes_at(
     pool: &PgPool,
     tenant: &str,
@@ -163,7 +168,7 @@ async fn closes_at(
            CROSS JOIN LATERAL (
                 SELECT close FROM read_models.price_bars p
                  WHERE p.tenant_id = $1 AND p.asset_id = a.asset_id AND p.interval = '1day'
-                   AND p.time <= $3
+                   AND p.time <= $3 - interval '1 day'
                  ORDER BY p.time DESC
                  LIMIT 1
            ) AS c",
@@ -189,7 +194,7 @@ pub struct HoldingView {
     pub cost: Decimal,
     /// Gains taken by selling.
     pub realised: Decimal,
-    /// The last daily close at or before the time, if there is one.
+    /// The close of the last daily bar that ended by the time, if there is one.
     pub price: Option<Decimal>,
     /// The holding at that price.
     pub value: Option<Decimal>,
@@ -197,7 +202,7 @@ pub struct HoldingView {
     pub unrealised: Option<Decimal>,
 }
 
-/// The portfolio's holdings as of `at` (trades before it, closes at or before it), by asset.
+/// The portfolio's holdings as of `at` (trades before it, the daily closes by then), by asset.
 ///
 /// # Errors
 /// When the database fails.
@@ -221,16 +226,17 @@ pub async fn holdings(
                 cost: position.cost,
                 realised: position.realised,
                 price,
-                value: price.map(|price| position.quantity * price),
-                unrealised: price.map(|price| position.unrealised(price)),
+                value: price.and_then(|price| position.quantity.checked_mul(price)),
+                unrealised: price.and_then(|price| position.unrealised(price)),
             }
         })
         .collect())
 }
 
 /// The portfolio's value at the end of each day of `[from, to)` (holdings at each asset's last
-/// daily close), with the cash the day's trades put in; the first entry is the day before
-/// `from`, the base of the first day's return.
+/// daily close, or its last trade price while it has no close yet), with the cash the day's
+/// trades put in; the first entry is the day before `from`, the base of the first day's return.
+/// A value beyond 28 digits is an error, not a wrong number.
 ///
 /// # Errors
 /// When the database fails.
@@ -276,17 +282,29 @@ pub async fn daily_valuations(
         let end = day + Duration::days(1);
         let held = positions(&trades.iter().filter(|t| t.time < end).copied().collect::<Vec<_>>());
         let prices = closes.get(&day).cloned().unwrap_or_default();
-        let value = held
-            .iter()
-            .map(|(asset, position)| {
-                position.quantity * prices.get(asset).copied().unwrap_or(Decimal::ZERO)
-            })
-            .sum();
-        let flow = trades
-            .iter()
-            .filter(|t| t.time >= day && t.time < end)
-            .map(|t| t.signed_quantity() * t.price)
-            .sum();
+        let mut value = Decimal::ZERO;
+        for (asset, position) in &held {
+            let traded = || {
+                trades
+                    .iter()
+                    .rfind(|t| t.asset == *asset && t.time < end)
+                    .map(|t| t.price)
+            };
+            let price = prices.get(asset).copied().or_else(traded).unwrap_or_default();
+            value = position
+                .quantity
+                .checked_mul(price)
+                .and_then(|worth| value.checked_add(worth))
+                .ok_or_else(too_large)?;
+        }
+        let mut flow = Decimal::ZERO;
+        for t in trades.iter().filter(|t| t.time >= day && t.time < end) {
+            flow = t
+                .signed_quantity()
+                .checked_mul(t.price)
+                .and_then(|cash| flow.checked_add(cash))
+                .ok_or_else(too_large)?;
+        }
         let flow = if series.is_empty() { Decimal::ZERO } else { flow };
         series.push((day, Valuation { value, flow }));
         day = end;

@@ -554,7 +554,7 @@ async fn an_export_of_a_hundred_thousand_events_keeps_the_servers_memory_flat() 
     else {
         panic!(
             "no export covered the bulk history within 240 s; the last one: {last:?}; {}",
-            crate::helpers::horizon(&app.pool).await
+            crate::helpers::horizon(&app.pool, "acme", "User").await
         );
     };
     let (mut lines, mut bytes) = (0_i64, 0_usize);

@@ -558,13 +558,16 @@ pub async fn assert_problem(response: Response, status: StatusCode, code: &str) 
     body
 }
 
-/// What holds the settled horizon back, for a failure message: the bulk's transaction, the
-/// current snapshot and every session whose transaction or snapshot is older than the bulk.
-pub async fn horizon(pool: &sqlx::PgPool) -> String {
+/// What holds the settled horizon back, for a failure message: the last transaction that wrote
+/// `tenant`'s events of `aggregate_type`, the current snapshot, and every session holding a
+/// transaction or a snapshot.
+pub async fn horizon(pool: &sqlx::PgPool, tenant: &str, aggregate_type: &str) -> String {
     let bulk: Option<String> = sqlx::query_scalar(
         "SELECT max(transaction_id)::text FROM events
-          WHERE tenant_id = 'acme' AND aggregate_type = 'User'",
+          WHERE tenant_id = $1 AND aggregate_type = $2",
     )
+    .bind(tenant)
+    .bind(aggregate_type)
     .fetch_one(pool)
     .await
     .unwrap();

@@ -148,12 +148,12 @@ async fn holdings_gains_and_the_time_weighted_return_follow_the_trades_and_corre
     .await;
     assert_eq!(problem["errors"][0]["code"], "currency_mismatch");
 
-    // As of day 9 noon: 15 held at a cost of 15 × 102, 5 × (107 − 102) realised, valued at
-    // day 9's close of 109.
+    // As of the end of day 9: 15 held at a cost of 15 × 102, 5 × (107 − 102) realised, valued
+    // at day 9's close of 109 (as of day 9 noon it was day 8's: day 9 had not closed).
     read(&app, &format!("/api/v1/assets/{aapl}"), &token).await;
     let shown = read(
         &app,
-        &format!("/api/v1/portfolios/{portfolio}?as_of={}", at(9, 12)),
+        &format!("/api/v1/portfolios/{portfolio}?as_of={}", day(10)),
         &token_trades,
     )
     .await;
@@ -165,6 +165,13 @@ async fn holdings_gains_and_the_time_weighted_return_follow_the_trades_and_corre
     assert_eq!(holding["price"], json!("109"));
     assert_eq!(holding["value"], json!("1635"));
     assert_eq!(holding["unrealised_gain"], json!("105"));
+    let noon = read(
+        &app,
+        &format!("/api/v1/portfolios/{portfolio}?as_of={}", at(9, 12)),
+        &token_trades,
+    )
+    .await;
+    assert_eq!(noon["holdings"][0]["price"], json!("108"));
 
     // Trades at the day's close leave each day's return the asset's: 109 / 100 − 1.
     let path = format!(
@@ -186,7 +193,7 @@ async fn holdings_gains_and_the_time_weighted_return_follow_the_trades_and_corre
     let corrected = closes(&app, &aapl, &[(9, 118)]).await;
     let shown = read(
         &app,
-        &format!("/api/v1/portfolios/{portfolio}?as_of={}", at(9, 12)),
+        &format!("/api/v1/portfolios/{portfolio}?as_of={}", day(10)),
         &corrected,
     )
     .await;

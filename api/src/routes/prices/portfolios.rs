@@ -6,10 +6,11 @@ use axum::extract::State;
 use axum::http::Uri;
 use axum::response::Response;
 use axum::Json;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use domain::policy::PriceAction;
 use domain::prices::{
-    parse_decimal, time_weighted_return, AssetName, Currency, PortfolioCommand, Side, Trade,
+    parse_decimal, time_weighted_return, AssetName, Currency, Decimal, Interval, PortfolioCommand,
+    Side, Trade,
 };
 use projections::prices::{self as model, HoldingView};
 use serde::{Deserialize, Serialize};
@@ -19,7 +20,7 @@ use uuid::Uuid;
 use super::caught_up;
 use crate::http::error::{ApiError, FieldError, Problem};
 use crate::http::extract::{query_of, Caller, Consistency, IdPath, JsonBody};
-use crate::http::respond::{changed, created, field, not_found, with_etag, CommandAccepted};
+use crate::http::respond::{changed, created, field, not_found, CommandAccepted};
 use crate::http::schema;
 use crate::routes::AppState;
 
@@ -90,9 +91,18 @@ pub struct HoldingDto {
     pub unrealised_gain: Option<String>,
 }
 
+/// A decimal as the API writes it: exact, without trailing zeros.
+fn text(value: Decimal) -> String {
+    value.normalize().to_string()
+}
+
+/// A time within what the read models hold (the years 1900 to 2199).
+fn within_years(time: DateTime<Utc>) -> bool {
+    (1900..2200).contains(&time.year())
+}
+
 impl From<HoldingView> for HoldingDto {
     fn from(view: HoldingView) -> Self {
-        let text = |value: domain::prices::Decimal| value.normalize().to_string();
         Self {
             asset_id: view.asset_id,
             quantity: text(view.quantity),
@@ -116,12 +126,13 @@ pub struct PortfolioDto {
     pub currency: String,
     /// Trades recorded.
     pub trades: i32,
-    /// The holdings as of `as_of`, by asset (sold-out ones with their realised gain).
-    #[schema(max_items = 10000)]
+    /// The holdings as of `as_of`, by asset (sold-out ones with their realised gain); a
+    /// portfolio trades at most 1000 assets.
+    #[schema(max_items = 1000)]
     pub holdings: Vec<HoldingDto>,
     /// The time the holdings are as of.
     pub as_of: DateTime<Utc>,
-    /// The stream's version (use as `If-Match`).
+    /// The stream's version: the trades recorded so far.
     pub version: i64,
     /// When it was opened.
     pub opened_at: DateTime<Utc>,
@@ -132,7 +143,8 @@ pub struct PortfolioDto {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AsOf {
-    /// Holdings of trades before this time, valued at closes at or before it; now if absent.
+    /// Holdings of trades before this time, valued at the daily closes by then (years 1900 to
+    /// 2199); now if absent.
     pub as_of: Option<DateTime<Utc>>,
     /// Wait until this command's effects are visible.
     pub consistency_token: Option<String>,
@@ -143,7 +155,7 @@ pub struct AsOf {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ValuationRange {
-    /// The first day (a UTC midnight).
+    /// The first day (a UTC midnight, years 1900 to 2199).
     pub from: DateTime<Utc>,
     /// The day after the last (a UTC midnight), at most 366 days after `from`.
     pub to: DateTime<Utc>,
@@ -220,8 +232,8 @@ pub async fn open_portfolio(
     responses(
         (status = 200, description = "Recorded", body = CommandAccepted),
         (status = 404, description = "No such portfolio or asset", body = Problem),
-        (status = 409, description = "Recorded already, or the holding would go negative", body = Problem),
-        (status = 422, description = "Invalid fields, each named; an asset in another currency", body = Problem),
+        (status = 409, description = "Recorded already, the holding would go negative, or a 1001st asset", body = Problem),
+        (status = 422, description = "Invalid fields, each named; a trade worth more than 10^20; an asset in another currency", body = Problem),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -284,7 +296,7 @@ pub async fn get_portfolio(
     caller: Caller,
     uri: Uri,
     token: Consistency,
-) -> Result<Response, ApiError> {
+) -> Result<Json<PortfolioDto>, ApiError> {
     let tenant = caller.may_read(PriceAction::ReadPrices, None)?;
     caught_up(&state, tenant, token).await?;
     let portfolio = model::get_portfolio(&state.read_pool, tenant.as_str(), id)
@@ -292,21 +304,23 @@ pub async fn get_portfolio(
         .ok_or_else(|| not_found("portfolio_not_found", "portfolio", id))?;
     let params: AsOf = query_of(&uri)?;
     let as_of = params.as_of.unwrap_or_else(Utc::now);
+    if !within_years(as_of) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "as_of: a time in the years 1900 to 2199",
+        ));
+    }
     let holdings = model::holdings(&state.read_pool, tenant.as_str(), id, as_of).await?;
-    let version = portfolio.version;
-    Ok(with_etag(
-        PortfolioDto {
-            id,
-            name: portfolio.name,
-            currency: portfolio.currency,
-            trades: portfolio.trades,
-            holdings: holdings.into_iter().map(HoldingDto::from).collect(),
-            as_of,
-            version,
-            opened_at: portfolio.opened_at,
-        },
-        version,
-    ))
+    Ok(Json(PortfolioDto {
+        id,
+        name: portfolio.name,
+        currency: portfolio.currency,
+        trades: portfolio.trades,
+        holdings: holdings.into_iter().map(HoldingDto::from).collect(),
+        as_of,
+        version: portfolio.version,
+        opened_at: portfolio.opened_at,
+    }))
 }
 
 /// A portfolio's value at the end of each day of a range (its holdings at each asset's last
@@ -336,19 +350,18 @@ pub async fn portfolio_valuation(
         .await?
         .ok_or_else(|| not_found("portfolio_not_found", "portfolio", id))?;
     let range: ValuationRange = query_of(&uri)?;
-    let midnight = |time: DateTime<Utc>| time.timestamp().rem_euclid(86_400) == 0;
+    let midnight = |time: DateTime<Utc>| Interval::Day.aligned(time) && within_years(time);
     let days = (range.to - range.from).num_days();
     if !midnight(range.from) || !midnight(range.to) || !(1..=MAX_VALUATION_DAYS).contains(&days) {
         return Err(ApiError::bad_request(
             "invalid_query",
-            "from and to: UTC midnights, to 1 to 366 days after from",
+            "from and to: UTC midnights of the years 1900 to 2199, to 1 to 366 days after from",
         ));
     }
     let series =
         model::daily_valuations(&state.read_pool, tenant.as_str(), id, range.from, range.to)
             .await?;
     let valuations: Vec<_> = series.iter().map(|(_, valuation)| *valuation).collect();
-    let text = |value: domain::prices::Decimal| value.normalize().to_string();
     Ok(Json(PortfolioValuation {
         time_weighted_return: time_weighted_return(&valuations).map(text),
         days: series

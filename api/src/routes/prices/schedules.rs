@@ -26,11 +26,13 @@ pub struct ScheduleRefresh {
     /// The bars' interval.
     #[schema(value_type = schema::prices::Interval)]
     pub interval: String,
-    /// Minutes between refreshes.
+    /// Minutes between refreshes: at least one interval (a refresh within one bar would ask for
+    /// the same import).
     #[serde(deserialize_with = "schema::whole_number::u64")]
     #[schema(minimum = 1, maximum = 10080)]
     pub every_minutes: u64,
-    /// Completed bars each refresh imports again (corrections of recent bars arrive this way).
+    /// Completed bars each refresh imports again (corrections of recent bars arrive this way):
+    /// covering at least `every_minutes`, so no bar is skipped.
     #[serde(deserialize_with = "schema::whole_number::u64")]
     #[schema(minimum = 1, maximum = 5000)]
     pub lookback_bars: u64,
@@ -102,6 +104,22 @@ fn rhythm(every_minutes: u64, lookback_bars: u64) -> Result<Rhythm, ApiError> {
     Rhythm::new(every, lookback).map_err(|_| ApiError::validation(errors))
 }
 
+/// `rhythm` for bars of `interval`, or `422` saying why it does not suit them.
+fn suited(rhythm: Rhythm, interval: domain::prices::Interval) -> Result<Rhythm, ApiError> {
+    if rhythm.fits(interval) {
+        return Ok(rhythm);
+    }
+    Err(ApiError::validation(vec![FieldError {
+        field: "every_minutes".to_owned(),
+        code: "invalid_rhythm".to_owned(),
+        message: format!(
+            "every_minutes must be at least one {interval} bar, and lookback_bars × {interval} \
+             at least every_minutes",
+            interval = interval.as_str()
+        ),
+    }]))
+}
+
 /// Refresh an asset's bars of one interval by imports at a rhythm (admins): every
 /// `every_minutes`, the last `lookback_bars` completed bars are imported from the provider.
 #[utoipa::path(
@@ -125,7 +143,7 @@ pub async fn schedule_refresh(
 ) -> Result<Response, ApiError> {
     let context = caller.may(PriceAction::ScheduleRefresh, None, &body)?;
     let interval = body_interval(&body.interval)?;
-    let rhythm = rhythm(body.every_minutes, body.lookback_bars)?;
+    let rhythm = suited(rhythm(body.every_minutes, body.lookback_bars)?, interval)?;
     let command = RefreshScheduleCommand::Schedule {
         asset,
         interval,
