@@ -50,7 +50,7 @@ pub async fn page<'e>(
   WHERE tenant_id = $1
     AND (transaction_id, global_position) > ($2::text::xid8, $3)
     AND (transaction_id, global_position) <= ($4::text::xid8, $5)
-    AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+    AND transaction_id < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
     AND ($6::text IS NULL OR aggregate_type = $6)
     AND ($7::text IS NULL OR event_type = $7)
     AND ($8::text IS NULL OR metadata ->> 'actor' = $8)
@@ -81,6 +81,10 @@ pub async fn page<'e>(
 /// The last position of `tenant`'s history that can no longer change (the default end of an
 /// export taken now); `None` when it has no such event yet.
 ///
+/// The horizon is a scalar subquery, so the leader computes it once for the whole statement: in
+/// CI, a parallel plan of the same condition written inline answered a horizon from before
+/// events that had long settled.
+///
 /// # Errors
 /// When the database fails.
 pub async fn settled_end<'e>(
@@ -89,7 +93,7 @@ pub async fn settled_end<'e>(
 ) -> Result<Option<FeedCursor>, FeedError> {
     let end: Option<(String, i64)> = sqlx::query_as(
         "SELECT transaction_id::text, global_position FROM events
-          WHERE tenant_id = $1 AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+          WHERE tenant_id = $1 AND transaction_id < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
           ORDER BY transaction_id DESC, global_position DESC
           LIMIT 1",
     )
@@ -206,7 +210,7 @@ pub async fn correlated<'e>(
     let sql = format!(
         "{SELECT_EVENT}
   WHERE tenant_id = $1 AND metadata ->> 'correlation_id' = $2
-    AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+    AND transaction_id < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
   ORDER BY transaction_id, global_position
   LIMIT $3"
     );
