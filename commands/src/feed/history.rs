@@ -81,9 +81,7 @@ pub async fn page<'e>(
 /// The last position of `tenant`'s history that can no longer change (the default end of an
 /// export taken now); `None` when it has no such event yet.
 ///
-/// The horizon is a scalar subquery, so the leader computes it once for the whole statement: in
-/// CI, a parallel plan of the same condition written inline answered a horizon from before
-/// events that had long settled.
+/// The horizon is a scalar subquery, computed once for the whole statement.
 ///
 /// # Errors
 /// When the database fails.
@@ -91,10 +89,12 @@ pub async fn settled_end<'e>(
     executor: impl PgExecutor<'e>,
     tenant: &str,
 ) -> Result<Option<FeedCursor>, FeedError> {
+    // The text is named apart: `ORDER BY transaction_id` would otherwise sort the output
+    // column, the text, so that transaction 976 came after 1038.
     let end: Option<(String, i64)> = sqlx::query_as(
-        "SELECT transaction_id::text, global_position FROM events
+        "SELECT transaction_id::text AS transaction_text, global_position FROM events
           WHERE tenant_id = $1 AND transaction_id < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
-          ORDER BY transaction_id DESC, global_position DESC
+          ORDER BY events.transaction_id DESC, events.global_position DESC
           LIMIT 1",
     )
     .bind(tenant)

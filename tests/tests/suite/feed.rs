@@ -233,3 +233,31 @@ async fn the_feed_waits_for_open_transactions() {
         0
     );
 }
+
+/// The settled end of a tenant's history (where an export taken now ends) is its last
+/// transaction by number, not by text: with transactions 9 and 10, it is 10. (Sorting the text
+/// once ended every export at transaction 976 of a history that went on to 1038.)
+#[tokio::test]
+async fn the_settled_end_of_a_history_orders_transactions_as_numbers() {
+    let pool = PgPool::connect(&crate::helpers::fresh_database().await)
+        .await
+        .unwrap();
+    for (n, transaction) in ["9", "10"].into_iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
+                                 event_version, payload, metadata, transaction_id)
+             VALUES ('Probe', $1, 1, 'Probed', '1', '{}',
+                     json_build_object('tenant_id', 'digits'), $2::text::xid8)",
+        )
+        .bind(format!("digits:{n}"))
+        .bind(transaction)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let end = feed::history::settled_end(&pool, "digits")
+        .await
+        .unwrap()
+        .expect("a settled history");
+    assert_eq!(end.transaction_id, 10);
+}

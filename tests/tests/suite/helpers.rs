@@ -557,32 +557,3 @@ pub async fn assert_problem(response: Response, status: StatusCode, code: &str) 
     assert!(!body["request_id"].as_str().unwrap().is_empty());
     body
 }
-
-/// What holds the settled horizon back, for a failure message: the last transaction that wrote
-/// `tenant`'s events of `aggregate_type`, the current snapshot, and every session holding a
-/// transaction or a snapshot.
-pub async fn horizon(pool: &sqlx::PgPool, tenant: &str, aggregate_type: &str) -> String {
-    let bulk: Option<String> = sqlx::query_scalar(
-        "SELECT max(transaction_id)::text FROM events
-          WHERE tenant_id = $1 AND aggregate_type = $2",
-    )
-    .bind(tenant)
-    .bind(aggregate_type)
-    .fetch_one(pool)
-    .await
-    .unwrap();
-    let snapshot: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    let holders: Vec<String> = sqlx::query_scalar(
-        "SELECT concat_ws(' ', pid, datname, application_name, state, backend_xid,
-                          backend_xmin, xact_start, left(query, 120))
-           FROM pg_stat_activity
-          WHERE backend_xid IS NOT NULL OR backend_xmin IS NOT NULL",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
-    format!("bulk transaction {bulk:?}, snapshot {snapshot}, sessions holding: {holders:#?}")
-}
