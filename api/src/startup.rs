@@ -18,6 +18,7 @@ use projections::community::live as community_live;
 use projections::engine::RunnerSettings;
 use projections::jobs::live;
 use projections::live::LiveHub;
+use projections::prices::live as prices_live;
 use projections::registry::Registered;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool};
@@ -257,6 +258,13 @@ impl Application {
             LIVE_LAG_LIMIT,
             community_live::NewWriting,
         ));
+        let live_prices = Arc::new(LiveHub::new(
+            jetstream.clone(),
+            &settings.nats.stream,
+            prices_live::hub_subjects(&settings.nats.subject_prefix),
+            LIVE_LAG_LIMIT,
+            prices_live::BarUpdates::new(read_pool.clone(), settings.consistency_wait()),
+        ));
         let state = AppState {
             write,
             pool,
@@ -276,6 +284,7 @@ impl Application {
             ),
             live_jobs,
             live_community,
+            live_prices,
             settings: Arc::new(settings),
         };
         Ok(Self {

@@ -91,6 +91,8 @@ pub struct AppState {
     /// The process's one subscription to post and comment events, shared by every live
     /// community stream.
     pub live_community: Arc<projections::live::LiveHub<projections::community::live::NewWriting>>,
+    /// The process's one subscription to price series events, shared by every live bars stream.
+    pub live_prices: Arc<projections::live::LiveHub<projections::prices::live::BarUpdates>>,
 }
 
 /// One context's routes with their documentation, split by side.

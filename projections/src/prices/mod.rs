@@ -9,6 +9,7 @@ use sqlx::PgConnection;
 use crate::engine::{ApplyError, Projection};
 
 mod imports;
+pub mod live;
 mod portfolios;
 mod queries;
 

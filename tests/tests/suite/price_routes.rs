@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::helpers::{assert_problem, spawn_app, TestApp};
 
 /// Lists an asset as the admin and waits until it reads back; returns its id.
-async fn listed(app: &TestApp, symbol: &str) -> String {
+pub(crate) async fn listed(app: &TestApp, symbol: &str) -> String {
     let response = app
         .post_json(
             "/api/v1/assets",
@@ -37,7 +37,7 @@ async fn listed(app: &TestApp, symbol: &str) -> String {
 }
 
 /// A daily bar of day `day` (0 = 2025-12-15) closing at `close` cents.
-fn daily(day: i64, close: i64) -> Value {
+pub(crate) fn daily(day: i64, close: i64) -> Value {
     let time = chrono::DateTime::parse_from_rfc3339("2025-12-15T00:00:00Z").unwrap()
         + chrono::Duration::days(day);
     let cents = |value: i64| format!("{}.{:02}", value / 100, value % 100);
@@ -62,7 +62,12 @@ fn normal(value: &Value) -> Value {
 }
 
 /// Records `bars` as `key`; returns the response's body.
-async fn record(app: &TestApp, key: &str, asset: &str, bars: &[Value]) -> (StatusCode, Value) {
+pub(crate) async fn record(
+    app: &TestApp,
+    key: &str,
+    asset: &str,
+    bars: &[Value],
+) -> (StatusCode, Value) {
     let response = app
         .client
         .post(app.url(&format!("/api/v1/assets/{asset}/bars")))
@@ -77,7 +82,7 @@ async fn record(app: &TestApp, key: &str, asset: &str, bars: &[Value]) -> (Statu
 
 /// GETs `path` once with each token of a recording, so every series it wrote is visible; returns
 /// the last answer.
-async fn read_after(app: &TestApp, path: &str, recorded: &Value) -> Value {
+pub(crate) async fn read_after(app: &TestApp, path: &str, recorded: &Value) -> Value {
     let mut last = Value::Null;
     for series in recorded["series"].as_array().unwrap() {
         let response = app

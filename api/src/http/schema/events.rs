@@ -122,6 +122,11 @@ event_stream! {
     WritingEvents => ("writing", projections::community::live::WritingNotice)
 }
 
+event_stream! {
+    /// An asset's live bars: `event: bars` carries a [`projections::prices::live::BarsNotice`].
+    BarEvents => ("bars", projections::prices::live::BarsNotice)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

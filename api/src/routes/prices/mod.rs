@@ -5,6 +5,7 @@
 pub mod assets;
 pub mod bars;
 pub mod imports;
+pub mod live;
 pub mod portfolios;
 pub mod recording;
 pub mod schedules;
@@ -56,6 +57,7 @@ pub fn routes() -> Routes {
         .query(PriceAction::ReadPrices, routes!(bars::aggregate_bars))
         .query(PriceAction::ReadPrices, routes!(bars::latest_prices))
         .query(PriceAction::ReadPrices, routes!(bars::bar_corrections))
+        .query(PriceAction::ReadPrices, routes!(live::bars_live))
         .query(PriceAction::ReadPrices, routes!(imports::list_imports))
         .query(PriceAction::ReadPrices, routes!(imports::get_import))
         .query(PriceAction::ReadPrices, routes!(schedules::list_schedules))
