@@ -263,7 +263,7 @@ impl Application {
             &settings.nats.stream,
             prices_live::hub_subjects(&settings.nats.subject_prefix),
             LIVE_LAG_LIMIT,
-            prices_live::BarUpdates::new(read_pool.clone(), settings.consistency_wait()),
+            prices_live::BarUpdates::new(pool.clone()),
         ));
         let state = AppState {
             write,

@@ -1,27 +1,26 @@
 //! New and corrected bars as they are recorded: what `GET /api/v1/assets/{id}/bars/live`
-//! streams, one notice per recording (a batch of new bars, or a batch of corrections with the
-//! values they replaced).
+//! streams, one notice per stored event of a series (a recording's new bars, or its corrections
+//! with the values they replaced; a recording that does both, or spans several series, makes
+//! one notice of each).
 //!
 //! Only a series' first event names its asset and interval; the process's hub
-//! ([`crate::live::LiveHub`]) remembers the series it has seen start and looks the others up in
-//! the prices read model, waiting (briefly) for the projection to have applied the series' start
-//! when it is behind.
+//! ([`crate::live::LiveHub`]) remembers the series it has seen start and reads the others' first
+//! event from the event store (by primary key; never waiting for a projection, which may lag:
+//! one slow lookup would hold every follower of the hub).
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use domain::aggregate::Decider;
-use domain::event::{ConsistencyToken, Subjects};
+use domain::event::Subjects;
 use domain::identity::{StreamId, TenantId};
 use domain::prices::{Bar, Interval, PriceSeries, PriceSeriesEvent};
 use futures::future::BoxFuture;
 use serde::Serialize;
+use sqlx::types::Json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::PricesProjection;
-use crate::consistency::wait_for;
 use crate::engine::BoxError;
 use crate::live::{self as hub, Bus, BusUnavailable, Delivered, LiveFeed, LiveMessage, Prepare, Prepared};
 
@@ -111,47 +110,38 @@ const SERIES_REMEMBERED: usize = 100_000;
 /// holds.
 #[derive(Debug, Clone)]
 pub struct BarUpdates {
-    pool: PgPool,
-    wait: Duration,
+    store: PgPool,
     series: HashMap<Uuid, SeriesOf>,
 }
 
 impl BarUpdates {
-    /// Updates whose series are looked up, when needed, through `pool`, waiting up to `wait`
-    /// for the projection to have applied a series' start.
-    pub fn new(pool: PgPool, wait: Duration) -> Self {
+    /// Updates whose series' first events are read, when needed, from the event store through
+    /// `store` (the primary: an event relayed is committed there).
+    pub fn new(store: PgPool) -> Self {
         Self {
-            pool,
-            wait,
+            store,
             series: HashMap::new(),
         }
     }
 
-    /// The asset and interval of the series in `stream`.
+    /// The asset and interval of the series in `stream`, from its first event.
     async fn series_of(&mut self, stream: &StreamId) -> Result<Option<SeriesOf>, BoxError> {
         if let Some(known) = self.series.get(&stream.id) {
             return Ok(Some(*known));
         }
-        let started = ConsistencyToken {
-            aggregate_type: PriceSeries::TYPE.to_owned(),
-            aggregate_id: stream.to_string(),
-            version: 1,
-        };
-        wait_for(&self.pool, PricesProjection::NAME, &started, self.wait).await?;
-        let found: Option<(Uuid, String)> = sqlx::query_as(
-            "SELECT asset_id, interval FROM read_models.price_series
-              WHERE tenant_id = $1 AND series_id = $2",
+        let first: Option<Json<PriceSeriesEvent>> = sqlx::query_scalar(
+            "SELECT payload FROM events
+              WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = 1",
         )
-        .bind(stream.tenant.as_str())
-        .bind(stream.id)
-        .fetch_optional(&self.pool)
+        .bind(PriceSeries::TYPE)
+        .bind(stream.to_string())
+        .fetch_optional(&self.store)
         .await?;
-        let Some((asset, interval)) = found else {
+        let Some(Json(PriceSeriesEvent::SeriesStarted { key, .. })) = first else {
             return Ok(None);
         };
-        let interval = Interval::by_name(&interval).ok_or("a stored interval is unknown")?;
-        self.remember(stream.id, (asset, interval));
-        Ok(Some((asset, interval)))
+        self.remember(stream.id, (key.asset, key.interval));
+        Ok(Some((key.asset, key.interval)))
     }
 
     fn remember(&mut self, series: Uuid, of: SeriesOf) {

@@ -210,7 +210,7 @@ pub async fn aggregate(
                 (array_agg(open ORDER BY time))[1]::text AS open,
                 max(high)::text AS high, min(low)::text AS low,
                 (array_agg(close ORDER BY time DESC))[1]::text AS close,
-                sum(volume)::text AS volume, count(*) AS bars,
+                trim_scale(sum(volume))::text AS volume, count(*) AS bars,
                 min(time) AS first, max(time) AS last
            FROM read_models.price_bars
           WHERE tenant_id = $1 AND asset_id = $2 AND interval = $3

@@ -35,8 +35,8 @@ pub struct FollowBars {
     pub consistency_token: Option<String>,
 }
 
-/// Server-Sent Events of an asset's bars as they are recorded (`event: bars`, one per
-/// recording: new bars, or corrections with the values they replaced). Each event's id is its
+/// Server-Sent Events of an asset's bars as they are recorded (`event: bars`: a recording's new
+/// bars, or its corrections with the values they replaced; one event of each per series). Each event's id is its
 /// position in the event stream: a client that reconnects with `Last-Event-ID` receives
 /// everything after it, in order, then live notices.
 #[utoipa::path(
@@ -52,8 +52,10 @@ pub struct FollowBars {
             content_type = "text/event-stream", body = BarEvents),
         (status = 400, description = "Invalid parameters, or Last-Event-ID is not an event id",
             body = Problem),
-        (status = 404, description = "No such asset", body = Problem),
-        (status = 503, description = "Projection behind the token", body = Problem),
+        (status = 404, description = "No such asset, or a token of no price command of the \
+            tenant", body = Problem),
+        (status = 503, description = "Projection behind the token, the event stream cannot be \
+            read, or the server is shutting down", body = Problem),
         (status = 429, description = "The caller or the server holds as many live streams as \
             allowed (`too_many_streams`)", body = Problem),
     ),
