@@ -22,10 +22,68 @@ pub type Values = [String; 5];
 /// Bars by (symbol, interval), by start.
 type Series = BTreeMap<(String, String), BTreeMap<DateTime<Utc>, Values>>;
 
+/// A series made up when asked: `count` bars, one every `step` from `first`, whose values follow
+/// from each bar's index (so a million bars cost no memory).
+#[derive(Debug, Clone, Copy)]
+struct Generated {
+    first: DateTime<Utc>,
+    step: chrono::Duration,
+    count: i64,
+}
+
+impl Generated {
+    /// The bars starting in `[start, end]`, earliest first, at most `limit` of them from the
+    /// earliest (`earliest`) or the latest end.
+    fn bars(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        limit: usize,
+        earliest: bool,
+    ) -> Vec<(DateTime<Utc>, Values)> {
+        let step = self.step.num_seconds().max(1);
+        let index = |time: DateTime<Utc>| (time - self.first).num_seconds();
+        let from = index(start).max(0);
+        let low = from / step + i64::from(from % step != 0);
+        let high = index(end).div_euclid(step).min(self.count - 1);
+        if high < low {
+            return Vec::new();
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (low, high) = if earliest {
+            (low, high.min(low.saturating_add(limit - 1)))
+        } else {
+            (low.max(high.saturating_sub(limit - 1)), high)
+        };
+        (low..=high)
+            .map(|n| {
+                (
+                    self.first + chrono::Duration::seconds(n * step),
+                    Self::values(n),
+                )
+            })
+            .collect()
+    }
+
+    /// Bar `n`'s values: prices around 100 in cents, low <= open, close <= high.
+    fn values(n: i64) -> Values {
+        let cents = 10_000 + (n * 37) % 2_000;
+        let price = |c: i64| format!("{}.{:02}", c / 100, c % 100);
+        [
+            price(cents),
+            price(cents + 60),
+            price(cents - 40),
+            price(cents + 25),
+            (1_000 + n % 97).to_string(),
+        ]
+    }
+}
+
 #[derive(Debug, Default)]
 struct Shared {
     api_key: String,
     series: Mutex<Series>,
+    generated: Mutex<BTreeMap<(String, String), Generated>>,
     /// Requests still to be answered with 503.
     failures: AtomicU32,
     /// How long each answer waits, in milliseconds.
@@ -88,27 +146,41 @@ async fn time_series(State(shared): State<Arc<Shared>>, Query(asked): Query<Aske
     let (Ok(start), Ok(end)) = (time(&asked.start_date), time(&asked.end_date)) else {
         return problem(StatusCode::BAD_REQUEST, "invalid start_date or end_date");
     };
-    let series = shared.series.lock().unwrap_or_else(PoisonError::into_inner);
-    let Some(bars) = series.get(&(asked.symbol.clone(), asked.interval.clone())) else {
-        return problem(StatusCode::NOT_FOUND, "symbol not found");
+    let key = (asked.symbol.clone(), asked.interval.clone());
+    // The provider's default order is newest first.
+    let ascending = asked.order.as_deref() == Some("asc");
+    let mut bars: Vec<(DateTime<Utc>, Values)> = {
+        let series = shared.series.lock().unwrap_or_else(PoisonError::into_inner);
+        let generated = shared
+            .generated
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(bars) = series.get(&key) {
+            bars.range(start..=end)
+                .map(|(time, values)| (*time, values.clone()))
+                .collect()
+        } else if let Some(generated) = generated.get(&key) {
+            generated.bars(start, end, asked.outputsize, ascending)
+        } else {
+            return problem(StatusCode::NOT_FOUND, "symbol not found");
+        }
     };
+    if !ascending {
+        bars.reverse();
+    }
+    bars.truncate(asked.outputsize);
     let format = if asked.interval == "1day" {
         "%Y-%m-%d"
     } else {
         "%Y-%m-%d %H:%M:%S"
     };
-    let mut values: Vec<_> = bars
-        .range(start..=end)
+    let values: Vec<_> = bars
+        .iter()
         .map(|(time, [open, high, low, close, volume])| {
             json!({"datetime": time.format(format).to_string(), "open": open, "high": high,
                    "low": low, "close": close, "volume": volume})
         })
         .collect();
-    // The provider's default order is newest first.
-    if asked.order.as_deref() != Some("asc") {
-        values.reverse();
-    }
-    values.truncate(asked.outputsize);
     Json(
         json!({"meta": {"symbol": asked.symbol, "interval": asked.interval}, "values": values,
                 "status": "ok"}),
@@ -159,6 +231,27 @@ impl StandInProvider {
             .entry((symbol.to_owned(), interval.to_owned()))
             .or_default()
             .extend(bars);
+    }
+
+    /// Serves `count` made-up bars for `symbol` at `interval`, one every `step` from `first`
+    /// (values follow from each bar's index; none is held in memory).
+    pub fn generate(
+        &self,
+        symbol: &str,
+        interval: &str,
+        first: DateTime<Utc>,
+        step: Duration,
+        count: i64,
+    ) {
+        let step = chrono::Duration::from_std(step).expect("a step of sensible length");
+        self.shared
+            .generated
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                (symbol.to_owned(), interval.to_owned()),
+                Generated { first, step, count },
+            );
     }
 
     /// Answers the next `count` requests with 503.

@@ -17,6 +17,7 @@
 mod baseline;
 mod fanout;
 mod load;
+mod prices;
 mod report;
 mod setup;
 mod store;
@@ -230,10 +231,14 @@ async fn main() {
         }
     }
     // `bench commands`: only the create scenarios and their baselines; `bench streams`: those
-    // and the long streams (quick measurements while working on the command path).
+    // and the long streams (quick measurements while working on the command path); `bench
+    // prices`: only the price import and price queries.
     let scope = args.get(1).map(String::as_str);
-    if let Some(unknown) = scope.filter(|scope| !["commands", "streams"].contains(scope)) {
-        eprintln!("bench: unknown scope {unknown:?}: use `commands`, `streams` or nothing for all");
+    if let Some(unknown) = scope.filter(|scope| !["commands", "streams", "prices"].contains(scope))
+    {
+        eprintln!(
+            "bench: unknown scope {unknown:?}: use `commands`, `streams`, `prices` or nothing for all"
+        );
         std::process::exit(2);
     }
     let database_url =
@@ -248,18 +253,29 @@ async fn main() {
     let run = format!("b{}", &Uuid::new_v4().simple().to_string()[..8]);
     let live_db = format!("bench_{run}");
     let store_db = format!("bench_{run}_store");
+    let prices_db = format!("bench_{run}_prices");
     let kill_db = format!("bench_{run}_kill");
     let framework_db = format!("bench_{run}_framework");
     fresh_databases(
         &database_url,
-        &[&live_db, &store_db, &kill_db, &framework_db],
+        &[&live_db, &store_db, &kill_db, &framework_db, &prices_db],
     )
     .await;
+    let prices_url = with_database(&database_url, &prices_db);
+    let prices_run = format!("{run}p");
+    let mut rows = Vec::new();
+    if scope == Some("prices") {
+        prices::scenarios(&backend, &prices_url, &nats_url, &prices_run, &mut rows).await;
+        for db in [&live_db, &store_db, &kill_db, &framework_db, &prices_db] {
+            drop_database(&database_url, db).await;
+        }
+        finish(rows, Vec::new(), Vec::new(), &out);
+        return;
+    }
     let framework_url = with_database(&database_url, &framework_db);
     let live_url = with_database(&database_url, &live_db);
     let store_url = with_database(&database_url, &store_db);
 
-    let mut rows = Vec::new();
     let mut breakdowns = Vec::new();
     let mut notes = Vec::new();
 
@@ -337,7 +353,7 @@ async fn main() {
             server.kill().await;
         }
         drop(live);
-        for db in [&live_db, &store_db, &kill_db] {
+        for db in [&live_db, &store_db, &kill_db, &prices_db] {
             drop_database(&database_url, db).await;
         }
         finish(rows, breakdowns, notes, &out);
@@ -465,6 +481,10 @@ async fn main() {
     let kill_url = with_database(&database_url, &kill_db);
     rows.push(setup::recovery_after_kill(&backend, &kill_url, &nats_url, &format!("{run}k")).await);
     drop_database(&database_url, &kill_db).await;
+
+    eprintln!("bench: asset prices...");
+    prices::scenarios(&backend, &prices_url, &nats_url, &prices_run, &mut rows).await;
+    drop_database(&database_url, &prices_db).await;
 
     eprintln!("bench: store growth (empty store) and rebuild over {REBUILD_EVENTS} events...");
     // Room for the rebuild's lanes and its bookkeeping.
