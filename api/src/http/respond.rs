@@ -145,6 +145,25 @@ pub fn page_limit(limit: Option<u32>, max: u32) -> Result<u32, ApiError> {
     }
 }
 
+/// How many rows to read for a page of `limit`: one more, which says whether another follows.
+pub fn read_ahead(limit: u32) -> i64 {
+    i64::from(limit) + 1
+}
+
+/// A page of rows read with [`read_ahead`]: the first `limit`, and the cursor of the last of
+/// them (made by `cursor`) when more follow.
+pub fn paged<T, C>(
+    mut rows: Vec<T>,
+    limit: u32,
+    cursor: impl FnOnce(&T) -> C,
+) -> (Vec<T>, Option<C>) {
+    let limit = limit as usize;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = if more { rows.last().map(cursor) } else { None };
+    (rows, next)
+}
+
 /// `404` for the resource `what` (e.g. "job") with `id`, coded `{what}_not_found`.
 pub fn not_found(code: &'static str, what: &str, id: impl std::fmt::Display) -> ApiError {
     ApiError::NotFound {

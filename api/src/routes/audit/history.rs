@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::{read_cursor, HistoryEvent};
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{is_valid_id, parse_id, Caller, QueryParams};
-use crate::http::respond::page_limit;
+use crate::http::respond::{page_limit, paged, read_ahead};
 use crate::http::schema;
 use crate::routes::AppState;
 
@@ -142,24 +142,18 @@ pub async fn list_events(
         .map(|raw| read_cursor("after", raw))
         .transpose()?
         .unwrap_or_default();
-    let mut events = history::page(
+    let events = history::page(
         &state.pool,
         tenant.as_str(),
         &filter,
         after,
         None,
-        i64::from(limit) + 1,
+        read_ahead(limit),
     )
     .await?;
-    let more = events.len() > limit as usize;
-    events.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| {
-            events
-                .last()
-                .map(|event| super::write_cursor(FeedCursor::after(event)))
-        })
-        .flatten();
+    let (events, next_cursor) = paged(events, limit, |event| {
+        super::write_cursor(FeedCursor::after(event))
+    });
     Ok(Json(EventPage {
         items: events.into_iter().map(HistoryEvent::from).collect(),
         next_cursor,
@@ -222,14 +216,11 @@ pub async fn stream_events(
     let (kind, stream) = stream_of(tenant.as_str(), path)?;
     let limit = page_limit(params.limit, state.settings.queries.max_page_size)?;
     let after = i64::from(params.after_sequence.unwrap_or(0));
-    let mut events =
-        history::stream_page(&state.pool, kind, &stream, after, i64::from(limit) + 1).await?;
+    let events = history::stream_page(&state.pool, kind, &stream, after, read_ahead(limit)).await?;
     if events.is_empty() && history::stream_head(&state.pool, kind, &stream).await? == 0 {
         return Err(stream_not_found(kind, &stream));
     }
-    let more = events.len() > limit as usize;
-    events.truncate(limit as usize);
-    let next_after_sequence = more.then(|| events.last().map(|e| e.sequence)).flatten();
+    let (events, next_after_sequence) = paged(events, limit, |last| last.sequence);
     Ok(Json(StreamPage {
         items: events.into_iter().map(HistoryEvent::from).collect(),
         next_after_sequence,

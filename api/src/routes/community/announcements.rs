@@ -20,7 +20,7 @@ use super::moderation::read_cursor;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Caller, Consistency, ExpectedVersion, IdPath, JsonBody, QueryParams};
 use crate::http::respond::{
-    changed, created, field, not_found, page_limit, with_etag, CommandAccepted,
+    changed, created, field, not_found, page_limit, paged, read_ahead, with_etag, CommandAccepted,
 };
 use crate::http::schema::{self, GrantableRole};
 use crate::routes::AppState;
@@ -377,19 +377,14 @@ pub async fn list_announcements(
     let tenant = caller.may_read(CommunityAction::ListAnnouncements, None)?;
     let limit = page_limit(params.limit, state.settings.queries.max_page_size)?;
     caught_up(&state, tenant, token).await?;
-    let mut page = model::all_announcements(
+    let page = model::all_announcements(
         &state.read_pool,
         tenant.as_str(),
         params.after,
-        i64::from(limit) + 1,
+        read_ahead(limit),
     )
     .await?;
-    let next_cursor = if page.len() > limit as usize {
-        page.truncate(limit as usize);
-        page.last().map(|last| last.announcement_id.to_string())
-    } else {
-        None
-    };
+    let (page, next_cursor) = paged(page, limit, |last| last.announcement_id.to_string());
     Ok(Json(AnnouncementPage {
         items: page.into_iter().map(AnnouncementDto::from).collect(),
         next_cursor,

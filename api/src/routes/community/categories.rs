@@ -16,7 +16,8 @@ use super::caught_up;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Caller, Consistency, ExpectedVersion, IdPath, JsonBody, QueryParams};
 use crate::http::respond::{
-    changed, created, field, not_found, one_field, page_limit, with_etag, CommandAccepted,
+    changed, created, field, not_found, one_field, page_limit, paged, read_ahead, with_etag,
+    CommandAccepted,
 };
 use crate::http::schema;
 use crate::routes::AppState;
@@ -341,19 +342,12 @@ pub(super) async fn categories_of(
         &state.read_pool,
         tenant.as_str(),
         params.after,
-        i64::from(limit) + 1,
+        read_ahead(limit),
     )
     .await?;
-    let more = categories.len() > limit as usize;
-    let items: Vec<CategoryDto> = categories
-        .into_iter()
-        .take(limit as usize)
-        .map(CategoryDto::from)
-        .collect();
-    let next_cursor = if more {
-        items.last().map(|category| category.id)
-    } else {
-        None
-    };
-    Ok(CategoryPage { items, next_cursor })
+    let (categories, next_cursor) = paged(categories, limit, |last| last.category_id);
+    Ok(CategoryPage {
+        items: categories.into_iter().map(CategoryDto::from).collect(),
+        next_cursor,
+    })
 }

@@ -16,7 +16,8 @@ use super::caught_up;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Caller, Consistency, IdPath, JsonBody, QueryParams};
 use crate::http::respond::{
-    changed, created, not_found, one_field, page_limit, with_etag, CommandAccepted,
+    changed, created, not_found, one_field, page_limit, paged, read_ahead, with_etag,
+    CommandAccepted,
 };
 use crate::http::schema;
 use crate::routes::AppState;
@@ -326,25 +327,16 @@ pub async fn moderation_queue(
     let limit = page_limit(params.limit, state.settings.queries.max_page_size)?;
     let after = params.after.as_deref().map(read_cursor).transpose()?;
     caught_up(&state, tenant, token).await?;
-    let mut reports = model::moderation_queue(
-        &state.read_pool,
-        tenant.as_str(),
-        after,
-        i64::from(limit) + 1,
-    )
-    .await?;
-    let next_cursor = if reports.len() > limit as usize {
-        reports.truncate(limit as usize);
-        reports.last().map(|report| {
-            format!(
-                "{}_{}",
-                report.filed_at.timestamp_micros(),
-                report.report_id
-            )
-        })
-    } else {
-        None
-    };
+    let reports =
+        model::moderation_queue(&state.read_pool, tenant.as_str(), after, read_ahead(limit))
+            .await?;
+    let (reports, next_cursor) = paged(reports, limit, |report| {
+        format!(
+            "{}_{}",
+            report.filed_at.timestamp_micros(),
+            report.report_id
+        )
+    });
     Ok(Json(ReportPage {
         items: reports.into_iter().map(ReportDto::from).collect(),
         next_cursor,

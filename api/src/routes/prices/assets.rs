@@ -17,7 +17,9 @@ use uuid::Uuid;
 use super::{caught_up, known_asset};
 use crate::http::error::{ApiError, FieldError, Problem};
 use crate::http::extract::{query_of, Caller, Consistency, ExpectedVersion, IdPath, JsonBody};
-use crate::http::respond::{changed, created, field, page_limit, with_etag, CommandAccepted};
+use crate::http::respond::{
+    changed, created, field, page_limit, paged, read_ahead, with_etag, CommandAccepted,
+};
 use crate::http::schema;
 use crate::routes::AppState;
 
@@ -315,19 +317,15 @@ pub async fn list_assets(
         .transpose()
         .map_err(|error| ApiError::bad_request("invalid_query", error.to_string()))?;
     caught_up(&state, tenant, token).await?;
-    let mut assets = model::list_assets(
+    let assets = model::list_assets(
         &state.read_pool,
         tenant.as_str(),
         symbol.as_ref().map(Symbol::as_str),
         params.after,
-        i64::from(limit) + 1,
+        read_ahead(limit),
     )
     .await?;
-    let more = assets.len() > limit as usize;
-    assets.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| assets.last().map(|asset| asset.asset_id))
-        .flatten();
+    let (assets, next_cursor) = paged(assets, limit, |last| last.asset_id);
     Ok(Json(AssetPage {
         items: assets.into_iter().map(AssetDto::from).collect(),
         next_cursor,

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::{caught_up, known_asset, query_interval};
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{parse_id, query_of, Caller, Consistency, IdPath};
-use crate::http::respond::page_limit;
+use crate::http::respond::{page_limit, paged, read_ahead};
 use crate::http::schema;
 use crate::routes::AppState;
 
@@ -320,10 +320,8 @@ pub async fn list_bars(
     let limit = page_limit(params.limit, MAX_BARS_PAGE)?;
     let interval = query_interval(&params.interval)?;
     let range = range(tenant, asset, &interval, params.from, params.to)?;
-    let mut bars = model::bars(&state.read_pool, range, params.after, i64::from(limit) + 1).await?;
-    let more = bars.len() > limit as usize;
-    bars.truncate(limit as usize);
-    let next_cursor = more.then(|| bars.last().map(|bar| bar.time)).flatten();
+    let bars = model::bars(&state.read_pool, range, params.after, read_ahead(limit)).await?;
+    let (bars, next_cursor) = paged(bars, limit, |last| last.time);
     Ok(Json(BarPage {
         items: bars.into_iter().map(BarDto::from).collect(),
         next_cursor,
@@ -362,19 +360,15 @@ pub async fn aggregate_bars(
         PeriodName::Week => Period::Week,
         PeriodName::Month => Period::Month,
     };
-    let mut periods = model::aggregate(
+    let periods = model::aggregate(
         &state.read_pool,
         range,
         period,
         params.after,
-        i64::from(limit) + 1,
+        read_ahead(limit),
     )
     .await?;
-    let more = periods.len() > limit as usize;
-    periods.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| periods.last().map(|period| period.start))
-        .flatten();
+    let (periods, next_cursor) = paged(periods, limit, |last| last.start);
     Ok(Json(AggregatePage {
         items: periods.into_iter().map(AggregateDto::from).collect(),
         next_cursor,

@@ -17,7 +17,9 @@ use uuid::Uuid;
 use super::caught_up;
 use crate::http::error::{ApiError, FieldError, Problem};
 use crate::http::extract::{query_of, Caller, Consistency, IdPath, JsonBody};
-use crate::http::respond::{accepted, not_found, page_limit, with_etag, CommandAccepted};
+use crate::http::respond::{
+    accepted, not_found, page_limit, paged, read_ahead, with_etag, CommandAccepted,
+};
 use crate::http::schema;
 use crate::routes::AppState;
 
@@ -263,20 +265,16 @@ pub async fn list_imports(
     let params: ListImports = query_of(&uri)?;
     let limit = page_limit(params.limit, state.settings.queries.max_page_size)?;
     caught_up(&state, tenant, token).await?;
-    let mut imports = model::list_imports(
+    let imports = model::list_imports(
         &state.read_pool,
         tenant.as_str(),
         params.asset,
         params.status.map(ImportStatusName::as_str),
         params.after,
-        i64::from(limit) + 1,
+        read_ahead(limit),
     )
     .await?;
-    let more = imports.len() > limit as usize;
-    imports.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| imports.last().map(|import| import.import_id))
-        .flatten();
+    let (imports, next_cursor) = paged(imports, limit, |last| last.import_id);
     Ok(Json(ImportPage {
         items: imports.into_iter().map(ImportDto::from).collect(),
         next_cursor,

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{consistent, Caller, Consistency, IdPath, QueryParams};
-use crate::http::respond::{not_found, page_limit, with_etag};
+use crate::http::respond::{not_found, page_limit, paged, read_ahead, with_etag};
 use crate::routes::AppState;
 
 /// A user as the users projection shows it.
@@ -128,21 +128,14 @@ pub async fn list_users(
         &state.read_pool,
         tenant.as_str(),
         params.after,
-        i64::from(limit) + 1,
+        read_ahead(limit),
     )
     .await?;
-    let more = users.len() > limit as usize;
-    let items: Vec<UserDto> = users
-        .into_iter()
-        .take(limit as usize)
-        .map(UserDto::from)
-        .collect();
-    let next_cursor = if more {
-        items.last().map(|user| user.id)
-    } else {
-        None
-    };
-    Ok(Json(UserPage { items, next_cursor }))
+    let (users, next_cursor) = paged(users, limit, |last| last.user_id);
+    Ok(Json(UserPage {
+        items: users.into_iter().map(UserDto::from).collect(),
+        next_cursor,
+    }))
 }
 
 #[cfg(test)]
