@@ -311,3 +311,150 @@ fn the_same_range_is_the_same_stream_and_another_is_another() {
         PriceImport::stream_id(&other)
     );
 }
+
+/// Every command in every state of the run: unrequested, queued, running (attempt 1, its lease
+/// to t(60)), waiting (retry at t(300)), completed and abandoned; each asked at t(30).
+#[test]
+fn every_command_in_every_state() {
+    let failed = PriceImportEvent::ImportFailed {
+        attempt: 1,
+        error: "provider answered 503".to_owned(),
+        retry_at: t(300),
+        at: t(20),
+    };
+    let completed = PriceImportEvent::ImportCompleted {
+        fetched: 59,
+        at: t(20),
+    };
+    let abandoned = PriceImportEvent::ImportAbandoned {
+        attempt: 1,
+        error: "provider answered 401".to_owned(),
+        at: t(20),
+    };
+    let states: [(&str, Vec<PriceImportEvent>); 6] = [
+        ("unrequested", vec![]),
+        ("queued", vec![requested()]),
+        ("running", vec![requested(), started(1, 60)]),
+        ("waiting", vec![requested(), started(1, 60), failed]),
+        ("completed", vec![requested(), started(1, 60), completed]),
+        ("abandoned", vec![requested(), started(1, 60), abandoned]),
+    ];
+    let other_key = ImportKey {
+        to: key().to + Duration::days(1),
+        ..key()
+    };
+    let request = |key: ImportKey| PriceImportCommand::Request {
+        key,
+        provider: "twelvedata".to_owned(),
+        at: t(30),
+    };
+    let start = PriceImportCommand::Start {
+        lease_until: t(90),
+        max_attempts: 5,
+        at: t(30),
+    };
+    let progress = PriceImportCommand::Progress {
+        attempt: 1,
+        fetched: 10,
+        recorded_until: t(0),
+        lease_until: t(90),
+        at: t(30),
+    };
+    let complete = PriceImportCommand::Complete {
+        attempt: 1,
+        fetched: 59,
+        at: t(30),
+    };
+    let fail = PriceImportCommand::Fail {
+        attempt: 1,
+        error: "timed out".to_owned(),
+        retry_at: t(300),
+        max_attempts: 5,
+        at: t(30),
+    };
+    let asked = |key: ImportKey| {
+        Ok(vec![PriceImportEvent::ImportRequested {
+            key,
+            provider: "twelvedata".to_owned(),
+            at: t(30),
+        }])
+    };
+    let nothing = || Ok(vec![]);
+    let no = |error: PriceImportError| Err(error);
+    for (state, history) in states {
+        use PriceImportError::{NotDue, NotFound, NotRunning, WrongKey};
+        let running = state == "running";
+        let expectations: [(PriceImportCommand, Result<Vec<PriceImportEvent>, _>); 6] = [
+            (
+                request(key()),
+                match state {
+                    "unrequested" | "abandoned" => asked(key()),
+                    _ => nothing(),
+                },
+            ),
+            (
+                request(other_key),
+                match state {
+                    "unrequested" => asked(other_key),
+                    _ => no(WrongKey),
+                },
+            ),
+            (
+                start.clone(),
+                match state {
+                    "unrequested" => no(NotFound),
+                    "queued" => Ok(vec![PriceImportEvent::ImportStarted {
+                        attempt: 1,
+                        lease_until: t(90),
+                        at: t(30),
+                    }]),
+                    _ => no(NotDue),
+                },
+            ),
+            (
+                progress.clone(),
+                match state {
+                    "unrequested" => no(NotFound),
+                    _ if running => Ok(vec![PriceImportEvent::ImportProgressed {
+                        fetched: 10,
+                        recorded_until: t(0),
+                        lease_until: t(90),
+                        at: t(30),
+                    }]),
+                    _ => no(NotRunning),
+                },
+            ),
+            (
+                complete.clone(),
+                match state {
+                    "unrequested" => no(NotFound),
+                    _ if running => Ok(vec![PriceImportEvent::ImportCompleted {
+                        fetched: 59,
+                        at: t(30),
+                    }]),
+                    _ => no(NotRunning),
+                },
+            ),
+            (
+                fail.clone(),
+                match state {
+                    "unrequested" => no(NotFound),
+                    _ if running => Ok(vec![PriceImportEvent::ImportFailed {
+                        attempt: 1,
+                        error: "timed out".to_owned(),
+                        retry_at: t(300),
+                        at: t(30),
+                    }]),
+                    _ => no(NotRunning),
+                },
+            ),
+        ];
+        for (command, expected) in expectations {
+            let given = Given::with(()).given(history.clone()).when(when(command));
+            match expected {
+                Ok(events) => given.then_expect_events(events),
+                Err(error) => given.then_expect_error(refused(error)),
+            }
+        }
+    }
+}

@@ -144,3 +144,41 @@ proptest! {
         );
     }
 }
+
+#[test]
+fn a_trade_is_worth_at_most_ten_to_the_twentieth_and_a_portfolio_holds_at_most_1000_assets() {
+    let worth = |quantity: Decimal| Trade {
+        quantity,
+        ..trade(2, Side::Buy, 1, 1)
+    };
+    // Price 100: a quantity of 10^18 is worth exactly the limit, one more is over it.
+    let at_limit = Decimal::from_i128_with_scale(10_i128.pow(18), 0);
+    Given::with(())
+        .given(vec![opened()])
+        .when(record(worth(at_limit)))
+        .then_expect_events(vec![recorded(worth(at_limit))]);
+    Given::with(())
+        .given(vec![opened()])
+        .when(record(worth(at_limit + Decimal::ONE)))
+        .then_expect_error(Rejection::Domain(PortfolioError::InvalidTrade));
+
+    let in_asset = |n: u128| Trade {
+        asset: Uuid::from_u128(1_000 + n),
+        ..trade(n, Side::Buy, 1, 1)
+    };
+    let mut full = vec![opened()];
+    full.extend((0..Portfolio::MAX_ASSETS as u128).map(|n| recorded(in_asset(n))));
+    Given::with(())
+        .given(full.clone())
+        .when(record(in_asset(Portfolio::MAX_ASSETS as u128)))
+        .then_expect_error(Rejection::Domain(PortfolioError::TooManyAssets));
+    // More of an asset it holds is still a trade.
+    let more = Trade {
+        id: Uuid::from_u128(99_999),
+        ..in_asset(0)
+    };
+    Given::with(())
+        .given(full)
+        .when(record(more))
+        .then_expect_events(vec![recorded(more)]);
+}
