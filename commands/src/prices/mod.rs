@@ -132,6 +132,18 @@ impl PriceCommands {
         trade: Trade,
         now: DateTime<Utc>,
     ) -> Result<CommandOutcome, TradeError> {
+        // The portfolio first: the path names it, the body only the asset.
+        let stream = StreamId::new(context.tenant.clone(), portfolio);
+        let held = self
+            .portfolios
+            .load(&stream)
+            .await
+            .map_err(TradeError::Portfolio)?;
+        let Portfolio::Open { currency, .. } = held.state() else {
+            return Err(TradeError::Portfolio(CommandError::Rejected(
+                Rejection::Domain(PortfolioError::NotFound),
+            )));
+        };
         let asset = self
             .assets
             .load(&StreamId::new(context.tenant.clone(), trade.asset))
@@ -146,19 +158,11 @@ impl PriceCommands {
                 Rejection::Domain(AssetError::NotFound),
             )));
         };
-        let stream = StreamId::new(context.tenant.clone(), portfolio);
-        let held = self
-            .portfolios
-            .load(&stream)
-            .await
-            .map_err(TradeError::Portfolio)?;
-        if let Portfolio::Open { currency, .. } = held.state() {
-            if currency != asset_currency {
-                return Err(TradeError::CurrencyMismatch {
-                    asset: asset_currency.as_str().to_owned(),
-                    portfolio: currency.as_str().to_owned(),
-                });
-            }
+        if currency != asset_currency {
+            return Err(TradeError::CurrencyMismatch {
+                asset: asset_currency.as_str().to_owned(),
+                portfolio: currency.as_str().to_owned(),
+            });
         }
         let command = PortfolioCommand::RecordTrade { trade, at: now };
         self.portfolio(context, portfolio, command, now)
@@ -192,7 +196,11 @@ impl PriceCommands {
                     .await
                     .map_err(ScheduleError::Asset)?;
             }
-            RefreshScheduleCommand::Unschedule { .. } => {}
+            // A delisted asset's schedule can still be stopped; an unknown asset has none.
+            RefreshScheduleCommand::Unschedule { .. } => match self.listed(&asset_stream).await {
+                Err(CommandError::Rejected(Rejection::Domain(AssetError::Delisted))) => {}
+                other => other.map_err(ScheduleError::Asset)?,
+            },
         }
         let name = command.name();
         let stream = StreamId::new(

@@ -7,7 +7,7 @@
 use domain::identity::{Principal, Role, Roles, TenantId};
 use domain::policy::{authorize, Action};
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::helpers::{assert_problem, spawn_app, TestApp};
@@ -91,6 +91,9 @@ pub struct Owned {
     comment: String,
     report: String,
     announcement: String,
+    asset: String,
+    portfolio: String,
+    import: String,
 }
 
 impl Owned {
@@ -101,6 +104,7 @@ impl Owned {
         let job = app.submitted_job(&key, &document).await;
         let [category, post, comment, report, announcement] =
             crate::community::written(app, &key).await;
+        let [asset, portfolio, import] = priced(app).await;
         Self {
             owner,
             job,
@@ -110,8 +114,88 @@ impl Owned {
             comment,
             report,
             announcement,
+            asset,
+            portfolio,
+            import,
         }
     }
+
+    /// The resource a prices path's `{id}` names, and the code of its absence.
+    fn prices(&self, path: &str) -> (&String, &'static str) {
+        if path.starts_with("/api/v1/portfolios/") {
+            (&self.portfolio, "portfolio_not_found")
+        } else if path.starts_with("/api/v1/price-imports/") {
+            (&self.import, "import_not_found")
+        } else {
+            (&self.asset, "asset_not_found")
+        }
+    }
+}
+
+/// An asset (with a bar), a portfolio (with a trade) and an import, listed, opened and asked
+/// for by `app`'s admin; their ids.
+async fn priced(app: &TestApp) -> [String; 3] {
+    let id = |body: Value, field: &str| body[field].as_str().unwrap().to_owned();
+    let created = |path: &'static str, body: Value| async move {
+        let response = app.post_json(path, &body).await;
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json::<Value>().await.unwrap()
+    };
+    let listed = created(
+        "/api/v1/assets",
+        json!({"symbol": "WALK", "exchange": "XNAS", "currency": "USD", "kind": "stock",
+               "name": "Walk Inc."}),
+    )
+    .await;
+    let asset = id(listed.clone(), "aggregate_id");
+    // Trades check the asset's currency in the read model: wait until it shows the asset.
+    let shown = app
+        .request(Method::GET, &format!("/api/v1/assets/{asset}"))
+        .header("x-consistency-token", id(listed, "consistency_token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shown.status(), StatusCode::OK);
+    let bars = json!({"interval": "1day", "bars": [{"time": "2026-03-02T00:00:00Z",
+        "open": "10", "high": "11", "low": "9", "close": "10.5", "volume": "100"}]});
+    let recorded = app
+        .post_json(&format!("/api/v1/assets/{asset}/bars"), &bars)
+        .await;
+    assert_eq!(recorded.status(), StatusCode::OK);
+    let portfolio = id(
+        created(
+            "/api/v1/portfolios",
+            json!({"name": "Walk", "currency": "USD"}),
+        )
+        .await,
+        "aggregate_id",
+    );
+    let trade = json!({"asset_id": asset, "side": "buy", "quantity": "1", "price": "10",
+                       "time": "2026-03-02T15:00:00Z"});
+    let traded = app
+        .post_json(&format!("/api/v1/portfolios/{portfolio}/trades"), &trade)
+        .await;
+    assert!(traded.status().is_success());
+    let asked = app
+        .post_json(
+            &format!("/api/v1/assets/{asset}/imports"),
+            &json!({"interval": "1day", "from": "2026-01-01T00:00:00Z",
+                    "to": "2026-02-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    let import = asked.headers()["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    [asset, portfolio, import]
 }
 
 impl Owned {
@@ -330,6 +414,10 @@ async fn another_tenant_sees_404_on_every_route_and_learns_nothing() {
             }
             "admin" => (&user, Some("stream_not_parked")),
             "users" => (&user, Some("user_not_found")),
+            "prices" => {
+                let (id, code) = owned.prices(path);
+                (id, Some(code))
+            }
             _ => (&user, None),
         };
         let response = call(&app, Some(&other), &operation, id).await;
@@ -373,6 +461,30 @@ async fn another_tenant_sees_404_on_every_route_and_learns_nothing() {
         !page.to_string().contains(&user),
         "another tenant's list shows our user: {page}"
     );
+    // Nor do its lists of assets, imports and latest prices show ours.
+    let asset = &owned.asset;
+    for path in [
+        "/api/v1/assets".to_owned(),
+        "/api/v1/price-imports".to_owned(),
+        format!("/api/v1/prices/latest?interval=1day&assets={asset}"),
+    ] {
+        let response = app
+            .anonymous(Method::GET, &path)
+            .header("x-api-key", &other)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert!(
+            status.is_success() || status == StatusCode::NOT_FOUND,
+            "{path}: {body}"
+        );
+        assert!(
+            !body.contains(asset.as_str()) && !body.contains(owned.import.as_str()),
+            "another tenant's {path} shows ours: {body}"
+        );
+    }
     // And tenant A's data is untouched by all of it.
     let mine: Value = app
         .get(&format!("/api/v1/users/{user}"))

@@ -166,7 +166,8 @@ pub async fn schedule_refresh(
     request_body = UnscheduleRefresh,
     responses(
         (status = 200, description = "Unscheduled", body = CommandAccepted),
-        (status = 404, description = "No schedule of this asset and interval", body = Problem),
+        (status = 404, description = "No such asset, or no schedule of this asset and \
+            interval", body = Problem),
         (status = 422, description = "Invalid fields, each named", body = Problem),
     ),
     security(("bearer" = []), ("api_key" = []))
