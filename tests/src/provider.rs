@@ -254,6 +254,19 @@ impl StandInProvider {
             );
     }
 
+    /// Stops serving the bars of `symbol` at `interval` that start in `range` (as a provider
+    /// that lost some of its history would).
+    pub fn remove(&self, symbol: &str, interval: &str, range: std::ops::Range<DateTime<Utc>>) {
+        let mut series = self
+            .shared
+            .series
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(bars) = series.get_mut(&(symbol.to_owned(), interval.to_owned())) {
+            bars.retain(|time, _| !range.contains(time));
+        }
+    }
+
     /// Answers the next `count` requests with 503.
     pub fn fail_next(&self, count: u32) {
         self.shared.failures.store(count, Ordering::SeqCst);

@@ -4,7 +4,9 @@
 //! page by page and records each page as it arrives (recording is idempotent, so a page fetched
 //! again after a crash changes nothing), reports progress, and completes the import or fails
 //! the attempt with the retry time of an exponential backoff. A circuit breaker per provider
-//! stops it from starting attempts while the provider is down.
+//! stops it from starting attempts while the provider is down. A suspended tenant's imports and
+//! refreshes wait: none is started or asked for until it is reactivated (an attempt running
+//! when it was suspended finishes its range).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -156,8 +158,10 @@ impl Importer {
                    LEFT JOIN scheduler.price_refreshes r
                      ON r.tenant_id = s.tenant_id AND r.asset_id = s.asset_id
                     AND r.interval = s.interval
-                  WHERE r.requested_at IS NULL
-                     OR r.requested_at + make_interval(mins => s.every_minutes) <= $1
+                  WHERE (r.requested_at IS NULL
+                         OR r.requested_at + make_interval(mins => s.every_minutes) <= $1)
+                    AND NOT EXISTS (SELECT 1 FROM read_models.tenants t
+                                     WHERE t.tenant_id = s.tenant_id AND t.status = 'suspended')
                   ORDER BY s.tenant_id, s.asset_id, s.interval
                   LIMIT 50
              ), taken AS (
@@ -226,6 +230,8 @@ impl Importer {
                  ON a.tenant_id = i.tenant_id AND a.asset_id = i.asset_id
               WHERE i.provider = $1
                 AND NOT a.delisted
+                AND NOT EXISTS (SELECT 1 FROM read_models.tenants t
+                                 WHERE t.tenant_id = i.tenant_id AND t.status = 'suspended')
                 AND (i.status = 'queued'
                      OR (i.status = 'waiting' AND i.next_attempt_at <= $2)
                      OR (i.status = 'running' AND i.lease_until <= $2))

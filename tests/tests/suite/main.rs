@@ -35,6 +35,7 @@ mod outage;
 mod pg;
 mod portfolios;
 mod price_imports;
+mod price_imports_kept;
 mod price_live;
 mod price_routes;
 mod prices;

@@ -13,14 +13,14 @@ use tests::provider::{StandInProvider, Values};
 
 use crate::helpers::{spawn_app_with, wait_until, TestApp};
 
-const KEY: &str = "stand-in-key";
+pub(crate) const KEY: &str = "stand-in-key";
 
-fn day(n: i64) -> DateTime<Utc> {
+pub(crate) fn day(n: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::days(n)
 }
 
 /// Daily bars of days `days`, closing at 100 + the day (and `bump` more).
-fn daily(days: std::ops::Range<i64>, bump: i64) -> Vec<(DateTime<Utc>, Values)> {
+pub(crate) fn daily(days: std::ops::Range<i64>, bump: i64) -> Vec<(DateTime<Utc>, Values)> {
     days.map(|n| {
         let close = 100 + n + bump;
         (
@@ -37,7 +37,7 @@ fn daily(days: std::ops::Range<i64>, bump: i64) -> Vec<(DateTime<Utc>, Values)> 
     .collect()
 }
 
-async fn app_with(
+pub(crate) async fn app_with(
     provider: &StandInProvider,
     tune: impl FnOnce(&mut api::config::PriceSettings),
 ) -> TestApp {
@@ -57,7 +57,7 @@ async fn app_with(
 }
 
 /// Lists `symbol` on XNAS and waits until it reads back; returns its id.
-async fn asset(app: &TestApp, symbol: &str) -> String {
+pub(crate) async fn asset(app: &TestApp, symbol: &str) -> String {
     let response = app
         .post_json(
             "/api/v1/assets",
@@ -84,7 +84,7 @@ async fn asset(app: &TestApp, symbol: &str) -> String {
 }
 
 /// Asks for the daily bars of days `[from, to)`; returns the import's location.
-async fn import(app: &TestApp, asset: &str, from: i64, to: i64) -> String {
+pub(crate) async fn import(app: &TestApp, asset: &str, from: i64, to: i64) -> String {
     let response = app
         .post_json(
             &format!("/api/v1/assets/{asset}/imports"),
@@ -96,7 +96,7 @@ async fn import(app: &TestApp, asset: &str, from: i64, to: i64) -> String {
 }
 
 /// Waits until the import at `location` is `status`; returns it.
-async fn settled(app: &TestApp, location: &str, status: &str) -> Value {
+pub(crate) async fn settled(app: &TestApp, location: &str, status: &str) -> Value {
     let found = std::sync::Mutex::new(Value::Null);
     wait_until(
         &format!("the import is {status}"),
@@ -116,7 +116,7 @@ async fn settled(app: &TestApp, location: &str, status: &str) -> Value {
     found.into_inner().unwrap()
 }
 
-async fn bars(app: &TestApp, asset: &str) -> Vec<Value> {
+pub(crate) async fn bars(app: &TestApp, asset: &str) -> Vec<Value> {
     let page: Value = app
         .get(&format!(
             "/api/v1/assets/{asset}/bars?interval=1day&limit=1000"
