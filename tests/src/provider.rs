@@ -84,6 +84,8 @@ struct Shared {
     api_key: String,
     series: Mutex<Series>,
     generated: Mutex<BTreeMap<(String, String), Generated>>,
+    /// When set, any other symbol is served made-up bars from this time until now.
+    any_from: Mutex<Option<DateTime<Utc>>>,
     /// Requests still to be answered with 503.
     failures: AtomicU32,
     /// How long each answer waits, in milliseconds.
@@ -161,6 +163,8 @@ async fn time_series(State(shared): State<Arc<Shared>>, Query(asked): Query<Aske
                 .collect()
         } else if let Some(generated) = generated.get(&key) {
             generated.bars(start, end, asked.outputsize, ascending)
+        } else if let Some(any) = made_up(&shared, &asked.interval) {
+            any.bars(start, end, asked.outputsize, ascending)
         } else {
             return problem(StatusCode::NOT_FOUND, "symbol not found");
         }
@@ -188,19 +192,42 @@ async fn time_series(State(shared): State<Arc<Shared>>, Query(asked): Query<Aske
     .into_response()
 }
 
+/// The made-up series of any symbol at `interval`, when the stand-in serves any: every
+/// completed bar from its start until now.
+fn made_up(shared: &Shared, interval: &str) -> Option<Generated> {
+    let first = (*shared
+        .any_from
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner))?;
+    let step = domain::prices::Interval::by_name(interval)?.seconds();
+    Some(Generated {
+        first,
+        step: chrono::Duration::seconds(step),
+        count: (Utc::now() - first).num_seconds().max(0) / step,
+    })
+}
+
 impl StandInProvider {
     /// Starts one on a free local port, accepting `api_key`.
     ///
     /// # Panics
     /// When no local port can be bound.
     pub async fn start(api_key: &str) -> Self {
+        Self::start_on("127.0.0.1:0", api_key).await
+    }
+
+    /// Starts one on `address`, accepting `api_key`.
+    ///
+    /// # Panics
+    /// When `address` cannot be bound.
+    pub async fn start_on(address: &str, api_key: &str) -> Self {
         let shared = Arc::new(Shared {
             api_key: api_key.to_owned(),
             ..Shared::default()
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(address)
             .await
-            .expect("a free local port");
+            .unwrap_or_else(|error| panic!("cannot listen on {address}: {error}"));
         let url = format!("http://{}", listener.local_addr().expect("an address"));
         let app = Router::new()
             .route("/time_series", get(time_series))
@@ -252,6 +279,21 @@ impl StandInProvider {
                 (symbol.to_owned(), interval.to_owned()),
                 Generated { first, step, count },
             );
+    }
+
+    /// Serves every other symbol made-up bars from `first` until now, at whatever interval is
+    /// asked for.
+    pub fn serve_any_from(&self, first: DateTime<Utc>) {
+        *self
+            .shared
+            .any_from
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(first);
+    }
+
+    /// Waits until the server stops (it does not, unless its task fails).
+    pub async fn serve_forever(mut self) {
+        let _ = (&mut self.server).await;
     }
 
     /// Stops serving the bars of `symbol` at `interval` that start in `range` (as a provider
