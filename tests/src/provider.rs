@@ -92,6 +92,8 @@ struct Shared {
     delay_ms: AtomicU64,
     /// Requests received.
     requests: AtomicU64,
+    /// When each request came.
+    arrivals: Mutex<Vec<std::time::Instant>>,
 }
 
 /// The running stand-in.
@@ -127,6 +129,11 @@ fn problem(status: StatusCode, message: &str) -> Response {
 
 async fn time_series(State(shared): State<Arc<Shared>>, Query(asked): Query<Asked>) -> Response {
     shared.requests.fetch_add(1, Ordering::SeqCst);
+    shared
+        .arrivals
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(std::time::Instant::now());
     let delay = shared.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -318,6 +325,15 @@ impl StandInProvider {
     pub fn delay(&self, delay: Duration) {
         let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
         self.shared.delay_ms.store(millis, Ordering::SeqCst);
+    }
+
+    /// When each request it received came, in order.
+    pub fn arrivals(&self) -> Vec<std::time::Instant> {
+        self.shared
+            .arrivals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// How many requests it received.

@@ -187,29 +187,29 @@ async fn an_import_fetches_its_range_page_by_page_and_asking_again_changes_nothi
 async fn a_failing_or_slow_provider_is_retried_with_backoff_behind_its_breaker() {
     let provider = StandInProvider::start(KEY).await;
     provider.put("MSFT", "1day", daily(0..20, 0));
-    provider.fail_next(2);
+    // Down for three requests: two outages open the breaker, its first probe fails and opens it
+    // again, the second probe succeeds and closes it.
+    provider.fail_next(3);
+    let cooldown = Duration::from_millis(1_000);
     let app = app_with(&provider, |prices| {
         prices.breaker_failures = 2;
-        prices.breaker_cooldown_ms = 1_500;
+        prices.breaker_cooldown_ms = 1_000;
     })
     .await;
     let msft = asset(&app, "MSFT").await;
     let location = import(&app, &msft, 0, 20).await;
     let done = settled(&app, &location, "completed").await;
-    assert_eq!(done["attempts"], json!(3), "two failures, then success");
+    assert_eq!(done["attempts"], json!(4), "three failures, then success");
     assert!(
         done["last_error"].as_str().unwrap().contains("503"),
         "{done}"
     );
-    // Two outages opened the breaker: the third attempt waited for its cooldown, not only for
-    // the 200 ms backoff.
-    let requested: DateTime<Utc> = done["requested_at"].as_str().unwrap().parse().unwrap();
-    let completed: DateTime<Utc> = done["completed_at"].as_str().unwrap().parse().unwrap();
-    assert!(
-        completed - requested >= chrono::Duration::milliseconds(1_500),
-        "{done}"
-    );
-    assert_eq!(provider.requests(), 3);
+    // No request while the breaker is open: each probe comes a whole cooldown after the outage
+    // that opened it (the backoff alone would retry after 100 to 400 ms).
+    let arrivals = provider.arrivals();
+    assert_eq!(arrivals.len(), 4, "one request per attempt: {arrivals:?}");
+    assert!(arrivals[2] - arrivals[1] >= cooldown, "{arrivals:?}");
+    assert!(arrivals[3] - arrivals[2] >= cooldown, "{arrivals:?}");
 
     // A provider slower than the request timeout fails the attempt; once it answers in time,
     // the retry completes.
