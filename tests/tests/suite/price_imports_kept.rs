@@ -55,8 +55,10 @@ async fn a_suspended_tenants_import_waits_until_it_is_reactivated() {
     provider.put("SUSP", "1day", daily(0..5, 0));
     // Down at first: the import waits for its retry.
     provider.fail_next(u32::MAX);
+    // Retried every 100 to 400 ms, never abandoned, never held back by the breaker.
     let app = app_with(&provider, |prices| {
         prices.breaker_failures = 1_000;
+        prices.max_attempts = 1_000;
     })
     .await;
     let operator = app.operator_key().await;
@@ -84,30 +86,35 @@ async fn a_suspended_tenants_import_waits_until_it_is_reactivated() {
         },
     )
     .await;
-    // An attempt that had started before the suspension was seen ends (the provider still
-    // fails); from then on nothing starts.
+    // From here no attempt starts. One started just before fails (the provider still does)
+    // and waits for a retry: once the import waits for a retry a second overdue, at least a
+    // second after the suspension was seen, nothing is in flight.
+    let seen = Utc::now();
+    let second = chrono::Duration::seconds(1);
     wait_until(
-        "no attempt is running",
+        "the import waits for a retry a second overdue",
         std::time::Duration::from_secs(30),
         || async {
-            status("SELECT status FROM read_models.price_imports WHERE tenant_id = 'acme'").await
-                == "waiting"
+            let (status, retry): (String, Option<chrono::DateTime<Utc>>) = sqlx::query_as(
+                "SELECT status, next_attempt_at FROM read_models.price_imports
+                  WHERE tenant_id = 'acme'",
+            )
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+            let now = Utc::now();
+            status == "waiting" && now > seen + second && retry.is_some_and(|at| now > at + second)
         },
     )
     .await;
-    provider.fail_next(0);
     let asked = provider.requests();
-    let next_attempt_at: chrono::DateTime<Utc> = sqlx::query_scalar(
-        "SELECT next_attempt_at FROM read_models.price_imports WHERE tenant_id = 'acme'",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
-    // Well past the retry (the importer looks every 50 ms): still waiting, nothing asked.
+    provider.fail_next(0);
+    // The provider answers again; the importer looks every 50 ms: for a second, nothing.
+    let mark = Utc::now();
     wait_until(
-        "the retry is a second overdue",
+        "a second passes",
         std::time::Duration::from_secs(30),
-        || async { Utc::now() > next_attempt_at + chrono::Duration::seconds(1) },
+        || async { Utc::now() > mark + second },
     )
     .await;
     assert_eq!(

@@ -152,7 +152,7 @@ async fn priced(app: &TestApp) -> [String; 3] {
     )
     .await;
     let asset = id(listed.clone(), "aggregate_id");
-    // Trades check the asset's currency in the read model: wait until it shows the asset.
+    // The asset reads back before it is traded (as a client would see it listed).
     let shown = app
         .request(Method::GET, &format!("/api/v1/assets/{asset}"))
         .header("x-consistency-token", id(listed, "consistency_token"))

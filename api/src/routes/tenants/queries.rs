@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{Settings, TenantParam};
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{consistent, Caller, Consistency, QueryParams, TenantPath};
-use crate::http::respond::{page_limit, with_etag};
+use crate::http::respond::{page_limit, paged, with_etag};
 use crate::routes::AppState;
 
 /// Usage against each quota.
@@ -141,20 +141,17 @@ pub async fn list_tenants(
         })
         .map_or_else(|| own.clone(), |stream| stream.tenant);
     consistent(&state, &tenant, token, &["Tenant"], TenantsProjection::NAME).await?;
-    let mut tenants = tenants_model::list(
+    let tenants = tenants_model::list(
         &state.read_pool,
         params.after.as_deref(),
         limit + 1,
         Utc::now(),
     )
     .await?;
-    let next_cursor = (tenants.len() > limit as usize).then(|| {
-        tenants.truncate(limit as usize);
-        tenants.last().map(|tenant| tenant.tenant_id.clone())
-    });
+    let (tenants, next_cursor) = paged(tenants, limit, |last| last.tenant_id.clone());
     Ok(Json(TenantPage {
         items: tenants.into_iter().map(TenantDto::from).collect(),
-        next_cursor: next_cursor.flatten(),
+        next_cursor,
     }))
 }
 
