@@ -249,48 +249,55 @@ pub async fn daily_valuations(
 ) -> Result<Vec<(DateTime<Utc>, Valuation)>, sqlx::Error> {
     let trades = trades(pool, tenant, portfolio, to).await?;
     let assets: Vec<Uuid> = positions(&trades).keys().copied().collect();
-    let rows: Vec<(DateTime<Utc>, Uuid, Option<String>)> = sqlx::query_as(
-        "SELECT d.day, a.asset_id, c.close::text
-           FROM generate_series($3::timestamptz - interval '1 day',
-                                $4::timestamptz - interval '1 day', interval '1 day') AS d(day)
-           CROSS JOIN unnest($2::uuid[]) AS a(asset_id)
-           LEFT JOIN LATERAL (
-                SELECT close FROM read_models.price_bars p
-                 WHERE p.tenant_id = $1 AND p.asset_id = a.asset_id AND p.interval = '1day'
-                   AND p.time <= d.day
-                 ORDER BY p.time DESC
-                 LIMIT 1
-           ) AS c ON true
-          ORDER BY d.day, a.asset_id",
+    let (first, last) = (from - Duration::days(1), to - Duration::days(1));
+    // Each asset's daily closes the days need, read once: the last one by the first day, and
+    // every one after it up to the last day (one index range scan per asset).
+    let rows: Vec<(Uuid, DateTime<Utc>, String)> = sqlx::query_as(
+        "SELECT a.asset_id, b.time, b.close::text
+           FROM unnest($2::uuid[]) AS a(asset_id)
+           CROSS JOIN LATERAL (
+                (SELECT time, close FROM read_models.price_bars p
+                  WHERE p.tenant_id = $1 AND p.asset_id = a.asset_id AND p.interval = '1day'
+                    AND p.time <= $3
+                  ORDER BY p.time DESC
+                  LIMIT 1)
+                UNION ALL
+                (SELECT time, close FROM read_models.price_bars p
+                  WHERE p.tenant_id = $1 AND p.asset_id = a.asset_id AND p.interval = '1day'
+                    AND p.time > $3 AND p.time <= $4)
+           ) AS b",
     )
     .bind(tenant)
     .bind(&assets)
-    .bind(from)
-    .bind(to)
+    .bind(first)
+    .bind(last)
     .fetch_all(pool)
     .await?;
-    let mut closes: BTreeMap<DateTime<Utc>, BTreeMap<Uuid, Decimal>> = BTreeMap::new();
-    for (day, asset, close) in rows {
-        let entry = closes.entry(day).or_default();
-        if let Some(close) = close {
-            entry.insert(asset, decimal(&close)?);
-        }
+    let mut closes: BTreeMap<Uuid, BTreeMap<DateTime<Utc>, Decimal>> = BTreeMap::new();
+    for (asset, time, close) in rows {
+        closes.entry(asset).or_default().insert(time, decimal(&close)?);
     }
     let mut series = Vec::new();
-    let mut day = from - Duration::days(1);
+    let mut day = first;
     while day < to {
         let end = day + Duration::days(1);
         let held = positions(&trades.iter().filter(|t| t.time < end).copied().collect::<Vec<_>>());
-        let prices = closes.get(&day).cloned().unwrap_or_default();
         let mut value = Decimal::ZERO;
         for (asset, position) in &held {
+            // The close of the last daily bar that started by this day (it ends with the day).
+            let closed = || {
+                closes
+                    .get(asset)
+                    .and_then(|bars| bars.range(..=day).next_back())
+                    .map(|(_, close)| *close)
+            };
             let traded = || {
                 trades
                     .iter()
                     .rfind(|t| t.asset == *asset && t.time < end)
                     .map(|t| t.price)
             };
-            let price = prices.get(asset).copied().or_else(traded).unwrap_or_default();
+            let price = closed().or_else(traded).unwrap_or_default();
             value = position
                 .quantity
                 .checked_mul(price)
