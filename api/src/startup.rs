@@ -371,6 +371,10 @@ impl Application {
                     stop.child_token(),
                 ));
             }
+            workers.spawn(projections::prices::run_valuer(
+                self.state.pool.clone(),
+                stop.child_token(),
+            ));
         }
         if settings.runs_scheduler() {
             let scheduler = JobScheduler::new(

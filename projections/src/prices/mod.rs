@@ -12,12 +12,16 @@ mod imports;
 pub mod live;
 mod portfolios;
 mod queries;
+mod valuations;
 
 pub use imports::{get_import, list_imports, schedules, ImportView, ScheduleView};
-pub use portfolios::{daily_valuations, get_portfolio, holdings, HoldingView, PortfolioView};
+pub use portfolios::{get_portfolio, holdings, HoldingView, PortfolioView};
 pub use queries::{
     aggregate, bars, corrections, get_asset, latest, list_assets, AggregateView, AssetView, BarView,
     CorrectionView, LatestView, Period, Range,
+};
+pub use valuations::{
+    daily_valuations, pending_marks, revalue, run_valuer, ValuationError, Valued,
 };
 
 /// Builds `read_models.price_*`.
@@ -59,6 +63,8 @@ impl Projection for PricesProjection {
             "price_refresh_schedules",
             "portfolios",
             "portfolio_trades",
+            "portfolio_valuations",
+            "valuation_marks",
         ]
     }
 
@@ -115,7 +121,7 @@ impl Projection for PricesProjection {
                 .bind(&columns.close)
                 .bind(at)
                 .bind(&columns.volume)
-                .execute(connection)
+                .execute(&mut *connection)
                 .await?;
                 if inserted.rows_affected() != bars.len() as u64 {
                     return Err(ApplyError::Inconsistent(format!(
@@ -123,6 +129,8 @@ impl Projection for PricesProjection {
                         stream.id
                     )));
                 }
+                let first = columns.times.iter().min().copied();
+                valuations::mark_series(connection, &event.tenant_id, stream.id, first).await?;
             }
             PriceSeriesEvent::BarsCorrected {
                 corrections,
@@ -177,7 +185,7 @@ impl Projection for PricesProjection {
                 .bind(event.sequence)
                 .bind(&source.provider)
                 .bind(source.import_id)
-                .execute(connection)
+                .execute(&mut *connection)
                 .await?;
                 if updated.rows_affected() != corrections.len() as u64 {
                     return Err(ApplyError::Inconsistent(format!(
@@ -185,6 +193,8 @@ impl Projection for PricesProjection {
                         stream.id
                     )));
                 }
+                let first = columns.times.iter().min().copied();
+                valuations::mark_series(connection, &event.tenant_id, stream.id, first).await?;
             }
         }
         Ok(())

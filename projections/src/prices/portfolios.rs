@@ -1,18 +1,18 @@
-//! Portfolios' read models (each portfolio and its trades) and what is computed from them with
-//! the price history at query time: holdings with realised and unrealised gain as of a time,
-//! and daily valuations with the time-weighted return. Nothing computed is stored, so a
-//! corrected bar changes every valuation that uses it as soon as the correction is projected.
+//! Portfolios' read models (each portfolio and its trades), and their holdings with realised
+//! and unrealised gain as of a time, computed from the trades and the price history when asked
+//! (daily valuations are stored: see [`super::valuations`]).
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use domain::event::RecordedEvent;
 use domain::identity::StreamId;
-use domain::prices::{positions, Decimal, PortfolioEvent, Side, Trade, Valuation};
+use domain::prices::{positions, Decimal, PortfolioEvent, Side, Trade};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::valuations;
 use crate::engine::ApplyError;
 
 /// Applies one `Portfolio` event.
@@ -64,6 +64,8 @@ pub(super) async fn apply(
             .bind(event.sequence)
             .execute(&mut *connection)
             .await?;
+            valuations::mark_portfolio(connection, &event.tenant_id, stream.id, trade.time)
+                .await?;
         }
     }
     Ok(())
@@ -114,23 +116,23 @@ pub async fn get_portfolio(
     .await
 }
 
-/// The portfolio's trades executed before `before`, in time order.
-async fn trades(
-    pool: &PgPool,
+/// The portfolio's trades executed before `before` (all of them without it), in time order.
+pub(super) async fn trades(
+    connection: &mut PgConnection,
     tenant: &str,
     portfolio: Uuid,
-    before: DateTime<Utc>,
+    before: Option<DateTime<Utc>>,
 ) -> Result<Vec<Trade>, sqlx::Error> {
     let rows: Vec<(Uuid, Uuid, String, String, String, DateTime<Utc>)> = sqlx::query_as(
         "SELECT trade_id, asset_id, side, quantity::text, price::text, time
            FROM read_models.portfolio_trades
-          WHERE tenant_id = $1 AND portfolio_id = $2 AND time < $3
+          WHERE tenant_id = $1 AND portfolio_id = $2 AND ($3::timestamptz IS NULL OR time < $3)
           ORDER BY time, trade_id",
     )
     .bind(tenant)
     .bind(portfolio)
     .bind(before)
-    .fetch_all(pool)
+    .fetch_all(connection)
     .await?;
     rows.into_iter()
         .map(|(id, asset, side, quantity, price, time)| {
@@ -146,18 +148,14 @@ async fn trades(
         .collect()
 }
 
-fn too_large() -> sqlx::Error {
-    sqlx::Error::Decode("a portfolio value beyond 28 digits".into())
-}
-
-fn decimal(text: &str) -> Result<Decimal, sqlx::Error> {
+pub(super) fn decimal(text: &str) -> Result<Decimal, sqlx::Error> {
     Decimal::from_str(text).map_err(|error| sqlx::Error::Decode(Box::new(error)))
 }
 
 /// The last daily close of each of `assets` by `at`: of the last daily bar that ended by then
 /// (a daily bar starting on day d closes at the end of day d).
 async fn closes_at(
-    pool: &PgPool,
+    connection: &mut PgConnection,
     tenant: &str,
     assets: &[Uuid],
     at: DateTime<Utc>,
@@ -176,7 +174,7 @@ async fn closes_at(
     .bind(tenant)
     .bind(assets)
     .bind(at)
-    .fetch_all(pool)
+    .fetch_all(connection)
     .await?;
     rows.into_iter()
         .map(|(asset, close)| Ok((asset, decimal(&close)?)))
@@ -212,10 +210,11 @@ pub async fn holdings(
     portfolio: Uuid,
     at: DateTime<Utc>,
 ) -> Result<Vec<HoldingView>, sqlx::Error> {
-    let trades = trades(pool, tenant, portfolio, at).await?;
+    let mut connection = pool.acquire().await?;
+    let trades = trades(&mut connection, tenant, portfolio, Some(at)).await?;
     let positions = positions(&trades);
     let assets: Vec<Uuid> = positions.keys().copied().collect();
-    let closes = closes_at(pool, tenant, &assets, at).await?;
+    let closes = closes_at(&mut connection, tenant, &assets, at).await?;
     Ok(positions
         .into_iter()
         .map(|(asset, position)| {
@@ -231,90 +230,4 @@ pub async fn holdings(
             }
         })
         .collect())
-}
-
-/// The portfolio's value at the end of each day of `[from, to)` (holdings at each asset's last
-/// daily close, or its last trade price while it has no close yet), with the cash the day's
-/// trades put in; the first entry is the day before `from`, the base of the first day's return.
-/// A value beyond 28 digits is an error, not a wrong number.
-///
-/// # Errors
-/// When the database fails.
-pub async fn daily_valuations(
-    pool: &PgPool,
-    tenant: &str,
-    portfolio: Uuid,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<Vec<(DateTime<Utc>, Valuation)>, sqlx::Error> {
-    let trades = trades(pool, tenant, portfolio, to).await?;
-    let assets: Vec<Uuid> = positions(&trades).keys().copied().collect();
-    let (first, last) = (from - Duration::days(1), to - Duration::days(1));
-    // Each asset's daily closes the days need, read once: the last one by the first day, and
-    // every one after it up to the last day (one index range scan per asset).
-    let rows: Vec<(Uuid, DateTime<Utc>, String)> = sqlx::query_as(
-        "SELECT a.asset_id, b.time, b.close::text
-           FROM unnest($2::uuid[]) AS a(asset_id)
-           CROSS JOIN LATERAL (
-                (SELECT time, close FROM read_models.price_bars p
-                  WHERE p.tenant_id = $1 AND p.asset_id = a.asset_id AND p.interval = '1day'
-                    AND p.time <= $3
-                  ORDER BY p.time DESC
-                  LIMIT 1)
-                UNION ALL
-                (SELECT time, close FROM read_models.price_bars p
-                  WHERE p.tenant_id = $1 AND p.asset_id = a.asset_id AND p.interval = '1day'
-                    AND p.time > $3 AND p.time <= $4)
-           ) AS b",
-    )
-    .bind(tenant)
-    .bind(&assets)
-    .bind(first)
-    .bind(last)
-    .fetch_all(pool)
-    .await?;
-    let mut closes: BTreeMap<Uuid, BTreeMap<DateTime<Utc>, Decimal>> = BTreeMap::new();
-    for (asset, time, close) in rows {
-        closes.entry(asset).or_default().insert(time, decimal(&close)?);
-    }
-    let mut series = Vec::new();
-    let mut day = first;
-    while day < to {
-        let end = day + Duration::days(1);
-        let held = positions(&trades.iter().filter(|t| t.time < end).copied().collect::<Vec<_>>());
-        let mut value = Decimal::ZERO;
-        for (asset, position) in &held {
-            // The close of the last daily bar that started by this day (it ends with the day).
-            let closed = || {
-                closes
-                    .get(asset)
-                    .and_then(|bars| bars.range(..=day).next_back())
-                    .map(|(_, close)| *close)
-            };
-            let traded = || {
-                trades
-                    .iter()
-                    .rfind(|t| t.asset == *asset && t.time < end)
-                    .map(|t| t.price)
-            };
-            let price = closed().or_else(traded).unwrap_or_default();
-            value = position
-                .quantity
-                .checked_mul(price)
-                .and_then(|worth| value.checked_add(worth))
-                .ok_or_else(too_large)?;
-        }
-        let mut flow = Decimal::ZERO;
-        for t in trades.iter().filter(|t| t.time >= day && t.time < end) {
-            flow = t
-                .signed_quantity()
-                .checked_mul(t.price)
-                .and_then(|cash| flow.checked_add(cash))
-                .ok_or_else(too_large)?;
-        }
-        let flow = if series.is_empty() { Decimal::ZERO } else { flow };
-        series.push((day, Valuation { value, flow }));
-        day = end;
-    }
-    Ok(series)
 }

@@ -1,11 +1,17 @@
 //! Portfolios over HTTP: trades recorded (late and out of order too, never selling short, only
 //! in the portfolio's currency), holdings with realised and unrealised gain at average cost, daily
-//! valuations with the time-weighted return, and both recomputed when a bar is corrected.
+//! valuations with the time-weighted return, and both recomputed when a bar is corrected; the
+//! stored valuations match the computed ones.
 
+use std::time::Duration;
+
+use api::rebuild::FeedSource;
+use projections::prices::{daily_valuations, Valued};
+use projections::registry::Registered;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app, TestApp};
+use crate::helpers::{assert_problem, spawn_app, wait_until, TestApp};
 
 fn day(n: i64) -> String {
     (chrono::DateTime::parse_from_rfc3339("2026-02-02T00:00:00Z").unwrap()
@@ -36,11 +42,22 @@ async fn asset(app: &TestApp, symbol: &str, currency: &str) -> String {
 
 /// Records daily bars closing at `closes[d]` on day `d`; returns the last series' token.
 async fn closes(app: &TestApp, asset: &str, closes: &[(i64, i64)]) -> String {
+    let text: Vec<(i64, String)> = closes
+        .iter()
+        .map(|(n, close)| (*n, close.to_string()))
+        .collect();
+    let text: Vec<(i64, &str)> = text.iter().map(|(n, close)| (*n, close.as_str())).collect();
+    closes_of(app, asset, &text).await
+}
+
+/// Records daily bars opening, closing, and in between at `closes[d]` on day `d`; returns the
+/// last series' token.
+async fn closes_of(app: &TestApp, asset: &str, closes: &[(i64, &str)]) -> String {
     let bars: Vec<Value> = closes
         .iter()
         .map(|(n, close)| {
-            json!({"time": day(*n), "open": close.to_string(), "high": (close + 1).to_string(),
-                   "low": (close - 1).to_string(), "close": close.to_string(), "volume": "1000"})
+            json!({"time": day(*n), "open": close, "high": close, "low": close, "close": close,
+                   "volume": "1000"})
         })
         .collect();
     let response = app
@@ -209,4 +226,273 @@ async fn holdings_gains_and_the_time_weighted_return_follow_the_trades_and_corre
         ))
         .await;
     assert_problem(bad, StatusCode::BAD_REQUEST, "invalid_query").await;
+}
+
+/// The days of `[from, to)` as the model answers them, with where they came from.
+async fn days(
+    app: &TestApp,
+    portfolio: &str,
+    from: i64,
+    to: i64,
+) -> (Valued, Vec<(String, String)>) {
+    let parse = |n| {
+        chrono::DateTime::parse_from_rfc3339(&day(n))
+            .unwrap()
+            .to_utc()
+    };
+    let (valued, series) = daily_valuations(
+        &app.pool,
+        "acme",
+        portfolio.parse().unwrap(),
+        parse(from),
+        parse(to),
+    )
+    .await
+    .unwrap();
+    let days = series
+        .into_iter()
+        .map(|(_, v)| (v.value.to_string(), v.flow.to_string()))
+        .collect();
+    (valued, days)
+}
+
+fn expected(days: &[(&str, &str)]) -> Vec<(String, String)> {
+    days.iter()
+        .map(|(value, flow)| ((*value).to_owned(), (*flow).to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn stored_valuations_follow_trades_and_corrections_and_match_the_computed_ones() {
+    let app = spawn_app().await;
+    let aapl = asset(&app, "AAPL", "USD").await;
+    let history: Vec<(i64, i64)> = (0..10).map(|n| (n, 100 + n)).collect();
+    closes(&app, &aapl, &history).await;
+    let opened = app
+        .post_json(
+            "/api/v1/portfolios",
+            &json!({"name": "Stored", "currency": "USD"}),
+        )
+        .await;
+    assert_eq!(opened.status(), StatusCode::CREATED);
+    let portfolio = opened.json::<Value>().await.unwrap()["aggregate_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut token = String::new();
+    for (side, quantity, price, time) in [
+        ("buy", "10", "100", at(0, 15)),
+        ("buy", "10", "104", at(4, 15)),
+        ("sell", "5", "107", at(7, 15)),
+    ] {
+        let response = trade(
+            &app,
+            &portfolio,
+            json!({"asset_id": aapl, "side": side, "quantity": quantity, "price": price, "time": time}),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        token = response.json::<Value>().await.unwrap()["consistency_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    }
+    read(&app, &format!("/api/v1/portfolios/{portfolio}"), &token).await;
+
+    // Stored: one day from the first trade's to the last close's; before it nothing is held,
+    // after it the last value holds with no flow (days -3 to 12, the first the base).
+    valued(&app).await;
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM read_models.portfolio_valuations WHERE portfolio_id = $1::uuid",
+    )
+    .bind(&portfolio)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(stored, 10, "days 0 to 9");
+    let before = expected(&[("0", "0"), ("0", "0"), ("0", "0")]);
+    let held = [
+        ("1000", "1000"),
+        ("1010", "0"),
+        ("1020", "0"),
+        ("1030", "0"),
+        ("2080", "1040"),
+        ("2100", "0"),
+        ("2120", "0"),
+        ("1605", "-535"),
+        ("1620", "0"),
+        ("1635", "0"),
+    ];
+    let after = expected(&[("1635", "0"), ("1635", "0"), ("1635", "0")]);
+    let (valued_from, shown) = days(&app, &portfolio, -2, 13).await;
+    assert_eq!(valued_from, Valued::Stored);
+    assert_eq!(shown, [before.clone(), expected(&held), after].concat());
+
+    // Day 2's close corrected down to 90 and day 9's up to 118: answered at once (computed
+    // while the valuer has not caught up), then stored with the same days.
+    closes(&app, &aapl, &[(2, 90)]).await;
+    let corrected = closes(&app, &aapl, &[(9, 118)]).await;
+    let path = format!(
+        "/api/v1/portfolios/{portfolio}/valuation?from={}&to={}",
+        day(-2),
+        day(13)
+    );
+    let answered = read(&app, &path, &corrected).await;
+    let mut now_held = held;
+    now_held[2] = ("900", "0");
+    now_held[9] = ("1770", "0");
+    let after = expected(&[("1770", "0"), ("1770", "0"), ("1770", "0")]);
+    let want = [before.clone(), expected(&now_held), after].concat();
+    let from_api: Vec<(String, String)> = answered["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["value"].as_str().unwrap().to_owned(),
+                d["flow"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(from_api, want);
+    valued(&app).await;
+    assert_eq!(days(&app, &portfolio, -2, 13).await, (Valued::Stored, want));
+
+    // A trade after the last close extends the stored days; the close of day 9 still prices it.
+    let response = trade(
+        &app,
+        &portfolio,
+        json!({"asset_id": aapl, "side": "buy", "quantity": "1", "price": "120", "time": at(11, 15)}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let token = response.json::<Value>().await.unwrap()["consistency_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    read(&app, &format!("/api/v1/portfolios/{portfolio}"), &token).await;
+    valued(&app).await;
+    let (valued_from, shown) = days(&app, &portfolio, 9, 13).await;
+    assert_eq!(valued_from, Valued::Stored);
+    assert_eq!(
+        shown,
+        expected(&[
+            ("1620", "0"),
+            ("1770", "0"),
+            ("1770", "0"),
+            ("1888", "120"),
+            ("1888", "0")
+        ])
+    );
+
+    // A rebuild of the prices read models replays every trade and bar: the valuer stores the
+    // same days again.
+    let stored = days(&app, &portfolio, -2, 13).await;
+    Registered::by_name("prices")
+        .unwrap()
+        .rebuild(
+            &app.pool,
+            &FeedSource::new(app.pool.clone()),
+            100,
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+    valued(&app).await;
+    assert_eq!(days(&app, &portfolio, -2, 13).await, stored);
+}
+
+#[tokio::test]
+async fn a_value_beyond_28_digits_is_a_clear_error_for_its_days_only() {
+    let app = spawn_app().await;
+    let asset = asset(&app, "HUGE", "USD").await;
+    let opened = app
+        .post_json(
+            "/api/v1/portfolios",
+            &json!({"name": "Huge", "currency": "USD"}),
+        )
+        .await;
+    let portfolio = opened.json::<Value>().await.unwrap()["aggregate_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // 10^15 bought at 1 on day 0 closes at 10^15 on day 1: worth 10^30 until all of it is sold
+    // on day 2 (trades themselves are refused when their cost is beyond 28 digits).
+    let big = "1000000000000000";
+    closes_of(&app, &asset, &[(1, big)]).await;
+    let mut token = String::new();
+    for (side, time) in [("buy", at(0, 15)), ("sell", at(2, 15))] {
+        let response = trade(
+            &app,
+            &portfolio,
+            json!({"asset_id": asset, "side": side, "quantity": big, "price": "1", "time": time}),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        token = response.json::<Value>().await.unwrap()["consistency_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    }
+    read(&app, &format!("/api/v1/portfolios/{portfolio}"), &token).await;
+    // The valuer cannot store such days: it leaves the portfolio computed when asked.
+    valued(&app).await;
+    let covering = app
+        .get(&format!(
+            "/api/v1/portfolios/{portfolio}/valuation?from={}&to={}",
+            day(0),
+            day(4)
+        ))
+        .await;
+    let problem = assert_problem(
+        covering,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "value_out_of_range",
+    )
+    .await;
+    let unvaluable: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM read_models.valuation_marks WHERE unvaluable")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(unvaluable, 1);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("28"),
+        "{problem}"
+    );
+    let after = read(
+        &app,
+        &format!(
+            "/api/v1/portfolios/{portfolio}/valuation?from={}&to={}",
+            day(4),
+            day(6)
+        ),
+        &token,
+    )
+    .await;
+    assert_eq!(after["days"][1]["value"], json!("0"));
+    assert_eq!(
+        days(&app, &portfolio, 4, 6).await.0,
+        Valued::Computed,
+        "never served from days the valuer could not store"
+    );
+}
+
+/// Waits until the valuer has taken every mark (but those it leaves for unvaluable portfolios):
+/// the stored days are current.
+async fn valued(app: &TestApp) {
+    wait_until(
+        "the valuer takes every mark",
+        Duration::from_secs(30),
+        || async {
+            let pending: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM read_models.valuation_marks WHERE NOT unvaluable",
+            )
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+            pending == 0
+        },
+    )
+    .await;
 }

@@ -68,6 +68,18 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         "scheduler_parked_jobs {}",
         parked::count(&state.pool).await.map_err(ApiError::failed)?
     );
+    gauge(
+        &mut out,
+        "portfolio_valuation_marks_pending",
+        "Trades and daily bars whose portfolios' stored valuations the valuer has not updated yet.",
+    );
+    let _ = writeln!(
+        out,
+        "portfolio_valuation_marks_pending {}",
+        projections::prices::pending_marks(&state.pool)
+            .await
+            .map_err(ApiError::failed)?
+    );
     let cursor = state
         .relay
         .checkpoint()

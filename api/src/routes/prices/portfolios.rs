@@ -333,6 +333,7 @@ pub async fn get_portfolio(
         (status = 200, description = "The valuations", body = PortfolioValuation),
         (status = 400, description = "Invalid parameters: days not on UTC midnights, `to` not after `from`, or more than 366 days", body = Problem),
         (status = 404, description = "No such portfolio", body = Problem),
+        (status = 422, description = "`value_out_of_range`: the portfolio's value on a day of the range is beyond 28 significant digits", body = Problem),
         (status = 503, description = "Projection behind the token", body = Problem),
     ),
     security(("bearer" = []), ("api_key" = []))
@@ -358,9 +359,17 @@ pub async fn portfolio_valuation(
             "from and to: UTC midnights of the years 1900 to 2199, to 1 to 366 days after from",
         ));
     }
-    let series =
+    let (_, series) =
         model::daily_valuations(&state.read_pool, tenant.as_str(), id, range.from, range.to)
-            .await?;
+            .await
+            .map_err(|error| match error {
+                model::ValuationError::Database(error) => ApiError::failed(error),
+                too_large @ model::ValuationError::TooLarge => ApiError::Unprocessable {
+                    code: "value_out_of_range",
+                    detail: too_large.to_string(),
+                    errors: Vec::new(),
+                },
+            })?;
     let valuations: Vec<_> = series.iter().map(|(_, valuation)| *valuation).collect();
     Ok(Json(PortfolioValuation {
         time_weighted_return: time_weighted_return(&valuations).map(text),
