@@ -285,6 +285,7 @@ impl Application {
             live_jobs,
             live_community,
             live_prices,
+            price_breaker: None,
             settings: Arc::new(settings),
         };
         Ok(Self {
@@ -325,10 +326,11 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let settings = self.state.settings.clone();
+        let mut state = self.state;
+        let settings = state.settings.clone();
         let stop = self.stop.clone();
         let mut workers = JoinSet::new();
-        let pool = self.state.pool.clone();
+        let pool = state.pool.clone();
         if settings.runs_relay() {
             workers.spawn(
                 self.relay
@@ -349,7 +351,7 @@ impl Application {
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
         if settings.runs_projections() {
-            if let Err(error) = crate::rebuild::rebuild_outdated(&self.state.pool).await {
+            if let Err(error) = crate::rebuild::rebuild_outdated(&state.pool).await {
                 tracing::error!(error = %error, "checking projection versions failed");
             }
             for projection in Registered::ALL {
@@ -362,7 +364,7 @@ impl Application {
                     partitions: settings.projections.partitions,
                     worker_id: worker_id.clone(),
                 };
-                let pool = self.state.pool.clone();
+                let pool = state.pool.clone();
                 workers.spawn(projection.run(
                     pool.clone(),
                     runner,
@@ -372,14 +374,14 @@ impl Application {
                 ));
             }
             workers.spawn(projections::prices::run_valuer(
-                self.state.pool.clone(),
+                state.pool.clone(),
                 stop.child_token(),
             ));
         }
         if settings.runs_scheduler() {
             let scheduler = JobScheduler::new(
-                self.state.pool.clone(),
-                self.state.write.jobs.clone(),
+                state.pool.clone(),
+                state.write.jobs.clone(),
                 SchedulerSettings {
                     stream: settings.nats.stream.clone(),
                     subjects: Subjects::new(settings.nats.subject_prefix.clone()),
@@ -395,7 +397,7 @@ impl Application {
                 tracing::error!(error = %error, "the audit signing key is unusable; no checkpoints");
                 None
             });
-            let sealer = Sealer::new(self.state.pool.clone(), settings.audit.sealer(), key);
+            let sealer = Sealer::new(state.pool.clone(), settings.audit.sealer(), key);
             workers.spawn(sealer.run(stop.child_token()));
         }
         if settings.roles.runs_workers() {
@@ -403,11 +405,12 @@ impl Application {
                 match commands::prices::provider::Provider::new(provider) {
                     Ok(provider) => {
                         let importer = commands::prices::importer::Importer::new(
-                            self.state.pool.clone(),
-                            self.state.write.prices.clone(),
+                            state.pool.clone(),
+                            state.write.prices.clone(),
                             provider,
                             settings.prices.importer(),
                         );
+                        state.price_breaker = Some(importer.breaker());
                         workers.spawn(importer.run(stop.child_token()));
                     }
                     Err(error) => {
@@ -420,7 +423,7 @@ impl Application {
             commands: settings.roles.serves_commands(),
             queries: settings.roles.serves_queries(),
         };
-        let router = routes::router(self.state, self.contexts, sides);
+        let router = routes::router(state, self.contexts, sides);
         let stop_serving = stop.clone();
         let app = router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)

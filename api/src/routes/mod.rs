@@ -93,6 +93,8 @@ pub struct AppState {
     pub live_community: Arc<projections::live::LiveHub<projections::community::live::NewWriting>>,
     /// The process's one subscription to price series events, shared by every live bars stream.
     pub live_prices: Arc<projections::live::LiveHub<projections::prices::live::BarUpdates>>,
+    /// The price provider's circuit breaker, when this process runs the importer (for metrics).
+    pub price_breaker: Option<Arc<commands::prices::provider::Breaker>>,
 }
 
 /// One context's routes with their documentation, split by side.

@@ -197,8 +197,34 @@ async fn a_failing_or_slow_provider_is_retried_with_backoff_behind_its_breaker()
     })
     .await;
     let msft = asset(&app, "MSFT").await;
+    let breaker = |state: &'static str| {
+        let app = &app;
+        async move {
+            let metrics = app
+                .anonymous(Method::GET, "/metrics")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            metrics.contains(&format!("price_provider_breaker{{state=\"{state}\"}} 1"))
+        }
+    };
+    assert!(breaker("closed").await, "closed before any request");
     let location = import(&app, &msft, 0, 20).await;
+    // Operators see it open in this process's metrics.
+    wait_until(
+        "metrics show the breaker open",
+        Duration::from_secs(30),
+        || breaker("open"),
+    )
+    .await;
     let done = settled(&app, &location, "completed").await;
+    assert!(
+        breaker("closed").await,
+        "closed again by the probe that succeeded"
+    );
     assert_eq!(done["attempts"], json!(4), "three failures, then success");
     assert!(
         done["last_error"].as_str().unwrap().contains("503"),

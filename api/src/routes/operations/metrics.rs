@@ -1,5 +1,6 @@
 //! Prometheus metrics: projection backlogs (from their JetStream consumers), parking, relay
-//! horizon (the unpublished tail only): a scrape never scans the event store. System-wide
+//! horizon (the unpublished tail only), the portfolio valuer's backlog, and the price provider's
+//! breaker where this process imports: a scrape never scans the event store. System-wide
 //! numbers only (no tenant's data), so the route is public like health; bind the API to a
 //! private interface or filter `/metrics` at the proxy if even those should stay inside.
 
@@ -10,6 +11,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use commands::feed::{self, FeedCursor};
 use commands::jobs::parked;
+use commands::prices::provider::BreakerState;
 
 use crate::http::error::ApiError;
 use crate::routes::operations::health::projection_health;
@@ -80,6 +82,25 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             .await
             .map_err(ApiError::failed)?
     );
+    if let Some(breaker) = &state.price_breaker {
+        gauge(
+            &mut out,
+            "price_provider_breaker",
+            "The price provider's circuit breaker in this process: 1 for the state it is in.",
+        );
+        let now = breaker.state();
+        for (name, current) in [
+            ("closed", matches!(now, BreakerState::Closed { .. })),
+            ("open", matches!(now, BreakerState::Open { .. })),
+            ("half_open", now == BreakerState::HalfOpen),
+        ] {
+            let _ = writeln!(
+                out,
+                "price_provider_breaker{{state=\"{name}\"}} {}",
+                u8::from(current)
+            );
+        }
+    }
     let cursor = state
         .relay
         .checkpoint()
