@@ -1,12 +1,13 @@
 -- Portfolios' daily valuations as a read model, and the marks that say which must be valued
 -- again. The prices projection writes a mark in the same transaction as each input it applies:
 -- a trade marks its portfolio from the trade's day, daily bars (new or corrected) mark their
--- asset from the first bar's day. The valuer (one active at a time) takes marks in order,
--- values every portfolio they reach again from the earliest day, and deletes exactly the marks
--- it took: a mark written meanwhile stays for the next round. Queries read the stored days
--- unless a mark for the portfolio or one of its assets is pending; then they compute the days
--- from the trades and bars as they stand. Marks are only ever inserted and deleted, so the
--- projection's partitions never wait on each other or on the valuer for them.
+-- asset from the first bar's day. The valuer (one at work at a time) turns asset marks into
+-- marks of the portfolios that traded the asset, values each marked portfolio again from its
+-- earliest marked day, and deletes exactly the marks it took: a mark written meanwhile stays
+-- for the next round. Queries read the stored days unless a mark for the portfolio or one of
+-- its assets is pending for a day of their range; then they compute the days from the trades
+-- and bars as they stand. Marks are only ever inserted and deleted, so the projection's
+-- partitions never wait on each other or on the valuer for them.
 
 CREATE TABLE read_models.portfolio_valuations
 (
@@ -27,8 +28,10 @@ CREATE TABLE read_models.valuation_marks
     asset_id     uuid,
     -- The first day whose valuation may have changed.
     from_day     timestamptz NOT NULL,
-    -- Left by the valuer for a portfolio whose value is beyond 28 digits: skipped by the valuer,
-    -- it keeps queries computing (and answering the error) until a later mark values it.
+    -- Left by the valuer for a portfolio whose value on a day from `from_day` on is beyond 28
+    -- digits (nothing is stored from then on): skipped by the valuer, it keeps queries of those
+    -- days computing (and answering the error), until a round that values the portfolio from
+    -- that day succeeds (after a correction of the close that made it too large).
     unvaluable   boolean     NOT NULL DEFAULT false,
     CHECK ((portfolio_id IS NULL) <> (asset_id IS NULL))
 );

@@ -454,6 +454,20 @@ impl From<projections::consistency::ConsistencyError> for ApiError {
     }
 }
 
+impl From<projections::prices::ValuationError> for ApiError {
+    fn from(error: projections::prices::ValuationError) -> Self {
+        use projections::prices::ValuationError;
+        match error {
+            ValuationError::Database(source) => Self::failed(source),
+            too_large @ ValuationError::TooLarge => Self::Unprocessable {
+                code: "value_out_of_range",
+                detail: too_large.to_string(),
+                errors: Vec::new(),
+            },
+        }
+    }
+}
+
 impl From<UploadFailed<ApiError>> for ApiError {
     fn from(error: UploadFailed<ApiError>) -> Self {
         match error {

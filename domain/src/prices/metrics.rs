@@ -27,34 +27,42 @@ impl Position {
     }
 }
 
-/// Each asset's position after `trades`, applied in time order; at one time, buys before
-/// sells (trades at one instant are netted, as the portfolio checks them), then by id.
+impl Position {
+    /// The position after `trade` (of this asset): a buy adds its quantity at its cost, a sell
+    /// takes quantity out at the average cost and realises the difference to its price.
+    pub fn apply(&mut self, trade: &Trade) {
+        match trade.side {
+            super::Side::Buy => {
+                self.quantity += trade.quantity;
+                self.cost += trade.quantity * trade.price;
+            }
+            super::Side::Sell => {
+                let average = if self.quantity.is_zero() {
+                    Decimal::ZERO
+                } else {
+                    self.cost / self.quantity
+                };
+                let sold = trade.quantity.min(self.quantity);
+                self.realised += sold * (trade.price - average);
+                self.cost -= sold * average;
+                self.quantity -= sold;
+                if self.quantity.is_zero() {
+                    self.cost = Decimal::ZERO;
+                }
+            }
+        }
+    }
+}
+
+/// Each asset's position after `trades`, applied in [`trade_order`]: by time; at one time,
+/// buys before sells (trades at one instant are netted, as the portfolio checks them), then by
+/// id.
 pub fn positions(trades: &[Trade]) -> BTreeMap<Uuid, Position> {
     let mut ordered: Vec<&Trade> = trades.iter().collect();
     ordered.sort_by_key(|trade| trade_order(trade));
     let mut positions: BTreeMap<Uuid, Position> = BTreeMap::new();
     for trade in ordered {
-        let position = positions.entry(trade.asset).or_default();
-        match trade.side {
-            super::Side::Buy => {
-                position.quantity += trade.quantity;
-                position.cost += trade.quantity * trade.price;
-            }
-            super::Side::Sell => {
-                let average = if position.quantity.is_zero() {
-                    Decimal::ZERO
-                } else {
-                    position.cost / position.quantity
-                };
-                let sold = trade.quantity.min(position.quantity);
-                position.realised += sold * (trade.price - average);
-                position.cost -= sold * average;
-                position.quantity -= sold;
-                if position.quantity.is_zero() {
-                    position.cost = Decimal::ZERO;
-                }
-            }
-        }
+        positions.entry(trade.asset).or_default().apply(trade);
     }
     positions
 }

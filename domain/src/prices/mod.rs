@@ -29,7 +29,7 @@ pub use asset::{Asset, AssetCommand, AssetError, AssetEvent};
 pub use import::{
     ImportKey, ImportStatus, PriceImport, PriceImportCommand, PriceImportError, PriceImportEvent,
 };
-pub use metrics::{positions, time_weighted_return, Position, Valuation};
+pub use metrics::{positions, time_weighted_return, trade_order, Position, Valuation};
 pub use policy::PriceAction;
 pub use portfolio::{Portfolio, PortfolioCommand, PortfolioError, PortfolioEvent, Side, Trade};
 pub use rust_decimal::Decimal;

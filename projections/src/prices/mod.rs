@@ -13,6 +13,7 @@ pub mod live;
 mod portfolios;
 mod queries;
 mod valuations;
+mod valuer;
 
 pub use imports::{get_import, list_imports, schedules, ImportView, ScheduleView};
 pub use portfolios::{get_portfolio, holdings, HoldingView, PortfolioView};
@@ -20,9 +21,8 @@ pub use queries::{
     aggregate, bars, corrections, get_asset, latest, list_assets, AggregateView, AssetView, BarView,
     CorrectionView, LatestView, Period, Range,
 };
-pub use valuations::{
-    daily_valuations, pending_marks, revalue, run_valuer, ValuationError, Valued,
-};
+pub use valuations::{daily_valuations, ValuationError, Valued};
+pub use valuer::{pending_marks, revalue, run_valuer, VALUER_LOCK};
 
 /// Builds `read_models.price_*`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -63,7 +63,8 @@ impl Projection for PricesProjection {
             "price_refresh_schedules",
             "portfolios",
             "portfolio_trades",
-            "portfolio_valuations",
+            // Not `portfolio_valuations`: the valuer keeps it. A rebuild's marks value every
+            // portfolio again; queries compute the days until they are stored.
             "valuation_marks",
         ]
     }

@@ -73,7 +73,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     gauge(
         &mut out,
         "portfolio_valuation_marks_pending",
-        "Trades and daily bars whose portfolios' stored valuations the valuer has not updated yet.",
+        "Marks of trades and daily bars the portfolio valuer has not taken yet.",
     );
     let _ = writeln!(
         out,

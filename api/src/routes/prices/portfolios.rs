@@ -361,15 +361,7 @@ pub async fn portfolio_valuation(
     }
     let (_, series) =
         model::daily_valuations(&state.read_pool, tenant.as_str(), id, range.from, range.to)
-            .await
-            .map_err(|error| match error {
-                model::ValuationError::Database(error) => ApiError::failed(error),
-                too_large @ model::ValuationError::TooLarge => ApiError::Unprocessable {
-                    code: "value_out_of_range",
-                    detail: too_large.to_string(),
-                    errors: Vec::new(),
-                },
-            })?;
+            .await?;
     let valuations: Vec<_> = series.iter().map(|(_, valuation)| *valuation).collect();
     Ok(Json(PortfolioValuation {
         time_weighted_return: time_weighted_return(&valuations).map(text),
