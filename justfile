@@ -94,7 +94,8 @@ scheduler *args: services
 
 # Measure: load scenarios against a release build, each next to a baseline from the same run
 # (`just bench commands`: only the create commands and their baselines; `just bench streams`:
-# those and the long streams).
+# those and the long streams; `just bench prices`: the price import and queries; `just bench
+# audit`: sealing and verifying the audit log next to the raw feed read).
 bench *scope: services
     #!/usr/bin/env bash
     set -euo pipefail

@@ -36,7 +36,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::PgConnection;
 pub use tlog_tiles::tlog::Hash;
 use tlog_tiles::tlog::{self, HashReader};
@@ -101,7 +101,10 @@ impl<'a> LeafEvent<'a> {
 
 /// The data of the leaf at `position` (see the module documentation).
 pub fn leaf_data(position: u64, event: &LeafEvent<'_>) -> Vec<u8> {
-    let leaf = json!([
+    // A tuple is written as a JSON array, as `json!([..])` would be, without copying the
+    // payload. serde_json's maps are ordered by key (the `preserve_order` feature is off; a test
+    // pins the bytes), and `to_vec` writes no whitespace.
+    let leaf = (
         position,
         event.event_id,
         event.aggregate_type,
@@ -114,9 +117,7 @@ pub fn leaf_data(position: u64, event: &LeafEvent<'_>) -> Vec<u8> {
         event
             .recorded_at
             .to_rfc3339_opts(SecondsFormat::Micros, true),
-    ]);
-    // serde_json's maps are ordered by key (the `preserve_order` feature is off; a test pins
-    // the bytes), and `to_vec` writes no whitespace.
+    );
     serde_json::to_vec(&leaf).unwrap_or_default()
 }
 
@@ -241,6 +242,8 @@ impl StoredHashes {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

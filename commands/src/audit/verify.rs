@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use futures::StreamExt;
+
 use domain::event::RecordedEvent;
 use signed_note::{Note, StandardVerifier, VerifierList};
 use sqlx::PgPool;
@@ -20,6 +22,9 @@ use crate::feed::FeedCursor;
 
 /// Events read per round trip.
 const CHUNK: i64 = 10_000;
+
+/// Chunks read and hashed side by side, ahead of the one the tree takes next.
+const READ_AHEAD: usize = 3;
 
 /// How the log and the store disagree, at the first position where they do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,27 +155,18 @@ pub async fn verify(
     // The first position where the store's event is not the sealed one: (position, the store's
     // event, the sealed event), classified once the whole store has been read.
     let mut differs: Option<(u64, Uuid, Uuid)> = None;
-    let (mut position, mut after) = (0u64, FeedCursor::default());
-    // The next chunk is read while this one is hashed.
-    let mut next = tokio::spawn(chunk(pool.clone(), tenant.to_owned(), after, 0, sealed));
-    loop {
-        let (events, leaves) = next
-            .await
-            .map_err(|e| AuditError::Inconsistent(format!("reading the store: {e}")))??;
-        let Some(last) = events.last() else { break };
-        after = FeedCursor::after(last);
-        next = tokio::spawn(chunk(
-            pool.clone(),
-            tenant.to_owned(),
-            after,
-            position + events.len() as u64,
-            sealed,
-        ));
+    let mut position = 0u64;
+    // The store as it is settled now, in chunks read and hashed side by side; the tree takes
+    // them in order.
+    let mut chunks = futures::stream::iter(chunk_ranges(pool, tenant).await?)
+        .map(|range| tokio::spawn(chunk(pool.clone(), tenant.to_owned(), range, sealed)))
+        .buffered(READ_AHEAD);
+    while let Some(read) = chunks.next().await {
+        let (events, leaves) =
+            read.map_err(|e| AuditError::Inconsistent(format!("reading the store: {e}")))??;
         let mut leaves = leaves.into_iter().peekable();
         for event in &events {
-            let metadata = serde_json::to_value(&event.metadata)
-                .map_err(|e| AuditError::Inconsistent(e.to_string()))?;
-            let hash = leaf_hash(&leaf_data(position, &LeafEvent::of(event, &metadata)));
+            let hash = event.hash;
             tree.push(hash);
             if tree.len() == sealed {
                 rebuilt_at_sealed = Some(tree.root());
@@ -203,7 +199,7 @@ pub async fn verify(
                     }
                     Some((sealed_id, _)) if sealed_id == event.event_id => {}
                     Some((sealed_id, _)) => differs = Some((position, event.event_id, sealed_id)),
-                    None if leaf_finding.is_none() && FeedCursor::after(event) <= passed => {
+                    None if leaf_finding.is_none() && event.cursor <= passed => {
                         leaf_finding = Some(Finding::Unsealed {
                             position,
                             event_id: event.event_id,
@@ -349,30 +345,121 @@ async fn sealer_cursor(pool: &PgPool) -> Result<FeedCursor, AuditError> {
     })
 }
 
-/// Events read per chunk, with the leaves sealed at their positions.
-type Chunk = (Vec<RecordedEvent>, Vec<(i64, Uuid, Vec<u8>)>);
+/// A stored event as verification needs it: its leaf hash recomputed.
+struct Hashed {
+    event_id: Uuid,
+    cursor: FeedCursor,
+    hash: Hash,
+}
 
-/// The tenant's next [`CHUNK`] events after `after`, and the leaves at the positions from
-/// `position` they would take (read side by side).
+/// Events read per chunk (hashed), with the leaves sealed at their positions.
+type Chunk = (Vec<Hashed>, Vec<(i64, Uuid, Vec<u8>)>);
+
+/// One chunk of the store: the events after `after` up to `until`, the first at `position`.
+#[derive(Debug, Clone, Copy)]
+struct ChunkRange {
+    after: FeedCursor,
+    until: FeedCursor,
+    position: u64,
+}
+
+/// The tenant's history as it is settled now, cut into chunks of [`CHUNK`] events that can
+/// be read independently: every [`CHUNK`]th event's place in the feed, found by one index-only
+/// scan. Nothing can join the settled history (its transactions have all ended), so the
+/// chunks stay exact while they are read.
+async fn chunk_ranges(pool: &PgPool, tenant: &str) -> Result<Vec<ChunkRange>, AuditError> {
+    let Some(end) = history::settled_end(pool, tenant).await? else {
+        return Ok(Vec::new());
+    };
+    let cuts: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT transaction_text, global_position
+           FROM (SELECT transaction_id::text AS transaction_text, global_position,
+                        row_number() OVER (ORDER BY transaction_id, global_position) AS n
+                   FROM events
+                  WHERE tenant_id = $1
+                    AND (transaction_id, global_position) <= ($2::text::xid8, $3)) AS feed
+          WHERE n % $4 = 0
+          ORDER BY n",
+    )
+    .bind(tenant)
+    .bind(end.transaction_id.to_string())
+    .bind(end.global_position)
+    .bind(CHUNK)
+    .fetch_all(pool)
+    .await?;
+    let mut ranges = Vec::with_capacity(cuts.len() + 1);
+    let mut after = FeedCursor::default();
+    for (transaction, global_position) in cuts {
+        let until = FeedCursor {
+            transaction_id: transaction
+                .parse()
+                .map_err(|e| AuditError::Inconsistent(format!("a transaction id: {e}")))?,
+            global_position,
+        };
+        ranges.push(ChunkRange {
+            after,
+            until,
+            position: ranges.len() as u64 * CHUNK as u64,
+        });
+        after = until;
+    }
+    if after != end {
+        ranges.push(ChunkRange {
+            after,
+            until: end,
+            position: ranges.len() as u64 * CHUNK as u64,
+        });
+    }
+    Ok(ranges)
+}
+
+/// The events of `range` with their leaf hashes recomputed (on a blocking thread), and the
+/// leaves sealed at the positions they take (read side by side).
 async fn chunk(
     pool: PgPool,
     tenant: String,
-    after: FeedCursor,
-    position: u64,
+    range: ChunkRange,
     sealed: u64,
 ) -> Result<Chunk, AuditError> {
     let filter = HistoryFilter::default();
-    let events = history::page(&pool, &tenant, &filter, after, None, CHUNK);
+    let events = history::page(
+        &pool,
+        &tenant,
+        &filter,
+        range.after,
+        Some(range.until),
+        CHUNK,
+    );
     let leaves = async {
-        if position < sealed {
-            let to = sealed.min(position + CHUNK as u64);
-            leaves_between(&pool, &tenant, position, to).await
+        if range.position < sealed {
+            let to = sealed.min(range.position + CHUNK as u64);
+            leaves_between(&pool, &tenant, range.position, to).await
         } else {
             Ok(Vec::new())
         }
     };
     let (events, leaves) = tokio::join!(events, leaves);
-    Ok((events?, leaves?))
+    let events = events?;
+    let hashed = tokio::task::spawn_blocking(move || hash_all(range.position, &events))
+        .await
+        .map_err(|e| AuditError::Inconsistent(format!("hashing the store: {e}")))??;
+    Ok((hashed, leaves?))
+}
+
+/// The leaf hashes of `events`, the first at `position`.
+fn hash_all(position: u64, events: &[RecordedEvent]) -> Result<Vec<Hashed>, AuditError> {
+    (position..)
+        .zip(events)
+        .map(|(position, event)| {
+            let metadata = serde_json::to_value(&event.metadata)
+                .map_err(|e| AuditError::Inconsistent(e.to_string()))?;
+            Ok(Hashed {
+                event_id: event.event_id,
+                cursor: FeedCursor::after(event),
+                hash: leaf_hash(&leaf_data(position, &LeafEvent::of(event, &metadata))),
+            })
+        })
+        .collect()
 }
 
 /// The tenant's leaves at positions `from..to`, in order.

@@ -268,15 +268,21 @@ pub async fn daily_valuations(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<(Valued, Vec<(DateTime<Utc>, Valuation)>), ValuationError> {
-    let mut connection = pool.acquire().await?;
+    // One snapshot for the check and the days: a valuer's round committed in between would
+    // otherwise be read without the marks written after its reads.
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
     let (first, last) = (from - Duration::days(1), to - Duration::days(1));
-    let (valued, mut series) = if pending(&mut connection, tenant, portfolio, last).await? {
-        let series = computed(&mut connection, tenant, portfolio, first, last).await?;
+    let (valued, mut series) = if pending(&mut tx, tenant, portfolio, last).await? {
+        let series = computed(&mut tx, tenant, portfolio, first, last).await?;
         (Valued::Computed, series)
     } else {
-        let series = stored(&mut connection, tenant, portfolio, first, last).await?;
+        let series = stored(&mut tx, tenant, portfolio, first, last).await?;
         (Valued::Stored, series)
     };
+    tx.commit().await?;
     if let Some((_, base)) = series.first_mut() {
         base.flow = Decimal::ZERO;
     }

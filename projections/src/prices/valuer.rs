@@ -10,10 +10,9 @@
 //!
 //! Rounds come in two kinds. Spreading turns the oldest asset marks into marks of every
 //! portfolio that traded the asset, in one statement. Valuing takes the oldest portfolios'
-//! marks, up to [`PORTFOLIOS_PER_ROUND`] portfolios, values each again from its earliest
-//! marked day, and stores the days.
+//! marks, up to [`PORTFOLIOS_PER_ROUND`] portfolios and [`DAYS_PER_ROUND`] days, values each
+//! again from its earliest marked day, and stores the days.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -32,8 +31,13 @@ pub const VALUER_LOCK: &str = "portfolio-valuer";
 /// Asset marks one spreading round takes.
 const ASSET_MARKS_PER_ROUND: i64 = 500;
 
-/// Portfolios one valuing round values.
+/// Portfolios one valuing round values at most.
 const PORTFOLIOS_PER_ROUND: i64 = 50;
+
+/// Days one valuing round stores at most, but for its first portfolio (which goes alone if it
+/// has more): a round stays short, so it neither holds a transaction id long nor keeps a
+/// rebuild's swap waiting.
+const DAYS_PER_ROUND: usize = 20_000;
 
 /// How long the valuer rests when no mark is waiting.
 const POLL: Duration = Duration::from_millis(250);
@@ -124,37 +128,69 @@ async fn value(pool: &PgPool) -> Result<usize, sqlx::Error> {
     let Some(mut tx) = begin(pool).await? else {
         return Ok(0);
     };
-    let marks: Vec<Mark> = sqlx::query_as(
-        "SELECT mark, tenant_id, portfolio_id, from_day FROM read_models.valuation_marks
-          WHERE portfolio_id IS NOT NULL AND NOT unvaluable
-            AND (tenant_id, portfolio_id) IN (
-                 SELECT tenant_id, portfolio_id FROM read_models.valuation_marks
+    // The portfolios of the oldest marks (read in the marks' order), then every mark of theirs.
+    let (tenants, portfolios): (Vec<String>, Vec<Uuid>) = sqlx::query_as::<_, (String, Uuid)>(
+        "SELECT tenant_id, portfolio_id
+           FROM (SELECT mark, tenant_id, portfolio_id FROM read_models.valuation_marks
                   WHERE portfolio_id IS NOT NULL AND NOT unvaluable
-                  GROUP BY tenant_id, portfolio_id
-                  ORDER BY min(mark) LIMIT $1)",
+                  ORDER BY mark LIMIT $1) AS oldest
+          GROUP BY tenant_id, portfolio_id
+          ORDER BY min(mark) LIMIT $2",
     )
+    .bind(PORTFOLIOS_PER_ROUND * 10)
     .bind(PORTFOLIOS_PER_ROUND)
     .fetch_all(&mut *tx)
-    .await?;
-    if marks.is_empty() {
+    .await?
+    .into_iter()
+    .unzip();
+    if tenants.is_empty() {
         tx.rollback().await?;
         return Ok(0);
     }
-    let mut due: BTreeMap<(String, Uuid), DateTime<Utc>> = BTreeMap::new();
-    for mark in &marks {
-        let from = due
-            .entry((mark.tenant_id.clone(), mark.portfolio_id))
-            .or_insert(mark.from_day);
-        *from = (*from).min(mark.from_day);
-    }
-    let mut outcomes = Vec::with_capacity(due.len());
-    for ((tenant, portfolio), from) in due {
+    let marks: Vec<Mark> = sqlx::query_as(
+        "SELECT m.mark, m.tenant_id, m.portfolio_id, m.from_day
+           FROM unnest($1::text[], $2::uuid[]) AS d(tenant_id, portfolio_id)
+           JOIN read_models.valuation_marks m
+             ON m.tenant_id = d.tenant_id AND m.portfolio_id = d.portfolio_id
+          WHERE NOT m.unvaluable",
+    )
+    .bind(&tenants)
+    .bind(&portfolios)
+    .fetch_all(&mut *tx)
+    .await?;
+    // Each portfolio from its earliest marked day, until the round has [`DAYS_PER_ROUND`]
+    // days to store; the marks of portfolios left out stay for the next round.
+    let mut outcomes = Vec::new();
+    let mut days = 0;
+    for (tenant, portfolio) in tenants.into_iter().zip(portfolios) {
+        if days >= DAYS_PER_ROUND {
+            break;
+        }
+        let Some(from) = marks
+            .iter()
+            .filter(|mark| mark.tenant_id == tenant && mark.portfolio_id == portfolio)
+            .map(|mark| mark.from_day)
+            .min()
+        else {
+            continue;
+        };
         let outcome = value_again(&mut tx, &tenant, portfolio, from).await?;
+        if let Outcome::Valued { days: valued, .. } = &outcome {
+            days += valued.len();
+        }
         outcomes.push((tenant, portfolio, outcome));
     }
-    store(&mut tx, &marks, &outcomes).await?;
+    let taken: Vec<&Mark> = marks
+        .iter()
+        .filter(|mark| {
+            outcomes.iter().any(|(tenant, portfolio, _)| {
+                mark.tenant_id == *tenant && mark.portfolio_id == *portfolio
+            })
+        })
+        .collect();
+    store(&mut tx, &taken, &outcomes).await?;
     tx.commit().await?;
-    Ok(marks.len())
+    Ok(taken.len())
 }
 
 /// What bounds a portfolio's stored days.
@@ -225,7 +261,7 @@ async fn value_again(
 /// mark is dropped, and each unvaluable one gets one at its `from`.
 async fn store(
     connection: &mut PgConnection,
-    marks: &[Mark],
+    marks: &[&Mark],
     outcomes: &[(String, Uuid, Outcome)],
 ) -> Result<(), sqlx::Error> {
     let (mut tenants, mut portfolios, mut froms) = (Vec::new(), Vec::new(), Vec::new());
@@ -322,6 +358,7 @@ pub async fn run_valuer(pool: PgPool, stop: CancellationToken) {
     let mut rest = POLL;
     loop {
         tokio::select! {
+            biased;
             () = stop.cancelled() => return,
             () = tokio::time::sleep(rest) => {}
         }
@@ -330,7 +367,7 @@ pub async fn run_valuer(pool: PgPool, stop: CancellationToken) {
             Ok(_) => Duration::ZERO,
             Err(error) => {
                 tracing::warn!(error = %error, "valuing portfolios failed; trying again");
-                (rest * 2).min(MAX_BACKOFF)
+                (rest.max(POLL) * 2).min(MAX_BACKOFF)
             }
         };
     }

@@ -232,12 +232,14 @@ async fn main() {
     }
     // `bench commands`: only the create scenarios and their baselines; `bench streams`: those
     // and the long streams (quick measurements while working on the command path); `bench
-    // prices`: only the price import and price queries.
+    // prices`: only the price import and price queries; `bench audit`: only sealing and
+    // verifying the audit log, next to the raw feed read.
     let scope = args.get(1).map(String::as_str);
-    if let Some(unknown) = scope.filter(|scope| !["commands", "streams", "prices"].contains(scope))
+    if let Some(unknown) =
+        scope.filter(|scope| !["commands", "streams", "prices", "audit"].contains(scope))
     {
         eprintln!(
-            "bench: unknown scope {unknown:?}: use `commands`, `streams`, `prices` or nothing for all"
+            "bench: unknown scope {unknown:?}: use `commands`, `streams`, `prices`, `audit` or nothing for all"
         );
         std::process::exit(2);
     }
@@ -275,6 +277,30 @@ async fn main() {
     let framework_url = with_database(&database_url, &framework_db);
     let live_url = with_database(&database_url, &live_db);
     let store_url = with_database(&database_url, &store_db);
+    if scope == Some("audit") {
+        let store = PgPoolOptions::new()
+            .max_connections(8)
+            .connect(&store_url)
+            .await
+            .unwrap();
+        eventstore_migrations::MIGRATOR.run(&store).await.unwrap();
+        store::bulk_users(&store, TENANT, REBUILD_EVENTS / 10, 10)
+            .await
+            .unwrap();
+        sqlx::query("VACUUM ANALYZE events")
+            .execute(&store)
+            .await
+            .unwrap();
+        let raw = store::raw_read_row(&store).await;
+        rows.extend(store::audit_rows(&store, &raw).await);
+        rows.push(raw);
+        store.close().await;
+        for db in [&live_db, &store_db, &kill_db, &framework_db, &prices_db] {
+            drop_database(&database_url, db).await;
+        }
+        finish(rows, Vec::new(), Vec::new(), &out);
+        return;
+    }
 
     let mut breakdowns = Vec::new();
     let mut notes = Vec::new();
@@ -502,16 +528,8 @@ async fn main() {
         .execute(&store)
         .await
         .unwrap();
+    let raw = store::raw_read_row(&store).await;
     let meter = CpuMeter::new(None);
-    let cpu = meter.read();
-    let (read, elapsed) = store::raw_read(&store, "User", FEED_BATCH).await;
-    let mut raw = Row::rate(
-        "raw feed read (the rebuild's ceiling)",
-        read as u64,
-        elapsed,
-    );
-    raw.cpu = Some(meter.since(&cpu));
-    raw.peak_rss_mib = Some(peak_rss_mib(std::process::id()));
     let cpu = meter.read();
     let (rebuilt, elapsed) = store::rebuild_users(&store, FEED_BATCH).await;
     let mut rebuild = Row::rate("rebuild users projection", rebuilt as u64, elapsed);
@@ -519,19 +537,7 @@ async fn main() {
     rebuild.peak_rss_mib = Some(peak_rss_mib(std::process::id()));
     rows.push(rebuild.against_throughput(&raw));
 
-    eprintln!("bench: sealing and verifying the audit log over {REBUILD_EVENTS} events...");
-    let (sealed, elapsed) = store::seal_all(&store, FEED_BATCH).await;
-    let mut seal = Row::rate("seal audit log (leaves + stored hashes)", sealed, elapsed);
-    seal.peak_rss_mib = Some(peak_rss_mib(std::process::id()));
-    rows.push(seal.against_throughput(&raw));
-    let (verified, elapsed) = store::verify_all(&store, TENANT).await;
-    let mut verify = Row::rate(
-        "audit verify (leaves recomputed, tree rebuilt)",
-        verified,
-        elapsed,
-    );
-    verify.peak_rss_mib = Some(peak_rss_mib(std::process::id()));
-    rows.push(verify.against_throughput(&raw));
+    rows.extend(store::audit_rows(&store, &raw).await);
     rows.push(raw);
 
     eprintln!("bench: store growth: filling the store to {GROWN_STORE_EVENTS} events...");

@@ -9,6 +9,8 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::load::Row;
+use crate::system::{peak_rss_mib, CpuMeter};
+use crate::{FEED_BATCH, REBUILD_EVENTS, TENANT};
 
 /// pgbench with the statements of a create command: read one stream by primary key, then insert
 /// one event row in its own transaction (as the command does, without BEGIN and COMMIT).
@@ -77,6 +79,42 @@ pub async fn seal_all(pool: &PgPool, batch: i64) -> (u64, Duration) {
         }
         sealed += step as u64;
     }
+}
+
+/// The raw feed read of the store's `User` events (the ceiling of a rebuild and of `audit
+/// verify`), with the CPU and memory it took.
+pub async fn raw_read_row(store: &PgPool) -> Row {
+    let meter = CpuMeter::new(None);
+    let cpu = meter.read();
+    let (read, elapsed) = raw_read(store, "User", FEED_BATCH).await;
+    let mut raw = Row::rate(
+        "raw feed read (the rebuild's ceiling)",
+        read as u64,
+        elapsed,
+    );
+    raw.cpu = Some(meter.since(&cpu));
+    raw.peak_rss_mib = Some(peak_rss_mib(std::process::id()));
+    raw
+}
+
+/// Sealing the store's events into the audit log, then `audit verify` of it, each against the
+/// raw read.
+pub async fn audit_rows(store: &PgPool, raw: &Row) -> Vec<Row> {
+    eprintln!("bench: sealing and verifying the audit log over {REBUILD_EVENTS} events...");
+    let (sealed, elapsed) = seal_all(store, FEED_BATCH).await;
+    let mut seal = Row::rate("seal audit log (leaves + stored hashes)", sealed, elapsed);
+    seal.peak_rss_mib = Some(peak_rss_mib(std::process::id()));
+    let meter = CpuMeter::new(None);
+    let cpu = meter.read();
+    let (verified, elapsed) = verify_all(store, TENANT).await;
+    let mut verify = Row::rate(
+        "audit verify (leaves recomputed, tree rebuilt)",
+        verified,
+        elapsed,
+    );
+    verify.cpu = Some(meter.since(&cpu));
+    verify.peak_rss_mib = Some(peak_rss_mib(std::process::id()));
+    vec![seal.against_throughput(raw), verify.against_throughput(raw)]
 }
 
 /// `audit verify` of `tenant`'s sealed log: events verified and the time taken.
