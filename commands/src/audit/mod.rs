@@ -36,6 +36,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
+use domain::event::EventMetadata;
+use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgConnection;
 pub use tlog_tiles::tlog::Hash;
@@ -77,14 +79,14 @@ pub struct LeafEvent<'a> {
     /// As stored.
     pub payload: &'a Value,
     /// As the history API shows it.
-    pub metadata: &'a Value,
+    pub metadata: LeafMetadata<'a>,
     /// When the database recorded it.
     pub recorded_at: DateTime<Utc>,
 }
 
 impl<'a> LeafEvent<'a> {
-    /// The fields of a stored event (its metadata given as the API shows it).
-    pub fn of(event: &'a domain::event::RecordedEvent, metadata: &'a Value) -> Self {
+    /// The fields of a stored event.
+    pub fn of(event: &'a domain::event::RecordedEvent) -> Self {
         Self {
             event_id: event.event_id,
             aggregate_type: &event.aggregate_type,
@@ -93,8 +95,72 @@ impl<'a> LeafEvent<'a> {
             event_type: &event.event_type,
             event_version: &event.event_version,
             payload: &event.payload,
-            metadata,
+            metadata: LeafMetadata::Stored(&event.metadata),
             recorded_at: event.recorded_at,
+        }
+    }
+}
+
+/// An event's metadata in a leaf: as the history API shows it, a JSON object with its keys in
+/// order (serde_json's map orders them).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LeafMetadata<'a> {
+    /// As an export shows it.
+    Shown(&'a Value),
+    /// As stored, written key by key in that same order without building the object first.
+    Stored(&'a EventMetadata),
+}
+
+impl Serialize for LeafMetadata<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Shown(value) => value.serialize(serializer),
+            Self::Stored(metadata) => OrderedMetadata::of(metadata).serialize(serializer),
+        }
+    }
+}
+
+/// [`EventMetadata`]'s fields in the order of their names, serialized as the struct is (a test
+/// pins that both give the same bytes).
+#[derive(Serialize)]
+struct OrderedMetadata<'a> {
+    actor: &'a str,
+    causation_id: &'a str,
+    command: &'a str,
+    correlation_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idempotency_key: Option<&'a str>,
+    recorded_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_hash: Option<&'a str>,
+    request_id: &'a str,
+    tenant_id: &'a str,
+}
+
+impl<'a> OrderedMetadata<'a> {
+    fn of(metadata: &'a EventMetadata) -> Self {
+        // Every field named: a field added to the metadata does not compile until it is here.
+        let EventMetadata {
+            request_id,
+            correlation_id,
+            causation_id,
+            actor,
+            tenant_id,
+            command,
+            recorded_at,
+            idempotency_key,
+            request_hash,
+        } = metadata;
+        Self {
+            actor,
+            causation_id,
+            command,
+            correlation_id,
+            idempotency_key: idempotency_key.as_deref(),
+            recorded_at: *recorded_at,
+            request_hash: request_hash.as_deref(),
+            request_id,
+            tenant_id,
         }
     }
 }
@@ -118,7 +184,8 @@ pub fn leaf_data(position: u64, event: &LeafEvent<'_>) -> Vec<u8> {
             .recorded_at
             .to_rfc3339_opts(SecondsFormat::Micros, true),
     );
-    serde_json::to_vec(&leaf).unwrap_or_default()
+    let mut data = Vec::with_capacity(512);
+    serde_json::to_writer(&mut data, &leaf).map_or_else(|_| Vec::new(), |()| data)
 }
 
 /// RFC 6962's leaf hash of `data`.
@@ -259,7 +326,7 @@ mod tests {
             event_type: "UserRegistered",
             event_version: "1",
             payload: &payload,
-            metadata: &metadata,
+            metadata: LeafMetadata::Shown(&metadata),
             recorded_at: DateTime::parse_from_rfc3339("2025-01-02T03:04:05.123456Z")
                 .unwrap()
                 .with_timezone(&Utc),
@@ -272,6 +339,34 @@ mod tests {
              {\"UserRegistered\":{\"at\":\"2025-01-01T00:00:00Z\",\"email\":\"a@b.c\"}},\
              {\"actor\":\"k1\",\"tenant_id\":\"acme\"},\"2025-01-02T03:04:05.123456Z\"]"
         );
+    }
+
+    /// Stored metadata is written into a leaf exactly as the history API shows it: the struct
+    /// made a JSON object (keys in order), with and without the optional fields.
+    #[test]
+    fn stored_metadata_is_written_as_it_is_shown() {
+        let mut metadata = EventMetadata {
+            request_id: "req-1".into(),
+            correlation_id: "corr \"1\"".into(),
+            causation_id: "cause-1".into(),
+            actor: "user:é".into(),
+            tenant_id: "acme".into(),
+            command: "RegisterUser".into(),
+            recorded_at: DateTime::parse_from_rfc3339("2025-01-02T03:04:05.123456789Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            idempotency_key: Some("key-1".into()),
+            request_hash: Some("hash-1".into()),
+        };
+        for _ in 0..2 {
+            let shown = serde_json::to_value(&metadata).unwrap();
+            assert_eq!(
+                serde_json::to_string(&LeafMetadata::Stored(&metadata)).unwrap(),
+                serde_json::to_string(&LeafMetadata::Shown(&shown)).unwrap()
+            );
+            metadata.idempotency_key = None;
+            metadata.request_hash = None;
+        }
     }
 
     /// RFC 6962's leaf and node hashes, as its reference implementation and the Certificate

@@ -14,7 +14,7 @@ use tlog_tiles::checkpoint::Checkpoint;
 use uuid::Uuid;
 
 use super::frontier::Frontier;
-use super::{leaf_data, leaf_hash, LeafEvent};
+use super::{leaf_data, leaf_hash, LeafEvent, LeafMetadata};
 
 /// What the export and the checkpoints came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +112,7 @@ pub fn verify_export(
             event_type: field(position, &event, "event_type")?,
             event_version: field(position, &event, "event_version")?,
             payload: &event["payload"],
-            metadata: &event["metadata"],
+            metadata: LeafMetadata::Shown(&event["metadata"]),
             recorded_at,
         };
         tree.push(leaf_hash(&leaf_data(position, &leaf)));
@@ -168,7 +168,7 @@ mod tests {
                 event_type: "UserRenamed",
                 event_version: "1",
                 payload: &event["payload"],
-                metadata: &event["metadata"],
+                metadata: LeafMetadata::Shown(&event["metadata"]),
                 recorded_at: "2025-01-02T03:04:05.123456Z".parse().unwrap(),
             };
             tree.push(leaf_hash(&leaf_data(n, &leaf)));

@@ -180,9 +180,7 @@ impl Sealer {
             let tenant = &event.tenant_id;
             let size = sizes.entry(tenant.clone()).or_insert(0);
             let position = *size as u64;
-            let metadata = serde_json::to_value(&event.metadata)
-                .map_err(|e| AuditError::Inconsistent(e.to_string()))?;
-            let data = leaf_data(position, &LeafEvent::of(event, &metadata));
+            let data = leaf_data(position, &LeafEvent::of(event));
             let tree = trees
                 .entry(tenant.clone())
                 .or_insert_with(|| StoredHashes::of(tenant));

@@ -21,7 +21,8 @@ pub mod history;
 use chrono::{DateTime, Utc};
 use domain::event::{EventMetadata, RecordedEvent};
 use sqlx::postgres::PgRow;
-use sqlx::{PgExecutor, Row};
+use sqlx::types::Json;
+use sqlx::{Decode, PgExecutor, Postgres, Row};
 use uuid::Uuid;
 
 /// A position in the global feed: the last event read. `FeedCursor::default()` is the start.
@@ -61,7 +62,7 @@ pub enum FeedError {
 }
 
 // The text alias must not be called `transaction_id`: ORDER BY would then sort by the text
-// ("10000" < "9999") instead of the xid8 column.
+// ("10000" < "9999") instead of the xid8 column. `decode` reads the columns by their place.
 const SELECT_EVENT: &str = "
 SELECT event_id, global_position, transaction_id::text AS transaction_id_text, tenant_id,
        aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
@@ -154,30 +155,31 @@ pub async fn read_stream<'e>(
     rows.iter().map(decode).collect()
 }
 
+/// An event of a row of [`SELECT_EVENT`], its columns read by their place (looking each name up
+/// cost a twentieth of reading the feed).
 fn decode(row: &PgRow) -> Result<RecordedEvent, FeedError> {
-    let global_position: i64 = row.try_get("global_position")?;
+    let global_position: i64 = row.try_get(1)?;
     let corrupt = |source: Box<dyn std::error::Error + Send + Sync>| FeedError::Corrupt {
         global_position,
         source,
     };
-    let transaction_id: String = row.try_get("transaction_id_text")?;
-    let metadata: serde_json::Value = row.try_get("metadata")?;
+    let transaction_id: String = row.try_get(2)?;
+    // Straight into the struct, without building a JSON object first.
+    let metadata = <Json<EventMetadata> as Decode<Postgres>>::decode(row.try_get_raw(10)?)
+        .map_err(corrupt)?
+        .0;
     Ok(RecordedEvent {
-        event_id: row.try_get::<Uuid, _>("event_id")?,
+        event_id: row.try_get::<Uuid, _>(0)?,
         global_position,
         transaction_id: transaction_id.parse().map_err(|e| corrupt(Box::new(e)))?,
-        tenant_id: row.try_get("tenant_id")?,
-        aggregate_type: row.try_get("aggregate_type")?,
-        aggregate_id: row.try_get("aggregate_id")?,
-        sequence: row.try_get("sequence")?,
-        event_type: row.try_get("event_type")?,
-        event_version: row.try_get("event_version")?,
-        payload: row.try_get("payload")?,
-        metadata: decode_metadata(metadata).map_err(|e| corrupt(Box::new(e)))?,
-        recorded_at: row.try_get::<DateTime<Utc>, _>("recorded_at")?,
+        tenant_id: row.try_get(3)?,
+        aggregate_type: row.try_get(4)?,
+        aggregate_id: row.try_get(5)?,
+        sequence: row.try_get(6)?,
+        event_type: row.try_get(7)?,
+        event_version: row.try_get(8)?,
+        payload: row.try_get(9)?,
+        metadata,
+        recorded_at: row.try_get::<DateTime<Utc>, _>(11)?,
     })
-}
-
-fn decode_metadata(value: serde_json::Value) -> Result<EventMetadata, serde_json::Error> {
-    serde_json::from_value(value)
 }

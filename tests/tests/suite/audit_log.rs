@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use commands::audit::{decode_hash, leaf_data, leaf_hash, LeafEvent};
+use commands::audit::{decode_hash, leaf_data, leaf_hash, LeafEvent, LeafMetadata};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use signed_note::{Note, StandardVerifier, VerifierList};
@@ -109,7 +109,7 @@ async fn every_event_is_sealed_once_in_feed_order_and_every_proof_verifies() {
             event_type: event["event_type"].as_str().unwrap(),
             event_version: event["event_version"].as_str().unwrap(),
             payload: &event["payload"],
-            metadata: &event["metadata"],
+            metadata: LeafMetadata::Shown(&event["metadata"]),
             recorded_at,
         };
         let hash = leaf_hash(&leaf_data(index as u64, &leaf));

@@ -221,6 +221,11 @@ async fn with_breakdown<Fut: std::future::Future<Output = Row>>(
     (row, Some(breakdown))
 }
 
+/// The backend's allocator, so what the bench runs in process (`audit verify`, rebuilds) is
+/// measured as the backend runs it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
