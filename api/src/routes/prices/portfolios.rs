@@ -7,12 +7,13 @@ use axum::http::Uri;
 use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, Datelike, Utc};
+use domain::identity::TenantId;
 use domain::policy::PriceAction;
 use domain::prices::{
     parse_decimal, time_weighted_return, AssetName, Currency, Decimal, Interval, PortfolioCommand,
     Side, Trade,
 };
-use projections::prices::{self as model, HoldingView};
+use projections::prices::{self as model, HoldingView, PortfolioView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -278,6 +279,20 @@ pub async fn record_trade(
 }
 
 /// A portfolio with its holdings, realised and unrealised gain as of a time.
+/// The tenant's portfolio `id`, once the read side has caught up with `token`; its 404
+/// otherwise.
+async fn known_portfolio(
+    state: &AppState,
+    tenant: &TenantId,
+    token: Consistency,
+    id: Uuid,
+) -> Result<PortfolioView, ApiError> {
+    caught_up(state, tenant, token).await?;
+    model::get_portfolio(&state.read_pool, tenant.as_str(), id)
+        .await?
+        .ok_or_else(|| not_found("portfolio_not_found", "portfolio", id))
+}
+
 #[utoipa::path(
     get, path = "/api/v1/portfolios/{id}", tag = "prices",
     params(("id" = Uuid, Path, description = "Portfolio id"), AsOf,
@@ -298,10 +313,7 @@ pub async fn get_portfolio(
     token: Consistency,
 ) -> Result<Json<PortfolioDto>, ApiError> {
     let tenant = caller.may_read(PriceAction::ReadPrices, None)?;
-    caught_up(&state, tenant, token).await?;
-    let portfolio = model::get_portfolio(&state.read_pool, tenant.as_str(), id)
-        .await?
-        .ok_or_else(|| not_found("portfolio_not_found", "portfolio", id))?;
+    let portfolio = known_portfolio(&state, tenant, token, id).await?;
     let params: AsOf = query_of(&uri)?;
     let as_of = params.as_of.unwrap_or_else(Utc::now);
     if !within_years(as_of) {
@@ -346,10 +358,7 @@ pub async fn portfolio_valuation(
     token: Consistency,
 ) -> Result<Json<PortfolioValuation>, ApiError> {
     let tenant = caller.may_read(PriceAction::ReadPrices, None)?;
-    caught_up(&state, tenant, token).await?;
-    model::get_portfolio(&state.read_pool, tenant.as_str(), id)
-        .await?
-        .ok_or_else(|| not_found("portfolio_not_found", "portfolio", id))?;
+    known_portfolio(&state, tenant, token, id).await?;
     let range: ValuationRange = query_of(&uri)?;
     let midnight = |time: DateTime<Utc>| Interval::Day.aligned(time) && within_years(time);
     let days = (range.to - range.from).num_days();
