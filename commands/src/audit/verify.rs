@@ -10,7 +10,7 @@ use futures::StreamExt;
 
 use domain::event::RecordedEvent;
 use signed_note::{Note, StandardVerifier, VerifierList};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tlog_tiles::checkpoint::Checkpoint;
 use tlog_tiles::tlog::{self, Hash};
 use uuid::Uuid;
@@ -117,10 +117,10 @@ pub struct Verification {
 }
 
 /// Verifies `tenant`'s log against the store; checkpoints are checked with `verifier_key` (a
-/// signed-note verifier key) when given. Memory stays O(log n) (plus a size and a root per
-/// checkpoint): the events and the leaves are read in chunks side by side, and the tree is
-/// rebuilt as a [`Frontier`]. The stored tree is checked by its root at the sealed size (its
-/// largest complete subtrees), not hash by hash.
+/// signed-note verifier key) when given. The history verified is the one settled when it starts.
+/// Memory stays small: a few chunks of events at a time, a cut per [`CHUNK`] events, a size and
+/// a root per checkpoint, and the tree rebuilt as a [`Frontier`] (O(log n)). The stored tree is
+/// checked by its root at the sealed size (its largest complete subtrees), not hash by hash.
 ///
 /// # Errors
 /// When the database fails or a stored row does not decode.
@@ -162,8 +162,15 @@ pub async fn verify(
         .map(|range| tokio::spawn(chunk(pool.clone(), tenant.to_owned(), range, sealed)))
         .buffered(READ_AHEAD);
     while let Some(read) = chunks.next().await {
-        let (events, leaves) =
+        let (range, events, leaves) =
             read.map_err(|e| AuditError::Inconsistent(format!("reading the store: {e}")))??;
+        // A chunk holds exactly the events the cut counted, unless the store was changed while
+        // it was read (its triggers bypassed): then every later position would be off.
+        if range.position != position || events.last().map(|e| e.cursor) != Some(range.until) {
+            return Err(AuditError::Inconsistent(format!(
+                "the store changed while it was read, near position {position}: verify again"
+            )));
+        }
         let mut leaves = leaves.into_iter().peekable();
         for event in &events {
             let hash = event.hash;
@@ -244,7 +251,7 @@ pub async fn verify(
             }
         });
     } else if leaf_finding.is_none() && position < sealed {
-        let leaf = leaves_between(pool, tenant, position, position + 1)
+        let leaf = leaves_between(&mut *pool.acquire().await?, tenant, position, position + 1)
             .await?
             .pop();
         leaf_finding = Some(if let Some((_, event_id, _)) = leaf {
@@ -352,8 +359,8 @@ struct Hashed {
     hash: Hash,
 }
 
-/// Events read per chunk (hashed), with the leaves sealed at their positions.
-type Chunk = (Vec<Hashed>, Vec<(i64, Uuid, Vec<u8>)>);
+/// A chunk's range, its events (hashed), and the leaves sealed at their positions.
+type Chunk = (ChunkRange, Vec<Hashed>, Vec<(i64, Uuid, Vec<u8>)>);
 
 /// One chunk of the store: the events after `after` up to `until`, the first at `position`.
 #[derive(Debug, Clone, Copy)]
@@ -365,12 +372,17 @@ struct ChunkRange {
 
 /// The tenant's history as it is settled now, cut into chunks of [`CHUNK`] events that can
 /// be read independently: every [`CHUNK`]th event's place in the feed, found by one index-only
-/// scan. Nothing can join the settled history (its transactions have all ended), so the
-/// chunks stay exact while they are read.
+/// scan (exempt from the statement timeout: it reads the whole history). Nothing can join the
+/// settled history (its transactions have all ended), so the chunks stay exact while they are
+/// read.
 async fn chunk_ranges(pool: &PgPool, tenant: &str) -> Result<Vec<ChunkRange>, AuditError> {
     let Some(end) = history::settled_end(pool, tenant).await? else {
         return Ok(Vec::new());
     };
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL statement_timeout = 0")
+        .execute(&mut *tx)
+        .await?;
     let cuts: Vec<(String, i64)> = sqlx::query_as(
         "SELECT transaction_text, global_position
            FROM (SELECT transaction_id::text AS transaction_text, global_position,
@@ -385,8 +397,9 @@ async fn chunk_ranges(pool: &PgPool, tenant: &str) -> Result<Vec<ChunkRange>, Au
     .bind(end.transaction_id.to_string())
     .bind(end.global_position)
     .bind(CHUNK)
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
     let mut ranges = Vec::with_capacity(cuts.len() + 1);
     let mut after = FeedCursor::default();
     for (transaction, global_position) in cuts {
@@ -414,36 +427,36 @@ async fn chunk_ranges(pool: &PgPool, tenant: &str) -> Result<Vec<ChunkRange>, Au
 }
 
 /// The events of `range` with their leaf hashes recomputed (on a blocking thread), and the
-/// leaves sealed at the positions they take (read side by side).
+/// leaves sealed at the positions they take, read one after the other on one connection (the
+/// chunks in flight never wait on each other for connections).
 async fn chunk(
     pool: PgPool,
     tenant: String,
     range: ChunkRange,
     sealed: u64,
 ) -> Result<Chunk, AuditError> {
+    let mut connection = pool.acquire().await?;
     let filter = HistoryFilter::default();
     let events = history::page(
-        &pool,
+        &mut *connection,
         &tenant,
         &filter,
         range.after,
         Some(range.until),
         CHUNK,
-    );
-    let leaves = async {
-        if range.position < sealed {
-            let to = sealed.min(range.position + CHUNK as u64);
-            leaves_between(&pool, &tenant, range.position, to).await
-        } else {
-            Ok(Vec::new())
-        }
+    )
+    .await?;
+    let leaves = if range.position < sealed {
+        let to = sealed.min(range.position + CHUNK as u64);
+        leaves_between(&mut connection, &tenant, range.position, to).await?
+    } else {
+        Vec::new()
     };
-    let (events, leaves) = tokio::join!(events, leaves);
-    let events = events?;
+    drop(connection);
     let hashed = tokio::task::spawn_blocking(move || hash_all(range.position, &events))
         .await
         .map_err(|e| AuditError::Inconsistent(format!("hashing the store: {e}")))?;
-    Ok((hashed, leaves?))
+    Ok((range, hashed, leaves))
 }
 
 /// The leaf hashes of `events`, the first at `position`.
@@ -460,7 +473,7 @@ fn hash_all(position: u64, events: &[RecordedEvent]) -> Vec<Hashed> {
 
 /// The tenant's leaves at positions `from..to`, in order.
 async fn leaves_between(
-    pool: &PgPool,
+    connection: &mut PgConnection,
     tenant: &str,
     from: u64,
     to: u64,
@@ -473,7 +486,7 @@ async fn leaves_between(
     .bind(tenant)
     .bind(from as i64)
     .bind(to as i64)
-    .fetch_all(pool)
+    .fetch_all(connection)
     .await?)
 }
 

@@ -20,7 +20,7 @@ pub mod history;
 
 use chrono::{DateTime, Utc};
 use domain::event::{EventMetadata, RecordedEvent};
-use sqlx::postgres::PgRow;
+use sqlx::postgres::{PgRow, PgValueRef};
 use sqlx::types::Json;
 use sqlx::{Decode, PgExecutor, Postgres, Row};
 use uuid::Uuid;
@@ -155,6 +155,20 @@ pub async fn read_stream<'e>(
     rows.iter().map(decode).collect()
 }
 
+/// Stored metadata (a `json` column), straight into its struct without building a JSON object
+/// first; a hand-written row the struct refuses (a key written twice, where the last counts, as
+/// in Postgres) is read through a JSON object as before.
+fn metadata_of(value: PgValueRef<'_>) -> Result<EventMetadata, sqlx::error::BoxDynError> {
+    let fallback = value.clone();
+    match <Json<EventMetadata> as Decode<Postgres>>::decode(value) {
+        Ok(Json(metadata)) => Ok(metadata),
+        Err(_) => {
+            let Json(object) = <Json<serde_json::Value> as Decode<Postgres>>::decode(fallback)?;
+            Ok(serde_json::from_value(object)?)
+        }
+    }
+}
+
 /// An event of a row of [`SELECT_EVENT`], its columns read by their place (looking each name up
 /// cost a twentieth of reading the feed).
 fn decode(row: &PgRow) -> Result<RecordedEvent, FeedError> {
@@ -164,10 +178,7 @@ fn decode(row: &PgRow) -> Result<RecordedEvent, FeedError> {
         source,
     };
     let transaction_id: String = row.try_get(2)?;
-    // Straight into the struct, without building a JSON object first.
-    let metadata = <Json<EventMetadata> as Decode<Postgres>>::decode(row.try_get_raw(10)?)
-        .map_err(corrupt)?
-        .0;
+    let metadata = metadata_of(row.try_get_raw(10)?).map_err(corrupt)?;
     Ok(RecordedEvent {
         event_id: row.try_get::<Uuid, _>(0)?,
         global_position,
@@ -182,4 +193,40 @@ fn decode(row: &PgRow) -> Result<RecordedEvent, FeedError> {
         metadata,
         recorded_at: row.try_get::<DateTime<Utc>, _>(11)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `decode` reads the columns by place: they are the ones [`SELECT_EVENT`] lists, in order.
+    #[test]
+    fn select_event_lists_the_columns_in_the_order_decode_reads_them() {
+        let list = SELECT_EVENT
+            .split("FROM")
+            .next()
+            .and_then(|select| select.trim().strip_prefix("SELECT"))
+            .unwrap();
+        let columns: Vec<&str> = list
+            .split(',')
+            .map(|column| column.split_whitespace().last().unwrap())
+            .collect();
+        assert_eq!(
+            columns,
+            [
+                "event_id",
+                "global_position",
+                "transaction_id_text",
+                "tenant_id",
+                "aggregate_type",
+                "aggregate_id",
+                "sequence",
+                "event_type",
+                "event_version",
+                "payload",
+                "metadata",
+                "recorded_at"
+            ]
+        );
+    }
 }

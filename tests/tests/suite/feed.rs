@@ -261,3 +261,39 @@ async fn the_settled_end_of_a_history_orders_transactions_as_numbers() {
         .expect("a settled history");
     assert_eq!(end.transaction_id, 10);
 }
+
+/// Hand-written metadata with a key written twice reads as Postgres reads it (the last one
+/// counts), and metadata that does not decode either way is a corrupt event.
+#[tokio::test]
+async fn hand_written_metadata_with_a_repeated_key_reads_as_postgres_reads_it() {
+    let pool = PgPool::connect(&crate::helpers::fresh_database().await)
+        .await
+        .unwrap();
+    sqlx::query(
+        r#"INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                              payload, metadata)
+           VALUES ('Probe', 'twice:1', 1, 'Probed', '1', '{}',
+                   '{"tenant_id": "twice", "actor": "first", "actor": "last"}')"#,
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let events = feed::read_stream(&pool, "Probe", "twice:1").await.unwrap();
+    assert_eq!(events[0].metadata.actor, "last");
+    assert_eq!(events[0].metadata.tenant_id, "twice");
+
+    sqlx::query(
+        r#"INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                              payload, metadata)
+           VALUES ('Probe', 'broken:1', 1, 'Probed', '1', '{}',
+                   '{"tenant_id": "broken", "recorded_at": "yesterday"}')"#,
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let broken = feed::read_stream(&pool, "Probe", "broken:1").await;
+    assert!(
+        matches!(broken, Err(feed::FeedError::Corrupt { .. })),
+        "{broken:?}"
+    );
+}
