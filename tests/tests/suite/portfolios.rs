@@ -79,6 +79,22 @@ async fn trade(app: &TestApp, portfolio: &str, body: Value) -> reqwest::Response
         .await
 }
 
+/// Records each of `trades` (each accepted) and waits until the portfolio shows the last;
+/// returns its token.
+async fn recorded(app: &TestApp, portfolio: &str, trades: &[Value]) -> String {
+    let mut token = String::new();
+    for body in trades {
+        let response = trade(app, portfolio, body.clone()).await;
+        assert_eq!(response.status(), StatusCode::OK, "{body}");
+        token = response.json::<Value>().await.unwrap()["consistency_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    }
+    read(app, &format!("/api/v1/portfolios/{portfolio}"), &token).await;
+    token
+}
+
 /// GETs `path` after the command of `token` is visible.
 async fn read(app: &TestApp, path: &str, token: &str) -> Value {
     let response = app
@@ -280,25 +296,15 @@ async fn stored_valuations_follow_trades_and_corrections_and_match_the_computed_
         .as_str()
         .unwrap()
         .to_owned();
-    let mut token = String::new();
-    for (side, quantity, price, time) in [
+    let trades = [
         ("buy", "10", "100", at(0, 15)),
         ("buy", "10", "104", at(4, 15)),
         ("sell", "5", "107", at(7, 15)),
-    ] {
-        let response = trade(
-            &app,
-            &portfolio,
-            json!({"asset_id": aapl, "side": side, "quantity": quantity, "price": price, "time": time}),
-        )
-        .await;
-        assert_eq!(response.status(), StatusCode::OK);
-        token = response.json::<Value>().await.unwrap()["consistency_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-    }
-    read(&app, &format!("/api/v1/portfolios/{portfolio}"), &token).await;
+    ]
+    .map(|(side, quantity, price, time)| {
+        json!({"asset_id": aapl, "side": side, "quantity": quantity, "price": price, "time": time})
+    });
+    recorded(&app, &portfolio, &trades).await;
 
     // Stored: one day from the first trade's to the last close's; before it nothing is held,
     // after it the last value holds with no flow (days -3 to 12, the first the base).
@@ -442,21 +448,10 @@ async fn a_value_beyond_28_digits_is_a_clear_error_for_its_days_only() {
     let big = "1000000000000000";
     let bars = closes_of(&app, &asset, &[(1, big)]).await;
     read(&app, &format!("/api/v1/assets/{asset}"), &bars).await;
-    let mut token = String::new();
-    for (side, time) in [("buy", at(0, 15)), ("sell", at(2, 15))] {
-        let response = trade(
-            &app,
-            &portfolio,
-            json!({"asset_id": asset, "side": side, "quantity": big, "price": "1", "time": time}),
-        )
-        .await;
-        assert_eq!(response.status(), StatusCode::OK);
-        token = response.json::<Value>().await.unwrap()["consistency_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-    }
-    read(&app, &format!("/api/v1/portfolios/{portfolio}"), &token).await;
+    let trades = [("buy", at(0, 15)), ("sell", at(2, 15))].map(|(side, time)| {
+        json!({"asset_id": asset, "side": side, "quantity": big, "price": "1", "time": time})
+    });
+    let token = recorded(&app, &portfolio, &trades).await;
     // The valuer cannot store such days: it leaves the portfolio computed when asked.
     valued(&app).await;
     let covering = app

@@ -283,19 +283,8 @@ async fn main() {
     let live_url = with_database(&database_url, &live_db);
     let store_url = with_database(&database_url, &store_db);
     if scope == Some("audit") {
-        let store = PgPoolOptions::new()
-            .max_connections(8)
-            .connect(&store_url)
-            .await
-            .unwrap();
-        eventstore_migrations::MIGRATOR.run(&store).await.unwrap();
-        store::bulk_users(&store, TENANT, REBUILD_EVENTS / 10, 10)
-            .await
-            .unwrap();
-        sqlx::query("VACUUM ANALYZE events")
-            .execute(&store)
-            .await
-            .unwrap();
+        let store = store::migrated(&store_url).await;
+        store::fill_history(&store).await;
         let raw = store::raw_read_row(&store).await;
         rows.extend(store::audit_rows(&store, &raw).await);
         rows.push(raw);
@@ -518,21 +507,9 @@ async fn main() {
     drop_database(&database_url, &prices_db).await;
 
     eprintln!("bench: store growth (empty store) and rebuild over {REBUILD_EVENTS} events...");
-    // Room for the rebuild's lanes and its bookkeeping.
-    let store = PgPoolOptions::new()
-        .max_connections(8)
-        .connect(&store_url)
-        .await
-        .unwrap();
-    eventstore_migrations::MIGRATOR.run(&store).await.unwrap();
+    let store = store::migrated(&store_url).await;
     let empty = store::pgbench(&store_url, 16, RUN, &out);
-    store::bulk_users(&store, TENANT, REBUILD_EVENTS / 10, 10)
-        .await
-        .unwrap();
-    sqlx::query("VACUUM ANALYZE events")
-        .execute(&store)
-        .await
-        .unwrap();
+    store::fill_history(&store).await;
     let raw = store::raw_read_row(&store).await;
     let meter = CpuMeter::new(None);
     let cpu = meter.read();

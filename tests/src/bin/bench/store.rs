@@ -81,6 +81,30 @@ pub async fn seal_all(pool: &PgPool, batch: i64) -> (u64, Duration) {
     }
 }
 
+/// A pool on the store database at `url`, migrated, with room for a rebuild's lanes and its
+/// bookkeeping.
+pub async fn migrated(url: &str) -> PgPool {
+    let store = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .connect(url)
+        .await
+        .unwrap();
+    eventstore_migrations::MIGRATOR.run(&store).await.unwrap();
+    store
+}
+
+/// Fills the store with the history the rebuild and the audit log are measured over:
+/// [`REBUILD_EVENTS`] user events of the bench tenant, then vacuumed.
+pub async fn fill_history(store: &PgPool) {
+    bulk_users(store, TENANT, REBUILD_EVENTS / 10, 10)
+        .await
+        .unwrap();
+    sqlx::query("VACUUM ANALYZE events")
+        .execute(store)
+        .await
+        .unwrap();
+}
+
 /// The raw feed read of the store's `User` events (the ceiling of a rebuild and of `audit
 /// verify`), with the CPU and memory it took.
 pub async fn raw_read_row(store: &PgPool) -> Row {
